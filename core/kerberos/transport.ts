@@ -1,0 +1,506 @@
+/**
+ * Asynchronous transport to Kerberos KDCs (RFC 4120 §7.2.1, §7.2.2).
+ *
+ * A request goes to the KDCs of a realm one after the other, each with its
+ * own timeout: over UDP first, over TCP (4-octet big-endian length prefix)
+ * when the request is larger than `udp_preference_limit`, when the KDC is
+ * configured as `tcp/host:port`, or when the KDC answers over UDP with
+ * KRB_ERR_RESPONSE_TOO_BIG (52). Every socket and timer is released whatever
+ * happens, and nothing here blocks the event loop: a dead KDC costs its
+ * timeout in wall-clock time, never in CPU or in other tasks' latency.
+ *
+ * Errors name every address tried and why it failed, e.g.
+ * `"KDC unreachable: tried 127.0.0.1:7 (timeout 1000 ms), 127.0.0.1:8 (connection refused)"`.
+ *
+ * @module
+ */
+import dgram from "node:dgram";
+import net from "node:net";
+import { KerberosError } from "./errors.ts";
+
+/** One KDC address, as listed in krb5.conf `[realms] kdc = ...`. */
+export interface KdcEndpoint {
+  /** Host name or IP address (IPv6 without brackets). */
+  host: string;
+  /** Port, normally 88. */
+  port: number;
+  /** `"tcp"` or `"udp"` forces one transport; absent means UDP with TCP fallback. */
+  protocol?: "udp" | "tcp";
+}
+
+/** Options of {@link sendToKdc}. */
+export interface KdcSendOptions {
+  /** Time allowed for one try (one KDC, one transport), in milliseconds. Default 1000. */
+  timeoutMs?: number;
+  /** Requests larger than this many octets go over TCP directly (krb5.conf
+   * `udp_preference_limit`). Default 1465. */
+  udpPreferenceLimit?: number;
+  /** Largest reply accepted over TCP, in octets. Default 1 MiB. */
+  maxReplyOctets?: number;
+  /** Aborts the whole exchange (all tries). */
+  signal?: AbortSignal;
+}
+
+/** What happened when one KDC address was tried. */
+export interface KdcAttempt {
+  /** `host:port` (IPv6 hosts in brackets). */
+  address: string;
+  /** Transport used for this try. */
+  protocol: "udp" | "tcp";
+  /** Why the try did not produce a reply, or `"ok"`. */
+  outcome: string;
+}
+
+/** A reply obtained from a KDC. */
+export interface KdcReply {
+  /** The reply message (AS-REP, TGS-REP or KRB-ERROR), without TCP framing. */
+  reply: Uint8Array;
+  /** Address that answered. */
+  address: string;
+  /** Transport that carried the reply. */
+  protocol: "udp" | "tcp";
+  /** Every try made, the successful one last. */
+  attempts: KdcAttempt[];
+}
+
+/** Default per-try timeout, milliseconds. */
+export const DEFAULT_KDC_TIMEOUT_MS = 1000;
+/** MIT's default `udp_preference_limit`. */
+export const DEFAULT_UDP_PREFERENCE_LIMIT = 1465;
+/** Default bound on a TCP reply. */
+export const DEFAULT_MAX_REPLY_OCTETS = 1 << 20;
+
+const KRB_ERR_RESPONSE_TOO_BIG = 52;
+
+/**
+ * The error raised when no KDC produced a usable reply. `attempts` lists
+ * every address tried and what went wrong there.
+ */
+export class KdcUnreachableError extends KerberosError {
+  /** Every try made, in order. */
+  readonly attempts: KdcAttempt[];
+  /**
+   * @param category `"kdc-unreachable"` (nobody answered usefully) or `"kdc-bad-reply"`
+   *   (at least one KDC answered with bytes that are not a Kerberos reply)
+   * @param attempts the tries made
+   */
+  constructor(category: string, attempts: KdcAttempt[], options?: { cause?: unknown }) {
+    const what = category === "kdc-bad-reply" ? "no usable KDC reply" : "KDC unreachable";
+    const list = attempts.length === 0 ? "no KDC address configured" : "tried " +
+      attempts.map((a) => `${a.protocol === "tcp" ? "tcp/" : ""}${a.address} (${a.outcome})`)
+        .join(", ");
+    super(category, what, list, options);
+    this.attempts = attempts;
+  }
+}
+
+/**
+ * Parses one krb5.conf KDC entry: `host`, `host:port`, `[v6addr]:port`,
+ * `v6addr` (no port), optionally prefixed `udp/` or `tcp/`.
+ * A missing port means 88.
+ */
+export function parseKdcEndpoint(spec: string, defaultPort = 88): KdcEndpoint {
+  let s = spec.trim();
+  let protocol: "udp" | "tcp" | undefined;
+  const m = /^(udp|tcp)\//i.exec(s);
+  if (m) {
+    protocol = m[1]!.toLowerCase() as "udp" | "tcp";
+    s = s.slice(m[0].length);
+  }
+  let host: string;
+  let port = defaultPort;
+  if (s.startsWith("[")) {
+    const end = s.indexOf("]");
+    if (end < 0) throw badSpec(spec, "unclosed '['");
+    host = s.slice(1, end);
+    const rest = s.slice(end + 1);
+    if (rest !== "") {
+      if (!rest.startsWith(":")) throw badSpec(spec, "expected ':' after ']'");
+      port = parsePort(spec, rest.slice(1));
+    }
+  } else if ((s.match(/:/g) ?? []).length === 1) {
+    const i = s.indexOf(":");
+    host = s.slice(0, i);
+    port = parsePort(spec, s.slice(i + 1));
+  } else {
+    host = s; // a bare name, IPv4 address or an IPv6 address without port
+  }
+  if (host === "") throw badSpec(spec, "empty host");
+  const ep: KdcEndpoint = { host, port };
+  if (protocol) ep.protocol = protocol;
+  return ep;
+}
+
+function parsePort(spec: string, p: string): number {
+  if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) {
+    throw badSpec(spec, `port '${p}' is not 1..65535`);
+  }
+  return Number(p);
+}
+
+function badSpec(spec: string, detail: string): KerberosError {
+  return new KerberosError("invalid-argument", `KDC address '${spec}'`, detail);
+}
+
+/** Formats an endpoint as `host:port` (`[v6]:port`). */
+export function formatEndpoint(ep: { host: string; port: number }): string {
+  return ep.host.includes(":") ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
+}
+
+/**
+ * Sends one KDC request (AS-REQ or TGS-REQ DER) to the KDCs in order and
+ * resolves to the first usable reply. A reply is usable when it is a DER
+ * `[APPLICATION 11]` (AS-REP), `[APPLICATION 13]` (TGS-REP) or
+ * `[APPLICATION 30]` (KRB-ERROR) whose outer length matches the datagram;
+ * interpreting it is the caller's job. A KRB-ERROR RESPONSE_TOO_BIG over
+ * UDP makes the same KDC be retried over TCP.
+ *
+ * Rejects with {@link KdcUnreachableError} when every KDC failed, or with a
+ * {@link KerberosError} `"aborted"` when `signal` fires.
+ */
+export async function sendToKdc(
+  request: Uint8Array,
+  kdcs: readonly KdcEndpoint[],
+  options: KdcSendOptions = {},
+): Promise<KdcReply> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_KDC_TIMEOUT_MS;
+  const limit = options.udpPreferenceLimit ?? DEFAULT_UDP_PREFERENCE_LIMIT;
+  const maxReply = options.maxReplyOctets ?? DEFAULT_MAX_REPLY_OCTETS;
+  const attempts: KdcAttempt[] = [];
+  let sawBadReply = false;
+  for (const kdc of kdcs) {
+    throwIfAborted(options.signal, attempts);
+    const address = formatEndpoint(kdc);
+    const useTcpFirst = kdc.protocol === "tcp" || request.length > limit;
+    if (!useTcpFirst) {
+      const r = await tryOnce("udp", kdc, request, timeoutMs, maxReply, options.signal);
+      if (r.ok) {
+        if (!isResponseTooBig(r.reply)) {
+          attempts.push({ address, protocol: "udp", outcome: "ok" });
+          return { reply: r.reply, address, protocol: "udp", attempts };
+        }
+        attempts.push({ address, protocol: "udp", outcome: "KRB_ERR_RESPONSE_TOO_BIG" });
+        if (kdc.protocol === "udp") continue;
+      } else {
+        attempts.push({ address, protocol: "udp", outcome: r.reason });
+        if (r.badReply) sawBadReply = true;
+        if (r.aborted) throwIfAborted(options.signal, attempts);
+        continue;
+      }
+    }
+    const r = await tryOnce("tcp", kdc, request, timeoutMs, maxReply, options.signal);
+    if (r.ok) {
+      attempts.push({ address, protocol: "tcp", outcome: "ok" });
+      return { reply: r.reply, address, protocol: "tcp", attempts };
+    }
+    attempts.push({ address, protocol: "tcp", outcome: r.reason });
+    if (r.badReply) sawBadReply = true;
+    if (r.aborted) throwIfAborted(options.signal, attempts);
+  }
+  throw new KdcUnreachableError(sawBadReply ? "kdc-bad-reply" : "kdc-unreachable", attempts);
+}
+
+function throwIfAborted(signal: AbortSignal | undefined, attempts: KdcAttempt[]): void {
+  if (signal?.aborted) {
+    const tried = attempts.map((a) => `${a.address} (${a.outcome})`).join(", ");
+    throw new KerberosError(
+      "aborted",
+      "KDC exchange",
+      tried ? `aborted after trying ${tried}` : "aborted before any KDC was tried",
+    );
+  }
+}
+
+type TryResult =
+  | { ok: true; reply: Uint8Array }
+  | { ok: false; reason: string; badReply?: boolean; aborted?: boolean };
+
+/**
+ * Checks that `b` is exactly one DER element tagged [APPLICATION 11], [13]
+ * or [30]. Returns a reason when it is not.
+ */
+export function checkKdcReplyFraming(b: Uint8Array): string | undefined {
+  if (b.length < 2) return `malformed reply: ${b.length} octet(s)`;
+  const tag = b[0]!;
+  if (tag !== 0x6b && tag !== 0x6d && tag !== 0x7e) {
+    return `malformed reply: first octet 0x${
+      tag.toString(16).padStart(2, "0")
+    }, not AS-REP/TGS-REP/KRB-ERROR`;
+  }
+  const l0 = b[1]!;
+  let len: number;
+  let hdr: number;
+  if (l0 < 0x80) {
+    len = l0;
+    hdr = 2;
+  } else {
+    const n = l0 & 0x7f;
+    if (n === 0 || n > 4 || b.length < 2 + n) return "malformed reply: bad DER length";
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + b[2 + i]!;
+    hdr = 2 + n;
+  }
+  if (hdr + len !== b.length) {
+    return `malformed reply: DER length ${len} does not match ${b.length - hdr} octet(s) received`;
+  }
+  return undefined;
+}
+
+/**
+ * True when `reply` is a KRB-ERROR whose error-code is
+ * KRB_ERR_RESPONSE_TOO_BIG. Walks the outer SEQUENCE only as far as field [6].
+ */
+function isResponseTooBig(reply: Uint8Array): boolean {
+  if (reply[0] !== 0x7e) return false;
+  // 7e L 30 L { [0] pvno [1] msg-type [2]? [3]? [4] stime [5] susec [6] error-code }
+  let p = 0;
+  const readLen = (): number => {
+    const l0 = reply[p++];
+    if (l0 === undefined) return -1;
+    if (l0 < 0x80) return l0;
+    const n = l0 & 0x7f;
+    if (n === 0 || n > 4) return -1;
+    let v = 0;
+    for (let i = 0; i < n; i++) {
+      const x = reply[p++];
+      if (x === undefined) return -1;
+      v = v * 256 + x;
+    }
+    return v;
+  };
+  p = 1;
+  if (readLen() < 0) return false;
+  if (reply[p++] !== 0x30) return false;
+  if (readLen() < 0) return false;
+  while (p < reply.length) {
+    const tag = reply[p++]!;
+    const len = readLen();
+    if (len < 0 || p + len > reply.length) return false;
+    if (tag === 0xa6) {
+      if (reply[p] !== 0x02) return false;
+      const ilen = reply[p + 1]!;
+      if (ilen < 1 || ilen > 4) return false;
+      let v = 0;
+      for (let i = 0; i < ilen; i++) v = v * 256 + reply[p + 2 + i]!;
+      return v === KRB_ERR_RESPONSE_TOO_BIG;
+    }
+    p += len;
+  }
+  return false;
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
+function udpFamily(host: string): "udp4" | "udp6" {
+  return net.isIP(host) === 6 ? "udp6" : "udp4";
+}
+
+/**
+ * The local address to bind to: the loopback address for a loopback KDC
+ * (so that a process allowed only loopback traffic can talk to a local KDC),
+ * otherwise the wildcard address.
+ */
+function localBindAddress(host: string): string {
+  const v6 = net.isIP(host) === 6;
+  if (isLoopback(host)) return v6 ? "::1" : "127.0.0.1";
+  return v6 ? "::" : "0.0.0.0";
+}
+
+function tryOnce(
+  protocol: "udp" | "tcp",
+  kdc: KdcEndpoint,
+  request: Uint8Array,
+  timeoutMs: number,
+  maxReply: number,
+  signal: AbortSignal | undefined,
+): Promise<TryResult> {
+  return protocol === "udp"
+    ? tryUdp(kdc, request, timeoutMs, signal)
+    : tryTcp(kdc, request, timeoutMs, maxReply, signal);
+}
+
+function tryUdp(
+  kdc: KdcEndpoint,
+  request: Uint8Array,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<TryResult> {
+  return new Promise<TryResult>((resolve) => {
+    let done = false;
+    let sock: dgram.Socket | undefined;
+    const onAbort = () => finish({ ok: false, reason: "aborted", aborted: true });
+    const finish = (r: TryResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      if (sock) {
+        sock.removeAllListeners("message");
+        try {
+          sock.close();
+        } catch {
+          // already closed
+        }
+      }
+      resolve(r);
+    };
+    if (signal?.aborted) return resolve({ ok: false, reason: "aborted", aborted: true });
+    const timer = setTimeout(
+      () => finish({ ok: false, reason: `timeout ${timeoutMs} ms` }),
+      timeoutMs,
+    );
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      sock = dgram.createSocket(udpFamily(kdc.host));
+    } catch (e) {
+      return finish({ ok: false, reason: describeSocketError(e) });
+    }
+    sock.on("error", (e) => finish({ ok: false, reason: describeSocketError(e) }));
+    sock.on("message", (msg: Uint8Array) => {
+      const reply = new Uint8Array(msg);
+      const bad = checkKdcReplyFraming(reply);
+      finish(bad ? { ok: false, reason: bad, badReply: true } : { ok: true, reply });
+    });
+    try {
+      sock.bind(0, localBindAddress(kdc.host), () => {
+        if (done || !sock) return;
+        sock.connect(kdc.port, kdc.host, () => {
+          if (done || !sock) return;
+          sock.send(request, (err) => {
+            if (err) finish({ ok: false, reason: describeSocketError(err) });
+          });
+        });
+      });
+    } catch (e) {
+      finish({ ok: false, reason: describeSocketError(e) });
+    }
+  });
+}
+
+function tryTcp(
+  kdc: KdcEndpoint,
+  request: Uint8Array,
+  timeoutMs: number,
+  maxReply: number,
+  signal: AbortSignal | undefined,
+): Promise<TryResult> {
+  return new Promise<TryResult>((resolve) => {
+    let done = false;
+    let sock: net.Socket | undefined;
+    const chunks: Uint8Array[] = [];
+    let have = 0;
+    let want = -1;
+    const onAbort = () => finish({ ok: false, reason: "aborted", aborted: true });
+    const finish = (r: TryResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      if (sock) {
+        sock.removeAllListeners("data");
+        sock.destroy();
+      }
+      resolve(r);
+    };
+    if (signal?.aborted) return resolve({ ok: false, reason: "aborted", aborted: true });
+    const timer = setTimeout(
+      () => finish({ ok: false, reason: `timeout ${timeoutMs} ms` }),
+      timeoutMs,
+    );
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const framed = new Uint8Array(4 + request.length);
+    new DataView(framed.buffer).setUint32(0, request.length);
+    framed.set(request, 4);
+    try {
+      sock = net.connect({ host: kdc.host, port: kdc.port });
+    } catch (e) {
+      return finish({ ok: false, reason: describeSocketError(e) });
+    }
+    sock.on("error", (e) => finish({ ok: false, reason: describeSocketError(e) }));
+    sock.on("connect", () => {
+      sock?.write(framed);
+    });
+    sock.on("data", (d: Uint8Array) => {
+      chunks.push(new Uint8Array(d));
+      have += d.length;
+      if (want < 0 && have >= 4) {
+        const all = joinChunks(chunks, have);
+        chunks.length = 0;
+        chunks.push(all);
+        const n = new DataView(all.buffer, all.byteOffset, 4).getUint32(0);
+        if (n & 0x80000000) {
+          return finish({
+            ok: false,
+            reason: "malformed reply: TCP length prefix has the reserved high bit set",
+            badReply: true,
+          });
+        }
+        if (n > maxReply) {
+          return finish({
+            ok: false,
+            reason: `malformed reply: TCP length ${n} exceeds the ${maxReply}-octet limit`,
+            badReply: true,
+          });
+        }
+        want = n;
+      }
+      if (want >= 0 && have >= 4 + want) {
+        const all = joinChunks(chunks, have);
+        if (have > 4 + want) {
+          return finish({
+            ok: false,
+            reason: `malformed reply: ${have - 4 - want} octet(s) after the framed reply`,
+            badReply: true,
+          });
+        }
+        const reply = all.slice(4);
+        const bad = checkKdcReplyFraming(reply);
+        finish(bad ? { ok: false, reason: bad, badReply: true } : { ok: true, reply });
+      }
+    });
+    sock.on("end", () => {
+      finish({
+        ok: false,
+        reason: want < 0
+          ? `connection closed after ${have} octet(s), before the length prefix`
+          : `connection closed after ${have - 4} of ${want} reply octets`,
+        badReply: have > 0,
+      });
+    });
+    sock.on("close", () => finish({ ok: false, reason: "connection closed without a reply" }));
+  });
+}
+
+function joinChunks(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+function describeSocketError(e: unknown): string {
+  const code = (e as { code?: unknown })?.code;
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ECONNRESET":
+      return "connection reset";
+    case "EHOSTUNREACH":
+      return "host unreachable";
+    case "ENETUNREACH":
+      return "network unreachable";
+    case "ENOTFOUND":
+    case "EAI_NONAME":
+      return "host name not found";
+  }
+  if (e instanceof Deno.errors.NotCapable) return "no Deno --allow-net permission for it";
+  const msg = e instanceof Error ? e.message : String(e);
+  if (/Requires net access/i.test(msg)) return "no Deno --allow-net permission for it";
+  return typeof code === "string" ? code.toLowerCase() : msg.split("\n")[0]!;
+}
