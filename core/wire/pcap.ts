@@ -1,0 +1,342 @@
+/**
+ * A reader of packet captures for `kink decode`: classic pcap (both byte
+ * orders, micro- and nanosecond timestamps) and pcapng (Section Header,
+ * Interface Description, Enhanced and Simple Packet blocks, several
+ * interfaces and sections), with the link types Ethernet (incl. 802.1Q/QinQ
+ * tags), Linux cooked SLL and SLL2, raw IP, raw IPv4/IPv6 and BSD loopback;
+ * IPv4 and IPv6 (through extension headers) carrying UDP. Nothing is
+ * reassembled: a fragment is reported as such.
+ *
+ * Every malformed file is a {@link WireError} of category `"pcap"`; an odd
+ * packet inside a good file is reported per packet, never thrown.
+ *
+ * @module
+ */
+import { ByteReader } from "../util/bytes.ts";
+import { WireError } from "./errors.ts";
+
+/** Link-layer header types this reader understands (tcpdump LINKTYPE_* values). */
+export const LinkType = {
+  NULL: 0,
+  ETHERNET: 1,
+  RAW: 101,
+  LINUX_SLL: 113,
+  IPV4: 228,
+  IPV6: 229,
+  LINUX_SLL2: 276,
+} as const;
+
+/** One captured packet. */
+export interface CapturedPacket {
+  /** 1-based frame number (as tshark counts). */
+  frame: number;
+  /** Capture time in seconds since the epoch (fractional). */
+  time: number;
+  /** Link type of the interface that captured it. */
+  linkType: number;
+  /** Captured octets (may be shorter than the original packet). */
+  data: Uint8Array;
+  /** Original packet length on the wire. */
+  origLength: number;
+}
+
+/** A UDP datagram found in a captured packet. */
+export interface UdpDatagram {
+  /** Frame number. */
+  frame: number;
+  /** Capture time (seconds). */
+  time: number;
+  /** Source address as text (dotted quad or RFC 5952 IPv6). */
+  src: string;
+  /** Destination address as text. */
+  dst: string;
+  /** UDP source port. */
+  srcPort: number;
+  /** UDP destination port. */
+  dstPort: number;
+  /** The UDP payload octets available in the capture. */
+  payload: Uint8Array;
+  /** Payload length according to the UDP header. */
+  udpPayloadLength: number;
+  /** True when the capture holds fewer payload octets than the UDP header announces. */
+  truncated: boolean;
+}
+
+/** Why a packet yielded no UDP datagram. */
+export interface NotUdp {
+  /** Frame number. */
+  frame: number;
+  /** Reason, e.g. "IPv4 fragment (not reassembled)". */
+  reason: string;
+}
+
+function pcapError(detail: string): WireError {
+  return new WireError("pcap", "read capture", detail, { reaction: { action: "drop" } });
+}
+
+/** Reads every packet of a classic pcap or pcapng file. */
+export function readCapture(file: Uint8Array): CapturedPacket[] {
+  if (file.length < 4) throw pcapError(`file of ${file.length} octets is not a capture`);
+  const m = new DataView(file.buffer, file.byteOffset, file.byteLength).getUint32(0, false);
+  if (m === 0x0a0d0d0a) return readPcapng(file);
+  if (m === 0xa1b2c3d4 || m === 0xd4c3b2a1 || m === 0xa1b23c4d || m === 0x4d3cb2a1) {
+    return readPcap(file);
+  }
+  throw pcapError(`unknown capture magic 0x${m.toString(16).padStart(8, "0")}`);
+}
+
+function readPcap(file: Uint8Array): CapturedPacket[] {
+  const r = new ByteReader(file, (d) => {
+    throw pcapError(`pcap: ${d}`);
+  });
+  const magic = r.u32(false);
+  const le = magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1;
+  const nano = magic === 0xa1b23c4d || magic === 0x4d3cb2a1;
+  r.u16(le); // version major
+  r.u16(le); // version minor
+  r.u32(le); // thiszone
+  r.u32(le); // sigfigs
+  r.u32(le); // snaplen
+  const linkType = r.u32(le) & 0x0fffffff; // upper bits: FCS info
+  const out: CapturedPacket[] = [];
+  while (r.remaining > 0) {
+    if (r.remaining < 16) {
+      throw pcapError(`pcap: ${r.remaining} octets of a truncated record header`);
+    }
+    const sec = r.u32(le);
+    const frac = r.u32(le);
+    const incl = r.u32(le);
+    const orig = r.u32(le);
+    if (incl > r.remaining) {
+      throw pcapError(`pcap: record ${out.length + 1} claims ${incl} octets, ${r.remaining} left`);
+    }
+    out.push({
+      frame: out.length + 1,
+      time: sec + frac / (nano ? 1e9 : 1e6),
+      linkType,
+      data: r.bytesView(incl),
+      origLength: orig,
+    });
+  }
+  return out;
+}
+
+function readPcapng(file: Uint8Array): CapturedPacket[] {
+  const out: CapturedPacket[] = [];
+  let off = 0;
+  let le = true;
+  let ifaces: { linkType: number; tsDiv: number }[] = [];
+  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  while (off < file.length) {
+    if (file.length - off < 12) throw pcapError(`pcapng: truncated block at offset ${off}`);
+    const type = dv.getUint32(off, le);
+    if (type === 0x0a0d0d0a) {
+      const bom = dv.getUint32(off + 8, true);
+      if (bom === 0x1a2b3c4d) le = true;
+      else if (bom === 0x4d3c2b1a) le = false;
+      else throw pcapError(`pcapng: bad byte-order magic at offset ${off}`);
+      ifaces = [];
+    }
+    const len = dv.getUint32(off + 4, le);
+    if (len < 12 || len % 4 !== 0 || off + len > file.length) {
+      throw pcapError(`pcapng: block at offset ${off} has bad length ${len}`);
+    }
+    const body = file.subarray(off + 8, off + len - 4);
+    const r = new ByteReader(body, (d) => {
+      throw pcapError(`pcapng block at offset ${off}: ${d}`);
+    });
+    if (type === 1) {
+      const linkType = r.u16(le);
+      r.u16(le);
+      r.u32(le); // snaplen
+      let tsDiv = 1e6;
+      // options: code(2) len(2) value padded to 4
+      while (r.remaining >= 4) {
+        const code = r.u16(le);
+        const olen = r.u16(le);
+        if (code === 0) break;
+        const v = r.bytesView(olen);
+        r.skip((4 - (olen % 4)) % 4 > r.remaining ? r.remaining : (4 - (olen % 4)) % 4);
+        if (code === 9 && olen >= 1) {
+          const t = v[0]!;
+          const exp = t & 0x7f;
+          if (exp > 30) throw pcapError(`pcapng: if_tsresol ${t} out of range`);
+          tsDiv = t & 0x80 ? 2 ** exp : 10 ** exp;
+        }
+      }
+      ifaces.push({ linkType, tsDiv });
+    } else if (type === 6 || type === 3) {
+      const ifIdx = type === 6 ? r.u32(le) : 0;
+      const iface = ifaces[ifIdx];
+      if (!iface) throw pcapError(`pcapng: packet refers to unknown interface ${ifIdx}`);
+      let time = 0;
+      let incl: number;
+      let orig: number;
+      if (type === 6) {
+        const hi = r.u32(le);
+        const lo = r.u32(le);
+        time = (hi * 4294967296 + lo) / iface.tsDiv;
+        incl = r.u32(le);
+        orig = r.u32(le);
+      } else {
+        orig = r.u32(le);
+        incl = Math.min(orig, r.remaining);
+      }
+      out.push({
+        frame: out.length + 1,
+        time,
+        linkType: iface.linkType,
+        data: r.bytesView(incl),
+        origLength: orig,
+      });
+    }
+    // other blocks (name resolution, statistics, custom…) are skipped
+    if (dv.getUint32(off + len - 4, le) !== len) {
+      throw pcapError(`pcapng: trailing length of the block at offset ${off} differs`);
+    }
+    off += len;
+  }
+  return out;
+}
+
+function ipv4Text(b: Uint8Array): string {
+  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+}
+
+/** RFC 5952 text of a 16-octet IPv6 address. */
+export function ipv6Text(b: Uint8Array): string {
+  const g: number[] = [];
+  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(":");
+  if (bestStart < 0) return hex(g);
+  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+}
+
+/**
+ * Finds the UDP datagram in a captured packet, or says why there is none
+ * (other link type, not IP, not UDP, fragment, truncated headers).
+ */
+export function extractUdp(pkt: CapturedPacket): UdpDatagram | NotUdp {
+  const d = pkt.data;
+  const no = (reason: string): NotUdp => ({ frame: pkt.frame, reason });
+  let off: number;
+  let ethType: number;
+  const u16 = (o: number) => (d[o]! << 8) | d[o + 1]!;
+  switch (pkt.linkType) {
+    case LinkType.ETHERNET: {
+      if (d.length < 14) return no("truncated Ethernet header");
+      ethType = u16(12);
+      off = 14;
+      while (ethType === 0x8100 || ethType === 0x88a8 || ethType === 0x9100) {
+        if (d.length < off + 4) return no("truncated VLAN tag");
+        ethType = u16(off + 2);
+        off += 4;
+      }
+      break;
+    }
+    case LinkType.LINUX_SLL:
+      if (d.length < 16) return no("truncated Linux SLL header");
+      ethType = u16(14);
+      off = 16;
+      break;
+    case LinkType.LINUX_SLL2:
+      if (d.length < 20) return no("truncated Linux SLL2 header");
+      ethType = u16(0);
+      off = 20;
+      break;
+    case LinkType.RAW:
+    case 12: // DLT_RAW on some BSDs
+    case 14: // DLT_RAW on OpenBSD
+    case LinkType.IPV4:
+    case LinkType.IPV6: {
+      if (d.length < 1) return no("empty packet");
+      const v = d[0]! >> 4;
+      ethType = v === 4 ? 0x0800 : v === 6 ? 0x86dd : 0;
+      off = 0;
+      break;
+    }
+    case LinkType.NULL: {
+      if (d.length < 4) return no("truncated loopback header");
+      const fam = d[0] === 0 ? u16(2) : d[0]! | (d[1]! << 8);
+      ethType = fam === 2 ? 0x0800 : fam === 24 || fam === 28 || fam === 30 ? 0x86dd : 0;
+      off = 4;
+      break;
+    }
+    default:
+      return no(`unsupported link type ${pkt.linkType}`);
+  }
+  let src: string;
+  let dst: string;
+  let udpOff: number;
+  let ipEnd: number;
+  if (ethType === 0x0800) {
+    if (d.length < off + 20) return no("truncated IPv4 header");
+    if (d[off]! >> 4 !== 4) return no("not IPv4");
+    const ihl = (d[off]! & 15) * 4;
+    if (ihl < 20 || d.length < off + ihl) return no("bad IPv4 header length");
+    const total = u16(off + 2);
+    const frag = u16(off + 6);
+    if ((frag & 0x3fff) !== 0) return no("IPv4 fragment (not reassembled)");
+    if (d[off + 9] !== 17) return no(`IP protocol ${d[off + 9]} is not UDP`);
+    src = ipv4Text(d.subarray(off + 12, off + 16));
+    dst = ipv4Text(d.subarray(off + 16, off + 20));
+    udpOff = off + ihl;
+    ipEnd = off + Math.max(total, ihl);
+  } else if (ethType === 0x86dd) {
+    if (d.length < off + 40) return no("truncated IPv6 header");
+    const plen = u16(off + 4);
+    let nh = d[off + 6]!;
+    src = ipv6Text(d.subarray(off + 8, off + 24));
+    dst = ipv6Text(d.subarray(off + 24, off + 40));
+    let p = off + 40;
+    ipEnd = p + plen;
+    for (let hops = 0; nh !== 17; hops++) {
+      if (hops > 16) return no("too many IPv6 extension headers");
+      if (nh === 44) return no("IPv6 fragment (not reassembled)");
+      if (nh === 0 || nh === 43 || nh === 60 || nh === 51) {
+        if (d.length < p + 2) return no("truncated IPv6 extension header");
+        const next = d[p]!;
+        const len = nh === 51 ? (d[p + 1]! + 2) * 4 : (d[p + 1]! + 1) * 8;
+        nh = next;
+        p += len;
+      } else return no(`IPv6 next header ${nh} is not UDP`);
+    }
+    udpOff = p;
+  } else {
+    return no(`ethertype 0x${ethType.toString(16).padStart(4, "0")} is not IP`);
+  }
+  if (d.length < udpOff + 8) return no("truncated UDP header");
+  const srcPort = u16(udpOff);
+  const dstPort = u16(udpOff + 2);
+  const ulen = u16(udpOff + 4);
+  if (ulen < 8) return no(`UDP length ${ulen} < 8`);
+  const want = ulen - 8;
+  const avail = Math.max(0, Math.min(d.length, ipEnd) - (udpOff + 8));
+  const have = Math.min(want, avail);
+  return {
+    frame: pkt.frame,
+    time: pkt.time,
+    src,
+    dst,
+    srcPort,
+    dstPort,
+    payload: d.subarray(udpOff + 8, udpOff + 8 + have),
+    udpPayloadLength: want,
+    truncated: have < want,
+  };
+}
