@@ -17,3 +17,11 @@
 export { ConfigError, isKinkError, KinkError } from "./core/errors.ts";
 export type { ErrorLayer, KinkErrorOptions } from "./core/errors.ts";
 export { VERSION } from "./core/version.ts";
+
+// Kerberos (DER codec, messages, constants, principals, keytab)
+export * from "./core/kerberos/errors.ts";
+export * from "./core/kerberos/iana.ts";
+export * from "./core/kerberos/principal.ts";
+export * from "./core/kerberos/messages.ts";
+export * from "./core/kerberos/keytab.ts";
+export { DER_MAX_DEPTH, DER_MAX_INPUT, type DerLimits } from "./core/kerberos/der.ts";
