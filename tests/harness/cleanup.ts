@@ -100,6 +100,27 @@ for p in $left; do kill -KILL "$p" 2>/dev/null; done
 rm -rf "$tmp/$prefix"*
 `;
 
+/**
+ * `KINK_HARNESS_UNGUARDED=1` turns off the watchdog and the parent-death
+ * signal. Only the harness's own test of {@link reapStale} sets it, to leave
+ * real leftovers behind on purpose.
+ */
+export function unguarded(): boolean {
+  try {
+    return Deno.env.get("KINK_HARNESS_UNGUARDED") === "1";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Prefixes `cmd` so that the kernel sends `signal` to it when this process
+ * dies (`setpriv --pdeathsig`, which then execs `cmd`: same PID).
+ */
+export function dieWithParent(cmd: string[], signal: "TERM" | "KILL"): string[] {
+  return unguarded() ? cmd : ["setpriv", "--pdeathsig", signal, "--", ...cmd];
+}
+
 let watchdogStarted = false;
 let reaped = false;
 
@@ -113,7 +134,7 @@ export async function ensureWatchdog(): Promise<void> {
     reaped = true;
     await reapStale();
   }
-  if (watchdogStarted) return;
+  if (watchdogStarted || unguarded()) return;
   watchdogStarted = true;
   // `setsid -f` forks and returns at once: no child handle stays open in this
   // process, and the watchdog is in its own session, so a signal to our

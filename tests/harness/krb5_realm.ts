@@ -20,7 +20,7 @@
  * @module
  */
 import { createSocket } from "node:dgram";
-import { ensureWatchdog, onExit, tempRoot, uniqueName } from "./cleanup.ts";
+import { dieWithParent, ensureWatchdog, onExit, tempRoot, uniqueName } from "./cleanup.ts";
 import { HarnessError, run, runOk, type RunOptions, type RunResult, sleep } from "./exec.ts";
 
 /** Named sets of enctypes a realm can be built with. */
@@ -353,9 +353,8 @@ function spawnKdc(
   // setpriv sets PR_SET_PDEATHSIG, then execs (ip netns exec execs too) sh,
   // which redirects output to files and execs krb5kdc: the child PID is the
   // KDC's, and the kernel sends it SIGTERM if this process dies.
-  const args = ["--pdeathsig", "TERM", "--"];
-  if (netns !== undefined) args.push("ip", "netns", "exec", netns);
-  args.push(
+  const cmd = netns !== undefined ? ["ip", "netns", "exec", netns] : [];
+  cmd.push(
     "sh",
     "-c",
     'exec "$0" "$@" >"$KINK_KDC_DIR/kdc.out" 2>"$KINK_KDC_DIR/kdc.err" </dev/null',
@@ -366,7 +365,8 @@ function spawnKdc(
     "-P",
     `${dir}/kdc.pid`,
   );
-  return new Deno.Command("setpriv", {
+  const [program, ...args] = dieWithParent(cmd, "TERM");
+  return new Deno.Command(program!, {
     args,
     env: { ...env, KINK_KDC_DIR: dir },
     stdin: "null",
