@@ -18,10 +18,14 @@ export { ConfigError, isKinkError, KinkError } from "./core/errors.ts";
 export type { ErrorLayer, KinkErrorOptions } from "./core/errors.ts";
 export { VERSION } from "./core/version.ts";
 
+// Crypto core (Kerberos enctypes 17-20, checksums, PRF, string-to-key, KINK KEYMAT)
+export * from "./core/crypto/mod.ts";
+
 // Kerberos (DER codec, messages, constants, principals, keytab)
 export * from "./core/kerberos/errors.ts";
 export * from "./core/kerberos/iana.ts";
 export * from "./core/kerberos/principal.ts";
 export * from "./core/kerberos/messages.ts";
 export * from "./core/kerberos/keytab.ts";
+export * from "./core/kerberos/ccache.ts";
 export { DER_MAX_DEPTH, DER_MAX_INPUT, type DerLimits } from "./core/kerberos/der.ts";
