@@ -1,5 +1,6 @@
 import type { Command } from "../command.ts";
 import { VERSION } from "../../version.ts";
+import { cryptoBuildId } from "../../crypto/mod.ts";
 
 /** `kink version`: prints kink's version, the Deno runtime and the crypto core's build id. */
 export const versionCommand: Command = {
@@ -14,6 +15,7 @@ export const versionCommand: Command = {
     io.out(
       `deno ${Deno.version.deno} (v8 ${Deno.version.v8}, typescript ${Deno.version.typescript})`,
     );
+    io.out(`crypto ${cryptoBuildId}`);
     return Promise.resolve(0);
   },
 };

@@ -1,0 +1,532 @@
+/**
+ * kink's crypto core: Kerberos encryption types 17, 18 (RFC 3961/3962) and
+ * 19, 20 (RFC 8009), their mandatory checksums and PRFs, string-to-key, and
+ * the KINK KEYMAT expansion (RFC 4430 §7, RFC 2409 §5.5).
+ *
+ * The primitives run in a Rust core compiled to WebAssembly
+ * (`crypto-wasm/`). Keys live in wasm memory behind {@link Key} objects;
+ * the derived keys Kc/Ke/Ki of each key usage, the PRF key and the HMAC pad
+ * states are computed once per key and cached there. All functions are
+ * synchronous and importing this module needs no Deno permission.
+ *
+ * Randomness (confounders, session keys) comes from `crypto.getRandomValues`.
+ *
+ * @module
+ */
+import * as w from "./wasm.ts";
+import { CryptoError } from "./errors.ts";
+
+export { CryptoError } from "./errors.ts";
+export type { CryptoErrorCategory } from "./errors.ts";
+export {
+  ESP_AUTH_HMAC_MD5,
+  ESP_AUTH_HMAC_SHA1,
+  ESP_AUTH_HMAC_SHA2_256,
+  ESP_AUTH_HMAC_SHA2_384,
+  ESP_AUTH_HMAC_SHA2_512,
+  ESP_TRANSFORM_3DES,
+  ESP_TRANSFORM_AES_CBC,
+  ESP_TRANSFORM_AES_GCM_12,
+  ESP_TRANSFORM_AES_GCM_16,
+  ESP_TRANSFORM_AES_GCM_8,
+  ESP_TRANSFORM_NULL,
+  keymatLength,
+  splitKeymat,
+} from "./keymat_split.ts";
+export type { EspKeys, EspKeySpec } from "./keymat_split.ts";
+
+/** The supported Kerberos encryption types. */
+export type Enctype = 17 | 18 | 19 | 20;
+
+/** IANA names of the supported enctypes. */
+export const SUPPORTED_ENCTYPE_NAMES: Readonly<Record<Enctype, string>> = {
+  17: "aes128-cts-hmac-sha1-96",
+  18: "aes256-cts-hmac-sha1-96",
+  19: "aes128-cts-hmac-sha256-128",
+  20: "aes256-cts-hmac-sha384-192",
+};
+
+const KEY_LEN: Readonly<Record<Enctype, number>> = { 17: 16, 18: 32, 19: 16, 20: 32 };
+const CKSUM_TYPE: Readonly<Record<Enctype, number>> = { 17: 15, 18: 16, 19: 19, 20: 20 };
+const CKSUM_LEN: Readonly<Record<Enctype, number>> = { 17: 12, 18: 12, 19: 16, 20: 24 };
+const PRF_LEN: Readonly<Record<Enctype, number>> = { 17: 20, 18: 20, 19: 32, 20: 48 };
+const DEFAULT_ITERATIONS: Readonly<Record<Enctype, number>> = {
+  17: 4096,
+  18: 4096,
+  19: 32768,
+  20: 32768,
+};
+/** Confounder length of every AES enctype. */
+const CONFOUNDER = 16;
+/** Highest PBKDF2 iteration count accepted by {@link stringToKey}. */
+export const MAX_STRING_TO_KEY_ITERATIONS = 1 << 24;
+/** Longest KEYMAT {@link keymat} produces (far above any ESP need of ≤ 96 octets). */
+export const MAX_KEYMAT_LENGTH = 4096;
+
+/**
+ * Validates an enctype number.
+ * @throws CryptoError `"unsupported-enctype"` ("unsupported enctype 23")
+ */
+export function assertEnctype(enctype: number, context = "crypto"): Enctype {
+  if (enctype === 17 || enctype === 18 || enctype === 19 || enctype === 20) return enctype;
+  throw new CryptoError("unsupported-enctype", context, `unsupported enctype ${String(enctype)}`);
+}
+
+/** True for enctypes this core implements (17, 18, 19, 20). */
+export function isSupportedEnctype(enctype: number): enctype is Enctype {
+  return enctype === 17 || enctype === 18 || enctype === 19 || enctype === 20;
+}
+
+/** Key length in octets of an enctype (16 or 32). */
+export function keyLength(enctype: number): number {
+  return KEY_LEN[assertEnctype(enctype, "key length")];
+}
+
+/** The enctype's mandatory checksum type: 15, 16, 19, 20 for 17, 18, 19, 20. */
+export function checksumType(enctype: number): number {
+  return CKSUM_TYPE[assertEnctype(enctype, "checksum type")];
+}
+
+/** Size in octets of the mandatory checksum: 12, 12, 16, 24 for 17, 18, 19, 20. */
+export function checksumSize(enctype: number): number {
+  return CKSUM_LEN[assertEnctype(enctype, "checksum size")];
+}
+
+/**
+ * Octets {@link encrypt} adds to the plaintext (confounder + integrity tag):
+ * 28, 28, 32, 40 for 17, 18, 19, 20.
+ */
+export function ciphertextOverhead(enctype: number): number {
+  return CONFOUNDER + CKSUM_LEN[assertEnctype(enctype, "ciphertext overhead")];
+}
+
+function statusError(status: number, context: string): CryptoError {
+  switch (status) {
+    case 1:
+      return new CryptoError("unsupported-enctype", context, "unsupported enctype");
+    case 2:
+      return new CryptoError("invalid-input", context, "wrong key length for the enctype");
+    case 3:
+      return new CryptoError("invalid-input", context, "ciphertext too short");
+    case 4:
+      return new CryptoError("integrity", context, "integrity check failed");
+    case 6:
+      return new CryptoError("disposed", context, "key has been disposed");
+    default:
+      return new CryptoError("invalid-input", context, `invalid input (status ${status})`);
+  }
+}
+
+function assertBytes(v: unknown, what: string, context: string): asserts v is Uint8Array {
+  if (!(v instanceof Uint8Array)) {
+    throw new CryptoError("invalid-input", context, `${what} must be a Uint8Array`);
+  }
+}
+
+function assertUsage(usage: number, context: string): number {
+  if (typeof usage !== "number" || !Number.isInteger(usage) || usage < 0 || usage > 0xffffffff) {
+    throw new CryptoError(
+      "invalid-input",
+      context,
+      `key usage must be an integer in 0..4294967295, got ${String(usage)}`,
+    );
+  }
+  return usage;
+}
+
+// Frees the wasm slot of a Key that was garbage-collected without dispose().
+const finalizer = new FinalizationRegistry<number>((handle) => w.key_free(handle));
+
+const KEY_TOKEN = Symbol("kink.crypto.Key");
+
+/**
+ * A Kerberos protocol key. The key bytes live in wasm memory; the object
+ * holds only a handle. {@link Key.dispose} zeroes the key and every derived
+ * key cached for it. `toString()` and `Deno.inspect` show only the enctype
+ * and the length. Also usable with `using` (Symbol.dispose).
+ */
+export class Key {
+  /** The enctype (17, 18, 19, 20). */
+  readonly enctype: Enctype;
+  /** Key length in octets. */
+  readonly length: number;
+  #handle: number;
+
+  /** @internal use {@link Key.fromBytes}, {@link Key.random} or {@link stringToKey}. */
+  constructor(token: symbol, enctype: Enctype, handle: number) {
+    if (token !== KEY_TOKEN) {
+      throw new CryptoError("invalid-input", "Key", "use Key.fromBytes or Key.random");
+    }
+    this.enctype = enctype;
+    this.length = KEY_LEN[enctype];
+    this.#handle = handle;
+    finalizer.register(this, handle, this);
+  }
+
+  /**
+   * A key from its octets (copied into wasm memory; the caller's array is not
+   * modified). RFC 3961 random-to-key is the identity for these enctypes, so
+   * this is also `randomToKey`.
+   * @throws CryptoError "unsupported enctype N", or "invalid-input" for a wrong length
+   */
+  static fromBytes(enctype: number, bytes: Uint8Array): Key {
+    const et = assertEnctype(enctype, "import key");
+    assertBytes(bytes, "key", "import key");
+    if (bytes.length !== KEY_LEN[et]) {
+      throw new CryptoError(
+        "invalid-input",
+        "import key",
+        `key length ${bytes.length} does not match enctype ${et} (${KEY_LEN[et]} octets)`,
+      );
+    }
+    const h = w.key_new(et, bytes);
+    if (h === 0) throw statusError(w.last_status(), "import key");
+    return new Key(KEY_TOKEN, et, h);
+  }
+
+  /** A fresh random key (e.g. a session key) from `crypto.getRandomValues`. */
+  static random(enctype: number): Key {
+    const et = assertEnctype(enctype, "random key");
+    const b = crypto.getRandomValues(new Uint8Array(KEY_LEN[et]));
+    try {
+      return Key.fromBytes(et, b);
+    } finally {
+      b.fill(0);
+    }
+  }
+
+  /** @internal wraps a handle created inside wasm (string-to-key). */
+  static _fromHandle(enctype: Enctype, handle: number): Key {
+    return new Key(KEY_TOKEN, enctype, handle);
+  }
+
+  /** True once {@link Key.dispose} ran. */
+  get disposed(): boolean {
+    return this.#handle === 0;
+  }
+
+  /** @internal the wasm handle; throws "disposed" after dispose(). */
+  _handle(context: string): number {
+    if (this.#handle === 0) throw new CryptoError("disposed", context, "key has been disposed");
+    return this.#handle;
+  }
+
+  /**
+   * A copy of the key octets (for keytab, ccache and EncryptionKey encoding).
+   * The caller owns the copy and should wipe it when done.
+   */
+  exportBytes(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    const s = w.key_export(this._handle("export key"), out);
+    if (s !== 0) throw statusError(s, "export key");
+    return out;
+  }
+
+  /** Zeroes the key and its cached derived keys in wasm memory. Idempotent. */
+  dispose(): void {
+    if (this.#handle !== 0) {
+      w.key_free(this.#handle);
+      finalizer.unregister(this);
+      this.#handle = 0;
+    }
+  }
+
+  /** Same as {@link Key.dispose}, for `using`. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** `Key(enctype 18 aes256-cts-hmac-sha1-96, 32 octets)`: never the key bytes. */
+  toString(): string {
+    return `Key(enctype ${this.enctype} ${
+      SUPPORTED_ENCTYPE_NAMES[this.enctype]
+    }, ${this.length} octets${this.#handle === 0 ? ", disposed" : ""})`;
+  }
+
+  /** JSON shows only enctype and length. */
+  toJSON(): { enctype: Enctype; length: number } {
+    return { enctype: this.enctype, length: this.length };
+  }
+
+  /** Deno.inspect / console.log show only enctype and length. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
+  }
+
+  /** Node-style inspect, same as toString. */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
+  }
+}
+
+function keyOf(key: Key, context: string): number {
+  if (!(key instanceof Key)) throw new CryptoError("invalid-input", context, "key must be a Key");
+  return key._handle(context);
+}
+
+/**
+ * RFC 3961 encrypt: `C ‖ H` with a fresh random confounder and the all-zero
+ * initial cipher state (as KINK_ENCRYPT requires).
+ * Output length = plaintext + {@link ciphertextOverhead}.
+ */
+export function encrypt(key: Key, usage: number, plaintext: Uint8Array): Uint8Array {
+  const conf = crypto.getRandomValues(new Uint8Array(CONFOUNDER));
+  return encryptWithConfounder(key, usage, plaintext, conf);
+}
+
+/**
+ * {@link encrypt} with a caller-chosen 16-octet confounder. Only for
+ * reproducing published vectors; real messages must use {@link encrypt}.
+ */
+export function encryptWithConfounder(
+  key: Key,
+  usage: number,
+  plaintext: Uint8Array,
+  confounder: Uint8Array,
+): Uint8Array {
+  const ctx = "encrypt";
+  const h = keyOf(key, ctx);
+  const u = assertUsage(usage, ctx);
+  assertBytes(plaintext, "plaintext", ctx);
+  assertBytes(confounder, "confounder", ctx);
+  if (confounder.length !== CONFOUNDER) {
+    throw new CryptoError("invalid-input", ctx, `confounder length ${confounder.length} != 16`);
+  }
+  const out = w.encrypt(h, u, confounder, plaintext);
+  const s = w.last_status();
+  if (s !== 0) throw statusError(s, ctx);
+  return out;
+}
+
+/**
+ * RFC 3961 decrypt; returns the plaintext without the confounder.
+ * @throws CryptoError "integrity" when the integrity tag does not match
+ *   (compared in constant time), "invalid-input" for a short ciphertext
+ */
+export function decrypt(key: Key, usage: number, ciphertext: Uint8Array): Uint8Array {
+  const ctx = "decrypt";
+  const h = keyOf(key, ctx);
+  const u = assertUsage(usage, ctx);
+  assertBytes(ciphertext, "ciphertext", ctx);
+  const min = CONFOUNDER + CKSUM_LEN[key.enctype];
+  if (ciphertext.length < min) {
+    throw new CryptoError(
+      "invalid-input",
+      ctx,
+      `ciphertext length ${ciphertext.length} < ${min} (confounder 16 + integrity tag ${
+        CKSUM_LEN[key.enctype]
+      })`,
+    );
+  }
+  const out = new Uint8Array(ciphertext.length - min);
+  const s = w.decrypt(h, u, ciphertext, out);
+  if (s !== 0) {
+    out.fill(0);
+    throw statusError(s, ctx);
+  }
+  return out;
+}
+
+/** RFC 3961 get_mic with the enctype's mandatory (keyed) checksum type. */
+export function getMic(key: Key, usage: number, data: Uint8Array): Uint8Array {
+  const ctx = "get_mic";
+  const h = keyOf(key, ctx);
+  const u = assertUsage(usage, ctx);
+  assertBytes(data, "data", ctx);
+  const out = new Uint8Array(CKSUM_LEN[key.enctype]);
+  const s = w.get_mic(h, u, data, out);
+  if (s !== 0) throw statusError(s, ctx);
+  return out;
+}
+
+/**
+ * RFC 3961 verify_mic (constant-time compare). A checksum of the wrong length
+ * is simply invalid (false).
+ */
+export function verifyMic(key: Key, usage: number, data: Uint8Array, mic: Uint8Array): boolean {
+  const ctx = "verify_mic";
+  const h = keyOf(key, ctx);
+  const u = assertUsage(usage, ctx);
+  assertBytes(data, "data", ctx);
+  assertBytes(mic, "checksum", ctx);
+  const s = w.verify_mic(h, u, data, mic);
+  if (s === 0) return true;
+  if (s === 4) return false;
+  throw statusError(s, ctx);
+}
+
+/**
+ * Which reading of the RFC 3961 §5.3 PRF to use for enctypes 17 and 18 (for
+ * 19 and 20 both modes are the RFC 8009 PRF):
+ * - `"racoon2"`: SHA-1 of the input, *not* truncated (RFC 3962 sets the
+ *   message block size m = 1), encrypted with AES-CTS under DK(key, "prf"):
+ *   20 octets. The literal RFC text; what racoon2's kinkd computes.
+ * - `"mit"`: SHA-1 truncated to one AES block and encrypted: 16 octets, as
+ *   MIT's and Heimdal's `krb5_c_prf` return.
+ */
+export type PrfMode = "racoon2" | "mit";
+
+/**
+ * KINK's default PRF reading for enctypes 17/18: `"racoon2"`, the 20-octet
+ * output. Reasons: (1) it is what RFC 3961 §5.3 says when RFC 3962's
+ * parameters (m = 1) are plugged in — nothing in either RFC truncates the
+ * hash to the cipher block size; (2) racoon2's kinkd, the only deployed KINK
+ * implementation, computes exactly this (verified against its traffic and SA
+ * keys), so it is the only reading that interoperates with an existing KINK
+ * peer. The 16-octet MIT/Heimdal `krb5_c_prf` value remains available per
+ * call (`"mit"`) and is meant to become a per-peer daemon setting for peers
+ * built on those libraries.
+ */
+export const DEFAULT_PRF_MODE: PrfMode = "racoon2";
+
+/** Output length of {@link prf} for an enctype and mode (20/16, 32, 48). */
+export function prfLength(enctype: number, mode: PrfMode = DEFAULT_PRF_MODE): number {
+  const et = assertEnctype(enctype, "prf length");
+  return (et === 17 || et === 18) && mode === "mit" ? 16 : PRF_LEN[et];
+}
+
+function assertMode(mode: unknown, context: string): boolean {
+  if (mode === "racoon2") return false;
+  if (mode === "mit") return true;
+  throw new CryptoError(
+    "invalid-input",
+    context,
+    `PRF mode must be "racoon2" or "mit", got ${String(mode)}`,
+  );
+}
+
+/**
+ * The Kerberos pseudo-random function of the key's enctype (RFC 3961 §5.3
+ * for 17/18 in the chosen {@link PrfMode}; RFC 8009 §5 for 19/20: 32 or 48 octets).
+ */
+export function prf(key: Key, input: Uint8Array, mode: PrfMode = DEFAULT_PRF_MODE): Uint8Array {
+  const ctx = "prf";
+  const h = keyOf(key, ctx);
+  assertBytes(input, "input", ctx);
+  const out = w.prf(h, input, assertMode(mode, ctx));
+  const s = w.last_status();
+  if (s !== 0) throw statusError(s, ctx);
+  return out;
+}
+
+/**
+ * RFC 3962 §4 / RFC 8009 §4 string-to-key. `params` is the 4-octet
+ * big-endian iteration count (s2kparams); default 4096 for 17/18, 32768 for
+ * 19/20. Counts above {@link MAX_STRING_TO_KEY_ITERATIONS} (including 0,
+ * which means 2^32) are refused. Strings are UTF-8 encoded.
+ */
+export function stringToKey(
+  enctype: number,
+  password: string | Uint8Array,
+  salt: string | Uint8Array,
+  params?: Uint8Array,
+): Key {
+  const ctx = "string-to-key";
+  const et = assertEnctype(enctype, ctx);
+  let iterations = DEFAULT_ITERATIONS[et];
+  if (params !== undefined) {
+    assertBytes(params, "params", ctx);
+    if (params.length !== 4) {
+      throw new CryptoError("invalid-input", ctx, `params length ${params.length} != 4`);
+    }
+    iterations = ((params[0]! << 24) | (params[1]! << 16) | (params[2]! << 8) | params[3]!) >>> 0;
+    const effective = iterations === 0 ? 2 ** 32 : iterations;
+    if (effective > MAX_STRING_TO_KEY_ITERATIONS) {
+      throw new CryptoError(
+        "invalid-input",
+        ctx,
+        `iteration count ${effective} exceeds the limit ${MAX_STRING_TO_KEY_ITERATIONS}`,
+      );
+    }
+  }
+  const enc = new TextEncoder();
+  const pw = typeof password === "string" ? enc.encode(password) : password;
+  const sb = typeof salt === "string" ? enc.encode(salt) : salt;
+  assertBytes(pw, "password", ctx);
+  assertBytes(sb, "salt", ctx);
+  try {
+    const h = w.string_to_key(et, pw, sb, iterations);
+    if (h === 0) throw statusError(w.last_status(), ctx);
+    return Key._fromHandle(et, h);
+  } finally {
+    if (typeof password === "string") pw.fill(0);
+  }
+}
+
+/** Inputs of the KINK KEYMAT seed (RFC 4430 §7, RFC 2409 §5.5). */
+export interface KeymatSeed {
+  /** Protocol-ID of the proposal (2 AH, 3 ESP, 4 IPCOMP). */
+  protocol: number;
+  /** SPI of the SA being keyed (the receiver's choice), 32 bits. */
+  spi: number;
+  /** Body of the initiator's Nonce payload (Ni_b). */
+  ni: Uint8Array;
+  /** Body of the responder's Nonce payload (Nr_b); absent = empty (optimistic SA). */
+  nr?: Uint8Array;
+  /** Quick-Mode Diffie-Hellman shared secret g(qm)^xy, when KE payloads were exchanged. */
+  dhSecret?: Uint8Array;
+}
+
+/** The seed octets `[g^xy ‖] protocol ‖ SPI ‖ Ni_b ‖ Nr_b`. */
+export function keymatSeed(seed: KeymatSeed): Uint8Array {
+  const ctx = "keymat";
+  if (!Number.isInteger(seed.protocol) || seed.protocol < 0 || seed.protocol > 255) {
+    throw new CryptoError("invalid-input", ctx, `protocol must be 0..255, got ${seed.protocol}`);
+  }
+  if (!Number.isInteger(seed.spi) || seed.spi < 0 || seed.spi > 0xffffffff) {
+    throw new CryptoError("invalid-input", ctx, `SPI must be a 32-bit unsigned integer`);
+  }
+  assertBytes(seed.ni, "Ni", ctx);
+  const nr = seed.nr ?? new Uint8Array(0);
+  const dh = seed.dhSecret ?? new Uint8Array(0);
+  assertBytes(nr, "Nr", ctx);
+  assertBytes(dh, "DH secret", ctx);
+  const out = new Uint8Array(dh.length + 5 + seed.ni.length + nr.length);
+  out.set(dh, 0);
+  let o = dh.length;
+  out[o++] = seed.protocol;
+  new DataView(out.buffer).setUint32(o, seed.spi >>> 0);
+  o += 4;
+  out.set(seed.ni, o);
+  out.set(nr, o + seed.ni.length);
+  return out;
+}
+
+/**
+ * KINK KEYMAT (RFC 4430 §7 with RFC 2409 §5.5): `K1 = prf(sessionKey, seed)`,
+ * `Kn = prf(sessionKey, K(n-1) ‖ seed)`, `KEYMAT = K1 ‖ K2 ‖ …` truncated to
+ * `length` octets; prf is the session key's enctype PRF in `mode`.
+ * Split the result with {@link splitKeymat}.
+ */
+export function keymat(
+  sessionKey: Key,
+  seed: KeymatSeed,
+  length: number,
+  mode: PrfMode = DEFAULT_PRF_MODE,
+): Uint8Array {
+  const ctx = "keymat";
+  const h = keyOf(sessionKey, ctx);
+  if (!Number.isInteger(length) || length < 1 || length > MAX_KEYMAT_LENGTH) {
+    throw new CryptoError(
+      "invalid-input",
+      ctx,
+      `length must be an integer in 1..${MAX_KEYMAT_LENGTH}, got ${length}`,
+    );
+  }
+  const m = assertMode(mode, ctx);
+  const s = keymatSeed(seed);
+  try {
+    const out = w.keymat(h, s, length, m);
+    const st = w.last_status();
+    if (st !== 0) throw statusError(st, ctx);
+    return out;
+  } finally {
+    s.fill(0);
+  }
+}
+
+/**
+ * Identifies the exact crypto core build: crate version, wasm-bindgen and
+ * rustc versions and a digest of the wasm module.
+ */
+export const cryptoBuildId: string = w.BUILD_ID;

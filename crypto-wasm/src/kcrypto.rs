@@ -1,0 +1,800 @@
+//! Kerberos crypto for the AES enctypes, independent of the wasm bindings.
+//!
+//! * RFC 3961 simplified profile + RFC 3962: enctypes 17 (aes128-cts-hmac-sha1-96)
+//!   and 18 (aes256-cts-hmac-sha1-96): n-fold, DK/DR, AES-CBC-CTS, HMAC-SHA1-96.
+//! * RFC 8009: enctypes 19 (aes128-cts-hmac-sha256-128) and 20
+//!   (aes256-cts-hmac-sha384-192): KDF-HMAC-SHA2, encrypt-then-MAC over IV | C.
+//! * RFC 4430 §7 / RFC 2409 §5.5 KEYMAT expansion with the enctype's PRF.
+//!
+//! Block cipher, hashes, HMAC and PBKDF2 come from the RustCrypto crates
+//! (`aes` uses its constant-time bitsliced software backend on wasm32); this
+//! module only composes them as the RFCs prescribe.
+
+use aes::cipher::generic_array::GenericArray;
+use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
+use aes::{Aes128, Aes256};
+use hmac::{Hmac, Mac as _};
+use sha1::{Digest, Sha1};
+use sha2::{Sha256, Sha384};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
+
+/// AES block size in octets.
+pub const BLOCK: usize = 16;
+/// Confounder length (one cipher block) for every AES enctype.
+pub const CONFOUNDER: usize = 16;
+/// Highest accepted PBKDF2 iteration count (MIT krb5's limit is 2^24 as well):
+/// a larger count supplied by a peer or KDC is a denial of service, not a key.
+pub const MAX_ITERATIONS: u32 = 1 << 24;
+
+/// Errors of this module (mapped to typed TypeScript errors by the binding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// Enctype not in 17..=20.
+    UnsupportedEnctype = 1,
+    /// Key of the wrong length for the enctype.
+    KeyLength = 2,
+    /// Ciphertext too short to hold confounder and integrity tag.
+    ShortCiphertext = 3,
+    /// Integrity check failed.
+    Integrity = 4,
+    /// Any other bad input (length, iteration count, ...).
+    InvalidInput = 5,
+}
+
+/// The four supported enctypes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enctype {
+    /// 17 aes128-cts-hmac-sha1-96
+    Aes128Sha1,
+    /// 18 aes256-cts-hmac-sha1-96
+    Aes256Sha1,
+    /// 19 aes128-cts-hmac-sha256-128
+    Aes128Sha256,
+    /// 20 aes256-cts-hmac-sha384-192
+    Aes256Sha384,
+}
+
+impl Enctype {
+    /// Maps an IANA enctype number.
+    pub fn from_number(n: u32) -> Result<Enctype, Error> {
+        match n {
+            17 => Ok(Enctype::Aes128Sha1),
+            18 => Ok(Enctype::Aes256Sha1),
+            19 => Ok(Enctype::Aes128Sha256),
+            20 => Ok(Enctype::Aes256Sha384),
+            _ => Err(Error::UnsupportedEnctype),
+        }
+    }
+    /// IANA enctype number.
+    pub fn number(self) -> u32 {
+        match self {
+            Enctype::Aes128Sha1 => 17,
+            Enctype::Aes256Sha1 => 18,
+            Enctype::Aes128Sha256 => 19,
+            Enctype::Aes256Sha384 => 20,
+        }
+    }
+    /// Protocol key length in octets.
+    pub fn key_len(self) -> usize {
+        match self {
+            Enctype::Aes128Sha1 | Enctype::Aes128Sha256 => 16,
+            Enctype::Aes256Sha1 | Enctype::Aes256Sha384 => 32,
+        }
+    }
+    /// Length of the integrity tag of encrypt and of the mandatory checksum.
+    pub fn mac_len(self) -> usize {
+        match self {
+            Enctype::Aes128Sha1 | Enctype::Aes256Sha1 => 12,
+            Enctype::Aes128Sha256 => 16,
+            Enctype::Aes256Sha384 => 24,
+        }
+    }
+    /// True for the RFC 8009 enctypes.
+    pub fn is_sha2(self) -> bool {
+        matches!(self, Enctype::Aes128Sha256 | Enctype::Aes256Sha384)
+    }
+    fn hash(self) -> HashAlg {
+        match self {
+            Enctype::Aes128Sha1 | Enctype::Aes256Sha1 => HashAlg::Sha1,
+            Enctype::Aes128Sha256 => HashAlg::Sha256,
+            Enctype::Aes256Sha384 => HashAlg::Sha384,
+        }
+    }
+    /// RFC 8009 enctype name (the PBKDF2 salt prefix).
+    fn name(self) -> &'static [u8] {
+        match self {
+            Enctype::Aes128Sha1 => b"aes128-cts-hmac-sha1-96",
+            Enctype::Aes256Sha1 => b"aes256-cts-hmac-sha1-96",
+            Enctype::Aes128Sha256 => b"aes128-cts-hmac-sha256-128",
+            Enctype::Aes256Sha384 => b"aes256-cts-hmac-sha384-192",
+        }
+    }
+}
+
+/// Hash functions used by HMAC here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlg {
+    /// SHA-1 (20 octets)
+    Sha1,
+    /// SHA-256 (32 octets)
+    Sha256,
+    /// SHA-384 (48 octets)
+    Sha384,
+}
+
+impl HashAlg {
+    /// From the numeric code used by the binding (1, 256, 384).
+    pub fn from_code(c: u32) -> Option<HashAlg> {
+        match c {
+            1 => Some(HashAlg::Sha1),
+            256 => Some(HashAlg::Sha256),
+            384 => Some(HashAlg::Sha384),
+            _ => None,
+        }
+    }
+}
+
+/// A keyed HMAC whose inner/outer pad states are computed once; `mac` clones it.
+#[derive(Clone)]
+pub enum MacKey {
+    /// HMAC-SHA1
+    Sha1(Hmac<Sha1>),
+    /// HMAC-SHA256
+    Sha256(Hmac<Sha256>),
+    /// HMAC-SHA384
+    Sha384(Hmac<Sha384>),
+}
+
+/// Full HMAC output buffer (up to 48 octets) and its length.
+pub struct MacOut {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl MacOut {
+    /// The output octets.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for MacOut {
+    fn drop(&mut self) {
+        self.buf.zeroize();
+    }
+}
+
+impl MacKey {
+    /// Keys an HMAC (any key length).
+    pub fn new(alg: HashAlg, key: &[u8]) -> MacKey {
+        // new_from_slice accepts every key length for HMAC.
+        match alg {
+            HashAlg::Sha1 => MacKey::Sha1(<Hmac<Sha1> as hmac::Mac>::new_from_slice(key).expect("hmac key")),
+            HashAlg::Sha256 => {
+                MacKey::Sha256(<Hmac<Sha256> as hmac::Mac>::new_from_slice(key).expect("hmac key"))
+            }
+            HashAlg::Sha384 => {
+                MacKey::Sha384(<Hmac<Sha384> as hmac::Mac>::new_from_slice(key).expect("hmac key"))
+            }
+        }
+    }
+
+    /// HMAC over the concatenation of `parts`.
+    pub fn mac(&self, parts: &[&[u8]]) -> MacOut {
+        let mut out = MacOut { buf: [0u8; 48], len: 0 };
+        match self {
+            MacKey::Sha1(m) => {
+                let mut m = m.clone();
+                for p in parts {
+                    m.update(p);
+                }
+                let r = m.finalize().into_bytes();
+                out.buf[..20].copy_from_slice(&r);
+                out.len = 20;
+            }
+            MacKey::Sha256(m) => {
+                let mut m = m.clone();
+                for p in parts {
+                    m.update(p);
+                }
+                let r = m.finalize().into_bytes();
+                out.buf[..32].copy_from_slice(&r);
+                out.len = 32;
+            }
+            MacKey::Sha384(m) => {
+                let mut m = m.clone();
+                for p in parts {
+                    m.update(p);
+                }
+                let r = m.finalize().into_bytes();
+                out.buf[..48].copy_from_slice(&r);
+                out.len = 48;
+            }
+        }
+        out
+    }
+}
+
+/// One-shot HMAC (used by the vector tests).
+pub fn hmac(alg: HashAlg, key: &[u8], data: &[u8]) -> Vec<u8> {
+    MacKey::new(alg, key).mac(&[data]).as_slice().to_vec()
+}
+
+/// An AES key schedule (128 or 256 bits).
+#[derive(Clone)]
+pub enum AesKey {
+    /// AES-128
+    A128(Aes128),
+    /// AES-256
+    A256(Aes256),
+}
+
+impl AesKey {
+    /// Expands a 16- or 32-octet key.
+    pub fn new(key: &[u8]) -> Result<AesKey, Error> {
+        match key.len() {
+            16 => Ok(AesKey::A128(Aes128::new(GenericArray::from_slice(key)))),
+            32 => Ok(AesKey::A256(Aes256::new(GenericArray::from_slice(key)))),
+            _ => Err(Error::KeyLength),
+        }
+    }
+    #[inline]
+    fn enc(&self, b: &mut [u8; BLOCK]) {
+        let ga = GenericArray::from_mut_slice(&mut b[..]);
+        match self {
+            AesKey::A128(k) => k.encrypt_block(ga),
+            AesKey::A256(k) => k.encrypt_block(ga),
+        }
+    }
+    #[inline]
+    fn dec(&self, b: &mut [u8; BLOCK]) {
+        let ga = GenericArray::from_mut_slice(&mut b[..]);
+        match self {
+            AesKey::A128(k) => k.decrypt_block(ga),
+            AesKey::A256(k) => k.decrypt_block(ga),
+        }
+    }
+}
+
+#[inline]
+fn xor_into(dst: &mut [u8; BLOCK], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src.iter()) {
+        *d ^= *s;
+    }
+}
+
+/// AES-CBC with ciphertext stealing as Kerberos uses it (RFC 3962 §5: the
+/// last two blocks are always swapped, i.e. CBC-CS3; one block is plain CBC).
+/// Encrypts `data` in place (len ≥ 16) and returns the next cipher state
+/// (the next-to-last output block; the only block if there is one).
+pub fn cts_encrypt(key: &AesKey, iv: &[u8; BLOCK], data: &mut [u8]) -> Result<[u8; BLOCK], Error> {
+    let n = data.len();
+    if n < BLOCK {
+        return Err(Error::InvalidInput);
+    }
+    let mut prev = *iv;
+    if n == BLOCK {
+        xor_into(&mut prev, data);
+        key.enc(&mut prev);
+        data.copy_from_slice(&prev);
+        return Ok(prev);
+    }
+    let m = (n + BLOCK - 1) / BLOCK; // number of blocks, ≥ 2
+    let r = n - BLOCK * (m - 1); // octets in the last block, 1..=16
+    // Plain CBC over the first m-1 (full) blocks.
+    for i in 0..m - 1 {
+        let blk = &mut data[i * BLOCK..(i + 1) * BLOCK];
+        xor_into(&mut prev, blk);
+        key.enc(&mut prev);
+        blk.copy_from_slice(&prev);
+    }
+    // prev = C_{m-1}. Last block, zero padded: C_m = E(C_{m-1} ^ (P_m | 0)).
+    let mut last = prev;
+    xor_into(&mut last, &data[(m - 1) * BLOCK..n]);
+    key.enc(&mut last);
+    // Output: ..., C_m, C_{m-1}[0..r]
+    data[(m - 1) * BLOCK..n].copy_from_slice(&prev[..r]);
+    data[(m - 2) * BLOCK..(m - 1) * BLOCK].copy_from_slice(&last);
+    Ok(last)
+}
+
+/// Inverse of [`cts_encrypt`]; decrypts in place and returns the next cipher state.
+pub fn cts_decrypt(key: &AesKey, iv: &[u8; BLOCK], data: &mut [u8]) -> Result<[u8; BLOCK], Error> {
+    let n = data.len();
+    if n < BLOCK {
+        return Err(Error::InvalidInput);
+    }
+    if n == BLOCK {
+        let mut b = [0u8; BLOCK];
+        b.copy_from_slice(data);
+        let next = b;
+        key.dec(&mut b);
+        xor_into(&mut b, iv);
+        data.copy_from_slice(&b);
+        return Ok(next);
+    }
+    let m = (n + BLOCK - 1) / BLOCK;
+    let r = n - BLOCK * (m - 1);
+    let mut prev = *iv;
+    for i in 0..m - 2 {
+        let blk = &mut data[i * BLOCK..(i + 1) * BLOCK];
+        let mut c = [0u8; BLOCK];
+        c.copy_from_slice(blk);
+        let mut p = c;
+        key.dec(&mut p);
+        xor_into(&mut p, &prev);
+        blk.copy_from_slice(&p);
+        prev = c;
+    }
+    // O_{m-1} = C_m (full), O_m = C_{m-1}[0..r]
+    let mut cm = [0u8; BLOCK];
+    cm.copy_from_slice(&data[(m - 2) * BLOCK..(m - 1) * BLOCK]);
+    let mut x = cm;
+    key.dec(&mut x); // x = (P_m | 0) ^ C_{m-1}
+    let mut cm1 = x;
+    cm1[..r].copy_from_slice(&data[(m - 1) * BLOCK..n]); // C_{m-1} = O_m | x[r..]
+    let mut pm = [0u8; BLOCK];
+    for i in 0..r {
+        pm[i] = x[i] ^ cm1[i];
+    }
+    let mut pm1 = cm1;
+    key.dec(&mut pm1);
+    xor_into(&mut pm1, &prev);
+    data[(m - 2) * BLOCK..(m - 1) * BLOCK].copy_from_slice(&pm1);
+    data[(m - 1) * BLOCK..n].copy_from_slice(&pm[..r]);
+    pm.zeroize();
+    pm1.zeroize();
+    x.zeroize();
+    Ok(cm)
+}
+
+/// RFC 3961 §5.1 n-fold of `input` to `out_len` octets: replicate the input
+/// to lcm(len, out_len) octets, copy k rotated right by 13·k bits, then add
+/// the out_len-octet chunks with ones'-complement (end-around carry) addition.
+pub fn nfold(input: &[u8], out_len: usize) -> Vec<u8> {
+    let inlen = input.len();
+    if inlen == 0 || out_len == 0 {
+        return vec![0u8; out_len];
+    }
+    let (mut a, mut b) = (inlen, out_len);
+    while b != 0 {
+        let t = a % b;
+        a = b;
+        b = t;
+    }
+    let lcm = inlen / a * out_len;
+    let inbits = inlen * 8;
+    let bit = |pos: usize| -> u8 { (input[pos / 8] >> (7 - (pos % 8))) & 1 };
+    let mut acc = vec![0u64; out_len];
+    for byte_idx in 0..lcm {
+        let mut v: u8 = 0;
+        for bi in 0..8 {
+            let j = byte_idx * 8 + bi; // bit index in the replicated string
+            let copy = j / inbits;
+            let rot = (13 * copy) % inbits;
+            let src = (j % inbits + inbits - rot) % inbits;
+            v = (v << 1) | bit(src);
+        }
+        acc[byte_idx % out_len] += v as u64;
+    }
+    loop {
+        let mut carry = 0u64;
+        for i in (0..out_len).rev() {
+            let v = acc[i] + carry;
+            acc[i] = v & 0xff;
+            carry = v >> 8;
+        }
+        if carry == 0 {
+            break;
+        }
+        acc[out_len - 1] += carry;
+    }
+    acc.iter().map(|&v| v as u8).collect()
+}
+
+/// RFC 3961 §5.1 DR(Key, Constant) for AES (`k` octets of output).
+pub fn dr_aes(key: &AesKey, constant: &[u8], k: usize) -> Vec<u8> {
+    let mut block = [0u8; BLOCK];
+    if constant.len() == BLOCK {
+        block.copy_from_slice(constant);
+    } else {
+        block.copy_from_slice(&nfold(constant, BLOCK));
+    }
+    let mut out = Vec::with_capacity(k + BLOCK);
+    while out.len() < k {
+        key.enc(&mut block);
+        out.extend_from_slice(&block);
+    }
+    out.truncate(k);
+    block.zeroize();
+    out
+}
+
+/// RFC 8009 §3 KDF-HMAC-SHA2(key, label, context, k bits) for k ≤ hash size.
+pub fn kdf_hmac_sha2(alg: HashAlg, key: &[u8], label: &[u8], context: &[u8], k_bits: u32) -> Vec<u8> {
+    kdf_with(&MacKey::new(alg, key), label, context, k_bits)
+}
+
+fn kdf_with(mk: &MacKey, label: &[u8], context: &[u8], k_bits: u32) -> Vec<u8> {
+    let out = mk.mac(&[&[0, 0, 0, 1], label, &[0], context, &k_bits.to_be_bytes()]);
+    out.as_slice()[..(k_bits / 8) as usize].to_vec()
+}
+
+/// Key-derivation role constants (RFC 3961 §5.3 / RFC 8009 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// 0x99 checksum key
+    Kc,
+    /// 0xAA encryption key
+    Ke,
+    /// 0x55 integrity key
+    Ki,
+}
+
+impl Role {
+    fn octet(self) -> u8 {
+        match self {
+            Role::Kc => 0x99,
+            Role::Ke => 0xAA,
+            Role::Ki => 0x55,
+        }
+    }
+}
+
+/// Derives Kc/Ke/Ki for `usage` from the base key bytes.
+pub fn derive_usage_key(et: Enctype, base: &[u8], usage: u32, role: Role) -> Vec<u8> {
+    let mut c = [0u8; 5];
+    c[..4].copy_from_slice(&usage.to_be_bytes());
+    c[4] = role.octet();
+    derive_key(et, base, &c, role)
+}
+
+/// DK(base, constant) for 17/18 or KDF-HMAC-SHA2(base, constant, k) for 19/20,
+/// with the k of `role` (RFC 8009: Ke of etype 20 is 256 bits, all others of
+/// 19/20 are 128 resp. 192 bits).
+pub fn derive_key(et: Enctype, base: &[u8], constant: &[u8], role: Role) -> Vec<u8> {
+    match et {
+        Enctype::Aes128Sha1 | Enctype::Aes256Sha1 => {
+            let k = AesKey::new(base).expect("validated key length");
+            dr_aes(&k, constant, et.key_len())
+        }
+        Enctype::Aes128Sha256 => kdf_hmac_sha2(HashAlg::Sha256, base, constant, &[], 128),
+        Enctype::Aes256Sha384 => {
+            let bits = if role == Role::Ke { 256 } else { 192 };
+            kdf_hmac_sha2(HashAlg::Sha384, base, constant, &[], bits)
+        }
+    }
+}
+
+/// The derived keys of one key usage, expanded once and cached.
+pub struct UsageKeys {
+    /// The key usage number.
+    pub usage: u32,
+    kc: Option<MacKey>,
+    ke_ki: Option<(AesKey, MacKey)>,
+}
+
+/// A protocol key with its derived-key cache.
+pub struct KeyState {
+    /// The enctype.
+    pub et: Enctype,
+    bytes: Vec<u8>,
+    usages: Vec<UsageKeys>,
+    /// 17/18: AES under DK(key, "prf"); 19/20: HMAC keyed with the base key.
+    prf_aes: Option<AesKey>,
+    prf_mac: Option<MacKey>,
+}
+
+/// Cache bound per key: KINK uses usages 39 and 40, Kerberos a handful more.
+const MAX_CACHED_USAGES: usize = 16;
+
+/// PRF variants for 17/18 (identical for 19/20).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrfMode {
+    /// RFC 3961 §5.3 read literally with RFC 3962's m = 1: AES-CTS of the
+    /// whole 20-octet SHA-1, 20 octets out (racoon2 kinkd).
+    Racoon2,
+    /// MIT krb5 / Heimdal `krb5_c_prf`: SHA-1 truncated to one block, 16 octets out.
+    Mit,
+}
+
+impl KeyState {
+    /// Creates a key, validating its length.
+    pub fn new(et: Enctype, bytes: &[u8]) -> Result<KeyState, Error> {
+        if bytes.len() != et.key_len() {
+            return Err(Error::KeyLength);
+        }
+        Ok(KeyState { et, bytes: bytes.to_vec(), usages: Vec::new(), prf_aes: None, prf_mac: None })
+    }
+
+    /// The key bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn entry(&mut self, usage: u32) -> &mut UsageKeys {
+        let pos = self.usages.iter().position(|u| u.usage == usage);
+        let idx = match pos {
+            Some(i) => i,
+            None => {
+                if self.usages.len() >= MAX_CACHED_USAGES {
+                    let mut old = self.usages.remove(0);
+                    wipe_usage(&mut old);
+                }
+                self.usages.push(UsageKeys { usage, kc: None, ke_ki: None });
+                self.usages.len() - 1
+            }
+        };
+        &mut self.usages[idx]
+    }
+
+    fn kc(&mut self, usage: u32) -> MacKey {
+        let et = self.et;
+        let base = self.bytes.clone();
+        let e = self.entry(usage);
+        if e.kc.is_none() {
+            let mut kc = derive_usage_key(et, &base, usage, Role::Kc);
+            e.kc = Some(MacKey::new(et.hash(), &kc));
+            kc.zeroize();
+        }
+        let mut base = base;
+        base.zeroize();
+        e.kc.clone().expect("set above")
+    }
+
+    fn with_ke_ki<R>(&mut self, usage: u32, f: impl FnOnce(&AesKey, &MacKey) -> R) -> R {
+        let et = self.et;
+        let need = self.usages.iter().find(|u| u.usage == usage).map_or(true, |u| u.ke_ki.is_none());
+        if need {
+            let mut ke = derive_usage_key(et, &self.bytes, usage, Role::Ke);
+            let mut ki = derive_usage_key(et, &self.bytes, usage, Role::Ki);
+            let pair = (AesKey::new(&ke).expect("derived key length"), MacKey::new(et.hash(), &ki));
+            ke.zeroize();
+            ki.zeroize();
+            self.entry(usage).ke_ki = Some(pair);
+        }
+        let e = self.entry(usage);
+        let (a, m) = e.ke_ki.as_ref().expect("set above");
+        f(a, m)
+    }
+
+    /// RFC 3961 encrypt with the given confounder (initial cipher state zero).
+    pub fn encrypt(&mut self, usage: u32, confounder: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        if confounder.len() != CONFOUNDER {
+            return Err(Error::InvalidInput);
+        }
+        let et = self.et;
+        let h = et.mac_len();
+        let n = CONFOUNDER + plaintext.len();
+        let mut out = Vec::with_capacity(n + h);
+        out.extend_from_slice(confounder);
+        out.extend_from_slice(plaintext);
+        self.with_ke_ki(usage, |ke, ki| {
+            let iv = [0u8; BLOCK];
+            if et.is_sha2() {
+                cts_encrypt(ke, &iv, &mut out[..n]).expect("n ≥ 16");
+                let tag = ki.mac(&[&iv, &out[..n]]);
+                out.extend_from_slice(&tag.as_slice()[..h]);
+            } else {
+                let tag = ki.mac(&[&out[..n]]);
+                cts_encrypt(ke, &iv, &mut out[..n]).expect("n ≥ 16");
+                out.extend_from_slice(&tag.as_slice()[..h]);
+            }
+        });
+        Ok(out)
+    }
+
+    /// RFC 3961 decrypt; returns the plaintext without the confounder.
+    pub fn decrypt(&mut self, usage: u32, ciphertext: &[u8]) -> Result<Vec<u8>, Error> {
+        let et = self.et;
+        let h = et.mac_len();
+        if ciphertext.len() < CONFOUNDER + h {
+            return Err(Error::ShortCiphertext);
+        }
+        let n = ciphertext.len() - h;
+        let (c, tag) = ciphertext.split_at(n);
+        self.with_ke_ki(usage, |ke, ki| {
+            let iv = [0u8; BLOCK];
+            if et.is_sha2() {
+                let want = ki.mac(&[&iv, c]);
+                if !bool::from(want.as_slice()[..h].ct_eq(tag)) {
+                    return Err(Error::Integrity);
+                }
+                let mut p = c.to_vec();
+                cts_decrypt(ke, &iv, &mut p).expect("n ≥ 16");
+                let out = p[CONFOUNDER..].to_vec();
+                p.zeroize();
+                Ok(out)
+            } else {
+                let mut p = c.to_vec();
+                cts_decrypt(ke, &iv, &mut p).expect("n ≥ 16");
+                let want = ki.mac(&[&p]);
+                if !bool::from(want.as_slice()[..h].ct_eq(tag)) {
+                    p.zeroize();
+                    return Err(Error::Integrity);
+                }
+                let out = p[CONFOUNDER..].to_vec();
+                p.zeroize();
+                Ok(out)
+            }
+        })
+    }
+
+    /// get_mic with the enctype's mandatory checksum (types 15, 16, 19, 20).
+    pub fn get_mic(&mut self, usage: u32, data: &[u8]) -> Vec<u8> {
+        let h = self.et.mac_len();
+        let kc = self.kc(usage);
+        kc.mac(&[data]).as_slice()[..h].to_vec()
+    }
+
+    /// verify_mic in constant time.
+    pub fn verify_mic(&mut self, usage: u32, data: &[u8], mic: &[u8]) -> bool {
+        let h = self.et.mac_len();
+        if mic.len() != h {
+            return false;
+        }
+        let kc = self.kc(usage);
+        bool::from(kc.mac(&[data]).as_slice()[..h].ct_eq(mic))
+    }
+
+    /// The enctype's pseudo-random function over the concatenation of `parts`.
+    pub fn prf(&mut self, parts: &[&[u8]], mode: PrfMode) -> Vec<u8> {
+        let et = self.et;
+        if et.is_sha2() {
+            if self.prf_mac.is_none() {
+                self.prf_mac = Some(MacKey::new(et.hash(), &self.bytes));
+            }
+            let mk = self.prf_mac.as_ref().expect("set above");
+            let bits: u32 = if et == Enctype::Aes128Sha256 { 256 } else { 384 };
+            let mut v: Vec<&[u8]> = Vec::with_capacity(parts.len() + 4);
+            v.push(&[0, 0, 0, 1]);
+            v.push(b"prf");
+            v.push(&[0]);
+            v.extend_from_slice(parts);
+            let kb = bits.to_be_bytes();
+            v.push(&kb);
+            return mk.mac(&v).as_slice().to_vec();
+        }
+        if self.prf_aes.is_none() {
+            let mut kp = derive_key(et, &self.bytes, b"prf", Role::Ke);
+            self.prf_aes = Some(AesKey::new(&kp).expect("derived key length"));
+            kp.zeroize();
+        }
+        let kp = self.prf_aes.as_ref().expect("set above");
+        let mut hsh = Sha1::new();
+        for p in parts {
+            hsh.update(p);
+        }
+        let mut d = hsh.finalize().to_vec();
+        let iv = [0u8; BLOCK];
+        match mode {
+            PrfMode::Racoon2 => {
+                cts_encrypt(kp, &iv, &mut d).expect("20 ≥ 16");
+                d
+            }
+            PrfMode::Mit => {
+                let mut b = [0u8; BLOCK];
+                b.copy_from_slice(&d[..BLOCK]);
+                d.zeroize();
+                kp.enc(&mut b);
+                let out = b.to_vec();
+                b.zeroize();
+                out
+            }
+        }
+    }
+
+    /// RFC 4430 §7 KEYMAT: K1 = prf(key, seed), Kn = prf(key, K(n-1) | seed),
+    /// concatenated and truncated to `len` octets.
+    pub fn keymat(&mut self, seed: &[u8], len: usize, mode: PrfMode) -> Vec<u8> {
+        let mut out: Vec<u8> = Vec::with_capacity(len + 48);
+        let mut prev: Vec<u8> = Vec::new();
+        while out.len() < len {
+            let k = self.prf(&[&prev, seed], mode);
+            out.extend_from_slice(&k);
+            prev.zeroize();
+            prev = k;
+        }
+        prev.zeroize();
+        out.truncate(len);
+        out
+    }
+
+    /// Zeroes the key and every cached derived state.
+    pub fn wipe(&mut self) {
+        self.bytes.zeroize();
+        for u in self.usages.iter_mut() {
+            wipe_usage(u);
+        }
+        self.usages.clear();
+        if let Some(a) = self.prf_aes.as_mut() {
+            wipe_pod(a);
+        }
+        if let Some(m) = self.prf_mac.as_mut() {
+            wipe_pod(m);
+        }
+        self.prf_aes = None;
+        self.prf_mac = None;
+    }
+}
+
+impl Drop for KeyState {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+fn wipe_usage(u: &mut UsageKeys) {
+    if let Some(m) = u.kc.as_mut() {
+        wipe_pod(m);
+    }
+    if let Some((a, m)) = u.ke_ki.as_mut() {
+        wipe_pod(a);
+        wipe_pod(m);
+    }
+    u.kc = None;
+    u.ke_ki = None;
+}
+
+/// Overwrites a heap-free value (AES key schedules, HMAC pad states) with
+/// zeros through volatile writes. The value is then replaced by a freshly
+/// built harmless one by the caller (set to `None`), so its (absent) drop
+/// logic never sees the zeroed bytes as meaningful state.
+fn wipe_pod<T>(v: &mut T) {
+    // SAFETY: only used on types with no heap pointers or invariants whose
+    // violation matters before the caller overwrites the enclosing Option:
+    // AES round keys and HMAC digest cores are plain arrays and counters.
+    unsafe {
+        let p = v as *mut T as *mut u8;
+        let s = core::slice::from_raw_parts_mut(p, core::mem::size_of::<T>());
+        s.zeroize();
+    }
+}
+
+/// RFC 3962 §4 / RFC 8009 §4 string-to-key; `iterations` from the params.
+pub fn string_to_key(et: Enctype, password: &[u8], salt: &[u8], iterations: u32) -> Result<Vec<u8>, Error> {
+    if iterations == 0 || iterations > MAX_ITERATIONS {
+        return Err(Error::InvalidInput);
+    }
+    let kl = et.key_len();
+    let mut tkey = vec![0u8; kl];
+    let out = match et {
+        Enctype::Aes128Sha1 | Enctype::Aes256Sha1 => {
+            pbkdf2::pbkdf2::<Hmac<Sha1>>(password, salt, iterations, &mut tkey).map_err(|_| Error::InvalidInput)?;
+            derive_key(et, &tkey, b"kerberos", Role::Ke)
+        }
+        Enctype::Aes128Sha256 | Enctype::Aes256Sha384 => {
+            let mut saltp = Vec::with_capacity(et.name().len() + 1 + salt.len());
+            saltp.extend_from_slice(et.name());
+            saltp.push(0);
+            saltp.extend_from_slice(salt);
+            if et == Enctype::Aes128Sha256 {
+                pbkdf2::pbkdf2::<Hmac<Sha256>>(password, &saltp, iterations, &mut tkey)
+                    .map_err(|_| Error::InvalidInput)?;
+                kdf_hmac_sha2(HashAlg::Sha256, &tkey, b"kerberos", &[], 128)
+            } else {
+                pbkdf2::pbkdf2::<Hmac<Sha384>>(password, &saltp, iterations, &mut tkey)
+                    .map_err(|_| Error::InvalidInput)?;
+                kdf_hmac_sha2(HashAlg::Sha384, &tkey, b"kerberos", &[], 256)
+            }
+        }
+    };
+    tkey.zeroize();
+    Ok(out)
+}
+
+/// Raw PBKDF2 (vector tests).
+pub fn pbkdf2_raw(alg: HashAlg, password: &[u8], salt: &[u8], iterations: u32, len: usize) -> Result<Vec<u8>, Error> {
+    if iterations == 0 || iterations > MAX_ITERATIONS || len == 0 || len > 1024 {
+        return Err(Error::InvalidInput);
+    }
+    let mut out = vec![0u8; len];
+    let r = match alg {
+        HashAlg::Sha1 => pbkdf2::pbkdf2::<Hmac<Sha1>>(password, salt, iterations, &mut out),
+        HashAlg::Sha256 => pbkdf2::pbkdf2::<Hmac<Sha256>>(password, salt, iterations, &mut out),
+        HashAlg::Sha384 => pbkdf2::pbkdf2::<Hmac<Sha384>>(password, salt, iterations, &mut out),
+    };
+    r.map_err(|_| Error::InvalidInput)?;
+    Ok(out)
+}
