@@ -1,0 +1,722 @@
+/**
+ * The Kerberos client: AS and TGS exchanges (RFC 4120 §3.1, §3.3) against
+ * real KDCs, with a ticket cache.
+ *
+ * - AS exchange with a keytab or a password. When the KDC answers
+ *   KDC_ERR_PREAUTH_REQUIRED the client sends PA-ENC-TIMESTAMP encrypted in
+ *   the key for the enctype, salt and string-to-key parameters the KDC
+ *   announced in PA-ETYPE-INFO2 (RFC 4120 §5.2.7.2, §5.2.7.5).
+ * - TGS exchange for a service (`kink/<fqdn>@REALM`), and the user-to-user
+ *   variant (KDC option enc-tkt-in-skey plus the peer's TGT as additional
+ *   ticket) used by KINK's GETTGT flow (RFC 4430 §3.1).
+ * - A ticket cache in memory: {@link KerberosClient.getTgt} and
+ *   {@link KerberosClient.getServiceTicket} reuse tickets until
+ *   `refreshBeforeMs` before they expire, then fetch new ones.
+ * - KRB-ERRORs from the KDC become {@link KdcError}s whose message says what
+ *   to fix (unknown principal, outdated keytab, clock skew with the measured
+ *   offset, …).
+ *
+ * @module
+ */
+import { checksumType, encrypt, getMic, Key, stringToKey } from "../crypto/mod.ts";
+import { KerberosError } from "./errors.ts";
+import {
+  enctypeName,
+  ErrorCode,
+  errorCodeName,
+  KdcOption,
+  KeyUsage,
+  makeFlags,
+  MsgType,
+  NameType,
+  PaType,
+} from "./iana.ts";
+import {
+  decodeAsRep,
+  decodeEncKdcRepPart,
+  decodeEtypeInfo,
+  decodeEtypeInfo2,
+  decodeKrbError,
+  decodeMethodData,
+  decodeTgsRep,
+  type EncKdcRepPart,
+  encodeEncryptedData,
+  encodeKdcReq,
+  encodeKdcReqBody,
+  encodePaEncTsEnc,
+  type EtypeInfo2Entry,
+  type KdcRep,
+  type KdcReqBody,
+  type KrbError,
+  type PaData,
+  peekMessageType,
+  type Ticket,
+} from "./messages.ts";
+import { formatPrincipal, type Principal, principalEquals, tgsPrincipal } from "./principal.ts";
+import {
+  makeApReq,
+  type ServiceKeyEntry,
+  splitTime,
+  toPrincipal,
+  toPrincipalName,
+  tryDecrypt,
+} from "./service.ts";
+import { type KdcEndpoint, type KdcSendOptions, sendToKdc } from "./transport.ts";
+
+/** A ticket with its session key and times, as a ccache entry holds it. */
+export interface Credentials {
+  /** Client principal. */
+  client: Principal;
+  /** Server principal the ticket is for. */
+  server: Principal;
+  /** The ticket (with its DER in `raw`). */
+  ticket: Ticket;
+  /** The session key; owned by the cache that returned it. */
+  sessionKey: Key;
+  /** Ticket flags (bit 0 = MSB). */
+  flags: number;
+  /** Time of the initial authentication. */
+  authtime: Date;
+  /** Start of validity (absent: authtime). */
+  starttime?: Date;
+  /** End of validity. */
+  endtime: Date;
+  /** Renewable until. */
+  renewTill?: Date;
+  /** Whether this is a user-to-user ticket (encrypted in a peer TGT's session key). */
+  userToUser?: boolean;
+}
+
+/** The client's long-term secret: keytab entries or a password. */
+export type ClientSecret =
+  | { keytab: readonly ServiceKeyEntry[] }
+  | { password: string };
+
+/** Options of {@link KerberosClient}. */
+export interface ClientOptions {
+  /** KDC addresses of a realm, in the order to try them. */
+  kdcs: (realm: string) => readonly KdcEndpoint[];
+  /** Enctypes to request, preferred first. Default [18, 17, 20, 19]. */
+  enctypes?: readonly number[];
+  /** Transport settings (per-try timeout, udp_preference_limit). */
+  transport?: Omit<KdcSendOptions, "signal">;
+  /** Requested ticket lifetime, ms. Default 24 h (the KDC caps it). */
+  ticketLifetimeMs?: number;
+  /** Fetch a new ticket when the cached one expires within this many ms. Default 5 min. */
+  refreshBeforeMs?: number;
+  /** Clock, ms since the epoch. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** The default enctype preference: AES-SHA1 first (MIT's default), then RFC 8009. */
+export const DEFAULT_CLIENT_ENCTYPES: readonly number[] = [18, 17, 20, 19];
+
+/**
+ * A KDC refused a request. `krbError` is the decoded KRB-ERROR; the message
+ * explains the likely cause and what to fix.
+ */
+export class KdcError extends KerberosError {
+  /** The KRB-ERROR the KDC sent. */
+  readonly krbError: KrbError;
+  /** KDC time minus local time, ms (from stime/susec), when the error is about skew. */
+  readonly offsetMs: number | undefined;
+
+  /**
+   * @param context the exchange, e.g. `"AS exchange for alice@KINK.TEST"`
+   * @param detail explanation with the error name
+   * @param krbError the decoded KRB-ERROR
+   * @param offsetMs measured clock offset, for skew errors
+   */
+  constructor(context: string, detail: string, krbError: KrbError, offsetMs?: number) {
+    super(
+      krbError.errorCode === ErrorCode.KRB_AP_ERR_SKEW ? "skew" : "krb-error",
+      context,
+      detail,
+      { errorCode: krbError.errorCode },
+    );
+    this.krbError = krbError;
+    this.offsetMs = offsetMs;
+  }
+}
+
+const ENC_AS_REP_USAGE = KeyUsage.AS_REP_ENC_PART;
+const ENC_TGS_REP_USAGE = KeyUsage.TGS_REP_ENC_PART_SESSKEY;
+
+/** Describes a clock offset for an operator. */
+export function describeClockOffset(offsetMs: number): string {
+  const s = Math.round(Math.abs(offsetMs) / 1000);
+  if (s === 0) return "in step with the KDC";
+  return offsetMs > 0 ? `${s} s behind the KDC` : `${s} s ahead of the KDC`;
+}
+
+/** The Kerberos client of one principal; see the module documentation. */
+export class KerberosClient {
+  /** The client principal. */
+  readonly principal: Principal;
+  readonly #secret: ClientSecret;
+  readonly #opts: ClientOptions;
+  readonly #enctypes: readonly number[];
+  readonly #now: () => number;
+  #tgt: Credentials | undefined;
+  #tickets = new Map<string, Credentials>();
+  #clockOffsetMs = 0;
+  #offsetMeasured = false;
+
+  /**
+   * @param principal the client principal
+   * @param secret keytab entries (only those of `principal` are used) or a password
+   * @param opts KDC lookup, enctypes, timeouts, clock
+   */
+  constructor(principal: Principal, secret: ClientSecret, opts: ClientOptions) {
+    this.principal = principal;
+    this.#secret = "keytab" in secret
+      ? { keytab: secret.keytab.filter((e) => principalEquals(e.principal, principal)) }
+      : secret;
+    this.#opts = opts;
+    this.#enctypes = (opts.enctypes ?? DEFAULT_CLIENT_ENCTYPES).filter((e) => e >= 17 && e <= 20);
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /**
+   * KDC time minus local time in ms, measured from the last AS-REP's authtime
+   * (whole seconds, so ±1 s) or from a KRB_AP_ERR_SKEW. 0 before any exchange.
+   */
+  get clockOffsetMs(): number {
+    return this.#clockOffsetMs;
+  }
+
+  /** Whether {@link clockOffsetMs} was measured. */
+  get clockOffsetMeasured(): boolean {
+    return this.#offsetMeasured;
+  }
+
+  /** Every credential held: the TGT first, then service tickets. */
+  credentials(): Credentials[] {
+    return [...(this.#tgt ? [this.#tgt] : []), ...this.#tickets.values()];
+  }
+
+  /** Adds credentials obtained elsewhere (e.g. read from a ccache) to the cache. */
+  addCredentials(c: Credentials): void {
+    if (isTgs(c.server) && principalEquals(c.client, this.principal)) {
+      this.#replaceTgt(c);
+    } else {
+      const k = cacheKey(c.server, c.userToUser === true);
+      this.#tickets.get(k)?.sessionKey.dispose();
+      this.#tickets.set(k, c);
+    }
+  }
+
+  /** Disposes every session key held. */
+  dispose(): void {
+    for (const c of this.credentials()) c.sessionKey.dispose();
+    this.#tgt = undefined;
+    this.#tickets.clear();
+  }
+
+  #fresh(c: Credentials | undefined): c is Credentials {
+    if (!c) return false;
+    const margin = this.#opts.refreshBeforeMs ?? 300_000;
+    return c.endtime.getTime() - this.#now() > margin;
+  }
+
+  #replaceTgt(c: Credentials): void {
+    if (this.#tgt && this.#tgt !== c) this.#tgt.sessionKey.dispose();
+    this.#tgt = c;
+  }
+
+  /** The TGT: cached while fresh, otherwise a new AS exchange. */
+  async getTgt(signal?: AbortSignal): Promise<Credentials> {
+    if (this.#fresh(this.#tgt)) return this.#tgt;
+    const c = await this.asExchange(signal);
+    this.#replaceTgt(c);
+    return c;
+  }
+
+  /**
+   * A service ticket for `server`: cached while fresh, otherwise a TGS
+   * exchange (getting a TGT first when needed). With `peerTgt`, a
+   * user-to-user ticket encrypted in that TGT's session key.
+   */
+  async getServiceTicket(
+    server: Principal,
+    opts: { peerTgt?: Ticket; signal?: AbortSignal } = {},
+  ): Promise<Credentials> {
+    const u2u = opts.peerTgt !== undefined;
+    const key = cacheKey(server, u2u);
+    const cached = this.#tickets.get(key);
+    if (!u2u && this.#fresh(cached)) return cached;
+    const tgt = await this.getTgt(opts.signal);
+    const tgsOpts: { additionalTicket?: Ticket; signal?: AbortSignal } = {};
+    if (opts.peerTgt) tgsOpts.additionalTicket = opts.peerTgt;
+    if (opts.signal) tgsOpts.signal = opts.signal;
+    const c = await this.tgsExchange(tgt, server, tgsOpts);
+    cached?.sessionKey.dispose();
+    this.#tickets.set(key, c);
+    return c;
+  }
+
+  async #send(realm: string, req: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+    const opts: KdcSendOptions = { ...this.#opts.transport };
+    if (signal) opts.signal = signal;
+    const r = await sendToKdc(req, this.#opts.kdcs(realm), opts);
+    return r.reply;
+  }
+
+  /** Performs an AS exchange for `krbtgt/REALM@REALM` (with preauthentication when asked). */
+  async asExchange(signal?: AbortSignal): Promise<Credentials> {
+    const me = this.principal;
+    const ctx = `AS exchange for ${formatPrincipal(me)}`;
+    const enctypes = this.#asEnctypes(ctx);
+    let padata: PaData[] | undefined;
+    let usedInfo: EtypeInfo2Entry | undefined;
+    for (let round = 0; round < 3; round++) {
+      const nonce = randomNonce();
+      const body = this.#body(tgsPrincipal(me.realm), me.realm, nonce, enctypes, 0);
+      body.cname = toPrincipalName(me);
+      const req: Parameters<typeof encodeKdcReq>[0] = {
+        pvno: 5,
+        msgType: MsgType.AS_REQ,
+        reqBody: body,
+      };
+      if (padata) req.padata = padata;
+      const sentAt = this.#now();
+      const reply = await this.#send(me.realm, encodeKdcReq(req), signal);
+      const type = peekMessageType(reply);
+      if (type === MsgType.KRB_ERROR) {
+        const err = decodeKrbError(reply);
+        if (err.errorCode === ErrorCode.KDC_ERR_PREAUTH_REQUIRED && !padata) {
+          const r = this.#preauth(ctx, err, enctypes);
+          padata = [r.pa];
+          usedInfo = r.info;
+          continue;
+        }
+        throw this.#kdcError(ctx, err, me);
+      }
+      if (type !== MsgType.AS_REP) {
+        throw new KerberosError(
+          "protocol",
+          ctx,
+          `KDC answered with message type ${type}, expected AS-REP (11) or KRB-ERROR (30)`,
+        );
+      }
+      const rep = decodeAsRep(reply);
+      const key = this.#replyKey(ctx, rep, usedInfo);
+      let part: EncKdcRepPart;
+      try {
+        const plain = tryDecrypt(key, ENC_AS_REP_USAGE, rep.encPart.cipher) ??
+          tryDecrypt(key, ENC_TGS_REP_USAGE, rep.encPart.cipher);
+        if (!plain) throw this.#wrongKey(ctx, rep.encPart.etype, rep.encPart.kvno);
+        part = decodeEncKdcRepPart(plain);
+        plain.fill(0);
+      } finally {
+        key.dispose();
+      }
+      this.#checkReply(ctx, part, nonce, tgsPrincipal(me.realm));
+      if (!principalEquals(toPrincipal(rep.cname, rep.crealm), me)) {
+        throw new KerberosError(
+          "protocol",
+          ctx,
+          `AS-REP is for ${formatPrincipal(toPrincipal(rep.cname, rep.crealm))}, not for ${
+            formatPrincipal(me)
+          }`,
+        );
+      }
+      // The KDC's authtime is "now" at the KDC; it measures our clock offset.
+      const mid = (sentAt + this.#now()) / 2;
+      this.#clockOffsetMs = part.authtime.getTime() - Math.floor(mid / 1000) * 1000;
+      this.#offsetMeasured = true;
+      return this.#toCredentials(me, rep, part, false);
+    }
+    throw new KerberosError("protocol", ctx, "KDC kept asking for preauthentication");
+  }
+
+  /**
+   * Performs a TGS exchange with `tgt` for `server`. With `additionalTicket`
+   * (a peer's TGT) the KDC option enc-tkt-in-skey is set and the ticket comes
+   * back encrypted in that TGT's session key (user-to-user).
+   */
+  async tgsExchange(
+    tgt: Credentials,
+    server: Principal,
+    opts: { additionalTicket?: Ticket; signal?: AbortSignal } = {},
+  ): Promise<Credentials> {
+    const me = tgt.client;
+    const ctx = `TGS exchange for ${formatPrincipal(server)}`;
+    if (server.realm !== tgt.server.realm || !isTgs(tgt.server)) {
+      throw new KerberosError(
+        "unsupported",
+        ctx,
+        `the TGT is for ${formatPrincipal(tgt.server)}; cross-realm requests are not supported`,
+      );
+    }
+    const u2u = opts.additionalTicket !== undefined;
+    const nonce = randomNonce();
+    const body = this.#body(
+      server,
+      server.realm,
+      nonce,
+      this.#enctypes,
+      u2u ? makeFlags(KdcOption.ENC_TKT_IN_SKEY) : 0,
+    );
+    if (opts.additionalTicket) body.additionalTickets = [opts.additionalTicket];
+    const bodyRaw = encodeKdcReqBody(body);
+    const key = tgt.sessionKey;
+    const checksum = {
+      cksumtype: checksumType(key.enctype),
+      checksum: getMic(key, KeyUsage.TGS_REQ_PA_AUTHENTICATOR_CKSUM, bodyRaw),
+    };
+    const ap = makeApReq(me, tgt.ticket, key, {
+      mutual: false,
+      checksum,
+      usage: KeyUsage.TGS_REQ_PA_AUTHENTICATOR,
+      now: this.#now,
+      clockOffsetMs: this.#clockOffsetMs,
+    });
+    const req = encodeKdcReq({
+      pvno: 5,
+      msgType: MsgType.TGS_REQ,
+      padata: [{ padataType: PaType.TGS_REQ, padataValue: ap.apReq }],
+      reqBody: body,
+      reqBodyRaw: bodyRaw,
+    });
+    const reply = await this.#send(server.realm, req, opts.signal);
+    const type = peekMessageType(reply);
+    if (type === MsgType.KRB_ERROR) throw this.#kdcError(ctx, decodeKrbError(reply), server);
+    if (type !== MsgType.TGS_REP) {
+      throw new KerberosError(
+        "protocol",
+        ctx,
+        `KDC answered with message type ${type}, expected TGS-REP (13) or KRB-ERROR (30)`,
+      );
+    }
+    const rep = decodeTgsRep(reply);
+    const plain = tryDecrypt(key, ENC_TGS_REP_USAGE, rep.encPart.cipher);
+    if (!plain) {
+      throw new KerberosError(
+        "integrity",
+        ctx,
+        "TGS-REP enc-part does not decrypt with the TGT session key",
+        { errorCode: ErrorCode.KRB_AP_ERR_BAD_INTEGRITY },
+      );
+    }
+    const part = decodeEncKdcRepPart(plain);
+    plain.fill(0);
+    this.#checkReply(ctx, part, nonce, server);
+    return this.#toCredentials(me, rep, part, u2u);
+  }
+
+  #body(
+    server: Principal,
+    realm: string,
+    nonce: number,
+    enctypes: readonly number[],
+    kdcOptions: number,
+  ): KdcReqBody {
+    const till = new Date(
+      Math.floor((this.#now() + (this.#opts.ticketLifetimeMs ?? 86_400_000)) / 1000) * 1000,
+    );
+    return {
+      kdcOptions,
+      realm,
+      sname: toPrincipalName(server),
+      till,
+      nonce,
+      etype: [...enctypes],
+    };
+  }
+
+  #asEnctypes(ctx: string): number[] {
+    if ("password" in this.#secret) return [...this.#enctypes];
+    const have = new Set(this.#secret.keytab.map((e) => e.enctype));
+    const list = this.#enctypes.filter((e) => have.has(e));
+    if (list.length === 0) {
+      const k = this.#secret.keytab;
+      throw new KerberosError(
+        "not-found",
+        ctx,
+        k.length === 0
+          ? `the keytab holds no key for ${formatPrincipal(this.principal)}`
+          : `the keytab's keys for ${formatPrincipal(this.principal)} are ${
+            [...have].map(enctypeName).join(", ")
+          }, none of which kink supports (${this.#enctypes.map(enctypeName).join(", ")})`,
+      );
+    }
+    return list;
+  }
+
+  /** Chooses the enctype from ETYPE-INFO2 and builds PA-ENC-TIMESTAMP. */
+  #preauth(
+    ctx: string,
+    err: KrbError,
+    enctypes: readonly number[],
+  ): { pa: PaData; info: EtypeInfo2Entry } {
+    const infos: EtypeInfo2Entry[] = [];
+    if (err.eData) {
+      let md: PaData[] = [];
+      try {
+        md = decodeMethodData(err.eData);
+      } catch {
+        md = [];
+      }
+      for (const pa of md) {
+        try {
+          if (pa.padataType === PaType.ETYPE_INFO2) infos.push(...decodeEtypeInfo2(pa.padataValue));
+          else if (pa.padataType === PaType.ETYPE_INFO) {
+            for (const e of decodeEtypeInfo(pa.padataValue)) {
+              const x: EtypeInfo2Entry = { etype: e.etype };
+              if (e.salt) x.salt = new TextDecoder().decode(e.salt);
+              infos.push(x);
+            }
+          }
+        } catch (e) {
+          throw new KerberosError("protocol", ctx, "KDC sent an undecodable ETYPE-INFO2", {
+            cause: e,
+          });
+        }
+      }
+    }
+    // The KDC lists its enctypes in its order of preference; take the first we can use.
+    const info = infos.find((i) => enctypes.includes(i.etype)) ??
+      (infos.length === 0 ? { etype: enctypes[0]! } : undefined);
+    if (!info) {
+      throw new KerberosError(
+        "unsupported",
+        ctx,
+        `the KDC offers ${
+          infos.map((i) => enctypeName(i.etype)).join(", ")
+        } for preauthentication, ` +
+          `we have ${enctypes.map(enctypeName).join(", ")}`,
+      );
+    }
+    const key = this.#longTermKey(ctx, info.etype, undefined, info);
+    try {
+      const { time, usec } = splitTime(this.#now() + this.#clockOffsetMs);
+      const ts = encodePaEncTsEnc({ patimestamp: time, pausec: usec });
+      const cipher = encrypt(key, KeyUsage.AS_REQ_PA_ENC_TIMESTAMP, ts);
+      const ed: { etype: number; kvno?: number; cipher: Uint8Array } = {
+        etype: key.enctype,
+        cipher,
+      };
+      return {
+        pa: { padataType: PaType.ENC_TIMESTAMP, padataValue: encodeEncryptedData(ed) },
+        info,
+      };
+    } finally {
+      key.dispose();
+    }
+  }
+
+  /** The key the AS-REP enc-part is encrypted in. */
+  #replyKey(ctx: string, rep: KdcRep, usedInfo: EtypeInfo2Entry | undefined): Key {
+    let info = usedInfo;
+    for (const pa of rep.padata ?? []) {
+      if (pa.padataType === PaType.ETYPE_INFO2) {
+        try {
+          const list = decodeEtypeInfo2(pa.padataValue);
+          info = list.find((i) => i.etype === rep.encPart.etype) ?? info;
+        } catch {
+          // fall back to what we used for preauthentication / the default salt
+        }
+      }
+    }
+    if (info && info.etype !== rep.encPart.etype) info = undefined;
+    return this.#longTermKey(ctx, rep.encPart.etype, rep.encPart.kvno, info);
+  }
+
+  #longTermKey(
+    ctx: string,
+    etype: number,
+    kvno: number | undefined,
+    info: EtypeInfo2Entry | undefined,
+  ): Key {
+    const me = this.principal;
+    if ("password" in this.#secret) {
+      const salt = info?.salt ?? defaultSalt(me);
+      return stringToKey(etype, this.#secret.password, salt, info?.s2kparams);
+    }
+    const ofType = this.#secret.keytab.filter((e) => e.enctype === etype);
+    if (ofType.length === 0) {
+      throw new KerberosError(
+        "not-found",
+        ctx,
+        `the KDC used ${enctypeName(etype)} for ${
+          formatPrincipal(me)
+        }, the keytab has no key of that enctype`,
+      );
+    }
+    let pick = ofType.sort((a, b) => b.kvno - a.kvno)[0]!;
+    if (kvno !== undefined) {
+      const exact = ofType.find((e) => e.kvno === kvno);
+      if (!exact) {
+        throw new KerberosError(
+          "not-found",
+          ctx,
+          `the KDC's key for ${formatPrincipal(me)} is kvno ${kvno}, the keytab holds kvno ${
+            [...new Set(ofType.map((e) => e.kvno))].join(", ")
+          } (${enctypeName(etype)}): the keytab is outdated — export the current keys again ` +
+            "(kadmin ktadd -norandkey)",
+          { errorCode: ErrorCode.KRB_AP_ERR_BADKEYVER },
+        );
+      }
+      pick = exact;
+    }
+    return Key.fromBytes(etype, pick.key);
+  }
+
+  #wrongKey(ctx: string, etype: number, kvno: number | undefined): KerberosError {
+    const me = formatPrincipal(this.principal);
+    if ("password" in this.#secret) {
+      return new KerberosError(
+        "integrity",
+        ctx,
+        `the AS-REP does not decrypt with the key from the password of ${me}: wrong password`,
+        { errorCode: ErrorCode.KRB_AP_ERR_BAD_INTEGRITY },
+      );
+    }
+    const held = [
+      ...new Set(this.#secret.keytab.filter((e) => e.enctype === etype).map((e) => e.kvno)),
+    ];
+    return new KerberosError(
+      "integrity",
+      ctx,
+      `the KDC's ${enctypeName(etype)} key for ${me}${
+        kvno === undefined ? "" : ` (kvno ${kvno})`
+      } is not the one in the keytab (kvno ${held.join(", ")}): ` +
+        "the keytab is outdated or from another KDC — export the current keys again " +
+        "(kadmin ktadd -norandkey)",
+      { errorCode: ErrorCode.KRB_AP_ERR_BADKEYVER },
+    );
+  }
+
+  #checkReply(ctx: string, part: EncKdcRepPart, nonce: number, server: Principal): void {
+    if (part.nonce !== nonce) {
+      throw new KerberosError(
+        "protocol",
+        ctx,
+        `reply nonce ${part.nonce} does not match the request's ${nonce}`,
+      );
+    }
+    const got = toPrincipal(part.sname, part.srealm);
+    if (!principalEquals(got, server)) {
+      throw new KerberosError(
+        "protocol",
+        ctx,
+        `KDC issued a ticket for ${formatPrincipal(got)}, we asked for ${formatPrincipal(server)}`,
+      );
+    }
+  }
+
+  #toCredentials(
+    client: Principal,
+    rep: KdcRep,
+    part: EncKdcRepPart,
+    u2u: boolean,
+  ): Credentials {
+    let sessionKey: Key;
+    try {
+      sessionKey = Key.fromBytes(part.key.keytype, part.key.keyvalue);
+    } finally {
+      part.key.keyvalue.fill(0);
+    }
+    const c: Credentials = {
+      client,
+      server: toPrincipal(part.sname, part.srealm),
+      ticket: rep.ticket,
+      sessionKey,
+      flags: part.flags,
+      authtime: part.authtime,
+      endtime: part.endtime,
+    };
+    if (part.starttime) c.starttime = part.starttime;
+    if (part.renewTill) c.renewTill = part.renewTill;
+    if (u2u) c.userToUser = true;
+    return c;
+  }
+
+  #kdcError(ctx: string, err: KrbError, subject: Principal): KdcError {
+    const name = `${errorCodeName(err.errorCode)} (${err.errorCode})`;
+    const text = err.eText ? ` — KDC says: "${err.eText}"` : "";
+    const who = formatPrincipal(subject);
+    const me = formatPrincipal(this.principal);
+    let detail: string;
+    let offset: number | undefined;
+    switch (err.errorCode) {
+      case ErrorCode.KDC_ERR_C_PRINCIPAL_UNKNOWN:
+        detail = `client principal ${me} is unknown to the KDC of ${this.principal.realm}: ` +
+          `check the client name, or create it (kadmin: addprinc -randkey ${me})`;
+        break;
+      case ErrorCode.KDC_ERR_S_PRINCIPAL_UNKNOWN:
+        detail = `service principal ${who} is unknown to the KDC of ${subject.realm}: ` +
+          `check the service name, or create it (kadmin: addprinc -randkey ${who})`;
+        break;
+      case ErrorCode.KDC_ERR_PREAUTH_FAILED:
+        detail = "password" in this.#secret
+          ? `the KDC rejected the password of ${me}`
+          : `the KDC rejected the keytab's key for ${me} (kvno ${
+            [...new Set(this.#secret.keytab.map((e) => e.kvno))].join(", ")
+          }): the keytab is outdated or from another KDC — export the current keys again`;
+        break;
+      case ErrorCode.KRB_AP_ERR_SKEW: {
+        offset = err.stime.getTime() + err.susec / 1000 - this.#now();
+        this.#clockOffsetMs = offset;
+        this.#offsetMeasured = true;
+        detail = `our clock is ${
+          describeClockOffset(offset)
+        } (KDC time ${err.stime.toISOString()}), beyond the KDC's allowed skew: fix the system time (NTP)`;
+        break;
+      }
+      case ErrorCode.KDC_ERR_ETYPE_NOSUPP:
+        detail = `the KDC has no key for ${who} in any enctype we asked for (${
+          this.#enctypes.map(enctypeName).join(", ")
+        })`;
+        break;
+      case ErrorCode.KDC_ERR_CLIENT_REVOKED:
+        detail = `${me} is disabled or locked out at the KDC`;
+        break;
+      case ErrorCode.KDC_ERR_KEY_EXPIRED:
+        detail = `the password of ${me} has expired`;
+        break;
+      case ErrorCode.KDC_ERR_SERVER_NOMATCH:
+        detail =
+          `the KDC refused the user-to-user request: the additional ticket is not a TGT of ${who}`;
+        break;
+      case ErrorCode.KDC_ERR_MUST_USE_USER2USER:
+        detail = `${who} has no long-term key; it requires user-to-user (GETTGT)`;
+        break;
+      case ErrorCode.KRB_AP_ERR_TKT_EXPIRED:
+        detail = "the TGT has expired; get a new one";
+        break;
+      case ErrorCode.KRB_AP_ERR_BAD_INTEGRITY:
+      case ErrorCode.KRB_AP_ERR_MODIFIED:
+        detail = "the KDC could not decrypt our request (TGT or authenticator damaged)";
+        break;
+      default:
+        detail = `KDC refused the request`;
+    }
+    return new KdcError(ctx, `${detail} [${name}]${text}`, err, offset);
+  }
+}
+
+function isTgs(p: Principal): boolean {
+  return p.components.length === 2 && p.components[0] === "krbtgt";
+}
+
+function cacheKey(server: Principal, u2u: boolean): string {
+  return `${u2u ? "u2u:" : ""}${formatPrincipal(server)}`;
+}
+
+/** The default salt of RFC 4120 §4: realm followed by the name components. */
+export function defaultSalt(p: Principal): string {
+  return p.realm + p.components.join("");
+}
+
+function randomNonce(): number {
+  const b = new Uint32Array(1);
+  crypto.getRandomValues(b);
+  return b[0]! & 0x7fffffff;
+}
+
+/** Builds `kink/<host>@REALM` (name type NT-SRV-HST). */
+export function kinkServicePrincipal(host: string, realm: string): Principal {
+  return { nameType: NameType.SRV_HST, components: ["kink", host.toLowerCase()], realm };
+}
