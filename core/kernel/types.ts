@@ -1,0 +1,74 @@
+/**
+ * The typed kernel IPsec interface kink's daemon programs: SPI allocation,
+ * SAs, policies and kernel events. Two backends implement it with the same
+ * semantics — {@link NetlinkKernel} (the Linux kernel through NETLINK_XFRM)
+ * and {@link MemoryKernel} (an in-memory model for tests and load
+ * benchmarks) — and one contract test suite runs against both.
+ *
+ * Errors are {@link KernelError}s: `"invalid"` before anything is sent,
+ * `"kernel"` with the errno name (EEXIST, ESRCH, ENOENT, EPROTONOSUPPORT …)
+ * when the kernel (or the model) refuses.
+ *
+ * @module
+ */
+import type {
+  AllocSpiRequest,
+  PolicyConfig,
+  PolicyId,
+  PolicyState,
+  SaConfig,
+  SaId,
+  SaState,
+  XfrmEvent,
+  XfrmProto,
+} from "../../ffi/xfrm.ts";
+import type { KernelError } from "../../ffi/errors.ts";
+
+/** Outcome of one item of a batch: `undefined` on success, else the error. */
+export type BatchOutcome = KernelError | undefined;
+
+/** A subscription to kernel events; iterate it, and close it when done. */
+export interface EventSubscription extends AsyncIterable<XfrmEvent> {
+  /** Stops the subscription; pending iteration ends. */
+  close(): Promise<void>;
+}
+
+/** The kernel IPsec interface (modelled on strongSwan's kernel_ipsec). */
+export interface KernelIpsec {
+  /** Backend name, `"netlink"` or `"memory"`. */
+  readonly backend: "netlink" | "memory";
+  /** Allocates an SPI in a range for an inbound SA (creates a larval SA). */
+  allocSpi(req: AllocSpiRequest): Promise<number>;
+  /** Installs an SA; EEXIST if one with the same dst/SPI/proto/mark exists. */
+  addSa(sa: SaConfig): Promise<void>;
+  /** Replaces an SA (or fills in a larval one from allocSpi); ESRCH if none. */
+  updateSa(sa: SaConfig): Promise<void>;
+  /** Installs many SAs, `perSend` requests per kernel round trip. */
+  addSas(sas: SaConfig[], perSend?: number): Promise<BatchOutcome[]>;
+  /** Reads one SA (with keys); ESRCH if none. */
+  getSa(id: SaId): Promise<SaState>;
+  /** Deletes an SA; ESRCH if none. */
+  deleteSa(id: SaId): Promise<void>;
+  /** Lists every SA (with keys). */
+  listSas(): Promise<SaState[]>;
+  /** Deletes every SA of `proto` (all IPsec protocols when absent). */
+  flushSas(proto?: XfrmProto): Promise<void>;
+  /** Installs a policy; EEXIST if one with the same selector, direction and mark exists. */
+  addPolicy(p: PolicyConfig): Promise<void>;
+  /** Installs or replaces a policy (keeps the index of the one replaced). */
+  updatePolicy(p: PolicyConfig): Promise<void>;
+  /** Installs many policies, `perSend` requests per kernel round trip. */
+  addPolicies(ps: PolicyConfig[], perSend?: number): Promise<BatchOutcome[]>;
+  /** Reads one policy; ENOENT if none. */
+  getPolicy(id: PolicyId): Promise<PolicyState>;
+  /** Deletes a policy; ENOENT if none. */
+  deletePolicy(id: PolicyId): Promise<void>;
+  /** Lists every policy. */
+  listPolicies(): Promise<PolicyState[]>;
+  /** Deletes every (main-type) policy. */
+  flushPolicies(): Promise<void>;
+  /** Subscribes to ACQUIRE, EXPIRE and POLEXPIRE events. */
+  subscribe(): Promise<EventSubscription>;
+  /** Releases the backend's resources. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,233 @@
+/**
+ * The libc calls kink needs for netlink, through `Deno.dlopen`.
+ *
+ * Only glibc's `libc.so.6` at {@link LIBC_PATH} is opened, so the whole
+ * kernel layer runs with `--allow-ffi=/lib/x86_64-linux-gnu/libc.so.6` and no
+ * other FFI permission. The library is opened lazily, on first use.
+ *
+ * Blocking is avoided everywhere: sockets are opened with `SOCK_NONBLOCK`,
+ * `sendto`/`recvfrom` are called with `MSG_DONTWAIT`, and waiting for
+ * readability goes through {@link pollIn}, whose `poll(2)` call is a
+ * `nonblocking: true` FFI symbol (it runs on a worker thread and returns a
+ * promise), so the event loop stays free while the kernel is busy.
+ *
+ * `errno` is read through `__errno_location()` right after each synchronous
+ * call, on the same thread.
+ *
+ * @module
+ */
+import { KernelError } from "./errors.ts";
+
+/** The exact library path opened (and the only path `--allow-ffi` needs). */
+export const LIBC_PATH = "/lib/x86_64-linux-gnu/libc.so.6";
+
+const SYMBOLS = {
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  sendto: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
+    result: "isize",
+  },
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  recvfrom: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
+    result: "isize",
+  },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+let errnoView: Deno.UnsafePointerView | undefined;
+
+/** Opens libc (once) and returns its symbols. */
+export function libc(): Libc {
+  if (!lib) {
+    try {
+      lib = Deno.dlopen(LIBC_PATH, SYMBOLS);
+    } catch (e) {
+      throw new KernelError(
+        "syscall",
+        "dlopen",
+        `cannot open ${LIBC_PATH}: ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      );
+    }
+  }
+  return lib.symbols;
+}
+
+/** The calling thread's current `errno`. */
+export function errno(): number {
+  if (!errnoView) {
+    const p = libc().__errno_location();
+    if (p === null) throw new KernelError("syscall", "__errno_location", "returned NULL");
+    errnoView = new Deno.UnsafePointerView(p);
+  }
+  return errnoView.getInt32();
+}
+
+// Constants (Linux, x86_64).
+/** `AF_NETLINK`. */
+export const AF_NETLINK = 16;
+/** `SOCK_RAW`. */
+export const SOCK_RAW = 3;
+/** `SOCK_NONBLOCK`. */
+export const SOCK_NONBLOCK = 0o4000;
+/** `SOCK_CLOEXEC`. */
+export const SOCK_CLOEXEC = 0o2000000;
+/** `SOL_SOCKET`. */
+export const SOL_SOCKET = 1;
+/** `SO_SNDBUF`. */
+export const SO_SNDBUF = 7;
+/** `SO_RCVBUF`. */
+export const SO_RCVBUF = 8;
+/** `SO_SNDBUFFORCE` (needs CAP_NET_ADMIN). */
+export const SO_SNDBUFFORCE = 32;
+/** `SO_RCVBUFFORCE` (needs CAP_NET_ADMIN). */
+export const SO_RCVBUFFORCE = 33;
+/** `MSG_DONTWAIT`. */
+export const MSG_DONTWAIT = 0x40;
+/** `MSG_TRUNC`. */
+export const MSG_TRUNC = 0x20;
+/** `MSG_PEEK`. */
+export const MSG_PEEK = 0x2;
+/** `POLLIN`. */
+export const POLLIN = 1;
+/** `O_RDONLY | O_CLOEXEC`. */
+export const O_RDONLY_CLOEXEC = 0o2000000;
+/** `CLONE_NEWNET`. */
+export const CLONE_NEWNET = 0x40000000;
+
+function check(context: string, r: number | bigint): number {
+  const n = Number(r);
+  if (n < 0) throw KernelError.fromErrno("syscall", context, errno());
+  return n;
+}
+
+/** `socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol)`. */
+export function socket(domain: number, type: number, protocol: number): number {
+  return check(
+    "socket",
+    libc().socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol),
+  );
+}
+
+/** `bind(fd, addr, len)`. */
+export function bind(fd: number, addr: Uint8Array<ArrayBuffer>): void {
+  check("bind", libc().bind(fd, addr, addr.length));
+}
+
+/** `getsockname(fd)`; returns the address bytes. */
+export function getsockname(fd: number, maxLen = 128): Uint8Array {
+  const buf = new Uint8Array(maxLen);
+  const len = new Uint32Array([maxLen]);
+  check("getsockname", libc().getsockname(fd, buf, new Uint8Array(len.buffer)));
+  return buf.subarray(0, Math.min(len[0]!, maxLen));
+}
+
+/** `setsockopt(fd, level, name, &int, 4)` with a 32-bit integer value. */
+export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
+  const v = new Uint8Array(4);
+  new DataView(v.buffer).setInt32(0, value, true);
+  check(`setsockopt(${level}, ${name})`, libc().setsockopt(fd, level, name, v, 4));
+}
+
+/** `getsockopt(fd, level, name)` of a 32-bit integer value. */
+export function getsockoptInt(fd: number, level: number, name: number): number {
+  const v = new Uint8Array(4);
+  const len = new Uint32Array([4]);
+  check(
+    `getsockopt(${level}, ${name})`,
+    libc().getsockopt(fd, level, name, v, new Uint8Array(len.buffer)),
+  );
+  return new DataView(v.buffer).getInt32(0, true);
+}
+
+/**
+ * `sendto(fd, buf, len, MSG_DONTWAIT, addr, addrlen)`; returns octets sent or
+ * `-errno` (so callers can handle EAGAIN/ENOBUFS without exceptions).
+ */
+export function sendto(
+  fd: number,
+  buf: Uint8Array<ArrayBuffer>,
+  addr: Uint8Array<ArrayBuffer>,
+): number {
+  const r = Number(libc().sendto(fd, buf, BigInt(buf.length), MSG_DONTWAIT, addr, addr.length));
+  return r < 0 ? -errno() : r;
+}
+
+/**
+ * `recv(fd, buf, len, MSG_DONTWAIT | MSG_TRUNC)`; returns the datagram's full
+ * length (may exceed `buf.length` if truncated) or `-errno`.
+ */
+export function recv(fd: number, buf: Uint8Array<ArrayBuffer>): number {
+  const r = Number(libc().recv(fd, buf, BigInt(buf.length), MSG_DONTWAIT | MSG_TRUNC));
+  return r < 0 ? -errno() : r;
+}
+
+/** `close(fd)`. */
+export function close(fd: number): void {
+  check("close", libc().close(fd));
+}
+
+/**
+ * Waits until `fd` is readable or `timeoutMs` passes, without blocking the
+ * event loop (the `poll(2)` runs on a worker thread). Resolves to true when
+ * readable.
+ */
+export async function pollIn(fd: number, timeoutMs: number): Promise<boolean> {
+  const pfd = new Uint8Array(8);
+  const dv = new DataView(pfd.buffer);
+  dv.setInt32(0, fd, true);
+  dv.setInt16(4, POLLIN, true);
+  const r = await libc().poll(pfd, 1n, Math.max(0, Math.min(timeoutMs, 0x7fffffff)));
+  // errno of the worker thread is not readable here; a failed poll (EINTR)
+  // simply reports "not ready" and the caller polls again.
+  return r > 0 && (dv.getInt16(6, true) !== 0);
+}
+
+/**
+ * Runs `fn` with the calling thread switched into the network namespace at
+ * `nsPath` (e.g. `/run/netns/NAME`), then switches back. Sockets created in
+ * `fn` stay in that namespace for their whole life.
+ */
+export function withNetns<T>(nsPath: string, fn: () => T): T {
+  const enc = new TextEncoder();
+  const self = check(
+    "open /proc/thread-self/ns/net",
+    libc().open(cstr(enc, "/proc/thread-self/ns/net"), O_RDONLY_CLOEXEC),
+  );
+  let target = -1;
+  try {
+    target = libc().open(cstr(enc, nsPath), O_RDONLY_CLOEXEC);
+    if (target < 0) {
+      throw KernelError.fromErrno("syscall", `open network namespace ${nsPath}`, errno());
+    }
+    check(`setns ${nsPath}`, libc().setns(target, CLONE_NEWNET));
+    try {
+      return fn();
+    } finally {
+      check("setns back", libc().setns(self, CLONE_NEWNET));
+    }
+  } finally {
+    if (target >= 0) libc().close(target);
+    libc().close(self);
+  }
+}
+
+function cstr(enc: TextEncoder, s: string): Uint8Array<ArrayBuffer> {
+  const b = enc.encode(s);
+  const out = new Uint8Array(b.length + 1);
+  out.set(b);
+  return out;
+}

@@ -1,0 +1,8 @@
+/** The kernel contract suite against the in-memory backend. */
+import { MemoryKernel } from "../../../core/kernel/memory.ts";
+import { registerContract } from "./contract.ts";
+
+registerContract("memory", () => {
+  const k = new MemoryKernel();
+  return Promise.resolve({ k, done: () => k.close() });
+}, { policies: true, sas: true });
