@@ -62,6 +62,14 @@ import {
   tryDecrypt,
 } from "./service.ts";
 import { type KdcEndpoint, type KdcSendOptions, sendToKdc } from "./transport.ts";
+import {
+  type Ccache,
+  type CcacheCredential,
+  readCcache,
+  wipeCcache,
+  writeCcache,
+} from "./ccache.ts";
+import { decodeTicket, encodeTicket } from "./messages.ts";
 
 /** A ticket with its session key and times, as a ccache entry holds it. */
 export interface Credentials {
@@ -204,6 +212,57 @@ export class KerberosClient {
       this.#tickets.get(k)?.sessionKey.dispose();
       this.#tickets.set(k, c);
     }
+  }
+
+  /**
+   * Writes every credential held to a FILE ccache (format version 4, as
+   * MIT's `klist` reads it), atomically: a temporary file beside it, mode
+   * 0600, renamed over `path`. Needs write permission for `path` and
+   * `path + ".tmp"`.
+   */
+  async saveCcache(path: string): Promise<void> {
+    const cc = credentialsToCcache(this.principal, this.credentials(), this.#clockOffsetMs);
+    const bytes = writeCcache(cc);
+    wipeCcache({ ...cc, version: 4 });
+    const tmp = `${path}.tmp`;
+    try {
+      await Deno.writeFile(tmp, bytes, { mode: 0o600 });
+      await Deno.rename(tmp, path);
+    } catch (e) {
+      throw new KerberosError("io", `write ccache ${path}`, (e as Error).message, { cause: e });
+    } finally {
+      bytes.fill(0);
+    }
+  }
+
+  /**
+   * Loads the credentials of this client from a FILE ccache (e.g. written by
+   * `kinit` and `kvno`) into the cache; expired ones are skipped. Resolves to
+   * the number of credentials taken.
+   */
+  async loadCcache(path: string): Promise<number> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(path);
+    } catch (e) {
+      throw new KerberosError("io", `read ccache ${path}`, (e as Error).message, { cause: e });
+    }
+    const cc = readCcache(bytes);
+    bytes.fill(0);
+    let n = 0;
+    try {
+      for (const c of credentialsFromCcache(cc)) {
+        if (!principalEquals(c.client, this.principal) || c.endtime.getTime() <= this.#now()) {
+          c.sessionKey.dispose();
+          continue;
+        }
+        this.addCredentials(c);
+        n++;
+      }
+    } finally {
+      wipeCcache(cc);
+    }
+    return n;
   }
 
   /** Disposes every session key held. */
@@ -719,4 +778,66 @@ function randomNonce(): number {
 /** Builds `kink/<host>@REALM` (name type NT-SRV-HST). */
 export function kinkServicePrincipal(host: string, realm: string): Principal {
   return { nameType: NameType.SRV_HST, components: ["kink", host.toLowerCase()], realm };
+}
+
+/**
+ * Converts credentials into a ccache structure (for {@link writeCcache}).
+ * The session keys are exported: wipe the result ({@link wipeCcache}) after use.
+ */
+export function credentialsToCcache(
+  client: Principal,
+  creds: readonly Credentials[],
+  kdcOffsetMs = 0,
+): Ccache {
+  const credentials: CcacheCredential[] = creds.map((c) => {
+    const e: CcacheCredential = {
+      client: c.client,
+      server: c.server,
+      key: { keytype: c.sessionKey.enctype, keyvalue: c.sessionKey.exportBytes() },
+      authtime: c.authtime,
+      endtime: c.endtime,
+      isSkey: c.userToUser === true,
+      ticketFlags: c.flags,
+      addresses: [],
+      authdata: [],
+      ticket: encodeTicket(c.ticket),
+      secondTicket: new Uint8Array(0),
+    };
+    if (c.starttime) e.starttime = c.starttime;
+    if (c.renewTill) e.renewTill = c.renewTill;
+    return e;
+  });
+  const cc: Ccache = { version: 4, defaultPrincipal: client, credentials, config: [] };
+  if (kdcOffsetMs !== 0) {
+    const sec = Math.trunc(kdcOffsetMs / 1000);
+    cc.kdcOffset = { seconds: sec, microseconds: Math.trunc((kdcOffsetMs - sec * 1000) * 1000) };
+  }
+  return cc;
+}
+
+/**
+ * Converts the credentials of a ccache (configuration entries are already
+ * excluded by {@link readCcache}) into {@link Credentials}. Entries whose
+ * session key kink cannot use (enctype outside 17–20) are skipped.
+ */
+export function credentialsFromCcache(cc: Ccache): Credentials[] {
+  const out: Credentials[] = [];
+  for (const e of cc.credentials) {
+    if (e.key.keytype < 17 || e.key.keytype > 20) continue;
+    const ticket = decodeTicket(e.ticket);
+    const c: Credentials = {
+      client: e.client,
+      server: e.server,
+      ticket,
+      sessionKey: Key.fromBytes(e.key.keytype, e.key.keyvalue),
+      flags: e.ticketFlags,
+      authtime: e.authtime,
+      endtime: e.endtime,
+    };
+    if (e.starttime) c.starttime = e.starttime;
+    if (e.renewTill) c.renewTill = e.renewTill;
+    if (e.isSkey) c.userToUser = true;
+    out.push(c);
+  }
+  return out;
 }
