@@ -28,4 +28,5 @@ export * from "./core/kerberos/principal.ts";
 export * from "./core/kerberos/messages.ts";
 export * from "./core/kerberos/keytab.ts";
 export * from "./core/kerberos/ccache.ts";
+export * from "./core/kerberos/krb5conf.ts";
 export { DER_MAX_DEPTH, DER_MAX_INPUT, type DerLimits } from "./core/kerberos/der.ts";

@@ -195,7 +195,7 @@ export function parseKrb5Conf(text: string, options: ParseKrb5ConfOptions = {}):
   if (stack.length > 0) {
     throw err(name, stack.at(-1)!.line, "'{' is never closed");
   }
-  return interpret(name, sections, includes);
+  return interpret(sections, includes);
 }
 
 /** Enctype names MIT accepts (and their aliases), plus family names. */
@@ -280,7 +280,6 @@ export function parseDuration(v: string): number | undefined {
 }
 
 function interpret(
-  name: string,
   sections: Map<string, Krb5ConfSection>,
   includes: Krb5Conf["includes"],
 ): Krb5Conf {
@@ -481,7 +480,7 @@ export async function loadKrb5Conf(path: string): Promise<Krb5Conf> {
       merged.set(sn, m);
     }
   }
-  const out = interpret(path, merged, parsed.flatMap((c) => c.includes));
+  const out = interpret(merged, parsed.flatMap((c) => c.includes));
   out.warnings.unshift(
     ...parsed.flatMap((c) => c.warnings).filter((w) => !out.warnings.includes(w)),
   );
