@@ -6,10 +6,12 @@
  */
 import type { Command } from "../command.ts";
 import { versionCommand } from "./version.ts";
+import { decodeCommand } from "./decode.ts";
 
 /** Every subcommand, in the order `kink --help` lists them. */
 export const COMMANDS: Command[] = [
   versionCommand,
+  decodeCommand,
 ];
 
 /**
