@@ -8,7 +8,7 @@
  *   kill, and reapStale() — what the next test run does first — removes it.
  */
 import assert from "node:assert/strict";
-import { processTable, reapStale } from "../../harness/cleanup.ts";
+import { dieWithParent, processTable, reapStale } from "../../harness/cleanup.ts";
 import type { ProbeReport } from "../../harness/kill_probe.ts";
 import { runOk, sleep } from "../../harness/exec.ts";
 import { canStartRealm } from "../../harness/tiers.ts";
@@ -23,8 +23,13 @@ const PERMS = [
 
 async function startProbe(env: Record<string, string>): Promise<[Deno.ChildProcess, ProbeReport]> {
   const probe = new URL("../../harness/kill_probe.ts", import.meta.url).pathname;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...PERMS, probe],
+  // The probe dies with this test process too (else killing the test run would orphan it).
+  const [program, ...args] = dieWithParent(
+    [Deno.execPath(), "run", "--quiet", ...PERMS, probe],
+    "KILL",
+  );
+  const child = new Deno.Command(program!, {
+    args,
     env,
     stdin: "null",
     stdout: "piped",

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Runs every test tier (`deno task test`), never stopping at a failing tier, then prints a
+# per-tier table and, as the very last line, `N passed, N failed` summed over all tiers.
+# Exit status: 0 when nothing failed, 1 otherwise.
+#
+# Tiers: check (deno task check: fmt, lint, type check — 1 count each), wasm (the crypto core
+# rebuilt byte-for-byte, crypto-wasm/build.sh --verify), rust (cargo unit tests,
+# crypto-wasm/build.sh --test), unit (deno task test:unit), integration (deno task
+# test:integration; needs root for namespaces), vm (deno task test:vm; real ESP kernel).
+#
+# Options: --only TIER[,TIER…] runs a subset (e.g. --only unit,integration).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export DENO_NO_UPDATE_CHECK=1
+# CI logs are files: no colour codes.
+[ "${CI:-}" = true ] && export NO_COLOR=1
+
+only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --only) only="${2:-}"; shift 2 ;;
+  --only=*) only="${1#--only=}"; shift ;;
+  *) echo "usage: $0 [--only TIER[,TIER...]]" >&2; exit 2 ;;
+  esac
+done
+
+logdir="$(mktemp -d "${TMPDIR:-/tmp}/kink-tests.XXXXXX")"
+trap 'rm -rf "$logdir"' EXIT
+names=() passes=() fails=() notes=() secs=()
+total_pass=0 total_fail=0
+t_all=$(date +%s)
+
+want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
+
+banner() { printf '\n==== tier %s: %s ====\n' "$1" "$2"; }
+
+record() { # name passed failed seconds note
+  names+=("$1") passes+=("$2") fails+=("$3") secs+=("$4") notes+=("$5")
+  total_pass=$((total_pass + $2)) total_fail=$((total_fail + $3))
+  printf '==== tier %s: %s passed, %s failed (%ss)%s\n' "$1" "$2" "$3" "$4" "${5:+ — $5}"
+}
+
+strip() { sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$1"; }
+
+# runs "$@" with output shown and saved to $logdir/$tier.log; sets rc and dt
+run_logged() {
+  local tier="$1"; shift
+  local t0; t0=$(date +%s)
+  "$@" 2>&1 | tee "$logdir/$tier.log"
+  rc=${PIPESTATUS[0]}
+  dt=$(($(date +%s) - t0))
+}
+
+# Deno test summary: "ok | 12 passed (3 steps) | 0 failed | 1 ignored (2s)" → counts top-level
+# tests (a failing step fails its test); a crash without summary counts as 1 failure.
+deno_tier() { # tier, cmd...
+  local tier="$1"; shift
+  banner "$tier" "$*"
+  run_logged "$tier" "$@"
+  local line p=0 f=0 note=""
+  line=$(strip "$logdir/$tier.log" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -1)
+  if [ -n "$line" ]; then
+    p=$(sed -E 's/^[^|]*\| ([0-9]+) passed.*/\1/' <<<"$line")
+    f=$(sed -E 's/.*\| ([0-9]+) failed.*/\1/' <<<"$line")
+    note=$(sed -E 's/^(ok|FAILED) \| //; s/ \([0-9.]+m?s\)$//' <<<"$line")
+  fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    f=1 note="exit $rc without a failing-test summary (load/type error?)"
+  fi
+  record "$tier" "$p" "$f" "$dt" "$note"
+}
+
+# Tier check: each part of deno.json's "check" task counts as one test.
+if want check; then
+  banner check "deno task check (each '&&' part separately)"
+  t0=$(date +%s) p=0 f=0 failed_parts=""
+  check_cmd=$(deno eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.check)')
+  IFS=$'\n' read -r -d '' -a parts < <(sed 's/ && /\n/g' <<<"$check_cmd" && printf '\0')
+  for part in "${parts[@]}"; do
+    [ -n "$part" ] || continue
+    echo "---- $part"
+    if bash -c "$part" 2>&1; then p=$((p + 1)); else f=$((f + 1)) failed_parts="$failed_parts [$part]"; fi
+  done
+  record check "$p" "$f" "$(($(date +%s) - t0))" "${failed_parts:+failed:$failed_parts}"
+fi
+
+# Tiers wasm + rust: only once the crypto core's build script exists.
+if [ -f crypto-wasm/build.sh ]; then
+  if want wasm; then
+    banner wasm "bash crypto-wasm/build.sh --verify"
+    run_logged wasm bash crypto-wasm/build.sh --verify
+    if [ "$rc" -eq 0 ]; then record wasm 1 0 "$dt" "pkg/ is byte-identical to a fresh build"
+    else record wasm 0 1 "$dt" "exit $rc"; fi
+  fi
+  if want rust; then
+    banner rust "bash crypto-wasm/build.sh --test"
+    run_logged rust bash crypto-wasm/build.sh --test
+    p=$(strip "$logdir/rust.log" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1/p' | awk '{s+=$1} END {print s+0}')
+    f=$(strip "$logdir/rust.log" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\2/p' | awk '{s+=$1} END {print s+0}')
+    note=""
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1 note="exit $rc (build failed?)"; fi
+    record rust "$p" "$f" "$dt" "$note"
+  fi
+else
+  echo "(no crypto-wasm/build.sh: wasm and rust tiers skipped)"
+fi
+
+want unit && deno_tier unit deno task --quiet test:unit
+
+if want integration; then
+  [ "$(id -u)" = 0 ] || echo "(not root: namespace tests in the integration tier will be skipped)"
+  deno_tier integration deno task --quiet test:integration
+fi
+
+if want vm; then
+  if [ -f tests/harness/vm_run.ts ]; then
+    banner vm "deno task test:vm"
+    run_logged vm deno task --quiet test:vm
+    # vm_run.ts ends with its own "N passed, N failed"; fall back to deno's summary.
+    line=$(strip "$logdir/vm.log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
+    if [ -n "$line" ]; then
+      p=${line%% passed*} f=$(sed -E 's/.*, ([0-9]+) failed/\1/' <<<"$line") note=""
+    else
+      line=$(strip "$logdir/vm.log" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -1)
+      p=$(sed -nE 's/^[^|]*\| ([0-9]+) passed.*/\1/p' <<<"$line") f=$(sed -nE 's/.*\| ([0-9]+) failed.*/\1/p' <<<"$line")
+      p=${p:-0} f=${f:-0} note=""
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1 note="exit $rc without failing-test count"; fi
+    record vm "$p" "$f" "$dt" "$note"
+  else
+    echo "(no tests/harness/vm_run.ts: vm tier skipped)"
+  fi
+fi
+
+echo
+echo "==== summary ($(($(date +%s) - t_all)) s)"
+for i in "${!names[@]}"; do
+  printf '  %-12s %5s passed %5s failed %6ss  %s\n' "${names[$i]}" "${passes[$i]}" "${fails[$i]}" "${secs[$i]}" "${notes[$i]}"
+done
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
