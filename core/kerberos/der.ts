@@ -55,6 +55,8 @@ const UNIVERSAL_NAMES: Record<number, string> = {
   0x17: "UTCTime",
   0x18: "GeneralizedTime",
   0x1b: "GeneralString",
+  0x23: "constructed BIT STRING",
+  0x24: "constructed OCTET STRING",
   0x30: "SEQUENCE",
   0x31: "SET",
 };
@@ -266,7 +268,7 @@ export class DerReader {
   /** Requires the window to be fully consumed. */
   finish(): void {
     if (this.pos < this.end) {
-      this.fail(`unexpected ${describeTag(this.peekTag())} after the last field`);
+      this.fail(`unexpected ${describeTag(this.bytes[this.pos]!)} after the last field`);
     }
   }
 
