@@ -11,8 +11,8 @@
  * `nonblocking: true` FFI symbol (it runs on a worker thread and returns a
  * promise), so the event loop stays free while the kernel is busy.
  *
- * `errno` is read through `__errno_location()` right after each synchronous
- * call, on the same thread.
+ * `errno` is read through `__errno_location()` (copied out with libc's
+ * `memcpy`) right after each synchronous call, on the same thread.
  *
  * @module
  */
@@ -42,12 +42,15 @@ const SYMBOLS = {
   setns: { parameters: ["i32", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   __errno_location: { parameters: [], result: "pointer" },
+  memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
-let errnoView: Deno.UnsafePointerView | undefined;
+let errnoPtr: Deno.PointerValue | undefined;
+const errnoBuf = new Int32Array(1);
+const errnoBytes = new Uint8Array(errnoBuf.buffer);
 
 /** Opens libc (once) and returns its symbols. */
 export function libc(): Libc {
@@ -68,12 +71,14 @@ export function libc(): Libc {
 
 /** The calling thread's current `errno`. */
 export function errno(): number {
-  if (!errnoView) {
-    const p = libc().__errno_location();
-    if (p === null) throw new KernelError("syscall", "__errno_location", "returned NULL");
-    errnoView = new Deno.UnsafePointerView(p);
+  const l = libc();
+  if (!errnoPtr) {
+    errnoPtr = l.__errno_location();
+    if (errnoPtr === null) throw new KernelError("syscall", "__errno_location", "returned NULL");
   }
-  return errnoView.getInt32();
+  // Copied with libc's memcpy: UnsafePointerView would need FFI permission beyond libc's path.
+  l.memcpy(errnoBytes, errnoPtr, 4n);
+  return errnoBuf[0]!;
 }
 
 // Constants (Linux, x86_64).

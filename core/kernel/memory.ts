@@ -43,6 +43,7 @@ const DIR_NUM: Record<PolicyDir, number> = { in: 0, out: 1, fwd: 2 };
 export const ACQ_EXPIRES_SECONDS = 30;
 
 interface SaEntry {
+  key: string;
   sa: SaState;
   larval: boolean;
   timers: number[];
@@ -136,6 +137,7 @@ export class MemoryKernel implements KernelIpsec {
   #idxGen = 0;
   #polSeq = 0;
   #acqSeq = 0;
+  #larvalSeq = 0;
   #closed = false;
 
   /** Number of SAs held (larval ones included). */
@@ -174,26 +176,26 @@ export class MemoryKernel implements KernelIpsec {
   }
 
   #insertSa(key: string, sa: SaState, larval: boolean): void {
-    const e: SaEntry = { sa, larval, timers: [], softFired: false };
+    const e: SaEntry = { key, sa, larval, timers: [], softFired: false };
     const lt = sa.lifetime;
     if (lt.softAddSeconds) {
-      e.timers.push(this.#timer(lt.softAddSeconds * 1000, () => this.#softExpire(key, e)));
+      e.timers.push(this.#timer(lt.softAddSeconds * 1000, () => this.#softExpire(e)));
     }
     if (lt.hardAddSeconds) {
-      e.timers.push(this.#timer(lt.hardAddSeconds * 1000, () => this.#hardExpire(key, e)));
+      e.timers.push(this.#timer(lt.hardAddSeconds * 1000, () => this.#hardExpire(e)));
     }
     this.#sas.set(key, e);
   }
 
-  #softExpire(key: string, e: SaEntry): void {
-    if (this.#sas.get(key) !== e || e.softFired) return;
+  #softExpire(e: SaEntry): void {
+    if (this.#sas.get(e.key) !== e || e.softFired) return;
     e.softFired = true;
     this.#emit({ type: "expire", hard: false, sa: e.sa });
   }
 
-  #hardExpire(key: string, e: SaEntry): void {
-    if (this.#sas.get(key) !== e) return;
-    this.#removeSa(key, e);
+  #hardExpire(e: SaEntry): void {
+    if (this.#sas.get(e.key) !== e) return;
+    this.#removeSa(e.key, e);
     this.#emit({ type: "expire", hard: true, sa: e.sa });
     wipeSa(e.sa);
   }
@@ -211,6 +213,26 @@ export class MemoryKernel implements KernelIpsec {
     encodeAllocSpi(req); // validates exactly like the netlink backend
     const mode = req.mode ?? "transport";
     const reqid = req.reqid ?? 0;
+    // The kernel first finds or creates a larval SA without SPI for these
+    // parameters, then picks the SPI; when none is free the larval SA stays.
+    let larval: [string, SaEntry] | undefined;
+    for (const [k, e] of this.#sas) {
+      const s = e.sa;
+      if (
+        e.larval && s.spi === 0 && s.proto === req.proto && s.mode === mode && s.reqid === reqid &&
+        sameAddr(s.dst, req.dst) && sameAddr(s.src, req.src) &&
+        markKey(s.mark) === markKey(req.mark)
+      ) {
+        larval = [k, e];
+        break;
+      }
+    }
+    if (!larval) {
+      const sa = this.#larval(req, mode, reqid);
+      const key = `larval|${++this.#larvalSeq}`;
+      this.#insertSa(key, sa, true);
+      larval = [key, this.#sas.get(key)!];
+    }
     const min = req.min ?? 0x100, max = req.max ?? 0xffffffff;
     const free = (spi: number) => !this.#sas.has(saKey(req.proto, req.dst, spi, req.mark));
     let spi = -1;
@@ -231,6 +253,15 @@ export class MemoryKernel implements KernelIpsec {
         "No SPI available in the requested range",
       );
     }
+    const [oldKey, entry] = larval;
+    this.#sas.delete(oldKey);
+    entry.sa.spi = spi;
+    entry.key = saKey(req.proto, req.dst, spi, req.mark);
+    this.#sas.set(entry.key, entry);
+    return spi;
+  }
+
+  #larval(req: AllocSpiRequest, mode: SaState["mode"], reqid: number): SaState {
     const family = parseAddr(req.dst).family;
     const max2 = family === "inet" ? 32 : 128;
     const sa: SaState = {
@@ -238,7 +269,7 @@ export class MemoryKernel implements KernelIpsec {
       dst: normAddr(req.dst),
       family,
       proto: req.proto,
-      spi,
+      spi: 0,
       mode,
       reqid,
       replayWindow: 0,
@@ -262,8 +293,7 @@ export class MemoryKernel implements KernelIpsec {
       replay: { oseq: 0, seq: 0, oseqHi: 0, seqHi: 0 },
     };
     if (req.mark && (req.mark.value || req.mark.mask)) sa.mark = { ...req.mark };
-    this.#insertSa(saKey(req.proto, req.dst, spi, req.mark), sa, true);
-    return spi;
+    return sa;
   }
 
   #normalize(cfg: SaConfig): { key: string; sa: SaState } {
@@ -592,7 +622,7 @@ export class MemoryKernel implements KernelIpsec {
       }
       used.push(found);
     }
-    for (const [key, e] of used) {
+    for (const [, e] of used) {
       const c = e.sa.current, lt = e.sa.lifetime;
       c.packets += 1;
       c.bytes += pkt.bytes ?? 100;
@@ -601,12 +631,12 @@ export class MemoryKernel implements KernelIpsec {
         (lt.hardBytes !== undefined && c.bytes >= lt.hardBytes) ||
         (lt.hardPackets !== undefined && c.packets >= lt.hardPackets)
       ) {
-        this.#hardExpire(key, e);
+        this.#hardExpire(e);
       } else if (
         (lt.softBytes !== undefined && c.bytes >= lt.softBytes) ||
         (lt.softPackets !== undefined && c.packets >= lt.softPackets)
       ) {
-        this.#softExpire(key, e);
+        this.#softExpire(e);
       }
     }
     return "protected";

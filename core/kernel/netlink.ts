@@ -100,13 +100,13 @@ export class NetlinkKernel implements KernelIpsec {
    * `ip xfrm state add src S dst D proto esp spi X mode M reqid R
    * [enc|auth-trunc|aead …] [replay-window W] [flag esn] [limit …] [mark …]`.
    */
-  addSa(sa: SaConfig): Promise<void> {
-    return this.#one(this.#saReq(sa, XFRM_MSG.NEWSA));
+  async addSa(sa: SaConfig): Promise<void> {
+    await this.#one(this.#saReq(sa, XFRM_MSG.NEWSA));
   }
 
   /** `ip xfrm state update …` (same arguments as add). */
-  updateSa(sa: SaConfig): Promise<void> {
-    return this.#one(this.#saReq(sa, XFRM_MSG.UPDSA));
+  async updateSa(sa: SaConfig): Promise<void> {
+    await this.#one(this.#saReq(sa, XFRM_MSG.UPDSA));
   }
 
   /** `ip -batch` of `xfrm state add …` lines, `perSend` netlink messages per sendto. */
@@ -259,7 +259,8 @@ export class NetlinkKernel implements KernelIpsec {
   }
 
   /** `ip xfrm monitor acquire expire`: a socket bound to XFRMNLGRP_ACQUIRE and _EXPIRE. */
-  subscribe(): Promise<EventSubscription> {
+  async subscribe(): Promise<EventSubscription> {
+    await Promise.resolve();
     const o: { groups: number[]; netns?: string } = {
       groups: [XFRMNLGRP.ACQUIRE, XFRMNLGRP.EXPIRE],
     };
@@ -294,7 +295,7 @@ export class NetlinkKernel implements KernelIpsec {
       },
     };
     subs.add(sub);
-    return Promise.resolve(sub);
+    return sub;
   }
 
   /** Closes the socket and every subscription. */
