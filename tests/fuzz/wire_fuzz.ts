@@ -58,7 +58,7 @@ const INTERESTING = [0, 1, 2, 3, 4, 6, 7, 8, 0x0f, 0x10, 0x11, 0x20, 0x7f, 0x80,
 
 /** Returns a mutated copy of `src`. */
 export function mutate(src: Uint8Array, r: () => number, corpus: Uint8Array[]): Uint8Array {
-  let b = src.slice();
+  let b: Uint8Array = src.slice();
   const n = 1 + Math.floor(r() * 4);
   for (let i = 0; i < n; i++) {
     const pos = b.length ? Math.floor(r() * b.length) : 0;
