@@ -212,7 +212,7 @@ export function parseNlError(payload: Uint8Array, flags: number): NlError {
   if (code > 0 || code < -4095) malformed("parse NLMSG_ERROR", `error code ${code} out of range`);
   const reqLen = dv.getUint32(4, true);
   const res: NlError = {
-    errno: -code,
+    errno: code === 0 ? 0 : -code,
     request: {
       len: reqLen,
       type: dv.getUint16(8, true),
