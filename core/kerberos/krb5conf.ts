@@ -170,7 +170,9 @@ export function parseKrb5Conf(text: string, options: ParseKrb5ConfOptions = {}):
       includes.push({ kind: inc[1] as "include" | "includedir", path: inc[2]!.trim(), line });
       continue;
     }
-    const m = /^([^\s=]+)\s*(=?)\s*(.*)$/.exec(s)!;
+    if (s.startsWith("=")) throw err(name, line, "expected a key before '='");
+    const m = /^([^\s=]+)\s*(=?)\s*(.*)$/s.exec(s);
+    if (!m) throw err(name, line, "expected 'key = value'");
     const key = m[1]!;
     if (m[2] !== "=") throw err(name, line, "expected '=' after key");
     if (!current) throw err(name, line, `relation '${key}' before any [section]`);

@@ -100,6 +100,9 @@ Deno.test("krb5.conf: errors name the line", () => {
     "[libdefaults]\n\n# c\n\n\n\n default_realm KINK.TEST\n",
     "krb5.conf line 7: expected '=' after key",
   );
+  // Found by the fuzzer: a line that starts with '=' or holds a line separator.
+  fails("[libdefaults]\n = KINK.TEST\n", "krb5.conf line 2: expected a key before '='");
+  fails("[realms]\n R = {\x1f\r x\n", "krb5.conf line 2: realm 'R' must be followed by '= {'");
   fails("default_realm = X\n", "krb5.conf line 1: relation 'default_realm' before any [section]");
   fails("[libdefaults\n", "krb5.conf line 1: expected ']' after section name");
   fails("[realms]\n R = {\n kdc = a\n", "krb5.conf line 2: '{' is never closed");

@@ -1,0 +1,391 @@
+/**
+ * Mutation fuzzing of every Kerberos decoder: the DER message decoders,
+ * keytab, ccache and krb5.conf. Seeds are real inputs — MIT's reference
+ * encodings and file fixtures, and every Kerberos message of the racoon2
+ * capture. Each mutated input must either decode or fail with a typed
+ * error (KerberosError, or ConfigError for krb5.conf); anything else is a
+ * finding, reported with the input in hex. The slowest single input is
+ * reported so that a hang or a super-linear path shows up.
+ *
+ * Run: deno run --allow-read=. tests/fuzz/kerberos_fuzz.ts [--iterations N] [--seed S] [--only NAME]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError } from "../../core/errors.ts";
+import { readCcache } from "../../core/kerberos/ccache.ts";
+import { KerberosError } from "../../core/kerberos/errors.ts";
+import { readKeytab } from "../../core/kerberos/keytab.ts";
+import { parseKrb5Conf } from "../../core/kerberos/krb5conf.ts";
+import * as M from "../../core/kerberos/messages.ts";
+import { fromHex, toHex } from "../../core/util/bytes.ts";
+import { decodeKinkMessage } from "../../core/wire/kink.ts";
+import { extractUdp, readCapture, type UdpDatagram } from "../../core/wire/pcap.ts";
+
+const fixture = (p: string) => new URL(`../fixtures/${p}`, import.meta.url);
+const unitData = (p: string) => new URL(`../unit/kerberos/data/${p}`, import.meta.url);
+
+/** A decoder under test with its seed inputs. */
+export interface FuzzTarget {
+  /** Name used in reports and `--only`. */
+  name: string;
+  /** Seeds (real inputs). */
+  seeds: Uint8Array[];
+  /** Runs the decoder. */
+  run: (b: Uint8Array) => unknown;
+  /** Whether an error is an allowed (typed) rejection. */
+  allowed: (e: unknown) => boolean;
+}
+
+/** Result for one target. */
+export interface FuzzResult {
+  /** Target name. */
+  name: string;
+  /** Inputs tried. */
+  iterations: number;
+  /** Inputs that decoded without error. */
+  accepted: number;
+  /** Inputs rejected with a typed error. */
+  rejected: number;
+  /** Untyped failures (first few), with the input in hex. */
+  findings: { input: string; error: string }[];
+  /** Slowest single input, milliseconds (may include a GC pause). */
+  slowestMs: number;
+  /** The slowest input timed again afterwards (best of 5), milliseconds. */
+  slowestRetimedMs: number;
+  /** Wall time, milliseconds. */
+  elapsedMs: number;
+}
+
+const isKrb = (e: unknown) => e instanceof KerberosError;
+const isConf = (e: unknown) => e instanceof ConfigError;
+
+/** Deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const INTERESTING = [
+  0x00,
+  0x01,
+  0x02,
+  0x03,
+  0x04,
+  0x05,
+  0x1b,
+  0x18,
+  0x30,
+  0x7f,
+  0x80,
+  0x81,
+  0x82,
+  0x83,
+  0x84,
+  0x85,
+  0xa0,
+  0xa1,
+  0xff,
+  0x1f,
+  0x60,
+  0x6e,
+];
+
+function cat(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Applies 1–4 random mutations to a copy of `input`. */
+export function mutate(input: Uint8Array, r: () => number, pool: Uint8Array[]): Uint8Array {
+  let b: Uint8Array = input.slice();
+  const n = 1 + Math.floor(r() * 4);
+  const pos = (len: number) => Math.floor(r() * Math.max(1, len));
+  for (let k = 0; k < n; k++) {
+    const op = Math.floor(r() * 10);
+    switch (op) {
+      case 0: // bit flip
+        if (b.length) b[pos(b.length)]! ^= 1 << Math.floor(r() * 8);
+        break;
+      case 1: // interesting byte
+        if (b.length) b[pos(b.length)] = INTERESTING[Math.floor(r() * INTERESTING.length)]!;
+        break;
+      case 2: // random byte
+        if (b.length) b[pos(b.length)] = Math.floor(r() * 256);
+        break;
+      case 3: { // truncate
+        b = b.subarray(0, pos(b.length + 1));
+        break;
+      }
+      case 4: { // delete a range
+        const s = pos(b.length), l = 1 + pos(16);
+        b = cat(b.subarray(0, s), b.subarray(s + l));
+        break;
+      }
+      case 5: { // insert random bytes
+        const s = pos(b.length + 1), l = 1 + pos(8);
+        const ins = new Uint8Array(l);
+        for (let i = 0; i < l; i++) ins[i] = Math.floor(r() * 256);
+        b = cat(b.subarray(0, s), ins, b.subarray(s));
+        break;
+      }
+      case 6: { // duplicate a range
+        const s = pos(b.length), l = 1 + pos(32);
+        const d = b.subarray(s, s + l);
+        b = cat(b.subarray(0, s), d, d, b.subarray(s + l));
+        break;
+      }
+      case 7: { // splice from another seed
+        const o = pool[Math.floor(r() * pool.length)]!;
+        const s = pos(b.length), os = pos(o.length), l = 1 + pos(64);
+        b = cat(b.subarray(0, s), o.subarray(os, os + l), b.subarray(s));
+        break;
+      }
+      case 8: { // big-endian length-like word
+        if (b.length >= 4) {
+          const s = pos(b.length - 3);
+          const v = [0x7fffffff, 0x80000000, 0xffffffff, 0x10000, 0xffff, 0][Math.floor(r() * 6)]!;
+          new DataView(b.buffer, b.byteOffset, b.byteLength).setUint32(s, v);
+        }
+        break;
+      }
+      default: // adjust a byte by ±1..4 (lengths, counts)
+        if (b.length) {
+          const i = pos(b.length);
+          b[i] = (b[i]! + (r() < 0.5 ? -1 : 1) * (1 + Math.floor(r() * 4))) & 0xff;
+        }
+    }
+  }
+  return b;
+}
+
+function referenceLines(): Map<string, Uint8Array> {
+  const text = Deno.readTextFileSync(fixture("vectors/mit-asn1/reference_encode.out"));
+  const m = new Map<string, Uint8Array>();
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    const i = line.indexOf(": ");
+    m.set(line.slice(0, i), fromHex(line.slice(i + 2)));
+  }
+  return m;
+}
+
+/** Builds the fuzz targets and their seeds. */
+export function kerberosTargets(): FuzzTarget[] {
+  const ref = referenceLines();
+  const lines = (prefix: string) =>
+    [...ref].filter(([k]) =>
+      k === prefix || k.startsWith(prefix + "(") || k.startsWith(prefix + " ")
+    )
+      .map(([, v]) => v);
+  const udp = readCapture(Deno.readFileSync(fixture("racoon2/kink.pcap")))
+    .map(extractUdp)
+    .filter((d): d is UdpDatagram => "payload" in d);
+  const kdc = udp.filter((d) => d.srcPort === 88 || d.dstPort === 88).map((d) => d.payload);
+  const kink: { apReq: Uint8Array[]; apRep: Uint8Array[]; err: Uint8Array[] } = {
+    apReq: [],
+    apRep: [],
+    err: [],
+  };
+  for (const d of udp.filter((d) => d.srcPort === 910 || d.dstPort === 910)) {
+    for (const p of decodeKinkMessage(d.payload).message.payloads) {
+      if (p.kind === "ap-req") kink.apReq.push(p.apReq);
+      if (p.kind === "ap-rep") kink.apRep.push(p.apRep);
+      if (p.kind === "krb-error") kink.err.push(p.krbError);
+    }
+  }
+  const ofType = (t: number[]) => kdc.filter((b) => t.includes(M.peekMessageType(b) ?? -1));
+  const uniq = (xs: Uint8Array[]) => {
+    const seen = new Set<string>();
+    return xs.filter((x) => {
+      const h = toHex(x);
+      if (seen.has(h)) return false;
+      seen.add(h);
+      return true;
+    });
+  };
+  const der = (name: string, run: (b: Uint8Array) => unknown, seeds: Uint8Array[]): FuzzTarget => ({
+    name,
+    seeds: uniq(seeds),
+    run,
+    allowed: isKrb,
+  });
+  const targets: FuzzTarget[] = [
+    der("AP-REQ", M.decodeApReq, [...lines("encode_krb5_ap_req"), ...kink.apReq.slice(0, 3)]),
+    der("AP-REP", M.decodeApRep, [...lines("encode_krb5_ap_rep"), ...kink.apRep.slice(0, 3)]),
+    der("KRB-ERROR", M.decodeKrbError, [...lines("encode_krb5_error"), ...kink.err]),
+    der("KDC-REQ", M.decodeKdcReq, [
+      ...lines("encode_krb5_as_req"),
+      ...lines("encode_krb5_tgs_req"),
+      ...ofType([10, 12]),
+    ]),
+    der("KDC-REP", M.decodeKdcRep, [
+      ...lines("encode_krb5_as_rep"),
+      ...lines("encode_krb5_tgs_rep"),
+      ...ofType([11, 13]),
+    ]),
+    der("KDC-REQ-BODY", M.decodeKdcReqBody, lines("encode_krb5_kdc_req_body")),
+    der("Ticket", M.decodeTicket, lines("encode_krb5_ticket")),
+    der("EncTicketPart", M.decodeEncTicketPart, lines("encode_krb5_enc_tkt_part")),
+    der("Authenticator", M.decodeAuthenticator, lines("encode_krb5_authenticator")),
+    der("EncAPRepPart", M.decodeEncApRepPart, lines("encode_krb5_ap_rep_enc_part")),
+    der("EncKDCRepPart", M.decodeEncKdcRepPart, lines("encode_krb5_enc_kdc_rep_part")),
+    der("METHOD-DATA", M.decodeMethodData, lines("encode_krb5_padata_sequence")),
+    der("ETYPE-INFO2", M.decodeEtypeInfo2, lines("encode_krb5_etype_info2")),
+    der("PA-ENC-TS-ENC", M.decodePaEncTsEnc, lines("encode_krb5_pa_enc_ts")),
+    der("EncryptedData", M.decodeEncryptedData, lines("encode_krb5_enc_data")),
+    der("EncryptionKey", M.decodeEncryptionKey, lines("encode_krb5_keyblock")),
+  ];
+  const files = (dir: string) => {
+    const out: Uint8Array[] = [];
+    for (const e of Deno.readDirSync(fixture(dir))) {
+      if (e.isFile) out.push(Deno.readFileSync(fixture(`${dir}/${e.name}`)));
+    }
+    return out;
+  };
+  targets.push({
+    name: "keytab",
+    seeds: [
+      ...files("vectors/mit-asn1/derived/keytab"),
+      ...files("vectors/mit-asn1/fuzz-seeds/keytab"),
+      Deno.readFileSync(fixture("racoon2/A.keytab")),
+      Deno.readFileSync(fixture("racoon2/B.keytab")),
+    ],
+    run: readKeytab,
+    allowed: isKrb,
+  });
+  targets.push({
+    name: "ccache",
+    seeds: [
+      ...files("vectors/mit-asn1/derived/ccache"),
+      ...files("vectors/mit-asn1/fuzz-seeds/ccache"),
+    ],
+    run: readCcache,
+    allowed: isKrb,
+  });
+  const td = new TextDecoder();
+  const te = new TextEncoder();
+  const confSeeds = [
+    Deno.readFileSync(unitData("krb5conf/main.conf")),
+    Deno.readFileSync(unitData("krb5conf/extra")),
+    te.encode(
+      "[libdefaults]\n default_realm = KINK.TEST\n default_tkt_enctypes = aes256-cts aes128-sha2 -des\n" +
+        " clockskew = 5m\n udp_preference_limit = 1\n kdc_timeout = 1h2m3s\n" +
+        '[realms]\n KINK.TEST = {\n  kdc = [::1]:88\n  kdc = tcp/k.test:750\n  x = { y = "q\\"z" }\n }*\n' +
+        "[domain_realm]\n .kink.test = KINK.TEST\n# end\n",
+    ),
+  ];
+  targets.push({
+    name: "krb5.conf",
+    seeds: confSeeds,
+    run: (b) => parseKrb5Conf(td.decode(b)),
+    allowed: isConf,
+  });
+  return targets;
+}
+
+/** Fuzzes one target for `iterations` inputs. */
+export function fuzzTarget(t: FuzzTarget, iterations: number, seed = 1): FuzzResult {
+  const r = rng(seed ^ hash(t.name));
+  const res: FuzzResult = {
+    name: t.name,
+    iterations: 0,
+    accepted: 0,
+    rejected: 0,
+    findings: [],
+    slowestMs: 0,
+    slowestRetimedMs: 0,
+    elapsedMs: 0,
+  };
+  let slowest: Uint8Array | undefined;
+  const t0 = performance.now();
+  for (let i = 0; i < iterations; i++) {
+    const base = i < t.seeds.length ? t.seeds[i]! : t.seeds[Math.floor(r() * t.seeds.length)]!;
+    const input = i < t.seeds.length ? base : mutate(base, r, t.seeds);
+    const s = performance.now();
+    try {
+      t.run(input);
+      res.accepted++;
+    } catch (e) {
+      if (t.allowed(e)) res.rejected++;
+      else if (res.findings.length < 5) {
+        res.findings.push({ input: toHex(input), error: String((e as Error)?.stack ?? e) });
+      }
+    }
+    const d = performance.now() - s;
+    if (d > res.slowestMs) {
+      res.slowestMs = d;
+      slowest = input;
+    }
+    res.iterations++;
+  }
+  res.elapsedMs = performance.now() - t0;
+  if (slowest) {
+    let best = Infinity;
+    for (let k = 0; k < 5; k++) {
+      const s = performance.now();
+      try {
+        t.run(slowest);
+      } catch { /* already classified */ }
+      best = Math.min(best, performance.now() - s);
+    }
+    res.slowestRetimedMs = best;
+  }
+  return res;
+}
+
+function hash(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      iterations: { type: "string", default: "1000000" },
+      seed: { type: "string", default: "1" },
+      only: { type: "string" },
+    },
+  });
+  const n = Number(values.iterations);
+  if (!Number.isInteger(n) || n < 1) throw new Error("--iterations must be a positive integer");
+  let bad = 0;
+  let total = 0;
+  const t0 = performance.now();
+  for (const t of kerberosTargets()) {
+    if (values.only && t.name !== values.only) continue;
+    const res = fuzzTarget(t, n, Number(values.seed));
+    total += res.iterations;
+    console.log(
+      `${res.name.padEnd(14)} ${res.iterations} inputs (${t.seeds.length} seeds): ` +
+        `${res.accepted} decoded, ${res.rejected} typed errors, ${res.findings.length} findings; ` +
+        `${(res.elapsedMs / 1000).toFixed(1)} s, ${
+          Math.round(res.iterations / (res.elapsedMs / 1000))
+        }/s, ` +
+        `slowest input ${res.slowestMs.toFixed(2)} ms (re-timed ${
+          res.slowestRetimedMs.toFixed(3)
+        } ms)`,
+    );
+    for (const f of res.findings) console.log(`  FINDING input=${f.input}\n  ${f.error}`);
+    bad += res.findings.length;
+  }
+  console.log(
+    `total ${total} inputs in ${((performance.now() - t0) / 1000).toFixed(1)} s; findings: ${bad}`,
+  );
+  if (bad > 0) Deno.exit(1);
+}
