@@ -149,11 +149,15 @@ EOF
 case "$MODE" in
 --test)
   ensure_apt
-  say "running Rust unit tests on the host ($($DEB_RUSTC --version))"
-  (cd "$HERE" && deb_cargo fetch --locked >&2 && deb_cargo test --locked --offline 2>&1) |
-    tee /dev/stderr | grep -E '^test result:|^running [0-9]+ tests' || true
-  # Re-run for the exit status (cheap: already compiled).
-  (cd "$HERE" && deb_cargo test --locked --offline -q >/dev/null 2>&1)
+  say "running the Rust unit tests on the host ($($DEB_RUSTC --version))"
+  log="$(mktemp)"
+  trap 'rm -f "$log"' EXIT
+  (cd "$HERE" && deb_cargo fetch --locked >&2)
+  status=0
+  (cd "$HERE" && deb_cargo test --locked --offline) >"$log" 2>&1 || status=$?
+  if [ "$status" -ne 0 ]; then cat "$log" >&2; fi
+  grep -E '^test result:|^running [0-9]+ tests?' "$log" || true
+  exit "$status"
   ;;
 build)
   start=$(date +%s)

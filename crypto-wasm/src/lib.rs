@@ -73,7 +73,23 @@ fn code(e: Error) -> u32 {
     e as u32
 }
 
+/// Overwrites the part of the shadow stack in linear memory that the crypto
+/// routines just used (hash block buffers, AES state, derived-key
+/// temporaries live there), so no plaintext or key-schedule residue stays
+/// behind a call. Runs at the depth of the call it follows.
+#[inline(never)]
+fn scrub_stack() {
+    let mut area = [0u64; 512];
+    area.zeroize();
+}
+
 fn with_key<R>(h: u32, f: impl FnOnce(&mut KeyState) -> Result<R, Error>) -> Result<R, u32> {
+    let r = with_key_inner(h, f);
+    scrub_stack();
+    r
+}
+
+fn with_key_inner<R>(h: u32, f: impl FnOnce(&mut KeyState) -> Result<R, Error>) -> Result<R, u32> {
     TABLE.with(|t| {
         let mut t = t.borrow_mut();
         let slot = if h == 0 { None } else { t.slots.get_mut((h - 1) as usize) };
@@ -96,6 +112,7 @@ pub fn last_status() -> u32 {
 pub fn key_new(enctype: u32, mut bytes: Vec<u8>) -> u32 {
     let r = Enctype::from_number(enctype).and_then(|et| KeyState::new(et, &bytes));
     bytes.zeroize();
+    scrub_stack();
     match r {
         Err(e) => {
             set_status(code(e));
@@ -261,6 +278,7 @@ pub fn string_to_key(enctype: u32, mut password: Vec<u8>, salt: &[u8], iteration
     let r = Enctype::from_number(enctype)
         .and_then(|et| kcrypto::string_to_key(et, &password, salt, iterations).map(|k| (et, k)));
     password.zeroize();
+    scrub_stack();
     match r {
         Err(e) => {
             set_status(code(e));

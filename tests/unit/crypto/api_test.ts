@@ -1,0 +1,283 @@
+/**
+ * The crypto API's contract: typed errors for every bad input, key hygiene
+ * (dispose zeroes wasm memory, no key bytes in toString/inspect/JSON or
+ * error messages), KEYMAT splitting, and a short fuzz run of decrypt /
+ * verifyMic on random garbage (only typed errors, never anything else).
+ */
+import { assertEquals, assertThrows } from "./assert.ts";
+import { toHex } from "../../../core/util/bytes.ts";
+import {
+  checksumSize,
+  checksumType,
+  ciphertextOverhead,
+  cryptoBuildId,
+  CryptoError,
+  decrypt,
+  DEFAULT_PRF_MODE,
+  encrypt,
+  ESP_AUTH_HMAC_SHA1,
+  ESP_AUTH_HMAC_SHA2_256,
+  ESP_AUTH_HMAC_SHA2_512,
+  ESP_TRANSFORM_3DES,
+  ESP_TRANSFORM_AES_CBC,
+  ESP_TRANSFORM_AES_GCM_16,
+  getMic,
+  Key,
+  keyLength,
+  keymat,
+  keymatLength,
+  prf,
+  prfLength,
+  splitKeymat,
+  stringToKey,
+  verifyMic,
+} from "../../../core/crypto/mod.ts";
+import { isKinkError } from "../../../core/errors.ts";
+import * as raw from "../../../crypto-wasm/pkg/kink_crypto_bg.wasm";
+import { key_count } from "../../../core/crypto/wasm.ts";
+
+const wasmMemory = () => new Uint8Array((raw.memory as WebAssembly.Memory).buffer);
+
+function contains(hay: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+Deno.test("enctype tables and unsupported enctypes", () => {
+  assertEquals([17, 18, 19, 20].map(checksumType), [15, 16, 19, 20]);
+  assertEquals([17, 18, 19, 20].map(checksumSize), [12, 12, 16, 24]);
+  assertEquals([17, 18, 19, 20].map(keyLength), [16, 32, 16, 32]);
+  assertEquals([17, 18, 19, 20].map(ciphertextOverhead), [28, 28, 32, 40]);
+  assertEquals([17, 18, 19, 20].map((e) => prfLength(e)), [20, 20, 32, 48]);
+  assertEquals([17, 18, 19, 20].map((e) => prfLength(e, "mit")), [16, 16, 32, 48]);
+  assertEquals(DEFAULT_PRF_MODE, "racoon2");
+  for (const et of [0, 1, 3, 16, 23, 24, 25, 26, -1, 17.5, NaN]) {
+    for (
+      const f of [
+        () => Key.fromBytes(et, new Uint8Array(16)),
+        () => Key.random(et),
+        () => stringToKey(et, "pw", "salt"),
+        () => checksumType(et),
+        () => checksumSize(et),
+      ]
+    ) {
+      const e = assertThrows(f, CryptoError, `unsupported enctype ${String(et)}`);
+      assertEquals(e.category, "unsupported-enctype");
+      assertEquals(e.layer, "crypto");
+      assertEquals(isKinkError(e), true);
+    }
+  }
+});
+
+Deno.test("wrong key length, short ciphertext, bad usage, bad mode are typed errors", () => {
+  for (const [et, n] of [[17, 32], [18, 16], [19, 0], [20, 33]] as const) {
+    const e = assertThrows(
+      () => Key.fromBytes(et, new Uint8Array(n)),
+      CryptoError,
+      `key length ${n}`,
+    );
+    assertEquals(e.category, "invalid-input");
+  }
+  for (const et of [17, 18, 19, 20]) {
+    const k = Key.random(et);
+    const min = ciphertextOverhead(et);
+    for (const n of [0, 1, 15, 16, min - 1]) {
+      const e = assertThrows(() => decrypt(k, 39, new Uint8Array(n)), CryptoError, "ciphertext");
+      assertEquals(e.category, "invalid-input");
+    }
+    // The minimum length (empty plaintext) is accepted and fails integrity.
+    assertEquals(
+      assertThrows(() => decrypt(k, 39, new Uint8Array(min)), CryptoError).category,
+      "integrity",
+    );
+    for (const u of [-1, 2 ** 32, 1.5, NaN, Infinity]) {
+      for (
+        const f of [
+          () => encrypt(k, u, new Uint8Array(1)),
+          () => decrypt(k, u, new Uint8Array(64)),
+          () => getMic(k, u, new Uint8Array(1)),
+          () => verifyMic(k, u, new Uint8Array(1), new Uint8Array(12)),
+        ]
+      ) {
+        assertEquals(assertThrows(f, CryptoError, "key usage").category, "invalid-input");
+      }
+    }
+    // Usage limits are inclusive.
+    assertEquals(decrypt(k, 0xffffffff, encrypt(k, 0xffffffff, new Uint8Array(3))).length, 3);
+    assertEquals(decrypt(k, 0, encrypt(k, 0, new Uint8Array(0))).length, 0);
+    assertThrows(() => prf(k, new Uint8Array(1), "heimdal" as "mit"), CryptoError, "PRF mode");
+    assertThrows(() => encrypt(k, 1, "text" as unknown as Uint8Array), CryptoError);
+    k.dispose();
+  }
+});
+
+Deno.test("stringToKey parameter checks", () => {
+  assertThrows(() => stringToKey(18, "p", "s", new Uint8Array(3)), CryptoError, "params length");
+  assertThrows(() => stringToKey(18, "p", "s", new Uint8Array(4)), CryptoError, "4294967296");
+  assertThrows(() => stringToKey(18, "p", "s", new Uint8Array([2, 0, 0, 0])), CryptoError, "limit");
+  // String and UTF-8 byte forms agree.
+  const a = stringToKey(17, "pässword", "REALMuser", new Uint8Array([0, 0, 0, 2]));
+  const b = stringToKey(
+    17,
+    new TextEncoder().encode("pässword"),
+    new TextEncoder().encode("REALMuser"),
+    new Uint8Array([0, 0, 0, 2]),
+  );
+  assertEquals(toHex(a.exportBytes()), toHex(b.exportBytes()));
+  a.dispose();
+  b.dispose();
+});
+
+Deno.test("keymat argument checks", () => {
+  const k = Key.random(18);
+  const ni = new Uint8Array(16);
+  for (const len of [0, -1, 1.5, 4097]) {
+    assertThrows(() => keymat(k, { protocol: 3, spi: 1, ni }, len), CryptoError, "length");
+  }
+  assertThrows(() => keymat(k, { protocol: 256, spi: 1, ni }, 36), CryptoError, "protocol");
+  assertThrows(() => keymat(k, { protocol: 3, spi: 2 ** 32, ni }, 36), CryptoError, "SPI");
+  assertEquals(keymat(k, { protocol: 3, spi: 0xffffffff, ni }, 4096).length, 4096);
+  k.dispose();
+});
+
+Deno.test("Key hygiene: no key bytes in toString, inspect, JSON, errors; export is a copy", () => {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const k = Key.fromBytes(18, bytes);
+  const hex = toHex(bytes);
+  const shown = [
+    String(k),
+    Deno.inspect(k),
+    Deno.inspect({ nested: [k] }, { depth: 5 }),
+    JSON.stringify(k),
+    `${k}`,
+  ];
+  for (const s of shown) {
+    assertEquals(s.includes(hex.slice(0, 8)), false, s);
+    assertEquals(/\b(18|aes256)/.test(s), true, s);
+  }
+  assertEquals(String(k), "Key(enctype 18 aes256-cts-hmac-sha1-96, 32 octets)");
+  const ex = k.exportBytes();
+  assertEquals(toHex(ex), hex);
+  ex.fill(0);
+  assertEquals(toHex(k.exportBytes()), hex);
+  try {
+    decrypt(k, 39, new Uint8Array(40));
+  } catch (e) {
+    assertEquals(String((e as Error).message).includes(hex.slice(0, 8)), false);
+  }
+  k.dispose();
+});
+
+Deno.test("dispose zeroes the key in wasm memory, is idempotent, and blocks further use", () => {
+  const before = key_count();
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const k = Key.fromBytes(20, bytes);
+  // Exercise every cache (Kc, Ke/Ki, PRF) so derived state exists too.
+  getMic(k, 40, new Uint8Array(10));
+  const ct = encrypt(k, 39, new Uint8Array(100));
+  prf(k, new Uint8Array(5));
+  assertEquals(key_count(), before + 1);
+  assertEquals(contains(wasmMemory(), bytes), true); // the key is in wasm memory ...
+  k.dispose();
+  assertEquals(contains(wasmMemory(), bytes), false); // ... and gone after dispose
+  assertEquals(key_count(), before);
+  k.dispose();
+  assertEquals(k.disposed, true);
+  assertEquals(String(k).includes("disposed"), true);
+  for (
+    const f of [
+      () => encrypt(k, 39, new Uint8Array(1)),
+      () => decrypt(k, 39, ct),
+      () => getMic(k, 40, new Uint8Array(1)),
+      () => verifyMic(k, 40, new Uint8Array(1), new Uint8Array(24)),
+      () => prf(k, new Uint8Array(1)),
+      () => keymat(k, { protocol: 3, spi: 1, ni: new Uint8Array(16) }, 36),
+      () => k.exportBytes(),
+    ]
+  ) {
+    assertEquals(assertThrows(f, CryptoError, "disposed").category, "disposed");
+  }
+  // `using` disposes as well.
+  {
+    using k2 = Key.random(17);
+    assertEquals(k2.disposed, false);
+  }
+  assertEquals(key_count(), before);
+});
+
+Deno.test("plaintexts and key bytes passed through wasm do not linger in freed memory", () => {
+  const secret = crypto.getRandomValues(new Uint8Array(48));
+  const k = Key.random(18);
+  const ct = encrypt(k, 39, secret);
+  assertEquals(toHex(decrypt(k, 39, ct)), toHex(secret));
+  getMic(k, 40, secret);
+  assertEquals(contains(wasmMemory(), secret), false);
+  const kb = crypto.getRandomValues(new Uint8Array(16));
+  Key.fromBytes(17, kb).dispose();
+  assertEquals(contains(wasmMemory(), kb), false);
+  k.dispose();
+});
+
+Deno.test("splitKeymat / keymatLength per RFC 4301 §4.5.2 and RFC 4106", () => {
+  const km = new Uint8Array(100).map((_, i) => i);
+  const aes = { transform: ESP_TRANSFORM_AES_CBC, keyBits: 128, authAlgorithm: ESP_AUTH_HMAC_SHA1 };
+  assertEquals(keymatLength(aes), 36);
+  const s = splitKeymat(km, aes);
+  assertEquals([s.encKey.length, s.authKey.length, s.salt], [16, 20, undefined]);
+  assertEquals([s.encKey[0], s.authKey[0]], [0, 16]);
+  const des = { transform: ESP_TRANSFORM_3DES, authAlgorithm: ESP_AUTH_HMAC_SHA1 };
+  assertEquals(keymatLength(des), 44);
+  assertEquals(splitKeymat(km, des).authKey[0], 24);
+  const a256 = {
+    transform: ESP_TRANSFORM_AES_CBC,
+    keyBits: 256,
+    authAlgorithm: ESP_AUTH_HMAC_SHA2_256,
+  };
+  assertEquals(keymatLength(a256), 64);
+  assertEquals(keymatLength({ ...a256, authAlgorithm: ESP_AUTH_HMAC_SHA2_512 }), 96);
+  assertEquals(
+    keymatLength({ transform: ESP_TRANSFORM_AES_CBC, keyBits: 192, authAlgorithm: 6 }),
+    72,
+  );
+  const gcm = { transform: ESP_TRANSFORM_AES_GCM_16, keyBits: 256 };
+  assertEquals(keymatLength(gcm), 36);
+  const g = splitKeymat(km, gcm);
+  assertEquals([g.encKey.length, g.salt?.length, g.authKey.length, g.salt?.[0]], [32, 4, 0, 32]);
+  assertThrows(() => splitKeymat(km.subarray(0, 35), aes), CryptoError, "35 < 36");
+  assertThrows(() => keymatLength({ transform: 99 }), CryptoError, "transform 99");
+  assertThrows(() => keymatLength({ ...aes, keyBits: 64 }), CryptoError, "128, 192 or 256");
+  assertThrows(() => keymatLength({ ...gcm, authAlgorithm: 2 }), CryptoError, "GCM");
+  assertThrows(() => keymatLength({ ...aes, authAlgorithm: 9 }), CryptoError, "algorithm 9");
+});
+
+Deno.test("cryptoBuildId names the build", () => {
+  assertEquals(
+    /^kink-crypto \S+ \(rustc \S+, wasm-bindgen \S+, wasm sha256:[0-9a-f]{16}\)$/.test(
+      cryptoBuildId,
+    ),
+    true,
+  );
+});
+
+Deno.test("fuzz: 20,000 random ciphertexts and checksums give only typed errors", () => {
+  const keys = [17, 18, 19, 20].map((et) => Key.random(et));
+  let integrity = 0;
+  for (let i = 0; i < 20000; i++) {
+    const k = keys[i & 3]!;
+    const n = (i * 7919) % 300;
+    const junk = crypto.getRandomValues(new Uint8Array(n));
+    try {
+      decrypt(k, i, junk);
+    } catch (e) {
+      if (!(e instanceof CryptoError)) throw e;
+      if (e.category === "integrity") integrity++;
+      else assertEquals(e.category, "invalid-input");
+    }
+    assertEquals(verifyMic(k, i, junk, junk.subarray(0, checksumSize(k.enctype))), false);
+  }
+  assertEquals(integrity > 15000, true);
+  for (const k of keys) k.dispose();
+});
