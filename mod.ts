@@ -59,3 +59,6 @@ export * from "./core/wire/receive.ts";
 export * from "./core/wire/builders.ts";
 export { keyOps } from "./core/wire/session.ts";
 export * from "./core/wire/pcap.ts";
+
+// Kernel (typed IPsec SA/policy interface; NETLINK_XFRM backend via libc FFI, in-memory backend)
+export * from "./core/kernel/mod.ts";

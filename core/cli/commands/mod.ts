@@ -7,11 +7,15 @@
 import type { Command } from "../command.ts";
 import { versionCommand } from "./version.ts";
 import { decodeCommand } from "./decode.ts";
+import { saListCommand } from "./sa.ts";
+import { policyListCommand } from "./policy.ts";
 
 /** Every subcommand, in the order `kink --help` lists them. */
 export const COMMANDS: Command[] = [
   versionCommand,
   decodeCommand,
+  saListCommand,
+  policyListCommand,
 ];
 
 /**
