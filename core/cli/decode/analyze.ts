@@ -103,6 +103,12 @@ import {
   verifyKinkChecksum,
 } from "../../wire/kink.ts";
 import { keyOps } from "../../wire/session.ts";
+import {
+  decodeFastArmoredRep,
+  decodeFastResponseStrengthenKey,
+  KEY_USAGE_FAST_REP,
+  krbFxCf2,
+} from "./fast.ts";
 import { kinkErrorName, messageTypeName } from "../../wire/constants.ts";
 import {
   attributeName,
@@ -207,6 +213,9 @@ interface Transaction {
   authenticators: { frame: number; ctime: number; cusec: number }[];
 }
 
+/** PA-FX-FAST (RFC 6113). */
+const PA_FX_FAST = 136;
+
 const iso = (d: Date) => d.toISOString().replace(".000Z", "Z");
 
 function pname(n: PrincipalName, realm: string): string {
@@ -250,7 +259,10 @@ class Analyzer {
   /** ticket enc-part cipher (hex) → session key learned from a KDC reply */
   readonly #ticketKeys = new Map<string, Session>();
   /** TGS-REQ nonce → keys that may encrypt the TGS-REP */
-  readonly #tgsReqs = new Map<number, { frame: number; keys: { key: Key; usage: number }[] }>();
+  readonly #tgsReqs = new Map<
+    number,
+    { frame: number; keys: { key: Key; usage: number }[]; armorKey?: Key }
+  >();
   readonly #tx = new Map<string, Transaction>();
   readonly #owned: Key[] = [];
 
@@ -337,17 +349,46 @@ class Analyzer {
     if (!s) return;
     const keys = [{ key: s.key, usage: 8 }];
     const auth = decodeAuthenticator(decrypt(s.key, 7, ap.authenticator.cipher));
+    let armorKey: Key | undefined;
     if (auth.subkey && isSupportedEnctype(auth.subkey.keytype)) {
-      keys.unshift({ key: this.#key(auth.subkey.keytype, auth.subkey.keyvalue), usage: 9 });
+      const sub = this.#key(auth.subkey.keytype, auth.subkey.keyvalue);
+      keys.unshift({ key: sub, usage: 9 });
       auth.subkey.keyvalue.fill(0);
+      // FAST with implicit TGS armor (RFC 6113 §5.4.1.1)
+      if (req.padata?.some((p) => p.padataType === PA_FX_FAST)) {
+        armorKey = krbFxCf2(sub, s.key, "subkeyarmor", "ticketarmor");
+        this.#owned.push(armorKey);
+      }
     }
-    this.#tgsReqs.set(req.reqBody.nonce, { frame, keys });
+    this.#tgsReqs.set(req.reqBody.nonce, armorKey ? { frame, keys, armorKey } : { frame, keys });
   }
 
   #tgsRep(frame: number, b: Uint8Array): void {
     const rep = decodeTgsRep(b);
+    const fx = rep.padata?.find((p) => p.padataType === PA_FX_FAST);
     for (const [, req] of this.#tgsReqs) {
-      for (const { key, usage } of req.keys) {
+      let strengthen: Key | undefined;
+      if (fx && req.armorKey) {
+        try {
+          const enc = decodeFastArmoredRep(fx.padataValue);
+          const sk = decodeFastResponseStrengthenKey(
+            decrypt(req.armorKey, KEY_USAGE_FAST_REP, enc.cipher),
+          );
+          if (sk && isSupportedEnctype(sk.keytype)) {
+            strengthen = this.#key(sk.keytype, sk.keyvalue);
+            sk.keyvalue.fill(0);
+          }
+        } catch {
+          continue; // not this request's armor
+        }
+      }
+      const candidates = req.keys.map(({ key, usage }) => {
+        if (!strengthen) return { key, usage };
+        const k = krbFxCf2(strengthen, key, "strengthenkey", "replykey");
+        this.#owned.push(k);
+        return { key: k, usage };
+      });
+      for (const { key, usage } of candidates) {
         let pt: Uint8Array;
         try {
           pt = decrypt(key, usage, rep.encPart.cipher);
@@ -360,7 +401,9 @@ class Analyzer {
         const server = pname(rep.ticket.sname, rep.ticket.realm);
         this.#ticketKeys.set(toHex(rep.ticket.encPart.cipher), {
           key: sk,
-          source: `TGS-REP in frame ${frame} (TGS-REQ frame ${req.frame})`,
+          source: `TGS-REP in frame ${frame} (TGS-REQ frame ${req.frame}${
+            strengthen ? ", FAST-armored" : ""
+          })`,
         });
         this.krbNotes.push(
           `frame ${frame}: TGS-REP: session key of the ticket for ${server} kvno ${

@@ -72,8 +72,14 @@ Deno.test("kink decode --json: one object per KINK message with the documented k
   const ke = f27.payloads![0] as Record<string, unknown>;
   assertEquals([ke.errorCode, ke.errorName], [44, "KRB_AP_ERR_BADKEYVER"]);
   assert(f27.problems.some((p) => p.startsWith("unauthenticated reply")));
-  // frame 26: kvno 4 ticket not decryptable with the keytabs
-  assert(by(26).problems.some((p) => p.includes("kvno 4")));
+  // frames 26–32: the kvno-4 ticket is not decryptable with the keytabs, but A's keytab opens
+  // A's AS-REP (frame 23) and through it the FAST-armored TGS-REP (frame 25) with the session key
+  for (const f of [26, 28, 30, 32]) {
+    const m = by(f);
+    assert(m.problems.some((p) => p.includes("no key for kink/b.kink.test@KINK.TEST kvno 4")));
+    assertEquals(m.cksum!.status, "verified");
+    assert(String(m.session!.source).startsWith("TGS-REP in frame 25"), String(m.session!.source));
+  }
 });
 
 Deno.test("kink decode --show-keys prints the sadb keys; text output names frames and SAs", async () => {
