@@ -6,7 +6,7 @@ import {
   stringOpt,
   UsageError,
 } from "../command.ts";
-import { analyzeCapture } from "../decode/analyze.ts";
+import { analyzeCapture, orderedReport } from "../decode/analyze.ts";
 import { renderReport } from "../decode/render.ts";
 import { readKeytab } from "../../kerberos/keytab.ts";
 import type { KeytabEntry } from "../../kerberos/keytab.ts";
@@ -79,7 +79,7 @@ export const decodeCommand: Command = {
     });
     for (const e of keytab) e.key.fill(0);
     if (flagOpt(args, "json")) {
-      for (const m of report.messages) io.out(JSON.stringify(m));
+      for (const m of report.messages) io.out(JSON.stringify(orderedReport(m)));
     } else {
       for (const l of renderReport(report)) io.out(l);
     }

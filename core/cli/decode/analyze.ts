@@ -231,6 +231,31 @@ function spiHex(spi: Uint8Array): string {
   return `0x${toHex(spi)}`;
 }
 
+const KEY_ORDER = [
+  "frame",
+  "time",
+  "src",
+  "srcPort",
+  "dst",
+  "dstPort",
+  "udpLength",
+  "truncated",
+  "header",
+  "payloads",
+  "session",
+  "cksum",
+  "transaction",
+  "sas",
+  "problems",
+] as const;
+
+/** A message report with its keys in the documented order (for `--json`). */
+export function orderedReport(m: MessageReport): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of KEY_ORDER) if (m[k] !== undefined) out[k] = m[k];
+  return out;
+}
+
 /** Analyzes a capture file (classic pcap or pcapng). Throws only when the file itself is unreadable. */
 export function analyzeCapture(file: Uint8Array, opts: AnalyzeOptions): CaptureReport {
   const packets = readCapture(file);
