@@ -23,6 +23,33 @@ import { WireError } from "../../core/wire/errors.ts";
 import { keyOps } from "../../core/wire/session.ts";
 import { decrypt, Key } from "../../core/crypto/mod.ts";
 import { concat, fromHex } from "../../core/util/bytes.ts";
+import { analyzeCapture } from "../../core/cli/decode/analyze.ts";
+import { readKeytab } from "../../core/kerberos/keytab.ts";
+
+/** A one-packet classic pcap (raw IPv4 link type) carrying `payload` in udp/910. */
+function classicPcap(payload: Uint8Array): Uint8Array {
+  const ip = new Uint8Array(28 + payload.length);
+  const v = new DataView(ip.buffer);
+  ip[0] = 0x45;
+  v.setUint16(2, ip.length & 0xffff);
+  ip[8] = 64;
+  ip[9] = 17;
+  ip.set([10, 77, 0, 1, 10, 77, 0, 2], 12);
+  v.setUint16(20, 910);
+  v.setUint16(22, 910);
+  v.setUint16(24, (8 + payload.length) & 0xffff);
+  ip.set(payload, 28);
+  const hdr = new Uint8Array(24 + 16);
+  const h = new DataView(hdr.buffer);
+  h.setUint32(0, 0xa1b2c3d4, true);
+  h.setUint16(4, 2, true);
+  h.setUint16(6, 4, true);
+  h.setUint32(16, 65535, true);
+  h.setUint32(20, 101, true);
+  h.setUint32(32, ip.length, true);
+  h.setUint32(36, ip.length, true);
+  return concat(hdr, ip);
+}
 
 /** Statistics of one decoder's run. */
 export interface FuzzStats {
@@ -165,6 +192,9 @@ const IDENTITY: KinkKeyOps = {
 /** Runs `iterations` mutated inputs through each decoder. */
 export function runWireFuzz(iterations: number, seed = 1): FuzzStats[] {
   const c = corpora();
+  const keytab = ["B.keytab", "A.keytab"].flatMap((f) =>
+    readKeytab(Deno.readFileSync(new URL(`../fixtures/racoon2/${f}`, import.meta.url)))
+  );
   const realKey = keyOps(
     Key.fromBytes(18, fromHex("67373e19427b49563cd3c66cb88f01f837a1acf1f2a2a3b5f4721b105b19ec90")),
   );
@@ -202,6 +232,19 @@ export function runWireFuzz(iterations: number, seed = 1): FuzzStats[] {
       corpus: c.kink,
       n: Math.ceil(iterations / 20),
       run: (b) => void receiveKinkMessage(b, { authenticate: () => realKey }),
+    },
+    {
+      name: "decode-analysis",
+      corpus: c.kink,
+      n: Math.ceil(iterations / 100),
+      run: (b) => {
+        const r = analyzeCapture(classicPcap(b), { keytab, prf: "racoon2", showKeys: false });
+        // the analysis records problems per datagram; a stopped analysis is a decoder bug
+        const stopped = r.messages.flatMap((m) => m.problems).find((p) =>
+          p.startsWith("analysis stopped")
+        );
+        if (stopped) throw new Error(stopped);
+      },
     },
     {
       name: "pcap",

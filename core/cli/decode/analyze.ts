@@ -264,7 +264,17 @@ export function analyzeCapture(file: Uint8Array, opts: AnalyzeOptions): CaptureR
     const u = extractUdp(p);
     if (!("payload" in u)) continue;
     if (u.srcPort === 88 || u.dstPort === 88) a.kerberos(u);
-    else if (u.srcPort === 910 || u.dstPort === 910) a.kink(u);
+    else if (u.srcPort === 910 || u.dstPort === 910) {
+      try {
+        a.kink(u);
+      } catch (e) {
+        // Defensive: one bad datagram never stops the analysis.
+        const last = a.messages[a.messages.length - 1];
+        const note = `analysis stopped for this datagram: ${errText(e)}`;
+        if (last?.frame === u.frame) last.problems.push(note);
+        else a.krbNotes.push(`frame ${u.frame}: ${note}`);
+      }
+    }
   }
   const report = {
     packets: packets.length,
