@@ -298,4 +298,10 @@ Deno.test("receive rejects each §6 violation with the RFC's reaction", () => {
     assert(e instanceof ReceiveError);
     assertEquals(e.received.message.payloads[0], ar);
   }
+  // §15 order: the Cksum is judged before the Quick Mode contents, so a forged message with a
+  // bad QM version is dropped silently rather than answered.
+  const forged = raw({ type: 1, ackReq: false, payloads: [ar, dec] });
+  forged[forged.length - 1] = forged[forged.length - 1]! ^ 0xff;
+  assertEquals(reaction(forged), "drop");
+  assertEquals(reaction(raw({ type: 1, ackReq: false, payloads: [ar, dec] })), "kink-error:6");
 });
