@@ -42,13 +42,28 @@ record() { # name passed failed seconds note
 
 strip() { sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$1"; }
 
-# runs "$@" with output shown and saved to $logdir/$tier.log; sets rc and dt
+# Time limit of a tier in seconds (a hung test must not hang CI): KINK_TIMEOUT_<TIER> or default.
+limit_of() {
+  local var="KINK_TIMEOUT_${1^^}" def
+  case "$1" in
+  vm) def=1800 ;; wasm | integration) def=1200 ;; *) def=900 ;;
+  esac
+  echo "${!var:-$def}"
+}
+
+# runs "$@" under the tier's time limit (the whole process group is signalled), with output
+# shown and saved to $logdir/$tier.log; sets rc, dt and timeout_note
 run_logged() {
   local tier="$1"; shift
-  local t0; t0=$(date +%s)
-  "$@" 2>&1 | tee "$logdir/$tier.log"
+  local t0 limit; t0=$(date +%s) limit=$(limit_of "$tier")
+  timeout --kill-after=30 "$limit" "$@" 2>&1 | tee "$logdir/$tier.log"
   rc=${PIPESTATUS[0]}
   dt=$(($(date +%s) - t0))
+  timeout_note=""
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ] && [ "$dt" -ge "$limit" ]; then
+    timeout_note="timed out after ${limit}s"
+    echo "!!!! tier $tier $timeout_note"
+  fi
 }
 
 # Deno test summary: "ok | 12 passed (3 steps) | 0 failed | 1 ignored (2s)" → counts top-level
@@ -64,7 +79,9 @@ deno_tier() { # tier, cmd...
     f=$(sed -E 's/.*\| ([0-9]+) failed.*/\1/' <<<"$line")
     note=$(sed -E 's/^(ok|FAILED) \| //; s/ \([0-9.]+m?s\)$//' <<<"$line")
   fi
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+  if [ -n "$timeout_note" ]; then
+    f=$((f + 1)) note="$timeout_note; $note"
+  elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     f=1 note="exit $rc without a failing-test summary (load/type error?)"
   fi
   record "$tier" "$p" "$f" "$dt" "$note"
@@ -79,7 +96,11 @@ if want check; then
   for part in "${parts[@]}"; do
     [ -n "$part" ] || continue
     echo "---- $part"
-    if bash -c "$part" 2>&1; then p=$((p + 1)); else f=$((f + 1)) failed_parts="$failed_parts [$part]"; fi
+    if timeout --kill-after=30 "$(limit_of check)" bash -c "$part" 2>&1; then
+      p=$((p + 1))
+    else
+      f=$((f + 1)) failed_parts="$failed_parts [$part]"
+    fi
   done
   record check "$p" "$f" "$(($(date +%s) - t0))" "${failed_parts:+failed:$failed_parts}"
 fi
@@ -90,7 +111,7 @@ if [ -f crypto-wasm/build.sh ]; then
     banner wasm "bash crypto-wasm/build.sh --verify"
     run_logged wasm bash crypto-wasm/build.sh --verify
     if [ "$rc" -eq 0 ]; then record wasm 1 0 "$dt" "pkg/ is byte-identical to a fresh build"
-    else record wasm 0 1 "$dt" "exit $rc"; fi
+    else record wasm 0 1 "$dt" "exit $rc${timeout_note:+ ($timeout_note)}"; fi
   fi
   if want rust; then
     banner rust "bash crypto-wasm/build.sh --test"
@@ -98,7 +119,7 @@ if [ -f crypto-wasm/build.sh ]; then
     p=$(strip "$logdir/rust.log" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1/p' | awk '{s+=$1} END {print s+0}')
     f=$(strip "$logdir/rust.log" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\2/p' | awk '{s+=$1} END {print s+0}')
     note=""
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1 note="exit $rc (build failed?)"; fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1 note="exit $rc (build failed?) $timeout_note"; fi
     record rust "$p" "$f" "$dt" "$note"
   fi
 else
@@ -125,7 +146,7 @@ if want vm; then
       p=$(sed -nE 's/^[^|]*\| ([0-9]+) passed.*/\1/p' <<<"$line") f=$(sed -nE 's/.*\| ([0-9]+) failed.*/\1/p' <<<"$line")
       p=${p:-0} f=${f:-0} note=""
     fi
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1 note="exit $rc without failing-test count"; fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1 note="exit $rc without failing-test count $timeout_note"; fi
     record vm "$p" "$f" "$dt" "$note"
   else
     echo "(no tests/harness/vm_run.ts: vm tier skipped)"
