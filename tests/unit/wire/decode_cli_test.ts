@@ -100,3 +100,37 @@ Deno.test("kink decode: permissions are exactly the capture and the keytabs", ()
   const args = parseCommandArgs(decodeCommand, [PCAP, "--keytab", KT, "--json"]);
   assertEquals(decodeCommand.permissions(args), [`--allow-read=${PCAP},${KT}`]);
 });
+
+Deno.test("kink decode reports a truncated datagram and goes on with the next one", async () => {
+  const { analyzeCapture } = await import("../../../core/cli/decode/analyze.ts");
+  const { readCapture } = await import("../../../core/wire/pcap.ts");
+  const file = Deno.readFileSync(PCAP);
+  const pk = readCapture(file);
+  // Rewrite the capture with frame 7 cut to 300 of its 892 octets (as with a small snaplen).
+  const parts: Uint8Array[] = [file.subarray(0, 24)];
+  for (const p of pk) {
+    const data = p.frame === 7 ? p.data.subarray(0, 300) : p.data;
+    const rec = new Uint8Array(16 + data.length);
+    const v = new DataView(rec.buffer);
+    v.setUint32(0, Math.floor(p.time), true);
+    v.setUint32(4, Math.round((p.time % 1) * 1e6), true);
+    v.setUint32(8, data.length, true);
+    v.setUint32(12, p.origLength, true);
+    rec.set(data, 16);
+    parts.push(rec);
+  }
+  const total = parts.reduce((n, b) => n + b.length, 0);
+  const cut = new Uint8Array(total);
+  let o = 0;
+  for (const b of parts) {
+    cut.set(b, o);
+    o += b.length;
+  }
+  const r = analyzeCapture(cut, { keytab: [], prf: "racoon2", showKeys: false });
+  const f7 = r.messages.find((m) => m.frame === 7)!;
+  assert(f7.truncated);
+  assert(f7.problems.some((p) => p.startsWith("truncated datagram: 252 of 844 octets")));
+  assert(f7.problems.some((p) => p.startsWith("not decodable")));
+  assertEquals(r.messages.length, 21);
+  assertEquals(r.messages.find((m) => m.frame === 8)!.header!.typeName, "REPLY");
+});

@@ -255,3 +255,14 @@ Deno.test("KINK_ERROR and KINK_TGT_REQ payload bodies", () => {
   new DataView(bad.buffer).setUint16(18, 7);
   assertThrows(() => decodeKinkMessage(bad), WireError);
 });
+
+Deno.test("reserved fields are ignored on receipt and zero on send", () => {
+  const b = frame(8).slice();
+  b[13] = b[13]! | 0x7f; // RESERVED2 of the header
+  b[17] = 0xaa; // RESERVED of KINK_AP_REP's generic header
+  b[113] = 0x55; // RESERVED of KINK_ENCRYPT's generic header
+  const d = decodeKinkMessage(b);
+  assertEquals(d.header.reserved2, 0x7f);
+  const re = encodeKinkMessage(d.message);
+  assert(bytesEqual(re, frame(8)));
+});
