@@ -32,33 +32,7 @@ export * from "./core/kerberos/krb5conf.ts";
 export { DER_MAX_DEPTH, DER_MAX_INPUT, type DerLimits } from "./core/kerberos/der.ts";
 
 // KINK wire format (RFC 4430 messages and payloads, ISAKMP Quick Mode payloads, pcap reader)
-export {
-  KinkErrorCode,
-  WireError,
-  type WireErrorOptions,
-  type WireReaction,
-} from "./core/wire/errors.ts";
-export {
-  DOI_IPSEC,
-  KEY_USAGE_KINK_CKSUM,
-  KEY_USAGE_KINK_ENCRYPT,
-  KINK_HEADER_SIZE,
-  KINK_MAJOR_VERSION,
-  KINK_PORT,
-  kinkErrorName,
-  MessageType,
-  messageTypeName,
-  PayloadType,
-  payloadTypeName,
-} from "./core/wire/constants.ts";
-export * from "./core/wire/ipsec_doi.ts";
-export * from "./core/wire/isakmp.ts";
-export * from "./core/wire/kink.ts";
-export * from "./core/wire/rules.ts";
-export * from "./core/wire/receive.ts";
-export * from "./core/wire/builders.ts";
-export { keyOps } from "./core/wire/session.ts";
-export * from "./core/wire/pcap.ts";
+export * from "./core/wire/mod.ts";
 
 // Kernel (typed IPsec SA/policy interface; NETLINK_XFRM backend via libc FFI, in-memory backend)
 export * from "./core/kernel/mod.ts";

@@ -65,6 +65,8 @@ export class WireError extends KinkError {
   readonly reaction: WireReaction;
 
   /**
+   * Creates a wire error; the reaction defaults to answering KINK_PROTOERR.
+   *
    * @param category stable machine-readable category
    * @param context what was being done, e.g. `"decode KINK_ENCRYPT"`
    * @param detail what went wrong (no secret material)

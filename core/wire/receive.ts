@@ -56,6 +56,8 @@ export class ReceiveError extends WireError {
   readonly received: DecodedKinkMessage;
 
   /**
+   * Wraps the failing step's error, keeping its category, detail and reaction.
+   *
    * @param cause the wire error of the failing step
    * @param received the message decoded so far
    */
