@@ -16,7 +16,9 @@ import {
   decodeApReq,
   decodeEncTicketPart,
   decodeKdcRep,
+  encodeApRep,
   encodeApReq,
+  encodeEncApRepPart,
 } from "../core/kerberos/messages.ts";
 import { fromHex } from "../core/util/bytes.ts";
 import { decodeKinkMessage } from "../core/wire/kink.ts";
@@ -42,6 +44,8 @@ const mitApReq = fromHex(mitLine.slice(mitLine.indexOf(": ") + 2));
 const decoded = decodeApReq(apReq);
 const { raw: _raw, ...ticketNoRaw } = decoded.ticket;
 const reencode = { ...decoded, ticket: ticketNoRaw };
+const apRepTime = new Date(Date.UTC(2026, 10, 27, 0, 40, 0));
+const apRepCipher = new Uint8Array(60).fill(7);
 const entry = findKeytabEntries(
   readKeytab(Deno.readFileSync(fixture("racoon2/B.keytab"))),
   { nameType: 1, components: decoded.ticket.sname.components, realm: decoded.ticket.realm },
@@ -80,10 +84,25 @@ Deno.bench({
   },
 });
 Deno.bench({
-  name: "DER encode AP-REQ (racoon2, ticket re-encoded)",
+  name: "DER encode AP-REQ (ticket forwarded raw, as an initiator does)",
+  group: "AP-REQ",
+  fn: () => {
+    encodeApReq(decoded);
+  },
+});
+Deno.bench({
+  name: "DER encode AP-REQ (ticket re-encoded field by field)",
   group: "AP-REQ",
   fn: () => {
     encodeApReq(reencode);
+  },
+});
+Deno.bench({
+  name: "DER encode EncAPRepPart + AP-REP (a responder's reply)",
+  group: "AP-REQ",
+  fn: () => {
+    encodeEncApRepPart({ ctime: apRepTime, cusec: 123456 });
+    encodeApRep({ pvno: 5, msgType: 15, encPart: { etype: 18, cipher: apRepCipher } });
   },
 });
 Deno.bench({

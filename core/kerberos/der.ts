@@ -481,70 +481,112 @@ function encError(context: string, detail: string): never {
   throw new KerberosError("encode", context, detail);
 }
 
-/** Encodes a DER length. */
-function lengthOctets(n: number): number[] {
-  if (n < 0x80) return [n];
-  const out: number[] = [];
-  while (n > 0) {
-    out.unshift(n & 0xff);
-    n = Math.floor(n / 256);
+function headerLength(len: number): number {
+  return len < 0x80 ? 2 : len < 0x100 ? 3 : len < 0x10000 ? 4 : len < 0x1000000 ? 5 : 6;
+}
+
+function writeHeader(out: Uint8Array, o: number, tag: number, len: number): number {
+  out[o++] = tag;
+  if (len < 0x80) {
+    out[o++] = len;
+    return o;
   }
-  return [0x80 | out.length, ...out];
+  const n = headerLength(len) - 2;
+  out[o++] = 0x80 | n;
+  for (let i = n - 1; i >= 0; i--) out[o++] = Math.floor(len / 2 ** (8 * i)) & 0xff;
+  return o;
 }
 
 /** Encodes a TLV with the given identifier octet and contents. */
 export function tlv(tag: number, content: Uint8Array): Uint8Array {
   const len = content.length;
-  let hdr: number;
-  if (len < 0x80) hdr = 2;
-  else if (len < 0x100) hdr = 3;
-  else if (len < 0x10000) hdr = 4;
-  else if (len < 0x1000000) hdr = 5;
-  else hdr = 6;
-  const out = new Uint8Array(hdr + len);
-  out[0] = tag;
-  if (hdr === 2) out[1] = len;
-  else {
-    const lo = lengthOctets(len);
-    for (let i = 0; i < lo.length; i++) out[1 + i] = lo[i]!;
-  }
-  out.set(content, hdr);
+  const out = new Uint8Array(headerLength(len) + len);
+  out.set(content, writeHeader(out, 0, tag, len));
   return out;
 }
 
-/** Encodes a constructed element whose contents are the concatenation of `parts` (undefined skipped). */
-export function constructed(tag: number, parts: readonly (Uint8Array | undefined)[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) if (p) n += p.length;
-  const content = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    if (p) {
-      content.set(p, o);
+/**
+ * A constructed element whose encoding is not flattened yet: nested
+ * encoders build a tree of these and {@link toDer} writes it into one
+ * buffer, so no octet is copied more than once.
+ */
+export class DerNode {
+  /** Identifier octet. */
+  readonly tag: number;
+  /** Contents, in order. */
+  readonly parts: readonly DerPart[];
+  /** Length of the contents. */
+  readonly contentLength: number;
+  /** Length of the complete encoding (header + contents). */
+  readonly length: number;
+
+  /**
+   * @param tag identifier octet
+   * @param parts contents (undefined entries are skipped)
+   */
+  constructor(tag: number, parts: readonly (DerPart | undefined)[]) {
+    const ps: DerPart[] = [];
+    let n = 0;
+    for (const p of parts) {
+      if (p !== undefined) {
+        ps.push(p);
+        n += p.length;
+      }
+    }
+    this.tag = tag;
+    this.parts = ps;
+    this.contentLength = n;
+    this.length = headerLength(n) + n;
+  }
+}
+
+/** An encoded element: octets, or a {@link DerNode} still to be flattened. */
+export type DerPart = Uint8Array | DerNode;
+
+function writeNode(out: Uint8Array, o: number, node: DerNode): number {
+  o = writeHeader(out, o, node.tag, node.contentLength);
+  for (const p of node.parts) {
+    if (p instanceof Uint8Array) {
+      out.set(p, o);
       o += p.length;
+    } else {
+      o = writeNode(out, o, p);
     }
   }
-  return tlv(tag, content);
+  return o;
 }
 
-/** Encodes a SEQUENCE of the given (already encoded) parts. */
-export function seq(...parts: (Uint8Array | undefined)[]): Uint8Array {
-  return constructed(Tag.SEQUENCE, parts);
+/** Flattens an encoded element into a new buffer (a copy when it already is octets). */
+export function toDer(part: DerPart): Uint8Array {
+  if (part instanceof Uint8Array) return part.slice();
+  const out = new Uint8Array(part.length);
+  writeNode(out, 0, part);
+  return out;
 }
 
-/** Encodes an explicit context tag `[n]` around one encoded element. */
-export function explicit(n: number, inner: Uint8Array): Uint8Array {
-  return tlv(0xa0 | n, inner);
+/** A constructed element whose contents are `parts` in order (undefined skipped). */
+export function constructed(tag: number, parts: readonly (DerPart | undefined)[]): DerNode {
+  return new DerNode(tag, parts);
+}
+
+/** A SEQUENCE of the given parts. */
+export function seq(...parts: (DerPart | undefined)[]): DerNode {
+  return new DerNode(Tag.SEQUENCE, parts);
+}
+
+/** An explicit context tag `[n]` around one element. */
+export function explicit(n: number, inner: DerPart): DerNode {
+  return new DerNode(0xa0 | n, [inner]);
 }
 
 /** Like {@link explicit} but returns undefined when `inner` is undefined. */
-export function explicitOpt(n: number, inner: Uint8Array | undefined): Uint8Array | undefined {
-  return inner === undefined ? undefined : tlv(0xa0 | n, inner);
+export function explicitOpt(n: number, inner: DerPart | undefined): DerNode | undefined {
+  return inner === undefined ? undefined : new DerNode(0xa0 | n, [inner]);
 }
 
-/** Encodes `[APPLICATION n]` around one encoded element. */
-export function application(n: number, inner: Uint8Array): Uint8Array {
-  return tlv(0x60 | n, inner);
+/** `[APPLICATION n]` around one element. */
+export function application(n: number, inner: DerPart): DerNode {
+  return new DerNode(0x60 | n, [inner]);
 }
 
 /** Encodes an INTEGER in [-2^31, 2^32-1] in minimal two's complement. */
@@ -552,23 +594,19 @@ export function encInteger(v: number, what = "INTEGER"): Uint8Array {
   if (!Number.isInteger(v) || v < -0x80000000 || v > 0xffffffff) {
     encError("encode " + what, `value ${v} is not an integer in -2^31..2^32-1`);
   }
-  const bytes: number[] = [];
-  if (v >= 0) {
-    let x = v;
-    do {
-      bytes.unshift(x & 0xff);
-      x = Math.floor(x / 256);
-    } while (x > 0);
-    if (bytes[0]! & 0x80) bytes.unshift(0);
-  } else {
-    let x = v;
-    do {
-      bytes.unshift(x & 0xff);
-      x = Math.floor(x / 256);
-    } while (x < -1);
-    if (!(bytes[0]! & 0x80)) bytes.unshift(0xff);
+  if (v >= 0 && v < 0x80) return Uint8Array.of(Tag.INTEGER, 1, v);
+  // Octets needed: the smallest n with -2^(8n-1) <= v < 2^(8n-1).
+  let n = 1;
+  while (n < 5 && (v >= 2 ** (8 * n - 1) || v < -(2 ** (8 * n - 1)))) n++;
+  const out = new Uint8Array(2 + n);
+  out[0] = Tag.INTEGER;
+  out[1] = n;
+  let x = v < 0 ? v + 2 ** (8 * n) : v;
+  for (let i = n - 1; i >= 0; i--) {
+    out[2 + i] = x % 256;
+    x = Math.floor(x / 256);
   }
-  return tlv(Tag.INTEGER, Uint8Array.from(bytes));
+  return out;
 }
 
 /** Encodes an Int32. */
@@ -613,11 +651,25 @@ export function encOctets(b: Uint8Array): Uint8Array {
 
 /** Encodes a KerberosString (GeneralString, UTF-8 contents). */
 export function encKerberosString(s: string): Uint8Array {
-  return tlv(Tag.GENERAL_STRING, utf8enc.encode(s));
+  return encString(Tag.GENERAL_STRING, s);
 }
 
 /** Encodes a string under any universal string tag (UTF-8 contents). */
 export function encString(tag: number, s: string): Uint8Array {
+  const n = s.length;
+  if (n < 0x80) {
+    // Fast path for short ASCII, which nearly every Kerberos string is.
+    const out = new Uint8Array(2 + n);
+    out[0] = tag;
+    out[1] = n;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      out[2 + i] = c;
+    }
+    if (i === n) return out;
+  }
   return tlv(tag, utf8enc.encode(s));
 }
 
@@ -627,13 +679,22 @@ export function encTime(d: Date): Uint8Array {
   if (!Number.isFinite(t)) encError("encode KerberosTime", "invalid date");
   const y = d.getUTCFullYear();
   if (y < 0 || y > 9999) encError("encode KerberosTime", `year ${y} outside 0..9999`);
-  const p2 = (n: number) => (n < 10 ? "0" : "") + n;
-  const s = String(y).padStart(4, "0") + p2(d.getUTCMonth() + 1) + p2(d.getUTCDate()) +
-    p2(d.getUTCHours()) + p2(d.getUTCMinutes()) + p2(d.getUTCSeconds()) + "Z";
   const out = new Uint8Array(17);
   out[0] = Tag.GENERALIZED_TIME;
   out[1] = 15;
-  for (let i = 0; i < 15; i++) out[2 + i] = s.charCodeAt(i);
+  const put = (o: number, v: number, digits: number) => {
+    for (let i = digits - 1; i >= 0; i--) {
+      out[o + i] = 0x30 + (v % 10);
+      v = Math.floor(v / 10);
+    }
+  };
+  put(2, y, 4);
+  put(6, d.getUTCMonth() + 1, 2);
+  put(8, d.getUTCDate(), 2);
+  put(10, d.getUTCHours(), 2);
+  put(12, d.getUTCMinutes(), 2);
+  put(14, d.getUTCSeconds(), 2);
+  out[16] = 0x5a;
   return out;
 }
 
@@ -654,7 +715,7 @@ export function encFlags(v: number): Uint8Array {
   );
 }
 
-/** Encodes a SEQUENCE OF from already encoded elements. */
-export function encSequenceOf(items: readonly Uint8Array[]): Uint8Array {
-  return constructed(Tag.SEQUENCE, items);
+/** A SEQUENCE OF the given elements. */
+export function encSequenceOf(items: readonly DerPart[]): DerNode {
+  return new DerNode(Tag.SEQUENCE, items);
 }

@@ -27,6 +27,7 @@
 import {
   application,
   type DerLimits,
+  type DerPart,
   DerReader,
   encFlags,
   encInt32,
@@ -40,6 +41,7 @@ import {
   explicit,
   explicitOpt,
   seq,
+  toDer,
 } from "./der.ts";
 import { KerberosError } from "./errors.ts";
 import { AppTag, ErrorCode, KRB5_PVNO, MsgType } from "./iana.ts";
@@ -941,7 +943,7 @@ export function peekMessageType(b: Uint8Array): number | undefined {
 // Encoders
 
 /** Encodes a PrincipalName. */
-export function encodePrincipalName(p: PrincipalName): Uint8Array {
+function nPrincipalName(p: PrincipalName): DerPart {
   return seq(
     explicit(0, encInt32(p.nameType, "name-type")),
     explicit(1, encSequenceOf(p.components.map(encKerberosString))),
@@ -949,7 +951,7 @@ export function encodePrincipalName(p: PrincipalName): Uint8Array {
 }
 
 /** Encodes EncryptedData (kvno written as signed 32-bit, as MIT does). */
-export function encodeEncryptedData(e: EncryptedData): Uint8Array {
+function nEncryptedData(e: EncryptedData): DerPart {
   return seq(
     explicit(0, encInt32(e.etype, "etype")),
     e.kvno === undefined ? undefined : explicit(1, encKvno(e.kvno)),
@@ -958,17 +960,17 @@ export function encodeEncryptedData(e: EncryptedData): Uint8Array {
 }
 
 /** Encodes an EncryptionKey. */
-export function encodeEncryptionKey(k: EncryptionKey): Uint8Array {
+function nEncryptionKey(k: EncryptionKey): DerPart {
   return seq(explicit(0, encInt32(k.keytype, "keytype")), explicit(1, encOctets(k.keyvalue)));
 }
 
 /** Encodes a Checksum. */
-export function encodeChecksum(c: Checksum): Uint8Array {
+function nChecksum(c: Checksum): DerPart {
   return seq(explicit(0, encInt32(c.cksumtype, "cksumtype")), explicit(1, encOctets(c.checksum)));
 }
 
 /** Encodes HostAddresses. */
-export function encodeHostAddresses(a: readonly HostAddress[]): Uint8Array {
+function nHostAddresses(a: readonly HostAddress[]): DerPart {
   return encSequenceOf(
     a.map((h) =>
       seq(explicit(0, encInt32(h.addrType, "addr-type")), explicit(1, encOctets(h.address)))
@@ -977,24 +979,24 @@ export function encodeHostAddresses(a: readonly HostAddress[]): Uint8Array {
 }
 
 /** Encodes AuthorizationData. */
-export function encodeAuthorizationData(a: readonly AuthorizationDataEntry[]): Uint8Array {
+function nAuthorizationData(a: readonly AuthorizationDataEntry[]): DerPart {
   return encSequenceOf(
     a.map((e) => seq(explicit(0, encInt32(e.adType, "ad-type")), explicit(1, encOctets(e.adData)))),
   );
 }
 
-function encodeTransited(t: TransitedEncoding): Uint8Array {
+function nTransited(t: TransitedEncoding): DerPart {
   return seq(explicit(0, encInt32(t.trType, "tr-type")), explicit(1, encOctets(t.contents)));
 }
 
-function encodeLastReq(l: readonly LastReqEntry[]): Uint8Array {
+function nLastReq(l: readonly LastReqEntry[]): DerPart {
   return encSequenceOf(
     l.map((e) => seq(explicit(0, encInt32(e.lrType, "lr-type")), explicit(1, encTime(e.lrValue)))),
   );
 }
 
 /** Encodes a PA-DATA. */
-export function encodePaData(p: PaData): Uint8Array {
+function nPaData(p: PaData): DerPart {
   return seq(
     explicit(1, encInt32(p.padataType, "padata-type")),
     explicit(2, encOctets(p.padataValue)),
@@ -1002,20 +1004,20 @@ export function encodePaData(p: PaData): Uint8Array {
 }
 
 /** Encodes METHOD-DATA. */
-export function encodeMethodData(m: readonly PaData[]): Uint8Array {
-  return encSequenceOf(m.map(encodePaData));
+function nMethodData(m: readonly PaData[]): DerPart {
+  return encSequenceOf(m.map(nPaData));
 }
 
-/** Encodes a Ticket; when `raw` is present it is returned unchanged (a copy). */
-export function encodeTicket(t: Ticket): Uint8Array {
-  if (t.raw) return t.raw.slice();
+/** Encodes a Ticket; when `raw` is present it is written unchanged. */
+function nTicket(t: Ticket): DerPart {
+  if (t.raw) return t.raw;
   return application(
     AppTag.TICKET,
     seq(
       explicit(0, encInt32(t.tktVno, "tkt-vno")),
       explicit(1, encKerberosString(t.realm)),
-      explicit(2, encodePrincipalName(t.sname)),
-      explicit(3, encodeEncryptedData(t.encPart)),
+      explicit(2, nPrincipalName(t.sname)),
+      explicit(3, nEncryptedData(t.encPart)),
     ),
   );
 }
@@ -1024,84 +1026,84 @@ const optTime = (n: number, d: Date | undefined) =>
   d === undefined ? undefined : explicit(n, encTime(d));
 
 /** Encodes an EncTicketPart. */
-export function encodeEncTicketPart(m: EncTicketPart): Uint8Array {
+function nEncTicketPart(m: EncTicketPart): DerPart {
   return application(
     AppTag.ENC_TICKET_PART,
     seq(
       explicit(0, encFlags(m.flags)),
-      explicit(1, encodeEncryptionKey(m.key)),
+      explicit(1, nEncryptionKey(m.key)),
       explicit(2, encKerberosString(m.crealm)),
-      explicit(3, encodePrincipalName(m.cname)),
-      explicit(4, encodeTransited(m.transited)),
+      explicit(3, nPrincipalName(m.cname)),
+      explicit(4, nTransited(m.transited)),
       explicit(5, encTime(m.authtime)),
       optTime(6, m.starttime),
       explicit(7, encTime(m.endtime)),
       optTime(8, m.renewTill),
-      explicitOpt(9, m.caddr && encodeHostAddresses(m.caddr)),
-      explicitOpt(10, m.authorizationData && encodeAuthorizationData(m.authorizationData)),
+      explicitOpt(9, m.caddr && nHostAddresses(m.caddr)),
+      explicitOpt(10, m.authorizationData && nAuthorizationData(m.authorizationData)),
     ),
   );
 }
 
 /** Encodes an Authenticator. */
-export function encodeAuthenticator(m: Authenticator): Uint8Array {
+function nAuthenticator(m: Authenticator): DerPart {
   return application(
     AppTag.AUTHENTICATOR,
     seq(
       explicit(0, encInt32(m.authenticatorVno, "authenticator-vno")),
       explicit(1, encKerberosString(m.crealm)),
-      explicit(2, encodePrincipalName(m.cname)),
-      explicitOpt(3, m.cksum && encodeChecksum(m.cksum)),
+      explicit(2, nPrincipalName(m.cname)),
+      explicitOpt(3, m.cksum && nChecksum(m.cksum)),
       explicit(4, encMicroseconds(m.cusec)),
       explicit(5, encTime(m.ctime)),
-      explicitOpt(6, m.subkey && encodeEncryptionKey(m.subkey)),
+      explicitOpt(6, m.subkey && nEncryptionKey(m.subkey)),
       m.seqNumber === undefined ? undefined : explicit(7, encUInt32(m.seqNumber, "seq-number")),
-      explicitOpt(8, m.authorizationData && encodeAuthorizationData(m.authorizationData)),
+      explicitOpt(8, m.authorizationData && nAuthorizationData(m.authorizationData)),
     ),
   );
 }
 
 /** Encodes a KRB_AP_REQ. */
-export function encodeApReq(m: ApReq): Uint8Array {
+function nApReq(m: ApReq): DerPart {
   return application(
     MsgType.AP_REQ,
     seq(
       explicit(0, encInt32(m.pvno, "pvno")),
       explicit(1, encInt32(m.msgType, "msg-type")),
       explicit(2, encFlags(m.apOptions)),
-      explicit(3, encodeTicket(m.ticket)),
-      explicit(4, encodeEncryptedData(m.authenticator)),
+      explicit(3, nTicket(m.ticket)),
+      explicit(4, nEncryptedData(m.authenticator)),
     ),
   );
 }
 
 /** Encodes a KRB_AP_REP. */
-export function encodeApRep(m: ApRep): Uint8Array {
+function nApRep(m: ApRep): DerPart {
   return application(
     MsgType.AP_REP,
     seq(
       explicit(0, encInt32(m.pvno, "pvno")),
       explicit(1, encInt32(m.msgType, "msg-type")),
-      explicit(2, encodeEncryptedData(m.encPart)),
+      explicit(2, nEncryptedData(m.encPart)),
     ),
   );
 }
 
 /** Encodes an EncAPRepPart. */
-export function encodeEncApRepPart(m: EncApRepPart): Uint8Array {
+function nEncApRepPart(m: EncApRepPart): DerPart {
   return application(
     AppTag.ENC_AP_REP_PART,
     seq(
       explicit(0, encTime(m.ctime)),
       explicit(1, encMicroseconds(m.cusec)),
-      explicitOpt(2, m.subkey && encodeEncryptionKey(m.subkey)),
+      explicitOpt(2, m.subkey && nEncryptionKey(m.subkey)),
       m.seqNumber === undefined ? undefined : explicit(3, encUInt32(m.seqNumber, "seq-number")),
     ),
   );
 }
 
 /** Encodes a KRB-ERROR. */
-export function encodeKrbError(m: KrbError): Uint8Array {
+function nKrbError(m: KrbError): DerPart {
   return application(
     MsgType.KRB_ERROR,
     seq(
@@ -1113,9 +1115,9 @@ export function encodeKrbError(m: KrbError): Uint8Array {
       explicit(5, encMicroseconds(m.susec)),
       explicit(6, encInt32(m.errorCode, "error-code")),
       m.crealm === undefined ? undefined : explicit(7, encKerberosString(m.crealm)),
-      explicitOpt(8, m.cname && encodePrincipalName(m.cname)),
+      explicitOpt(8, m.cname && nPrincipalName(m.cname)),
       explicit(9, encKerberosString(m.realm)),
-      explicit(10, encodePrincipalName(m.sname)),
+      explicit(10, nPrincipalName(m.sname)),
       m.eText === undefined ? undefined : explicit(11, encKerberosString(m.eText)),
       explicitOpt(12, m.eData && encOctets(m.eData)),
     ),
@@ -1123,20 +1125,20 @@ export function encodeKrbError(m: KrbError): Uint8Array {
 }
 
 /** Encodes a KDC-REQ-BODY (the octets a TGS-REQ authenticator checksum covers). */
-export function encodeKdcReqBody(b: KdcReqBody): Uint8Array {
+function nKdcReqBody(b: KdcReqBody): DerPart {
   return seq(
     explicit(0, encFlags(b.kdcOptions)),
-    explicitOpt(1, b.cname && encodePrincipalName(b.cname)),
+    explicitOpt(1, b.cname && nPrincipalName(b.cname)),
     explicit(2, encKerberosString(b.realm)),
-    explicitOpt(3, b.sname && encodePrincipalName(b.sname)),
+    explicitOpt(3, b.sname && nPrincipalName(b.sname)),
     optTime(4, b.from),
     explicit(5, encTime(b.till)),
     optTime(6, b.rtime),
     explicit(7, encKvno(b.nonce)),
     explicit(8, encSequenceOf(b.etype.map((e) => encInt32(e, "etype")))),
-    explicitOpt(9, b.addresses && encodeHostAddresses(b.addresses)),
-    explicitOpt(10, b.encAuthorizationData && encodeEncryptedData(b.encAuthorizationData)),
-    explicitOpt(11, b.additionalTickets && encSequenceOf(b.additionalTickets.map(encodeTicket))),
+    explicitOpt(9, b.addresses && nHostAddresses(b.addresses)),
+    explicitOpt(10, b.encAuthorizationData && nEncryptedData(b.encAuthorizationData)),
+    explicitOpt(11, b.additionalTickets && encSequenceOf(b.additionalTickets.map(nTicket))),
   );
 }
 
@@ -1154,38 +1156,38 @@ function checkMsgType(m: { msgType: number }, allowed: number[], what: string): 
  * Encodes an AS-REQ or TGS-REQ (per `msgType`). When `reqBodyRaw` is set it
  * is written instead of re-encoding `reqBody`.
  */
-export function encodeKdcReq(m: KdcReq): Uint8Array {
+function nKdcReq(m: KdcReq): DerPart {
   checkMsgType(m, [MsgType.AS_REQ, MsgType.TGS_REQ], "KDC-REQ");
   return application(
     m.msgType,
     seq(
       explicit(1, encInt32(m.pvno, "pvno")),
       explicit(2, encInt32(m.msgType, "msg-type")),
-      explicitOpt(3, m.padata && encodeMethodData(m.padata)),
-      explicit(4, m.reqBodyRaw ?? encodeKdcReqBody(m.reqBody)),
+      explicitOpt(3, m.padata && nMethodData(m.padata)),
+      explicit(4, m.reqBodyRaw ?? nKdcReqBody(m.reqBody)),
     ),
   );
 }
 
 /** Encodes an AS-REP or TGS-REP (per `msgType`). */
-export function encodeKdcRep(m: KdcRep): Uint8Array {
+function nKdcRep(m: KdcRep): DerPart {
   checkMsgType(m, [MsgType.AS_REP, MsgType.TGS_REP], "KDC-REP");
   return application(
     m.msgType,
     seq(
       explicit(0, encInt32(m.pvno, "pvno")),
       explicit(1, encInt32(m.msgType, "msg-type")),
-      explicitOpt(2, m.padata && encodeMethodData(m.padata)),
+      explicitOpt(2, m.padata && nMethodData(m.padata)),
       explicit(3, encKerberosString(m.crealm)),
-      explicit(4, encodePrincipalName(m.cname)),
-      explicit(5, encodeTicket(m.ticket)),
-      explicit(6, encodeEncryptedData(m.encPart)),
+      explicit(4, nPrincipalName(m.cname)),
+      explicit(5, nTicket(m.ticket)),
+      explicit(6, nEncryptedData(m.encPart)),
     ),
   );
 }
 
 /** Encodes an EncKDCRepPart under [APPLICATION `appTag`] (default 26, as MIT). */
-export function encodeEncKdcRepPart(m: EncKdcRepPart): Uint8Array {
+function nEncKdcRepPart(m: EncKdcRepPart): DerPart {
   const tag = m.appTag ?? AppTag.ENC_TGS_REP_PART;
   if (tag !== 25 && tag !== 26) {
     throw new KerberosError(
@@ -1197,8 +1199,8 @@ export function encodeEncKdcRepPart(m: EncKdcRepPart): Uint8Array {
   return application(
     tag,
     seq(
-      explicit(0, encodeEncryptionKey(m.key)),
-      explicit(1, encodeLastReq(m.lastReq)),
+      explicit(0, nEncryptionKey(m.key)),
+      explicit(1, nLastReq(m.lastReq)),
       explicit(2, encKvno(m.nonce)),
       optTime(3, m.keyExpiration),
       explicit(4, encFlags(m.flags)),
@@ -1207,15 +1209,15 @@ export function encodeEncKdcRepPart(m: EncKdcRepPart): Uint8Array {
       explicit(7, encTime(m.endtime)),
       optTime(8, m.renewTill),
       explicit(9, encKerberosString(m.srealm)),
-      explicit(10, encodePrincipalName(m.sname)),
-      explicitOpt(11, m.caddr && encodeHostAddresses(m.caddr)),
-      explicitOpt(12, m.encryptedPaData && encodeMethodData(m.encryptedPaData)),
+      explicit(10, nPrincipalName(m.sname)),
+      explicitOpt(11, m.caddr && nHostAddresses(m.caddr)),
+      explicitOpt(12, m.encryptedPaData && nMethodData(m.encryptedPaData)),
     ),
   );
 }
 
 /** Encodes PA-ENC-TS-ENC. */
-export function encodePaEncTsEnc(m: PaEncTsEnc): Uint8Array {
+function nPaEncTsEnc(m: PaEncTsEnc): DerPart {
   return seq(
     explicit(0, encTime(m.patimestamp)),
     m.pausec === undefined ? undefined : explicit(1, encMicroseconds(m.pausec)),
@@ -1223,7 +1225,7 @@ export function encodePaEncTsEnc(m: PaEncTsEnc): Uint8Array {
 }
 
 /** Encodes ETYPE-INFO2. */
-export function encodeEtypeInfo2(m: readonly EtypeInfo2Entry[]): Uint8Array {
+function nEtypeInfo2(m: readonly EtypeInfo2Entry[]): DerPart {
   return encSequenceOf(
     m.map((e) =>
       seq(
@@ -1236,7 +1238,7 @@ export function encodeEtypeInfo2(m: readonly EtypeInfo2Entry[]): Uint8Array {
 }
 
 /** Encodes ETYPE-INFO (salt as OCTET STRING). */
-export function encodeEtypeInfo(m: readonly EtypeInfoEntry[]): Uint8Array {
+function nEtypeInfo(m: readonly EtypeInfoEntry[]): DerPart {
   return encSequenceOf(
     m.map((e) =>
       seq(explicit(0, encInt32(e.etype, "etype")), explicitOpt(1, e.salt && encOctets(e.salt)))
@@ -1245,7 +1247,7 @@ export function encodeEtypeInfo(m: readonly EtypeInfoEntry[]): Uint8Array {
 }
 
 /** Encodes TYPED-DATA. */
-export function encodeTypedData(m: readonly TypedDataEntry[]): Uint8Array {
+function nTypedData(m: readonly TypedDataEntry[]): DerPart {
   return encSequenceOf(
     m.map((e) =>
       seq(
@@ -1254,4 +1256,121 @@ export function encodeTypedData(m: readonly TypedDataEntry[]): Uint8Array {
       )
     ),
   );
+}
+
+// Public encoders: each flattens the tree built above into one buffer.
+
+/** Encodes PrincipalName as DER. */
+export function encodePrincipalName(p: PrincipalName): Uint8Array {
+  return toDer(nPrincipalName(p));
+}
+
+/** Encodes EncryptedData (kvno written as a signed 32-bit value, as MIT does). */
+export function encodeEncryptedData(e: EncryptedData): Uint8Array {
+  return toDer(nEncryptedData(e));
+}
+
+/** Encodes EncryptionKey as DER. */
+export function encodeEncryptionKey(k: EncryptionKey): Uint8Array {
+  return toDer(nEncryptionKey(k));
+}
+
+/** Encodes Checksum as DER. */
+export function encodeChecksum(c: Checksum): Uint8Array {
+  return toDer(nChecksum(c));
+}
+
+/** Encodes HostAddresses as DER. */
+export function encodeHostAddresses(a: readonly HostAddress[]): Uint8Array {
+  return toDer(nHostAddresses(a));
+}
+
+/** Encodes AuthorizationData as DER. */
+export function encodeAuthorizationData(a: readonly AuthorizationDataEntry[]): Uint8Array {
+  return toDer(nAuthorizationData(a));
+}
+
+/** Encodes PaData as DER. */
+export function encodePaData(p: PaData): Uint8Array {
+  return toDer(nPaData(p));
+}
+
+/** Encodes MethodData as DER. */
+export function encodeMethodData(m: readonly PaData[]): Uint8Array {
+  return toDer(nMethodData(m));
+}
+
+/** Encodes a Ticket; when `raw` is present a copy of it is returned unchanged, so a ticket from a KDC is forwarded byte for byte. */
+export function encodeTicket(t: Ticket): Uint8Array {
+  return toDer(nTicket(t));
+}
+
+/** Encodes EncTicketPart as DER. */
+export function encodeEncTicketPart(m: EncTicketPart): Uint8Array {
+  return toDer(nEncTicketPart(m));
+}
+
+/** Encodes Authenticator as DER. */
+export function encodeAuthenticator(m: Authenticator): Uint8Array {
+  return toDer(nAuthenticator(m));
+}
+
+/** Encodes ApReq as DER. */
+export function encodeApReq(m: ApReq): Uint8Array {
+  return toDer(nApReq(m));
+}
+
+/** Encodes ApRep as DER. */
+export function encodeApRep(m: ApRep): Uint8Array {
+  return toDer(nApRep(m));
+}
+
+/** Encodes EncApRepPart as DER. */
+export function encodeEncApRepPart(m: EncApRepPart): Uint8Array {
+  return toDer(nEncApRepPart(m));
+}
+
+/** Encodes KrbError as DER. */
+export function encodeKrbError(m: KrbError): Uint8Array {
+  return toDer(nKrbError(m));
+}
+
+/** Encodes a KDC-REQ-BODY (the octets a TGS-REQ authenticator checksum covers). */
+export function encodeKdcReqBody(b: KdcReqBody): Uint8Array {
+  return toDer(nKdcReqBody(b));
+}
+
+/** Encodes an AS-REQ or TGS-REQ (per `msgType`). When `reqBodyRaw` is set it is written instead of re-encoding `reqBody`. */
+export function encodeKdcReq(m: KdcReq): Uint8Array {
+  return toDer(nKdcReq(m));
+}
+
+/** Encodes an AS-REP or TGS-REP (per `msgType`). */
+export function encodeKdcRep(m: KdcRep): Uint8Array {
+  return toDer(nKdcRep(m));
+}
+
+/** Encodes an EncKDCRepPart under [APPLICATION `appTag`] (default 26, as MIT does for both replies). */
+export function encodeEncKdcRepPart(m: EncKdcRepPart): Uint8Array {
+  return toDer(nEncKdcRepPart(m));
+}
+
+/** Encodes PaEncTsEnc as DER. */
+export function encodePaEncTsEnc(m: PaEncTsEnc): Uint8Array {
+  return toDer(nPaEncTsEnc(m));
+}
+
+/** Encodes EtypeInfo2 as DER. */
+export function encodeEtypeInfo2(m: readonly EtypeInfo2Entry[]): Uint8Array {
+  return toDer(nEtypeInfo2(m));
+}
+
+/** Encodes EtypeInfo as DER. */
+export function encodeEtypeInfo(m: readonly EtypeInfoEntry[]): Uint8Array {
+  return toDer(nEtypeInfo(m));
+}
+
+/** Encodes TypedData as DER. */
+export function encodeTypedData(m: readonly TypedDataEntry[]): Uint8Array {
+  return toDer(nTypedData(m));
 }
