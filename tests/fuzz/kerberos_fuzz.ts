@@ -248,6 +248,11 @@ export function kerberosTargets(): FuzzTarget[] {
     der("PA-ENC-TS-ENC", M.decodePaEncTsEnc, lines("encode_krb5_pa_enc_ts")),
     der("EncryptedData", M.decodeEncryptedData, lines("encode_krb5_enc_data")),
     der("EncryptionKey", M.decodeEncryptionKey, lines("encode_krb5_keyblock")),
+    der("KRB-SAFE", M.decodeKrbSafe, lines("encode_krb5_safe")),
+    der("KRB-PRIV", M.decodeKrbPriv, lines("encode_krb5_priv")),
+    der("EncKrbPrivPart", M.decodeEncKrbPrivPart, lines("encode_krb5_enc_priv_part")),
+    der("KRB-CRED", M.decodeKrbCred, lines("encode_krb5_cred")),
+    der("EncKrbCredPart", M.decodeEncKrbCredPart, lines("encode_krb5_enc_cred_part")),
   ];
   const files = (dir: string) => {
     const out: Uint8Array[] = [];
