@@ -4,10 +4,12 @@
  * messages) decodes, and re-encodes to the same octets.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { ErrorCode, MsgType } from "../../../core/kerberos/iana.ts";
+import { decrypt, Key } from "../../../core/crypto/mod.ts";
+import { ErrorCode, KeyUsage, MsgType } from "../../../core/kerberos/iana.ts";
+import { readKeytab } from "../../../core/kerberos/keytab.ts";
 import * as M from "../../../core/kerberos/messages.ts";
 import { formatPrincipal } from "../../../core/kerberos/principal.ts";
-import { toHex } from "../../../core/util/bytes.ts";
+import { fromHex, toHex } from "../../../core/util/bytes.ts";
 import { decodeKinkMessage } from "../../../core/wire/kink.ts";
 import { extractUdp, readCapture, type UdpDatagram } from "../../../core/wire/pcap.ts";
 
@@ -100,4 +102,73 @@ Deno.test("racoon2: KINK AP-REQ / AP-REP / KRB-ERROR payloads decode and re-enco
   ok(apReqs > 0 && apReps > 0 && errors > 0, `${apReqs} ${apReps} ${errors}`);
   // README: tickets at kvno 3, and kvno 4 after the responder's keytab rotation.
   deepStrictEqual([...kvnos].sort(), [3, 4]);
+});
+
+Deno.test("racoon2: tickets decrypt with B.keytab; EncTicketPart and Authenticator round-trip", () => {
+  const keytab = readKeytab(
+    Deno.readFileSync(new URL("../../fixtures/racoon2/B.keytab", import.meta.url)),
+  );
+  let opened = 0;
+  for (const d of udp.filter((d) => d.dstPort === 910)) {
+    for (const p of decodeKinkMessage(d.payload).message.payloads) {
+      if (p.kind !== "ap-req") continue;
+      const m = M.decodeApReq(p.apReq);
+      const e = keytab.find((e) =>
+        e.kvno === m.ticket.encPart.kvno && e.enctype === m.ticket.encPart.etype
+      );
+      if (!e) continue; // kvno 4: not in B.keytab by design (README scenario 6)
+      const serviceKey = Key.fromBytes(e.enctype, e.key);
+      const etpBytes = decrypt(serviceKey, KeyUsage.KDC_REP_TICKET, m.ticket.encPart.cipher);
+      const etp = M.decodeEncTicketPart(etpBytes);
+      strictEqual(toHex(M.encodeEncTicketPart(etp)), toHex(etpBytes));
+      // README: the session key of frames #7–#21.
+      strictEqual(
+        toHex(etp.key.keyvalue),
+        "67373e19427b49563cd3c66cb88f01f837a1acf1f2a2a3b5f4721b105b19ec90",
+      );
+      strictEqual(
+        formatPrincipal({ ...etp.cname, realm: etp.crealm }),
+        "kink/a.kink.test@KINK.TEST",
+      );
+      const sessionKey = Key.fromBytes(etp.key.keytype, etp.key.keyvalue);
+      const authBytes = decrypt(sessionKey, KeyUsage.AP_REQ_AUTHENTICATOR, m.authenticator.cipher);
+      const auth = M.decodeAuthenticator(authBytes);
+      strictEqual(toHex(M.encodeAuthenticator(auth)), toHex(authBytes));
+      strictEqual(
+        formatPrincipal({ ...auth.cname, realm: auth.crealm }),
+        "kink/a.kink.test@KINK.TEST",
+      );
+      ok(auth.ctime.getTime() >= etp.authtime.getTime() && auth.ctime < etp.endtime);
+      serviceKey.dispose();
+      sessionKey.dispose();
+      opened++;
+    }
+  }
+  ok(opened >= 7, `${opened} AP-REQs opened`);
+});
+
+Deno.test("racoon2: AP-REP enc-parts decrypt with the session key; EncAPRepPart round-trips", () => {
+  const sessionKey = Key.fromBytes(
+    18,
+    fromHex("67373e19427b49563cd3c66cb88f01f837a1acf1f2a2a3b5f4721b105b19ec90"),
+  );
+  let n = 0;
+  for (const d of udp.filter((d) => d.srcPort === 910)) {
+    for (const p of decodeKinkMessage(d.payload).message.payloads) {
+      if (p.kind !== "ap-rep") continue;
+      const rep = M.decodeApRep(p.apRep);
+      let plain: Uint8Array;
+      try {
+        plain = decrypt(sessionKey, KeyUsage.AP_REP_ENC_PART, rep.encPart.cipher);
+      } catch {
+        continue; // a reply under another session key (a later ticket)
+      }
+      const part = M.decodeEncApRepPart(plain);
+      strictEqual(toHex(M.encodeEncApRepPart(part)), toHex(plain));
+      ok(part.cusec >= 0 && part.cusec <= 999999);
+      n++;
+    }
+  }
+  sessionKey.dispose();
+  ok(n > 0);
 });
