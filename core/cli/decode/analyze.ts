@@ -497,13 +497,16 @@ class Analyzer {
       : `${u.dst}|${u.src}|${m.xid}`;
     let tx = this.#tx.get(txKey);
     if (isCommand) {
+      // A retransmission keeps its XID with a new authenticator; the REPLY may answer any of
+      // them (RFC 4430 §9), so the authenticators seen so far stay with the transaction.
+      const prev = tx && tx.command === m.type ? tx.authenticators : [];
       tx = {
         command: m.type,
         commandFrame: u.frame,
         initiator: u.src,
         responder: u.dst,
         qms: [],
-        authenticators: [],
+        authenticators: prev,
       };
       this.#tx.set(txKey, tx);
       r.transaction = { role: "command", command: messageTypeName(m.type) };

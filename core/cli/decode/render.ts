@@ -174,8 +174,11 @@ export function renderReport(r: CaptureReport): string[] {
   const out: string[] = [];
   for (const m of r.messages) out.push(...renderMessage(m), "");
   const verified = r.messages.filter((m) => m.cksum?.status === "verified").length;
+  const unique = new Set(
+    r.sas.map((s) => `${s.src}>${s.dst} ${s.spi} ${s.transform} ${s.usesNr}`),
+  ).size;
   out.push(
-    `${r.packets} packets, ${r.messages.length} KINK messages, ${verified} checksums verified, ${r.sas.length} SAs keyed`,
+    `${r.packets} packets, ${r.messages.length} KINK messages, ${verified} checksums verified, ${unique} distinct SAs keyed`,
   );
   for (const k of r.kerberos) out.push(`kerberos: ${k}`);
   return out;
