@@ -540,8 +540,110 @@ export class DerNode {
   }
 }
 
-/** An encoded element: octets, or a {@link DerNode} still to be flattened. */
-export type DerPart = Uint8Array | DerNode;
+const K_BYTES = 0;
+const K_INT = 1;
+const K_ASCII = 2;
+const K_TIME = 3;
+const K_FLAGS = 4;
+
+/**
+ * A primitive element not yet written (INTEGER, OCTET STRING, string,
+ * KerberosTime, KerberosFlags). Encoders build these instead of small
+ * arrays; {@link toDer} writes them in place.
+ */
+export class DerLeaf {
+  /** Identifier octet. */
+  readonly tag: number;
+  /** What `value` holds (internal). */
+  readonly kind: number;
+  /** Integer or flags value. */
+  readonly num: number;
+  /** Octets, ASCII text or date. */
+  readonly data: Uint8Array | string | Date | undefined;
+  /** Length of the contents. */
+  readonly contentLength: number;
+  /** Length of the complete encoding. */
+  readonly length: number;
+
+  private constructor(
+    tag: number,
+    kind: number,
+    num: number,
+    data: Uint8Array | string | Date | undefined,
+    contentLength: number,
+  ) {
+    this.tag = tag;
+    this.kind = kind;
+    this.num = num;
+    this.data = data;
+    this.contentLength = contentLength;
+    this.length = headerLength(contentLength) + contentLength;
+  }
+
+  /** @internal */
+  static make(
+    tag: number,
+    kind: number,
+    num: number,
+    data: Uint8Array | string | Date | undefined,
+    contentLength: number,
+  ): DerLeaf {
+    return new DerLeaf(tag, kind, num, data, contentLength);
+  }
+}
+
+/** An encoded element: octets, or a {@link DerNode}/{@link DerLeaf} still to be written. */
+export type DerPart = Uint8Array | DerNode | DerLeaf;
+
+function putDigits(out: Uint8Array, o: number, v: number, digits: number): void {
+  for (let i = digits - 1; i >= 0; i--) {
+    out[o + i] = 0x30 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+}
+
+function writeLeaf(out: Uint8Array, o: number, l: DerLeaf): number {
+  o = writeHeader(out, o, l.tag, l.contentLength);
+  const n = l.contentLength;
+  switch (l.kind) {
+    case K_BYTES:
+      out.set(l.data as Uint8Array, o);
+      break;
+    case K_INT: {
+      let x = l.num < 0 ? l.num + 2 ** (8 * n) : l.num;
+      for (let i = n - 1; i >= 0; i--) {
+        out[o + i] = x % 256;
+        x = Math.floor(x / 256);
+      }
+      break;
+    }
+    case K_ASCII: {
+      const str = l.data as string;
+      for (let i = 0; i < n; i++) out[o + i] = str.charCodeAt(i);
+      break;
+    }
+    case K_TIME: {
+      const d = l.data as Date;
+      putDigits(out, o, d.getUTCFullYear(), 4);
+      putDigits(out, o + 4, d.getUTCMonth() + 1, 2);
+      putDigits(out, o + 6, d.getUTCDate(), 2);
+      putDigits(out, o + 8, d.getUTCHours(), 2);
+      putDigits(out, o + 10, d.getUTCMinutes(), 2);
+      putDigits(out, o + 12, d.getUTCSeconds(), 2);
+      out[o + 14] = 0x5a;
+      break;
+    }
+    default: { // K_FLAGS
+      const u = l.num;
+      out[o] = 0;
+      out[o + 1] = u >>> 24;
+      out[o + 2] = (u >>> 16) & 0xff;
+      out[o + 3] = (u >>> 8) & 0xff;
+      out[o + 4] = u & 0xff;
+    }
+  }
+  return o + n;
+}
 
 function writeNode(out: Uint8Array, o: number, node: DerNode): number {
   o = writeHeader(out, o, node.tag, node.contentLength);
@@ -549,18 +651,21 @@ function writeNode(out: Uint8Array, o: number, node: DerNode): number {
     if (p instanceof Uint8Array) {
       out.set(p, o);
       o += p.length;
-    } else {
+    } else if (p instanceof DerNode) {
       o = writeNode(out, o, p);
+    } else {
+      o = writeLeaf(out, o, p);
     }
   }
   return o;
 }
 
-/** Flattens an encoded element into a new buffer (a copy when it already is octets). */
+/** Writes an encoded element into a new buffer (a copy when it already is octets). */
 export function toDer(part: DerPart): Uint8Array {
   if (part instanceof Uint8Array) return part.slice();
   const out = new Uint8Array(part.length);
-  writeNode(out, 0, part);
+  if (part instanceof DerNode) writeNode(out, 0, part);
+  else writeLeaf(out, 0, part);
   return out;
 }
 
@@ -589,36 +694,27 @@ export function application(n: number, inner: DerPart): DerNode {
   return new DerNode(0x60 | n, [inner]);
 }
 
-/** Encodes an INTEGER in [-2^31, 2^32-1] in minimal two's complement. */
-export function encInteger(v: number, what = "INTEGER"): Uint8Array {
+/** An INTEGER in [-2^31, 2^32-1] in minimal two's complement. */
+export function encInteger(v: number, what = "INTEGER"): DerLeaf {
   if (!Number.isInteger(v) || v < -0x80000000 || v > 0xffffffff) {
     encError("encode " + what, `value ${v} is not an integer in -2^31..2^32-1`);
   }
-  if (v >= 0 && v < 0x80) return Uint8Array.of(Tag.INTEGER, 1, v);
   // Octets needed: the smallest n with -2^(8n-1) <= v < 2^(8n-1).
   let n = 1;
   while (n < 5 && (v >= 2 ** (8 * n - 1) || v < -(2 ** (8 * n - 1)))) n++;
-  const out = new Uint8Array(2 + n);
-  out[0] = Tag.INTEGER;
-  out[1] = n;
-  let x = v < 0 ? v + 2 ** (8 * n) : v;
-  for (let i = n - 1; i >= 0; i--) {
-    out[2 + i] = x % 256;
-    x = Math.floor(x / 256);
-  }
-  return out;
+  return DerLeaf.make(Tag.INTEGER, K_INT, v, undefined, n);
 }
 
-/** Encodes an Int32. */
-export function encInt32(v: number, what = "Int32"): Uint8Array {
+/** An Int32. */
+export function encInt32(v: number, what = "Int32"): DerLeaf {
   if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) {
     encError("encode " + what, `value ${v} outside Int32`);
   }
   return encInteger(v, what);
 }
 
-/** Encodes a UInt32 as the RFC specifies (unsigned; 0x80000000.. take 5 octets). */
-export function encUInt32(v: number, what = "UInt32"): Uint8Array {
+/** A UInt32 as the RFC specifies (unsigned; 0x80000000.. take 5 octets). */
+export function encUInt32(v: number, what = "UInt32"): DerLeaf {
   if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
     encError("encode " + what, `value ${v} outside UInt32`);
   }
@@ -626,93 +722,63 @@ export function encUInt32(v: number, what = "UInt32"): Uint8Array {
 }
 
 /**
- * Encodes a key version number the way MIT does (as a signed 32-bit value,
- * for Windows RODC interoperability): 0xFF000000 → `02 04 FF 00 00 00`.
+ * A key version number (or nonce) the way MIT does: as a signed 32-bit
+ * value (for Windows RODC interoperability): 0xFF000000 → `02 04 FF 00 00 00`.
  */
-export function encKvno(v: number): Uint8Array {
+export function encKvno(v: number): DerLeaf {
   if (!Number.isInteger(v) || v < -0x80000000 || v > 0xffffffff) {
     encError("encode kvno", `value ${v} outside UInt32`);
   }
   return encInteger(v > 0x7fffffff ? v - 0x100000000 : v, "kvno");
 }
 
-/** Encodes Microseconds (0..999999). */
-export function encMicroseconds(v: number): Uint8Array {
+/** Microseconds (0..999999). */
+export function encMicroseconds(v: number): DerLeaf {
   if (!Number.isInteger(v) || v < 0 || v > 999999) {
     encError("encode Microseconds", `value ${v} outside 0..999999`);
   }
   return encInteger(v);
 }
 
-/** Encodes an OCTET STRING. */
-export function encOctets(b: Uint8Array): Uint8Array {
-  return tlv(Tag.OCTET_STRING, b);
+/** An OCTET STRING (the octets are read when the encoding is written). */
+export function encOctets(b: Uint8Array): DerLeaf {
+  return DerLeaf.make(Tag.OCTET_STRING, K_BYTES, 0, b, b.length);
 }
 
-/** Encodes a KerberosString (GeneralString, UTF-8 contents). */
-export function encKerberosString(s: string): Uint8Array {
+/** A KerberosString (GeneralString, UTF-8 contents). */
+export function encKerberosString(s: string): DerLeaf {
   return encString(Tag.GENERAL_STRING, s);
 }
 
-/** Encodes a string under any universal string tag (UTF-8 contents). */
-export function encString(tag: number, s: string): Uint8Array {
-  const n = s.length;
-  if (n < 0x80) {
-    // Fast path for short ASCII, which nearly every Kerberos string is.
-    const out = new Uint8Array(2 + n);
-    out[0] = tag;
-    out[1] = n;
-    let i = 0;
-    for (; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) break;
-      out[2 + i] = c;
+/** A string under any universal string tag (UTF-8 contents). */
+export function encString(tag: number, s: string): DerLeaf {
+  let ascii = true;
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) >= 0x80) {
+      ascii = false;
+      break;
     }
-    if (i === n) return out;
   }
-  return tlv(tag, utf8enc.encode(s));
+  if (ascii) return DerLeaf.make(tag, K_ASCII, 0, s, s.length);
+  const b = utf8enc.encode(s);
+  return DerLeaf.make(tag, K_BYTES, 0, b, b.length);
 }
 
-/** Encodes a KerberosTime; fractional seconds are truncated. */
-export function encTime(d: Date): Uint8Array {
+/** A KerberosTime (`YYYYMMDDHHMMSSZ`); fractional seconds are truncated. */
+export function encTime(d: Date): DerLeaf {
   const t = d.getTime();
   if (!Number.isFinite(t)) encError("encode KerberosTime", "invalid date");
   const y = d.getUTCFullYear();
   if (y < 0 || y > 9999) encError("encode KerberosTime", `year ${y} outside 0..9999`);
-  const out = new Uint8Array(17);
-  out[0] = Tag.GENERALIZED_TIME;
-  out[1] = 15;
-  const put = (o: number, v: number, digits: number) => {
-    for (let i = digits - 1; i >= 0; i--) {
-      out[o + i] = 0x30 + (v % 10);
-      v = Math.floor(v / 10);
-    }
-  };
-  put(2, y, 4);
-  put(6, d.getUTCMonth() + 1, 2);
-  put(8, d.getUTCDate(), 2);
-  put(10, d.getUTCHours(), 2);
-  put(12, d.getUTCMinutes(), 2);
-  put(14, d.getUTCSeconds(), 2);
-  out[16] = 0x5a;
-  return out;
+  return DerLeaf.make(Tag.GENERALIZED_TIME, K_TIME, 0, new Date(t), 15);
 }
 
-/** Encodes KerberosFlags: always 32 bits, `03 05 00 b0 b1 b2 b3`. */
-export function encFlags(v: number): Uint8Array {
+/** KerberosFlags: always 32 bits, `03 05 00 b0 b1 b2 b3`. */
+export function encFlags(v: number): DerLeaf {
   if (!Number.isInteger(v) || v < -0x80000000 || v > 0xffffffff) {
     encError("encode KerberosFlags", `value ${v} is not a 32-bit number`);
   }
-  const u = v >>> 0;
-  return Uint8Array.of(
-    Tag.BIT_STRING,
-    5,
-    0,
-    u >>> 24,
-    (u >>> 16) & 0xff,
-    (u >>> 8) & 0xff,
-    u & 0xff,
-  );
+  return DerLeaf.make(Tag.BIT_STRING, K_FLAGS, v >>> 0, undefined, 5);
 }
 
 /** A SEQUENCE OF the given elements. */

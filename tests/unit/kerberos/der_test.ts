@@ -4,7 +4,7 @@
  * positioned errors.
  */
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
-import { DerReader, encFlags, encInteger, encTime } from "../../../core/kerberos/der.ts";
+import { DerReader, encFlags, encInteger, encTime, toDer } from "../../../core/kerberos/der.ts";
 import { KerberosError } from "../../../core/kerberos/errors.ts";
 import { ErrorCode } from "../../../core/kerberos/iana.ts";
 import * as M from "../../../core/kerberos/messages.ts";
@@ -110,7 +110,7 @@ Deno.test("DER: INTEGER must be minimal and in range", () => {
   ];
   for (const [hex, v] of cases) {
     strictEqual(M.decodeEncryptionKey(key(hex)).keytype, v, hex);
-    strictEqual(toHex(encInteger(v)).slice(4), hex.replace(/ /g, "").toLowerCase());
+    strictEqual(toHex(toDer(encInteger(v))).slice(4), hex.replace(/ /g, "").toLowerCase());
   }
   throws(() => M.decodeEncryptionKey(key("00 05")), decodeErr(/non-minimal INTEGER/));
   throws(() => M.decodeEncryptionKey(key("FF 80")), decodeErr(/non-minimal INTEGER/));
@@ -176,7 +176,7 @@ Deno.test("DER: KerberosTime accepts only YYYYMMDDHHMMSSZ with a valid date", ()
   const utc = h("30 11 A0 0F 17 0D 39 34 30 36 31 30 30 36 30 33 31 37 5A");
   throws(() => M.decodePaEncTsEnc(utc), decodeErr(/expected GeneralizedTime got UTCTime/));
   strictEqual(
-    toHex(encTime(new Date(Date.UTC(2024, 1, 29, 23, 59, 59, 999)))),
+    toHex(toDer(encTime(new Date(Date.UTC(2024, 1, 29, 23, 59, 59, 999))))),
     toHex(h("18 0F")) + toHex(new TextEncoder().encode("20240229235959Z")),
   );
 });
@@ -213,7 +213,7 @@ Deno.test("DER: KerberosFlags BIT STRING", () => {
   throws(() => ap("03 02 08 00"), decodeErr(/8 unused bits/));
   throws(() => ap("03 02 01 81"), decodeErr(/unused bits are not zero/));
   throws(() => ap("03 01 03"), decodeErr(/empty BIT STRING with unused bits/));
-  strictEqual(toHex(encFlags(0x60000000)), "03050060000000");
+  strictEqual(toHex(toDer(encFlags(0x60000000))), "03050060000000");
 });
 
 Deno.test("DER: unknown trailing context fields are skipped; out-of-place fields are not", () => {
