@@ -298,11 +298,13 @@ function udpFamily(host: string): "udp4" | "udp6" {
 }
 
 /**
- * The local address to bind to: the loopback address for a loopback KDC
- * (so that a process allowed only loopback traffic can talk to a local KDC),
- * otherwise the wildcard address.
+ * The local address a UDP socket for KDC `host` binds to (port 0): the
+ * loopback address for a loopback KDC (so that a process allowed only
+ * loopback traffic can talk to a local KDC), otherwise the wildcard address.
+ * A process needs Deno net permission for `<address>:0` besides the KDC's
+ * `host:port`.
  */
-function localBindAddress(host: string): string {
+export function localBindAddress(host: string): string {
   const v6 = net.isIP(host) === 6;
   if (isLoopback(host)) return v6 ? "::1" : "127.0.0.1";
   return v6 ? "::" : "0.0.0.0";
@@ -321,12 +323,32 @@ function tryOnce(
     : tryTcp(kdc, request, timeoutMs, maxReply, signal);
 }
 
+/**
+ * The Deno net permission a socket operation needs, when it is not granted.
+ * Checked up front because a refused UDP bind surfaces as an uncaught
+ * exception in a later tick rather than as a socket error.
+ */
+function missingNetPermission(host: string, port: number): string | undefined {
+  const desc = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  try {
+    const st = Deno.permissions.querySync({ name: "net", host: desc });
+    return st.state === "granted" ? undefined : desc;
+  } catch {
+    return undefined; // not a name the permission API accepts; let the socket decide
+  }
+}
+
 function tryUdp(
   kdc: KdcEndpoint,
   request: Uint8Array,
   timeoutMs: number,
   signal: AbortSignal | undefined,
 ): Promise<TryResult> {
+  const bindAddr = localBindAddress(kdc.host);
+  const missing = missingNetPermission(bindAddr, 0) ?? missingNetPermission(kdc.host, kdc.port);
+  if (missing) {
+    return Promise.resolve({ ok: false, reason: `no Deno --allow-net permission for ${missing}` });
+  }
   return new Promise<TryResult>((resolve) => {
     let done = false;
     let sock: dgram.Socket | undefined;
@@ -364,7 +386,7 @@ function tryUdp(
       finish(bad ? { ok: false, reason: bad, badReply: true } : { ok: true, reply });
     });
     try {
-      sock.bind(0, localBindAddress(kdc.host), () => {
+      sock.bind(0, bindAddr, () => {
         if (done || !sock) return;
         sock.connect(kdc.port, kdc.host, () => {
           if (done || !sock) return;
@@ -386,6 +408,10 @@ function tryTcp(
   maxReply: number,
   signal: AbortSignal | undefined,
 ): Promise<TryResult> {
+  const missing = missingNetPermission(kdc.host, kdc.port);
+  if (missing) {
+    return Promise.resolve({ ok: false, reason: `no Deno --allow-net permission for ${missing}` });
+  }
   return new Promise<TryResult>((resolve) => {
     let done = false;
     let sock: net.Socket | undefined;
