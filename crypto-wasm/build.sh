@@ -112,7 +112,7 @@ build_in() {
   # codegen unit, no incremental state, fixed profile (Cargo.toml).
   # (rustc applies the last matching --remap-path-prefix, so the most specific go last.)
   local flags="--remap-path-prefix=$HOME=/home --remap-path-prefix=$reg=/cargo/registry"
-  flags="$flags --remap-path-prefix=$dir=/kink/crypto-wasm -C target-cpu=generic"
+  flags="$flags --remap-path-prefix=$dir=/kink/crypto-wasm -C target-cpu=generic -C target-feature=+bulk-memory"
   say "fetching crates (Cargo.lock, sparse registry)"
   (cd "$dir" && deb_cargo fetch --locked >&2)
   say "compiling wasm32-unknown-unknown with $($DEB_RUSTC --version)"

@@ -292,8 +292,16 @@ export function encryptWithConfounder(
   if (confounder.length !== CONFOUNDER) {
     throw new CryptoError("invalid-input", ctx, `confounder length ${confounder.length} != 16`);
   }
-  const out = w.encrypt(h, u, confounder, plaintext);
-  const s = w.last_status();
+  const tag = CKSUM_LEN[key.enctype];
+  const total = CONFOUNDER + plaintext.length + tag;
+  const ptr = w.ioReserve(total);
+  let m = w.mem();
+  m.set(confounder, ptr);
+  m.set(plaintext, ptr + CONFOUNDER);
+  const s = w.io_encrypt(h, u, total);
+  m = w.mem();
+  const out = m.slice(ptr, ptr + total);
+  m.fill(0, ptr, ptr + total);
   if (s !== 0) throw statusError(s, ctx);
   return out;
 }
@@ -318,12 +326,17 @@ export function decrypt(key: Key, usage: number, ciphertext: Uint8Array): Uint8A
       })`,
     );
   }
-  const out = new Uint8Array(ciphertext.length - min);
-  const s = w.decrypt(h, u, ciphertext, out);
+  const n = ciphertext.length;
+  const ptr = w.ioReserve(n);
+  w.mem().set(ciphertext, ptr);
+  const s = w.io_decrypt(h, u, n);
+  const m = w.mem();
   if (s !== 0) {
-    out.fill(0);
+    m.fill(0, ptr, ptr + n);
     throw statusError(s, ctx);
   }
+  const out = m.slice(ptr + CONFOUNDER, ptr + n - CKSUM_LEN[key.enctype]);
+  m.fill(0, ptr, ptr + n);
   return out;
 }
 
@@ -333,8 +346,14 @@ export function getMic(key: Key, usage: number, data: Uint8Array): Uint8Array {
   const h = keyOf(key, ctx);
   const u = assertUsage(usage, ctx);
   assertBytes(data, "data", ctx);
-  const out = new Uint8Array(CKSUM_LEN[key.enctype]);
-  const s = w.get_mic(h, u, data, out);
+  const tag = CKSUM_LEN[key.enctype];
+  const n = data.length;
+  const ptr = w.ioReserve(n + tag);
+  w.mem().set(data, ptr);
+  const s = w.io_get_mic(h, u, n, tag);
+  const m = w.mem();
+  const out = m.slice(ptr + n, ptr + n + tag);
+  m.fill(0, ptr, ptr + n + tag);
   if (s !== 0) throw statusError(s, ctx);
   return out;
 }
@@ -349,7 +368,14 @@ export function verifyMic(key: Key, usage: number, data: Uint8Array, mic: Uint8A
   const u = assertUsage(usage, ctx);
   assertBytes(data, "data", ctx);
   assertBytes(mic, "checksum", ctx);
-  const s = w.verify_mic(h, u, data, mic);
+  const n = data.length;
+  const ptr = w.ioReserve(n + mic.length);
+  let m = w.mem();
+  m.set(data, ptr);
+  m.set(mic, ptr + n);
+  const s = w.io_verify_mic(h, u, n, mic.length);
+  m = w.mem();
+  m.fill(0, ptr, ptr + n + mic.length);
   if (s === 0) return true;
   if (s === 4) return false;
   throw statusError(s, ctx);
@@ -403,9 +429,15 @@ export function prf(key: Key, input: Uint8Array, mode: PrfMode = DEFAULT_PRF_MOD
   const ctx = "prf";
   const h = keyOf(key, ctx);
   assertBytes(input, "input", ctx);
-  const out = w.prf(h, input, assertMode(mode, ctx));
-  const s = w.last_status();
-  if (s !== 0) throw statusError(s, ctx);
+  const mit = assertMode(mode, ctx);
+  const n = input.length;
+  const ptr = w.ioReserve(n + 48);
+  w.mem().set(input, ptr);
+  const len = w.io_prf(h, n, mit);
+  const m = w.mem();
+  const out = m.slice(ptr + n, ptr + n + len);
+  m.fill(0, ptr, ptr + n + 48);
+  if (len === 0) throw statusError(w.last_status(), ctx);
   return out;
 }
 
@@ -515,14 +547,16 @@ export function keymat(
   }
   const m = assertMode(mode, ctx);
   const s = keymatSeed(seed);
-  try {
-    const out = w.keymat(h, s, length, m);
-    const st = w.last_status();
-    if (st !== 0) throw statusError(st, ctx);
-    return out;
-  } finally {
-    s.fill(0);
-  }
+  const n = s.length;
+  const ptr = w.ioReserve(n + length);
+  w.mem().set(s, ptr);
+  s.fill(0);
+  const st = w.io_keymat(h, n, length, m);
+  const view = w.mem();
+  const out = view.slice(ptr + n, ptr + n + length);
+  view.fill(0, ptr, ptr + n + length);
+  if (st !== 0) throw statusError(st, ctx);
+  return out;
 }
 
 /**

@@ -32,60 +32,71 @@ export function key_count(): number;
 */
 export function key_export(h: number, out: Uint8Array): number;
 /**
-* RFC 3961 encrypt with the caller's 16-octet confounder; status set.
-* @param {number} h
-* @param {number} usage
-* @param {Uint8Array} confounder
-* @param {Uint8Array} plaintext
-* @returns {Uint8Array}
-*/
-export function encrypt(h: number, usage: number, confounder: Uint8Array, plaintext: Uint8Array): Uint8Array;
-/**
-* RFC 3961 decrypt into `out` (length = ciphertext − 16 − tag); returns status.
-* @param {number} h
-* @param {number} usage
-* @param {Uint8Array} ciphertext
-* @param {Uint8Array} out
+* Makes the I/O buffer at least `len` octets long and returns its address
+* (valid until the next `io_reserve` that grows it). Growing moves the
+* contents to a new block; the old one is zeroed by the allocator.
+* @param {number} len
 * @returns {number}
 */
-export function decrypt(h: number, usage: number, ciphertext: Uint8Array, out: Uint8Array): number;
+export function io_reserve(len: number): number;
 /**
-* get_mic into `out` (length = checksum size); returns status.
+* Encrypts io[0 .. 16 + n + tag] in place: confounder ‖ plaintext (n
+* octets) ‖ room for the tag → C ‖ H. `len` is the whole length. Status.
 * @param {number} h
 * @param {number} usage
-* @param {Uint8Array} data
-* @param {Uint8Array} out
+* @param {number} len
 * @returns {number}
 */
-export function get_mic(h: number, usage: number, data: Uint8Array, out: Uint8Array): number;
+export function io_encrypt(h: number, usage: number, len: number): number;
 /**
-* verify_mic: 0 valid, 4 invalid, other codes for errors.
+* Decrypts io[0 .. len] (C ‖ H) in place; the plaintext is then at
+* io[16 .. len - tag]. On failure the region is zeroed. Status.
 * @param {number} h
 * @param {number} usage
-* @param {Uint8Array} data
-* @param {Uint8Array} mic
+* @param {number} len
 * @returns {number}
 */
-export function verify_mic(h: number, usage: number, data: Uint8Array, mic: Uint8Array): number;
+export function io_decrypt(h: number, usage: number, len: number): number;
 /**
-* The enctype's PRF; `mit` selects the 16-octet MIT/Heimdal form for 17/18.
-* Status set.
+* get_mic of io[0 .. len], written to io[len .. len + tag]. Status.
 * @param {number} h
-* @param {Uint8Array} input
-* @param {boolean} mit
-* @returns {Uint8Array}
+* @param {number} usage
+* @param {number} len
+* @param {number} tag
+* @returns {number}
 */
-export function prf(h: number, input: Uint8Array, mit: boolean): Uint8Array;
+export function io_get_mic(h: number, usage: number, len: number, tag: number): number;
 /**
-* KINK KEYMAT of `len` octets from the complete seed
-* (`[g^xy |] protocol | SPI | Ni_b [| Nr_b]`). Status set.
+* verify_mic of io[0 .. len] against io[len .. len + mic_len]: 0 valid,
+* 4 invalid, other codes for errors.
 * @param {number} h
-* @param {Uint8Array} seed
+* @param {number} usage
+* @param {number} len
+* @param {number} mic_len
+* @returns {number}
+*/
+export function io_verify_mic(h: number, usage: number, len: number, mic_len: number): number;
+/**
+* PRF of io[0 .. len], written to io[len ..]; returns the output length
+* (0 with the status set on error). `mit` selects the 16-octet MIT/Heimdal
+* form for 17/18. JavaScript reserves len + 48.
+* @param {number} h
 * @param {number} len
 * @param {boolean} mit
-* @returns {Uint8Array}
+* @returns {number}
 */
-export function keymat(h: number, seed: Uint8Array, len: number, mit: boolean): Uint8Array;
+export function io_prf(h: number, len: number, mit: boolean): number;
+/**
+* KINK KEYMAT of `out_len` octets from the complete seed at io[0 .. len]
+* (`[g^xy ‖] protocol ‖ SPI ‖ Ni_b [‖ Nr_b]`), written to
+* io[len .. len + out_len]. Status.
+* @param {number} h
+* @param {number} len
+* @param {number} out_len
+* @param {boolean} mit
+* @returns {number}
+*/
+export function io_keymat(h: number, len: number, out_len: number, mit: boolean): number;
 /**
 * String-to-key; returns a new key handle or 0 with the status set. The
 * password buffer is owned here and zeroed.

@@ -107,138 +107,98 @@ export function key_export(h, out) {
     return ret >>> 0;
 }
 
-let cachedInt32Memory0 = null;
-
-function getInt32Memory0() {
-    if (cachedInt32Memory0 === null || cachedInt32Memory0.byteLength === 0) {
-        cachedInt32Memory0 = new Int32Array(wasm.memory.buffer);
-    }
-    return cachedInt32Memory0;
-}
 /**
-* RFC 3961 encrypt with the caller's 16-octet confounder; status set.
-* @param {number} h
-* @param {number} usage
-* @param {Uint8Array} confounder
-* @param {Uint8Array} plaintext
-* @returns {Uint8Array}
-*/
-export function encrypt(h, usage, confounder, plaintext) {
-    try {
-        const retptr = wasm.__wbindgen_add_to_stack_pointer(-16);
-        const ptr0 = passArray8ToWasm0(confounder, wasm.__wbindgen_malloc);
-        const len0 = WASM_VECTOR_LEN;
-        const ptr1 = passArray8ToWasm0(plaintext, wasm.__wbindgen_malloc);
-        const len1 = WASM_VECTOR_LEN;
-        wasm.encrypt(retptr, h, usage, ptr0, len0, ptr1, len1);
-        var r0 = getInt32Memory0()[retptr / 4 + 0];
-        var r1 = getInt32Memory0()[retptr / 4 + 1];
-        var v3 = getArrayU8FromWasm0(r0, r1).slice();
-        wasm.__wbindgen_free(r0, r1 * 1, 1);
-        return v3;
-    } finally {
-        wasm.__wbindgen_add_to_stack_pointer(16);
-    }
-}
-
-/**
-* RFC 3961 decrypt into `out` (length = ciphertext − 16 − tag); returns status.
-* @param {number} h
-* @param {number} usage
-* @param {Uint8Array} ciphertext
-* @param {Uint8Array} out
+* Makes the I/O buffer at least `len` octets long and returns its address
+* (valid until the next `io_reserve` that grows it). Growing moves the
+* contents to a new block; the old one is zeroed by the allocator.
+* @param {number} len
 * @returns {number}
 */
-export function decrypt(h, usage, ciphertext, out) {
-    const ptr0 = passArray8ToWasm0(ciphertext, wasm.__wbindgen_malloc);
-    const len0 = WASM_VECTOR_LEN;
-    var ptr1 = passArray8ToWasm0(out, wasm.__wbindgen_malloc);
-    var len1 = WASM_VECTOR_LEN;
-    const ret = wasm.decrypt(h, usage, ptr0, len0, ptr1, len1, addHeapObject(out));
+export function io_reserve(len) {
+    const ret = wasm.io_reserve(len);
     return ret >>> 0;
 }
 
 /**
-* get_mic into `out` (length = checksum size); returns status.
+* Encrypts io[0 .. 16 + n + tag] in place: confounder ‖ plaintext (n
+* octets) ‖ room for the tag → C ‖ H. `len` is the whole length. Status.
 * @param {number} h
 * @param {number} usage
-* @param {Uint8Array} data
-* @param {Uint8Array} out
+* @param {number} len
 * @returns {number}
 */
-export function get_mic(h, usage, data, out) {
-    const ptr0 = passArray8ToWasm0(data, wasm.__wbindgen_malloc);
-    const len0 = WASM_VECTOR_LEN;
-    var ptr1 = passArray8ToWasm0(out, wasm.__wbindgen_malloc);
-    var len1 = WASM_VECTOR_LEN;
-    const ret = wasm.get_mic(h, usage, ptr0, len0, ptr1, len1, addHeapObject(out));
+export function io_encrypt(h, usage, len) {
+    const ret = wasm.io_encrypt(h, usage, len);
     return ret >>> 0;
 }
 
 /**
-* verify_mic: 0 valid, 4 invalid, other codes for errors.
+* Decrypts io[0 .. len] (C ‖ H) in place; the plaintext is then at
+* io[16 .. len - tag]. On failure the region is zeroed. Status.
 * @param {number} h
 * @param {number} usage
-* @param {Uint8Array} data
-* @param {Uint8Array} mic
+* @param {number} len
 * @returns {number}
 */
-export function verify_mic(h, usage, data, mic) {
-    const ptr0 = passArray8ToWasm0(data, wasm.__wbindgen_malloc);
-    const len0 = WASM_VECTOR_LEN;
-    const ptr1 = passArray8ToWasm0(mic, wasm.__wbindgen_malloc);
-    const len1 = WASM_VECTOR_LEN;
-    const ret = wasm.verify_mic(h, usage, ptr0, len0, ptr1, len1);
+export function io_decrypt(h, usage, len) {
+    const ret = wasm.io_decrypt(h, usage, len);
     return ret >>> 0;
 }
 
 /**
-* The enctype's PRF; `mit` selects the 16-octet MIT/Heimdal form for 17/18.
-* Status set.
+* get_mic of io[0 .. len], written to io[len .. len + tag]. Status.
 * @param {number} h
-* @param {Uint8Array} input
-* @param {boolean} mit
-* @returns {Uint8Array}
+* @param {number} usage
+* @param {number} len
+* @param {number} tag
+* @returns {number}
 */
-export function prf(h, input, mit) {
-    try {
-        const retptr = wasm.__wbindgen_add_to_stack_pointer(-16);
-        const ptr0 = passArray8ToWasm0(input, wasm.__wbindgen_malloc);
-        const len0 = WASM_VECTOR_LEN;
-        wasm.prf(retptr, h, ptr0, len0, mit);
-        var r0 = getInt32Memory0()[retptr / 4 + 0];
-        var r1 = getInt32Memory0()[retptr / 4 + 1];
-        var v2 = getArrayU8FromWasm0(r0, r1).slice();
-        wasm.__wbindgen_free(r0, r1 * 1, 1);
-        return v2;
-    } finally {
-        wasm.__wbindgen_add_to_stack_pointer(16);
-    }
+export function io_get_mic(h, usage, len, tag) {
+    const ret = wasm.io_get_mic(h, usage, len, tag);
+    return ret >>> 0;
 }
 
 /**
-* KINK KEYMAT of `len` octets from the complete seed
-* (`[g^xy |] protocol | SPI | Ni_b [| Nr_b]`). Status set.
+* verify_mic of io[0 .. len] against io[len .. len + mic_len]: 0 valid,
+* 4 invalid, other codes for errors.
 * @param {number} h
-* @param {Uint8Array} seed
+* @param {number} usage
+* @param {number} len
+* @param {number} mic_len
+* @returns {number}
+*/
+export function io_verify_mic(h, usage, len, mic_len) {
+    const ret = wasm.io_verify_mic(h, usage, len, mic_len);
+    return ret >>> 0;
+}
+
+/**
+* PRF of io[0 .. len], written to io[len ..]; returns the output length
+* (0 with the status set on error). `mit` selects the 16-octet MIT/Heimdal
+* form for 17/18. JavaScript reserves len + 48.
+* @param {number} h
 * @param {number} len
 * @param {boolean} mit
-* @returns {Uint8Array}
+* @returns {number}
 */
-export function keymat(h, seed, len, mit) {
-    try {
-        const retptr = wasm.__wbindgen_add_to_stack_pointer(-16);
-        const ptr0 = passArray8ToWasm0(seed, wasm.__wbindgen_malloc);
-        const len0 = WASM_VECTOR_LEN;
-        wasm.keymat(retptr, h, ptr0, len0, len, mit);
-        var r0 = getInt32Memory0()[retptr / 4 + 0];
-        var r1 = getInt32Memory0()[retptr / 4 + 1];
-        var v2 = getArrayU8FromWasm0(r0, r1).slice();
-        wasm.__wbindgen_free(r0, r1 * 1, 1);
-        return v2;
-    } finally {
-        wasm.__wbindgen_add_to_stack_pointer(16);
-    }
+export function io_prf(h, len, mit) {
+    const ret = wasm.io_prf(h, len, mit);
+    return ret >>> 0;
+}
+
+/**
+* KINK KEYMAT of `out_len` octets from the complete seed at io[0 .. len]
+* (`[g^xy ‖] protocol ‖ SPI ‖ Ni_b [‖ Nr_b]`), written to
+* io[len .. len + out_len]. Status.
+* @param {number} h
+* @param {number} len
+* @param {number} out_len
+* @param {boolean} mit
+* @returns {number}
+*/
+export function io_keymat(h, len, out_len, mit) {
+    const ret = wasm.io_keymat(h, len, out_len, mit);
+    return ret >>> 0;
 }
 
 /**
@@ -259,6 +219,14 @@ export function string_to_key(enctype, password, salt, iterations) {
     return ret >>> 0;
 }
 
+let cachedInt32Memory0 = null;
+
+function getInt32Memory0() {
+    if (cachedInt32Memory0 === null || cachedInt32Memory0.byteLength === 0) {
+        cachedInt32Memory0 = new Int32Array(wasm.memory.buffer);
+    }
+    return cachedInt32Memory0;
+}
 /**
 * n-fold (RFC 3961 §5.1).
 * @param {Uint8Array} input

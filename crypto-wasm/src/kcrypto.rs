@@ -247,6 +247,22 @@ impl AesKey {
             AesKey::A256(k) => k.encrypt_block(ga),
         }
     }
+    /// Decrypts whole blocks in place; the bitsliced backend processes
+    /// several independent blocks per pass, so this is much cheaper than a
+    /// loop of single-block calls.
+    fn dec_blocks(&self, data: &mut [u8]) {
+        debug_assert!(data.len() % BLOCK == 0);
+        let mut blocks: Vec<aes::Block> =
+            data.chunks_exact(BLOCK).map(|c| *GenericArray::from_slice(c)).collect();
+        match self {
+            AesKey::A128(k) => k.decrypt_blocks(&mut blocks),
+            AesKey::A256(k) => k.decrypt_blocks(&mut blocks),
+        }
+        for (dst, b) in data.chunks_exact_mut(BLOCK).zip(blocks.iter_mut()) {
+            dst.copy_from_slice(b);
+            b.as_mut_slice().zeroize();
+        }
+    }
     #[inline]
     fn dec(&self, b: &mut [u8; BLOCK]) {
         let ga = GenericArray::from_mut_slice(&mut b[..]);
@@ -300,6 +316,10 @@ pub fn cts_encrypt(key: &AesKey, iv: &[u8; BLOCK], data: &mut [u8]) -> Result<[u
 }
 
 /// Inverse of [`cts_encrypt`]; decrypts in place and returns the next cipher state.
+///
+/// Every full output block (all but the stolen tail) is an independent block
+/// decryption, done in one parallel pass; only the reconstructed C_{m-1}
+/// needs a second, dependent one.
 pub fn cts_decrypt(key: &AesKey, iv: &[u8; BLOCK], data: &mut [u8]) -> Result<[u8; BLOCK], Error> {
     let n = data.len();
     if n < BLOCK {
@@ -312,37 +332,39 @@ pub fn cts_decrypt(key: &AesKey, iv: &[u8; BLOCK], data: &mut [u8]) -> Result<[u
         key.dec(&mut b);
         xor_into(&mut b, iv);
         data.copy_from_slice(&b);
+        b.zeroize();
         return Ok(next);
     }
     let m = (n + BLOCK - 1) / BLOCK;
     let r = n - BLOCK * (m - 1);
-    let mut prev = *iv;
-    for i in 0..m - 2 {
-        let blk = &mut data[i * BLOCK..(i + 1) * BLOCK];
-        let mut c = [0u8; BLOCK];
-        c.copy_from_slice(blk);
-        let mut p = c;
-        key.dec(&mut p);
-        xor_into(&mut p, &prev);
-        blk.copy_from_slice(&p);
-        prev = c;
-    }
-    // O_{m-1} = C_m (full), O_m = C_{m-1}[0..r]
+    let full = (m - 1) * BLOCK; // O_1 .. O_{m-1}; O_{m-1} = C_m
+    // Chaining values: C_0 = IV, C_1 .. C_{m-2}; and C_m itself.
+    let orig: Vec<u8> = data[..full].to_vec();
     let mut cm = [0u8; BLOCK];
-    cm.copy_from_slice(&data[(m - 2) * BLOCK..(m - 1) * BLOCK]);
-    let mut x = cm;
-    key.dec(&mut x); // x = (P_m | 0) ^ C_{m-1}
+    cm.copy_from_slice(&orig[full - BLOCK..]);
+    key.dec_blocks(&mut data[..full]);
+    // Blocks 1 .. m-2: P_i = D(C_i) ^ C_{i-1}.
+    for i in 0..m - 2 {
+        let prev: &[u8] = if i == 0 { &iv[..] } else { &orig[(i - 1) * BLOCK..i * BLOCK] };
+        for j in 0..BLOCK {
+            data[i * BLOCK + j] ^= prev[j];
+        }
+    }
+    // x = D(C_m) = (P_m | 0) ^ C_{m-1}; C_{m-1} = O_m | x[r..].
+    let mut x = [0u8; BLOCK];
+    x.copy_from_slice(&data[full - BLOCK..full]);
     let mut cm1 = x;
-    cm1[..r].copy_from_slice(&data[(m - 1) * BLOCK..n]); // C_{m-1} = O_m | x[r..]
+    cm1[..r].copy_from_slice(&data[full..n]);
     let mut pm = [0u8; BLOCK];
     for i in 0..r {
         pm[i] = x[i] ^ cm1[i];
     }
     let mut pm1 = cm1;
     key.dec(&mut pm1);
-    xor_into(&mut pm1, &prev);
-    data[(m - 2) * BLOCK..(m - 1) * BLOCK].copy_from_slice(&pm1);
-    data[(m - 1) * BLOCK..n].copy_from_slice(&pm[..r]);
+    let prev: &[u8] = if m == 2 { &iv[..] } else { &orig[(m - 3) * BLOCK..(m - 2) * BLOCK] };
+    xor_into(&mut pm1, prev);
+    data[full - BLOCK..full].copy_from_slice(&pm1);
+    data[full..n].copy_from_slice(&pm[..r]);
     pm.zeroize();
     pm1.zeroize();
     x.zeroize();
@@ -513,49 +535,43 @@ impl KeyState {
         &self.bytes
     }
 
-    fn entry(&mut self, usage: u32) -> &mut UsageKeys {
-        let pos = self.usages.iter().position(|u| u.usage == usage);
-        let idx = match pos {
-            Some(i) => i,
-            None => {
-                if self.usages.len() >= MAX_CACHED_USAGES {
-                    let mut old = self.usages.remove(0);
-                    wipe_usage(&mut old);
-                }
-                self.usages.push(UsageKeys { usage, kc: None, ke_ki: None });
-                self.usages.len() - 1
-            }
-        };
-        &mut self.usages[idx]
+    /// Index of the cache entry of `usage`, created (and the oldest entry
+    /// evicted and wiped when the cache is full) if missing.
+    fn entry(&mut self, usage: u32) -> usize {
+        if let Some(i) = self.usages.iter().position(|u| u.usage == usage) {
+            return i;
+        }
+        if self.usages.len() >= MAX_CACHED_USAGES {
+            let mut old = self.usages.remove(0);
+            wipe_usage(&mut old);
+        }
+        self.usages.push(UsageKeys { usage, kc: None, ke_ki: None });
+        self.usages.len() - 1
     }
 
-    fn kc(&mut self, usage: u32) -> MacKey {
+    fn kc(&mut self, usage: u32) -> &MacKey {
         let et = self.et;
-        let base = self.bytes.clone();
-        let e = self.entry(usage);
-        if e.kc.is_none() {
-            let mut kc = derive_usage_key(et, &base, usage, Role::Kc);
-            e.kc = Some(MacKey::new(et.hash(), &kc));
+        let i = self.entry(usage);
+        if self.usages[i].kc.is_none() {
+            let mut kc = derive_usage_key(et, &self.bytes, usage, Role::Kc);
+            self.usages[i].kc = Some(MacKey::new(et.hash(), &kc));
             kc.zeroize();
         }
-        let mut base = base;
-        base.zeroize();
-        e.kc.clone().expect("set above")
+        self.usages[i].kc.as_ref().expect("set above")
     }
 
     fn with_ke_ki<R>(&mut self, usage: u32, f: impl FnOnce(&AesKey, &MacKey) -> R) -> R {
         let et = self.et;
-        let need = self.usages.iter().find(|u| u.usage == usage).map_or(true, |u| u.ke_ki.is_none());
-        if need {
+        let i = self.entry(usage);
+        if self.usages[i].ke_ki.is_none() {
             let mut ke = derive_usage_key(et, &self.bytes, usage, Role::Ke);
             let mut ki = derive_usage_key(et, &self.bytes, usage, Role::Ki);
             let pair = (AesKey::new(&ke).expect("derived key length"), MacKey::new(et.hash(), &ki));
             ke.zeroize();
             ki.zeroize();
-            self.entry(usage).ke_ki = Some(pair);
+            self.usages[i].ke_ki = Some(pair);
         }
-        let e = self.entry(usage);
-        let (a, m) = e.ke_ki.as_ref().expect("set above");
+        let (a, m) = self.usages[i].ke_ki.as_ref().expect("set above");
         f(a, m)
     }
 
@@ -564,61 +580,82 @@ impl KeyState {
         if confounder.len() != CONFOUNDER {
             return Err(Error::InvalidInput);
         }
-        let et = self.et;
-        let h = et.mac_len();
-        let n = CONFOUNDER + plaintext.len();
-        let mut out = Vec::with_capacity(n + h);
+        let mut out = Vec::with_capacity(CONFOUNDER + plaintext.len() + self.et.mac_len());
         out.extend_from_slice(confounder);
         out.extend_from_slice(plaintext);
+        out.resize(out.len() + self.et.mac_len(), 0);
+        self.encrypt_in_place(usage, &mut out)?;
+        Ok(out)
+    }
+
+    /// Encrypts `buf` = confounder (16) ‖ plaintext ‖ room for the tag
+    /// (mac_len octets) in place, leaving C ‖ H.
+    pub fn encrypt_in_place(&mut self, usage: u32, buf: &mut [u8]) -> Result<(), Error> {
+        let et = self.et;
+        let h = et.mac_len();
+        if buf.len() < CONFOUNDER + h {
+            return Err(Error::InvalidInput);
+        }
+        let n = buf.len() - h;
         self.with_ke_ki(usage, |ke, ki| {
             let iv = [0u8; BLOCK];
+            let (body, tag_room) = buf.split_at_mut(n);
             if et.is_sha2() {
-                cts_encrypt(ke, &iv, &mut out[..n]).expect("n ≥ 16");
-                let tag = ki.mac(&[&iv, &out[..n]]);
-                out.extend_from_slice(&tag.as_slice()[..h]);
+                cts_encrypt(ke, &iv, body).expect("n ≥ 16");
+                let tag = ki.mac(&[&iv, body]);
+                tag_room.copy_from_slice(&tag.as_slice()[..h]);
             } else {
-                let tag = ki.mac(&[&out[..n]]);
-                cts_encrypt(ke, &iv, &mut out[..n]).expect("n ≥ 16");
-                out.extend_from_slice(&tag.as_slice()[..h]);
+                let tag = ki.mac(&[body]);
+                cts_encrypt(ke, &iv, body).expect("n ≥ 16");
+                tag_room.copy_from_slice(&tag.as_slice()[..h]);
             }
         });
-        Ok(out)
+        Ok(())
     }
 
     /// RFC 3961 decrypt; returns the plaintext without the confounder.
     pub fn decrypt(&mut self, usage: u32, ciphertext: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut buf = ciphertext.to_vec();
+        self.decrypt_in_place(usage, &mut buf)?;
+        let h = self.et.mac_len();
+        let out = buf[CONFOUNDER..buf.len() - h].to_vec();
+        buf.zeroize();
+        Ok(out)
+    }
+
+    /// Decrypts `buf` = C ‖ H in place: on success the plaintext is at
+    /// `buf[16 .. len - mac_len]`; on an integrity failure `buf` is zeroed
+    /// (no unauthenticated plaintext is left behind).
+    pub fn decrypt_in_place(&mut self, usage: u32, buf: &mut [u8]) -> Result<(), Error> {
         let et = self.et;
         let h = et.mac_len();
-        if ciphertext.len() < CONFOUNDER + h {
+        if buf.len() < CONFOUNDER + h {
             return Err(Error::ShortCiphertext);
         }
-        let n = ciphertext.len() - h;
-        let (c, tag) = ciphertext.split_at(n);
-        self.with_ke_ki(usage, |ke, ki| {
+        let n = buf.len() - h;
+        let r = self.with_ke_ki(usage, |ke, ki| {
             let iv = [0u8; BLOCK];
+            let (body, tag) = buf.split_at_mut(n);
             if et.is_sha2() {
-                let want = ki.mac(&[&iv, c]);
+                let want = ki.mac(&[&iv, body]);
                 if !bool::from(want.as_slice()[..h].ct_eq(tag)) {
                     return Err(Error::Integrity);
                 }
-                let mut p = c.to_vec();
-                cts_decrypt(ke, &iv, &mut p).expect("n ≥ 16");
-                let out = p[CONFOUNDER..].to_vec();
-                p.zeroize();
-                Ok(out)
+                cts_decrypt(ke, &iv, body).expect("n ≥ 16");
+                Ok(())
             } else {
-                let mut p = c.to_vec();
-                cts_decrypt(ke, &iv, &mut p).expect("n ≥ 16");
-                let want = ki.mac(&[&p]);
+                cts_decrypt(ke, &iv, body).expect("n ≥ 16");
+                let want = ki.mac(&[body]);
                 if !bool::from(want.as_slice()[..h].ct_eq(tag)) {
-                    p.zeroize();
                     return Err(Error::Integrity);
                 }
-                let out = p[CONFOUNDER..].to_vec();
-                p.zeroize();
-                Ok(out)
+                Ok(())
             }
-        })
+        });
+        if r.is_err() {
+            buf.zeroize();
+        }
+        r
     }
 
     /// get_mic with the enctype's mandatory checksum (types 15, 16, 19, 20).
@@ -626,6 +663,13 @@ impl KeyState {
         let h = self.et.mac_len();
         let kc = self.kc(usage);
         kc.mac(&[data]).as_slice()[..h].to_vec()
+    }
+
+    /// get_mic into `out` (exactly mac_len octets).
+    pub fn get_mic_into(&mut self, usage: u32, data: &[u8], out: &mut [u8]) {
+        let h = self.et.mac_len();
+        let m = self.kc(usage).mac(&[data]);
+        out.copy_from_slice(&m.as_slice()[..h]);
     }
 
     /// verify_mic in constant time.

@@ -79,8 +79,15 @@ fn code(e: Error) -> u32 {
 /// behind a call. Runs at the depth of the call it follows.
 #[inline(never)]
 fn scrub_stack() {
-    let mut area = [0u64; 512];
-    area.zeroize();
+    let mut area = core::mem::MaybeUninit::<[u64; 512]>::uninit();
+    let local = area.as_mut_ptr() as *mut u8;
+    // SAFETY: `p` is `local`, laundered through a volatile read so the
+    // optimiser cannot see that it points at a dying local and drop the
+    // memset as a dead store; with bulk memory this is one `memory.fill`.
+    unsafe {
+        let p = core::ptr::read_volatile(&local);
+        core::ptr::write_bytes(p, 0, 4096);
+    }
 }
 
 fn with_key<R>(h: u32, f: impl FnOnce(&mut KeyState) -> Result<R, Error>) -> Result<R, u32> {
@@ -172,63 +179,96 @@ pub fn key_export(h: u32, out: &mut [u8]) -> u32 {
     }
 }
 
-/// RFC 3961 encrypt with the caller's 16-octet confounder; status set.
-#[wasm_bindgen]
-pub fn encrypt(h: u32, usage: u32, confounder: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    match with_key(h, |k| k.encrypt(usage, confounder, plaintext)) {
-        Ok(v) => {
-            set_status(OK);
-            v
-        }
-        Err(c) => {
-            set_status(c);
-            Vec::new()
-        }
-    }
+// ---- the I/O buffer ----
+//
+// Hot operations exchange data through one buffer in wasm memory instead of
+// per-call allocations: JavaScript reserves room with `io_reserve`, writes
+// the input there, calls an `io_*` function with plain integers, reads the
+// result from the same buffer and zero-fills what it used. This keeps a
+// KINK-sized operation at one call across the boundary and no allocation.
+
+thread_local! {
+    static IO: RefCell<Vec<u8>> = RefCell::new(Vec::new());
 }
 
-/// RFC 3961 decrypt into `out` (length = ciphertext − 16 − tag); returns status.
+/// Makes the I/O buffer at least `len` octets long and returns its address
+/// (valid until the next `io_reserve` that grows it). Growing moves the
+/// contents to a new block; the old one is zeroed by the allocator.
 #[wasm_bindgen]
-pub fn decrypt(h: u32, usage: u32, ciphertext: &[u8], out: &mut [u8]) -> u32 {
-    match with_key(h, |k| k.decrypt(usage, ciphertext)) {
-        Ok(mut v) => {
-            let r = if v.len() == out.len() {
-                out.copy_from_slice(&v);
-                OK
-            } else {
-                code(Error::InvalidInput)
-            };
+pub fn io_reserve(len: u32) -> u32 {
+    IO.with(|io| {
+        let mut io = io.borrow_mut();
+        if io.len() < len as usize {
+            let mut v = vec![0u8; (len as usize).next_power_of_two().max(4096)];
+            core::mem::swap(&mut *io, &mut v);
             v.zeroize();
-            r
         }
-        Err(c) => c,
+        io.as_mut_ptr() as u32
+    })
+}
+
+fn with_io<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, u32> {
+    IO.with(|io| {
+        let mut io = io.borrow_mut();
+        if io.len() < len {
+            return Err(code(Error::InvalidInput));
+        }
+        Ok(f(&mut io[..len]))
+    })
+}
+
+fn status(r: Result<Result<(), u32>, u32>) -> u32 {
+    match r {
+        Ok(Ok(())) => OK,
+        Ok(Err(c)) | Err(c) => c,
     }
 }
 
-/// get_mic into `out` (length = checksum size); returns status.
+/// Encrypts io[0 .. 16 + n + tag] in place: confounder ‖ plaintext (n
+/// octets) ‖ room for the tag → C ‖ H. `len` is the whole length. Status.
 #[wasm_bindgen]
-pub fn get_mic(h: u32, usage: u32, data: &[u8], out: &mut [u8]) -> u32 {
-    match with_key(h, |k| {
-        let m = k.get_mic(usage, data);
-        if m.len() != out.len() {
-            return Err(Error::InvalidInput);
-        }
-        out.copy_from_slice(&m);
-        Ok(())
-    }) {
-        Ok(()) => OK,
-        Err(c) => c,
-    }
+pub fn io_encrypt(h: u32, usage: u32, len: u32) -> u32 {
+    status(with_io(len as usize, |buf| with_key(h, |k| k.encrypt_in_place(usage, buf))))
 }
 
-/// verify_mic: 0 valid, 4 invalid, other codes for errors.
+/// Decrypts io[0 .. len] (C ‖ H) in place; the plaintext is then at
+/// io[16 .. len - tag]. On failure the region is zeroed. Status.
 #[wasm_bindgen]
-pub fn verify_mic(h: u32, usage: u32, data: &[u8], mic: &[u8]) -> u32 {
-    match with_key(h, |k| Ok(k.verify_mic(usage, data, mic))) {
-        Ok(true) => OK,
-        Ok(false) => code(Error::Integrity),
-        Err(c) => c,
-    }
+pub fn io_decrypt(h: u32, usage: u32, len: u32) -> u32 {
+    status(with_io(len as usize, |buf| with_key(h, |k| k.decrypt_in_place(usage, buf))))
+}
+
+/// get_mic of io[0 .. len], written to io[len .. len + tag]. Status.
+#[wasm_bindgen]
+pub fn io_get_mic(h: u32, usage: u32, len: u32, tag: u32) -> u32 {
+    let (len, tag) = (len as usize, tag as usize);
+    status(with_io(len + tag, |buf| {
+        with_key(h, |k| {
+            if tag != k.et.mac_len() {
+                return Err(Error::InvalidInput);
+            }
+            let (data, out) = buf.split_at_mut(len);
+            k.get_mic_into(usage, data, out);
+            Ok(())
+        })
+    }))
+}
+
+/// verify_mic of io[0 .. len] against io[len .. len + mic_len]: 0 valid,
+/// 4 invalid, other codes for errors.
+#[wasm_bindgen]
+pub fn io_verify_mic(h: u32, usage: u32, len: u32, mic_len: u32) -> u32 {
+    let (len, mic_len) = (len as usize, mic_len as usize);
+    status(with_io(len + mic_len, |buf| {
+        with_key(h, |k| {
+            let (data, mic) = buf.split_at(len);
+            if k.verify_mic(usage, data, mic) {
+                Ok(())
+            } else {
+                Err(Error::Integrity)
+            }
+        })
+    }))
 }
 
 fn mode(mit: bool) -> PrfMode {
@@ -239,36 +279,49 @@ fn mode(mit: bool) -> PrfMode {
     }
 }
 
-/// The enctype's PRF; `mit` selects the 16-octet MIT/Heimdal form for 17/18.
-/// Status set.
+/// PRF of io[0 .. len], written to io[len ..]; returns the output length
+/// (0 with the status set on error). `mit` selects the 16-octet MIT/Heimdal
+/// form for 17/18. JavaScript reserves len + 48.
 #[wasm_bindgen]
-pub fn prf(h: u32, input: &[u8], mit: bool) -> Vec<u8> {
-    match with_key(h, |k| Ok(k.prf(&[input], mode(mit)))) {
-        Ok(v) => {
+pub fn io_prf(h: u32, len: u32, mit: bool) -> u32 {
+    let len = len as usize;
+    let r = with_io(len + 48, |buf| {
+        with_key(h, |k| {
+            let (input, out) = buf.split_at_mut(len);
+            let mut v = k.prf(&[input], mode(mit));
+            out[..v.len()].copy_from_slice(&v);
+            let n = v.len() as u32;
+            v.zeroize();
+            Ok(n)
+        })
+    });
+    match r {
+        Ok(Ok(n)) => {
             set_status(OK);
-            v
+            n
         }
-        Err(c) => {
+        Ok(Err(c)) | Err(c) => {
             set_status(c);
-            Vec::new()
+            0
         }
     }
 }
 
-/// KINK KEYMAT of `len` octets from the complete seed
-/// (`[g^xy |] protocol | SPI | Ni_b [| Nr_b]`). Status set.
+/// KINK KEYMAT of `out_len` octets from the complete seed at io[0 .. len]
+/// (`[g^xy ‖] protocol ‖ SPI ‖ Ni_b [‖ Nr_b]`), written to
+/// io[len .. len + out_len]. Status.
 #[wasm_bindgen]
-pub fn keymat(h: u32, seed: &[u8], len: u32, mit: bool) -> Vec<u8> {
-    match with_key(h, |k| Ok(k.keymat(seed, len as usize, mode(mit)))) {
-        Ok(v) => {
-            set_status(OK);
-            v
-        }
-        Err(c) => {
-            set_status(c);
-            Vec::new()
-        }
-    }
+pub fn io_keymat(h: u32, len: u32, out_len: u32, mit: bool) -> u32 {
+    let (len, out_len) = (len as usize, out_len as usize);
+    status(with_io(len + out_len, |buf| {
+        with_key(h, |k| {
+            let (seed, out) = buf.split_at_mut(len);
+            let mut v = k.keymat(seed, out_len, mode(mit));
+            out.copy_from_slice(&v);
+            v.zeroize();
+            Ok(())
+        })
+    }))
 }
 
 /// String-to-key; returns a new key handle or 0 with the status set. The
