@@ -9,6 +9,7 @@ import { versionCommand } from "./version.ts";
 import { decodeCommand } from "./decode.ts";
 import { saListCommand } from "./sa.ts";
 import { policyListCommand } from "./policy.ts";
+import { ticketCommand } from "./ticket.ts";
 
 /** Every subcommand, in the order `kink --help` lists them. */
 export const COMMANDS: Command[] = [
@@ -16,6 +17,7 @@ export const COMMANDS: Command[] = [
   decodeCommand,
   saListCommand,
   policyListCommand,
+  ticketCommand,
 ];
 
 /**

@@ -1,0 +1,292 @@
+/**
+ * `kink ticket`: obtains a TGT with a keytab and a service ticket (what
+ * `kinit -k` + `kvno` do), prints enctypes, kvnos and times, and optionally
+ * writes a ccache MIT's `klist` reads. Operators run it to check a gateway's
+ * Kerberos set-up before starting the daemon.
+ *
+ * @module
+ */
+import { type Command, listOpt, type ParsedArgs, stringOpt, UsageError } from "../command.ts";
+import { ConfigError } from "../../errors.ts";
+import { type Credentials, describeClockOffset, KerberosClient } from "../../kerberos/client.ts";
+import { enctypeName } from "../../kerberos/iana.ts";
+import { type KeytabEntry, readKeytab } from "../../kerberos/keytab.ts";
+import {
+  type Krb5Conf,
+  loadKrb5Conf,
+  parseKrb5Conf,
+  realmOfHost,
+} from "../../kerberos/krb5conf.ts";
+import {
+  formatPrincipal,
+  parsePrincipal,
+  type Principal,
+  principalEquals,
+} from "../../kerberos/principal.ts";
+import {
+  formatEndpoint,
+  type KdcEndpoint,
+  localBindAddress,
+  parseKdcEndpoint,
+} from "../../kerberos/transport.ts";
+import { KerberosError } from "../../kerberos/errors.ts";
+
+/** The krb5.conf read when `--krb5-conf` is not given. */
+export const DEFAULT_KRB5_CONF = "/etc/krb5.conf";
+
+function confPath(args: ParsedArgs): string {
+  return stringOpt(args, "krb5-conf") ?? DEFAULT_KRB5_CONF;
+}
+
+/**
+ * Reads krb5.conf synchronously when this process may (the launcher usually
+ * may not); returns undefined otherwise.
+ */
+function tryReadConf(path: string): Krb5Conf | undefined {
+  try {
+    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return undefined;
+    return parseKrb5Conf(Deno.readTextFileSync(path), { name: path });
+  } catch {
+    return undefined;
+  }
+}
+
+function realmFor(conf: Krb5Conf | undefined, client: string): string | undefined {
+  const at = client.lastIndexOf("@");
+  if (at > 0 && client[at - 1] !== "\\") return client.slice(at + 1);
+  return conf?.libdefaults.defaultRealm;
+}
+
+/** The KDC addresses this invocation will talk to, when they can be known. */
+function kdcEndpoints(args: ParsedArgs, conf: Krb5Conf | undefined): KdcEndpoint[] | undefined {
+  const explicit = listOpt(args, "kdc");
+  if (explicit.length > 0) return explicit.map((k) => parseKdcEndpoint(k));
+  if (!conf) return undefined;
+  const client = stringOpt(args, "client") ?? "";
+  const service = stringOpt(args, "service") ?? "";
+  const realms = new Set<string>();
+  const r1 = realmFor(conf, client);
+  if (r1) realms.add(r1);
+  const r2 = realmFor(conf, service);
+  if (r2) realms.add(r2);
+  const out: KdcEndpoint[] = [];
+  for (const r of realms) {
+    for (const k of conf.realms.get(r)?.kdc ?? []) out.push(parseKdcEndpoint(k));
+  }
+  return out;
+}
+
+/** Deno `--allow-net` entries for talking to these KDCs (destination plus local bind). */
+export function netPermissionFor(kdcs: readonly KdcEndpoint[]): string[] {
+  const set = new Set<string>();
+  for (const k of kdcs) {
+    set.add(formatEndpoint(k));
+    const b = localBindAddress(k.host);
+    set.add(formatEndpoint({ host: b, port: 0 }));
+  }
+  return [...set];
+}
+
+function ccacheFiles(args: ParsedArgs): string[] {
+  const c = stringOpt(args, "ccache");
+  return c ? [c, `${c}.tmp`] : [];
+}
+
+/** `kink ticket`; see the module documentation. */
+export const ticketCommand: Command = {
+  name: "ticket",
+  summary: "Get a TGT and a service ticket with a keytab (like kinit -k + kvno)",
+  usage:
+    "ticket --keytab FILE --client PRINC --service PRINC [--ccache FILE] [--krb5-conf FILE] [--kdc HOST[:PORT]]",
+  description: "Checks a gateway's Kerberos set-up: authenticates as --client with its key from\n" +
+    "--keytab, asks for a ticket to --service (e.g. kink/peer.example.com), and prints the\n" +
+    "enctypes, key versions, validity times and the clock offset to the KDC. With --ccache\n" +
+    "the tickets are written to a credential cache MIT's klist can read. The KDC addresses\n" +
+    `come from [realms] in krb5.conf (default ${DEFAULT_KRB5_CONF}) unless --kdc is given.`,
+  options: {
+    keytab: { type: "string", arg: "FILE", description: "Keytab holding the client's keys" },
+    client: {
+      type: "string",
+      arg: "PRINC",
+      description: "Client principal (e.g. kink/a.example.com)",
+    },
+    service: { type: "string", arg: "PRINC", description: "Service principal to get a ticket for" },
+    ccache: { type: "string", arg: "FILE", description: "Write the tickets to this ccache file" },
+    "krb5-conf": {
+      type: "string",
+      arg: "FILE",
+      description: `krb5.conf to use (default ${DEFAULT_KRB5_CONF})`,
+    },
+    kdc: {
+      type: "string",
+      arg: "HOST[:PORT]",
+      multiple: true,
+      description: "KDC address (repeatable; overrides krb5.conf)",
+    },
+  },
+  permissions(args) {
+    const reads = [stringOpt(args, "keytab"), confPath(args)].filter((x): x is string => !!x);
+    const conf = tryReadConf(confPath(args));
+    for (const inc of conf?.includes ?? []) reads.push(inc.path);
+    const flags = [`--allow-read=${[...reads, ...ccacheFiles(args)].join(",")}`];
+    if (ccacheFiles(args).length > 0) flags.push(`--allow-write=${ccacheFiles(args).join(",")}`);
+    let kdcs: KdcEndpoint[] | undefined;
+    try {
+      kdcs = kdcEndpoints(args, conf);
+    } catch {
+      kdcs = undefined; // main.ts reports the bad address
+    }
+    // Without a readable krb5.conf (the launcher may not read files) the KDC
+    // addresses are unknown here: fall back to any address, and say so.
+    flags.push(
+      kdcs && kdcs.length > 0 ? `--allow-net=${netPermissionFor(kdcs).join(",")}` : "--allow-net",
+    );
+    return flags;
+  },
+  permissionNotes: [
+    "--allow-read of the keytab, the krb5.conf (and its includes) and the ccache",
+    "--allow-write of the ccache (and its temporary file beside it) when --ccache is given",
+    "--allow-net to the KDC addresses (krb5.conf [realms] or --kdc) and to the local",
+    "  address:0 the UDP socket binds to; unrestricted only when the launcher cannot read",
+    "  krb5.conf to learn the addresses (pass --kdc to avoid that)",
+  ],
+  async run(args, io) {
+    const keytabPath = stringOpt(args, "keytab");
+    const clientName = stringOpt(args, "client");
+    const serviceName = stringOpt(args, "service");
+    if (!keytabPath || !clientName || !serviceName) {
+      throw new UsageError(
+        "kink ticket: --keytab, --client and --service are required (see --help)",
+      );
+    }
+    const confFile = confPath(args);
+    const explicitKdcs = listOpt(args, "kdc");
+    let conf: Krb5Conf | undefined;
+    try {
+      conf = await loadKrb5Conf(confFile);
+    } catch (e) {
+      // krb5.conf is optional when the realm is in the names and --kdc is given.
+      if (!(explicitKdcs.length > 0 && e instanceof ConfigError && e.category === "io")) throw e;
+    }
+    const defaultRealm = conf?.libdefaults.defaultRealm;
+    const popts = defaultRealm ? { defaultRealm } : {};
+    const client = parsePrincipal(clientName, popts);
+    const service = parseServicePrincipal(serviceName, conf, client.realm);
+    const kdcs = kdcEndpoints(args, conf) ?? [];
+    const wanted = new Set([client.realm, service.realm]);
+    if (service.realm !== client.realm) {
+      throw new KerberosError(
+        "unsupported",
+        "kink ticket",
+        `the service is in realm ${service.realm}, the client in ${client.realm}; cross-realm is not supported`,
+      );
+    }
+    if (kdcs.length === 0) {
+      throw new ConfigError(
+        "missing",
+        confFile,
+        `no kdc listed for realm ${[...wanted].join(", ")} in [realms]; add one or pass --kdc`,
+      );
+    }
+
+    let keytab: KeytabEntry[];
+    try {
+      keytab = readKeytab(await Deno.readFile(keytabPath));
+    } catch (e) {
+      if (e instanceof KerberosError) {
+        throw new KerberosError(e.category, `keytab ${keytabPath}`, e.message);
+      }
+      throw new ConfigError("io", `keytab ${keytabPath}`, `cannot read: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    const mine = keytab.filter((e) => principalEquals(e.principal, client));
+    if (mine.length === 0) {
+      const held = [...new Set(keytab.map((e) => formatPrincipal(e.principal)))];
+      throw new KerberosError(
+        "not-found",
+        `keytab ${keytabPath}`,
+        `holds no key for ${formatPrincipal(client)}${
+          held.length ? ` (it holds ${held.join(", ")})` : " (it is empty)"
+        }: check --client or export the keys (kadmin ktadd)`,
+      );
+    }
+    io.out(`client   ${formatPrincipal(client)}`);
+    io.out(
+      `keytab   ${keytabPath}: ${
+        mine.map((e) => `kvno ${e.kvno} ${enctypeName(e.enctype)}`).join(", ")
+      }`,
+    );
+    io.out(
+      `KDCs     ${
+        kdcs.map((k) => (k.protocol === "tcp" ? "tcp/" : "") + formatEndpoint(k)).join(", ")
+      }`,
+    );
+
+    const ld = conf?.libdefaults;
+    const enctypes = (ld?.defaultTktEnctypes ?? []).filter((e) => e >= 17 && e <= 20);
+    const transport: { timeoutMs?: number; udpPreferenceLimit?: number } = {};
+    if (ld?.kdcTimeoutMs !== undefined) transport.timeoutMs = ld.kdcTimeoutMs;
+    if (ld?.udpPreferenceLimit !== undefined) transport.udpPreferenceLimit = ld.udpPreferenceLimit;
+    const kc = new KerberosClient(client, { keytab }, {
+      kdcs: () => kdcs,
+      ...(enctypes.length > 0 ? { enctypes } : {}),
+      transport,
+    });
+    try {
+      const tgt = await kc.getTgt();
+      io.out(`TGT      ${describeCreds(tgt)}`);
+      const skewS = ld?.clockskew ?? 300;
+      const offset = kc.clockOffsetMs;
+      io.out(`clock    ${describeClockOffset(offset)} (measured from the KDC's reply, ±1 s)`);
+      if (Math.abs(offset) > skewS * 1000) {
+        throw new KerberosError(
+          "skew",
+          "kink ticket",
+          `our clock is ${
+            describeClockOffset(offset)
+          }, more than the allowed skew of ${skewS} s: ` +
+            "peers will refuse our authenticators — fix the system time (NTP)",
+        );
+      }
+      const st = await kc.getServiceTicket(service);
+      io.out(`service  ${describeCreds(st)}`);
+      const ccache = stringOpt(args, "ccache");
+      if (ccache) {
+        await kc.saveCcache(ccache);
+        io.out(`ccache   ${ccache} written (klist -c ${ccache})`);
+      }
+      return 0;
+    } finally {
+      kc.dispose();
+      for (const e of keytab) e.key.fill(0);
+    }
+  },
+};
+
+function parseServicePrincipal(
+  name: string,
+  conf: Krb5Conf | undefined,
+  fallback: string,
+): Principal {
+  const hasRealm = /(^|[^\\])@/.test(name);
+  if (hasRealm) return parsePrincipal(name);
+  // kink/<host> without a realm: [domain_realm] of the host, else the client's realm.
+  const host = name.split("/")[1];
+  const realm = (host && conf ? realmOfHost(conf, host) : undefined) ?? fallback;
+  return parsePrincipal(name, { defaultRealm: realm });
+}
+
+function describeCreds(c: Credentials): string {
+  const t = c.ticket.encPart;
+  const lines = [
+    `${formatPrincipal(c.server)}`,
+    `  session key ${enctypeName(c.sessionKey.enctype)}, ticket ${enctypeName(t.etype)}${
+      t.kvno === undefined ? "" : ` (service kvno ${t.kvno})`
+    }`,
+    `  valid ${(c.starttime ?? c.authtime).toISOString()} until ${c.endtime.toISOString()}${
+      c.renewTill ? `, renewable until ${c.renewTill.toISOString()}` : ""
+    }`,
+  ];
+  return lines.join("\n         ");
+}
