@@ -14,6 +14,13 @@ KINK_DENO_VERSION=2.9.6
 KINK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export DENO_NO_UPDATE_CHECK=1
 export DEBIAN_FRONTEND=noninteractive
+# Trust the system's CA store too (machines behind a TLS-inspecting egress add their CA there):
+# node/npm only read their built-in list plus NODE_EXTRA_CA_CERTS; deno its built-in list
+# unless DENO_TLS_CA_STORE says otherwise.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
+export DENO_TLS_CA_STORE="${DENO_TLS_CA_STORE:-mozilla,system}"
 _kink_apt_updated=0
 
 kink_say() { echo "[install] $*"; }
