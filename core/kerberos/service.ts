@@ -626,12 +626,35 @@ export interface BuiltApReq {
   time: AuthenticatorTime;
 }
 
-let lastIssued = { sec: 0, usec: -1 };
+/** Recently issued (ctime, cusec) pairs, so that none repeats (RFC 4120 §3.2.3). */
+const ISSUED_MAX = 65_536;
+const issued = new Set<string>();
+const issuedRing: (string | undefined)[] = new Array(ISSUED_MAX);
+let issuedNext = 0;
+
+function uniqueTime(nowMs: number): { time: Date; usec: number } {
+  const start = splitTime(nowMs, Math.floor(Math.random() * 1000));
+  let sec = start.time.getTime() / 1000;
+  let usec = start.usec;
+  while (issued.has(`${sec}.${usec}`)) {
+    if (++usec > 999_999) {
+      sec++;
+      usec = 0;
+    }
+  }
+  const k = `${sec}.${usec}`;
+  const old = issuedRing[issuedNext];
+  if (old !== undefined) issued.delete(old);
+  issuedRing[issuedNext] = k;
+  issuedNext = (issuedNext + 1) % ISSUED_MAX;
+  issued.add(k);
+  return { time: new Date(sec * 1000), usec };
+}
 
 /**
  * Builds an AP-REQ presenting `ticket` (whose session key is `sessionKey`)
- * as `client`. No subkey, no sequence number (RFC 4430 §7). Every call uses a
- * fresh (ctime, cusec) pair, never repeating one within this process.
+ * as `client`. No subkey, no sequence number (RFC 4430 §7). No (ctime,
+ * cusec) pair is issued twice by this process (among the last 65 536).
  */
 export function makeApReq(
   client: Principal,
@@ -640,18 +663,7 @@ export function makeApReq(
   opts: MakeApReqOptions = {},
 ): BuiltApReq {
   const nowMs = (opts.now ?? Date.now)() + (opts.clockOffsetMs ?? 0);
-  let { time, usec } = splitTime(nowMs, Math.floor(Math.random() * 1000));
-  let sec = time.getTime() / 1000;
-  if (sec < lastIssued.sec || (sec === lastIssued.sec && usec <= lastIssued.usec)) {
-    sec = lastIssued.sec;
-    usec = lastIssued.usec + 1;
-    if (usec > 999_999) {
-      sec++;
-      usec = 0;
-    }
-    time = new Date(sec * 1000);
-  }
-  lastIssued = { sec, usec };
+  const { time, usec } = uniqueTime(nowMs);
   const auth: Authenticator = {
     authenticatorVno: 5,
     crealm: client.realm,

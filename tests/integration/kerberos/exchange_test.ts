@@ -70,6 +70,19 @@ for (const set of ["aes-sha1", "aes-sha2"] as const) {
           alice.dispose();
         });
 
+        await t.step("tickets are refreshed shortly before they expire", async () => {
+          const clock = { offset: 0 };
+          const alice = clientFor(realm, "alice", set, () => Date.now() + clock.offset);
+          const first = await alice.getTgt();
+          assert((await alice.getTgt()) === first);
+          // Four minutes before expiry (inside the 5-minute refresh margin).
+          clock.offset = first.endtime.getTime() - Date.now() - 240_000;
+          const second = await alice.getTgt();
+          assert(second !== first, "TGT was not refreshed");
+          assert(second.authtime.getTime() >= first.authtime.getTime());
+          alice.dispose();
+        });
+
         await t.step("MIT krb5_rd_req accepts our AP-REQ; we verify MIT's AP-REP", async () => {
           const alice = clientFor(realm, "alice", set);
           const st = await alice.getServiceTicket(servicePrinc);
