@@ -18,40 +18,67 @@ export function afOf(f: Family): number {
   return f === "inet" ? AF_INET : AF_INET6;
 }
 
-/** Parses an IPv4 or IPv6 address; throws `KernelError("invalid")` otherwise. */
+const cache = new Map<string, { family: Family; bytes: Uint8Array }>();
+const CACHE_MAX = 4096;
+
+/**
+ * Parses an IPv4 or IPv6 address; throws `KernelError("invalid")` otherwise.
+ * The returned bytes may be shared with other callers: never modify them.
+ */
 export function parseAddr(
   s: string,
   context = "parse address",
 ): { family: Family; bytes: Uint8Array } {
+  const hit = cache.get(s);
+  if (hit) return hit;
   const v4 = parseV4(s);
-  if (v4) return { family: "inet", bytes: v4 };
-  const v6 = parseV6(s);
-  if (v6) return { family: "inet6", bytes: v6 };
-  throw new KernelError("invalid", context, `not an IP address: ${JSON.stringify(s.slice(0, 64))}`);
+  const r = v4 ? { family: "inet" as const, bytes: v4 } : parseV6(s);
+  if (!r) {
+    throw new KernelError(
+      "invalid",
+      context,
+      `not an IP address: ${JSON.stringify(s.slice(0, 64))}`,
+    );
+  }
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.set(s, r);
+  return r;
 }
 
 /** Family of an address string, or undefined when it is not one. */
 export function familyOf(s: string): Family | undefined {
-  if (parseV4(s)) return "inet";
-  if (parseV6(s)) return "inet6";
-  return undefined;
+  try {
+    return parseAddr(s).family;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseV4(s: string): Uint8Array | undefined {
-  const parts = s.split(".");
-  if (parts.length !== 4) return undefined;
+  if (s.length < 7 || s.length > 15) return undefined;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    out[i] = v;
+  let part = 0, val = 0, digits = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const ch = i < s.length ? s.charCodeAt(i) : 46; // end acts as a final "."
+    if (ch >= 48 && ch <= 57) {
+      val = val * 10 + ch - 48;
+      if (++digits > 3 || val > 255) return undefined;
+    } else if (ch === 46) {
+      if (digits === 0 || part > 3) return undefined;
+      out[part++] = val;
+      val = 0;
+      digits = 0;
+    } else return undefined;
   }
-  return out;
+  return part === 4 ? out : undefined;
 }
 
-function parseV6(s: string): Uint8Array | undefined {
+function parseV6(s: string): { family: "inet6"; bytes: Uint8Array } | undefined {
+  const b = parseV6Bytes(s);
+  return b ? { family: "inet6", bytes: b } : undefined;
+}
+
+function parseV6Bytes(s: string): Uint8Array | undefined {
   if (!/^[0-9a-fA-F:.]+$/.test(s) || s.length > 45) return undefined;
   let tail: Uint8Array | undefined;
   let str = s;

@@ -750,9 +750,9 @@ function isAny(a: string): boolean {
 class Buf {
   readonly b: Uint8Array;
   readonly dv: DataView;
-  constructor(n: number) {
-    this.b = new Uint8Array(n);
-    this.dv = new DataView(this.b.buffer);
+  constructor(n: number | Uint8Array) {
+    this.b = typeof n === "number" ? new Uint8Array(n) : n;
+    this.dv = new DataView(this.b.buffer, this.b.byteOffset, this.b.byteLength);
   }
   addr(off: number, a: string | undefined, family: Family): void {
     if (!a) return;
@@ -779,6 +779,34 @@ class Buf {
     this.dv.setBigUint64(off, v, true);
   }
 }
+
+/** One message payload in one allocation: a fixed struct, then attributes. */
+class Out {
+  readonly b: Uint8Array;
+  #o = 0;
+  constructor(size: number) {
+    this.b = new Uint8Array(size);
+  }
+  /** Size of an attribute with a value of `len` octets, padding included. */
+  static attrSize(len: number): number {
+    return (4 + len + 3) & ~3;
+  }
+  struct(n: number): Buf {
+    const v = new Buf(this.b.subarray(this.#o, this.#o + n));
+    this.#o += (n + 3) & ~3;
+    return v;
+  }
+  attr(type: number, len: number): Buf {
+    const dv = new DataView(this.b.buffer, this.b.byteOffset + this.#o, 4);
+    dv.setUint16(0, 4 + len, true);
+    dv.setUint16(2, type, true);
+    const v = new Buf(this.b.subarray(this.#o + 4, this.#o + 4 + len));
+    this.#o += Out.attrSize(len);
+    return v;
+  }
+}
+
+const utf8 = new TextEncoder();
 
 /** A selector that matches everything of `family`. */
 export function anySelector(family: Family): Selector {
@@ -868,7 +896,7 @@ function markAttr(m: Mark | undefined): Uint8Array[] {
 }
 
 function algoName(w: Buf, name: string): void {
-  const n = new TextEncoder().encode(name);
+  const n = utf8.encode(name);
   if (n.length > 63) invalid("encode algorithm", `name ${name} longer than 63 octets`);
   w.b.set(n, 0);
 }
@@ -886,8 +914,12 @@ function joinPayload(head: Uint8Array, attrs: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function encodeUsersaInfo(sa: SaConfig, family: Family, withSeq: boolean): Buf {
-  const w = new Buf(SIZEOF.xfrm_usersa_info);
+function encodeUsersaInfo(
+  sa: SaConfig,
+  family: Family,
+  withSeq: boolean,
+  w = new Buf(SIZEOF.xfrm_usersa_info),
+): Buf {
   putSelector(w, O["xfrm_usersa_info.sel"], sa.selector ?? anySelector(family));
   const id = O["xfrm_usersa_info.id"];
   w.addr(id + O["xfrm_id.daddr"], sa.dst, family);
@@ -912,46 +944,49 @@ function encodeUsersaInfo(sa: SaConfig, family: Family, withSeq: boolean): Buf {
  */
 export function encodeSa(sa: SaConfig): Uint8Array {
   const family = validateSa(sa, "encode SA");
-  const info = encodeUsersaInfo(sa, family, true);
-  const attrs: Uint8Array[] = [];
+  const win = sa.replayWindow ?? 0;
+  const esnAttr = !!sa.esn || win > 32;
+  const bmpLen = Math.ceil(win / 32);
+  const A = Out.attrSize;
+  const size = SIZEOF.xfrm_usersa_info +
+    (sa.enc ? A(SIZEOF.xfrm_algo + sa.enc.key.length) : 0) +
+    (sa.auth ? A(SIZEOF.xfrm_algo_auth + sa.auth.key.length) : 0) +
+    (sa.aead ? A(SIZEOF.xfrm_algo_aead + sa.aead.key.length) : 0) +
+    (esnAttr ? A(SIZEOF.xfrm_replay_state_esn + bmpLen * 4) : 0) +
+    (sa.mark ? A(8) : 0);
+  const out = new Out(size);
+  encodeUsersaInfo(sa, family, true, out.struct(SIZEOF.xfrm_usersa_info));
   if (sa.enc) {
-    const w = new Buf(SIZEOF.xfrm_algo + sa.enc.key.length);
+    const w = out.attr(XFRMA.ALG_CRYPT, SIZEOF.xfrm_algo + sa.enc.key.length);
     algoName(w, sa.enc.name);
     w.u32(O["xfrm_algo.alg_key_len"], sa.enc.key.length * 8);
     w.b.set(sa.enc.key, O["xfrm_algo.alg_key"]);
-    attrs.push(encodeAttr(XFRMA.ALG_CRYPT, w.b));
-    w.b.fill(0);
   }
   if (sa.auth) {
-    const w = new Buf(SIZEOF.xfrm_algo_auth + sa.auth.key.length);
+    const w = out.attr(XFRMA.ALG_AUTH_TRUNC, SIZEOF.xfrm_algo_auth + sa.auth.key.length);
     algoName(w, sa.auth.name);
     w.u32(O["xfrm_algo_auth.alg_key_len"], sa.auth.key.length * 8);
     w.u32(O["xfrm_algo_auth.alg_trunc_len"], sa.auth.truncBits);
     w.b.set(sa.auth.key, O["xfrm_algo_auth.alg_key"]);
-    attrs.push(encodeAttr(XFRMA.ALG_AUTH_TRUNC, w.b));
-    w.b.fill(0);
   }
   if (sa.aead) {
-    const w = new Buf(SIZEOF.xfrm_algo_aead + sa.aead.key.length);
+    const w = out.attr(XFRMA.ALG_AEAD, SIZEOF.xfrm_algo_aead + sa.aead.key.length);
     algoName(w, sa.aead.name);
     w.u32(O["xfrm_algo_aead.alg_key_len"], sa.aead.key.length * 8);
     w.u32(O["xfrm_algo_aead.alg_icv_len"], sa.aead.icvBits);
     w.b.set(sa.aead.key, O["xfrm_algo_aead.alg_key"]);
-    attrs.push(encodeAttr(XFRMA.ALG_AEAD, w.b));
-    w.b.fill(0);
   }
-  const win = sa.replayWindow ?? 0;
-  if (sa.esn || win > 32) {
-    const bmpLen = Math.ceil(win / 32);
-    const w = new Buf(SIZEOF.xfrm_replay_state_esn + bmpLen * 4);
+  if (esnAttr) {
+    const w = out.attr(XFRMA.REPLAY_ESN_VAL, SIZEOF.xfrm_replay_state_esn + bmpLen * 4);
     w.u32(O["xfrm_replay_state_esn.bmp_len"], bmpLen);
     w.u32(O["xfrm_replay_state_esn.replay_window"], win);
-    attrs.push(encodeAttr(XFRMA.REPLAY_ESN_VAL, w.b));
   }
-  attrs.push(...markAttr(sa.mark));
-  const out = joinPayload(info.b, attrs);
-  for (const a of attrs) a.fill(0);
-  return out;
+  if (sa.mark) {
+    const w = out.attr(XFRMA.MARK, 8);
+    w.u32(0, sa.mark.value);
+    w.u32(4, sa.mark.mask);
+  }
+  return out.b;
 }
 
 /** Payload of XFRM_MSG_GETSA / XFRM_MSG_DELSA (`struct xfrm_usersa_id` + attributes). */
@@ -1056,17 +1091,21 @@ function templateFamily(t: Template, selFamily: Family): Family {
 /** Payload of XFRM_MSG_NEWPOLICY / XFRM_MSG_UPDPOLICY (validated first). */
 export function encodePolicy(p: PolicyConfig): Uint8Array {
   validatePolicy(p, "encode policy");
-  const w = new Buf(SIZEOF.xfrm_userpolicy_info);
+  const ts = p.templates ?? [];
+  const out = new Out(
+    SIZEOF.xfrm_userpolicy_info +
+      (ts.length ? Out.attrSize(SIZEOF.xfrm_user_tmpl * ts.length) : 0) +
+      (p.mark ? Out.attrSize(8) : 0),
+  );
+  const w = out.struct(SIZEOF.xfrm_userpolicy_info);
   putSelector(w, O["xfrm_userpolicy_info.sel"], p.selector);
   putLifetime(w, O["xfrm_userpolicy_info.lft"], p.lifetime);
   w.u32(O["xfrm_userpolicy_info.priority"], p.priority ?? 0);
   w.u32(O["xfrm_userpolicy_info.index"], p.index ?? 0);
   w.u8(O["xfrm_userpolicy_info.dir"], DIR_NUM[p.dir]);
   w.u8(O["xfrm_userpolicy_info.action"], p.action === "block" ? 1 : 0);
-  const attrs: Uint8Array[] = [];
-  const ts = p.templates ?? [];
   if (ts.length) {
-    const t = new Buf(SIZEOF.xfrm_user_tmpl * ts.length);
+    const t = out.attr(XFRMA.TMPL, SIZEOF.xfrm_user_tmpl * ts.length);
     ts.forEach((tm, i) => {
       const off = i * SIZEOF.xfrm_user_tmpl;
       const fam = templateFamily(tm, p.selector.family);
@@ -1084,10 +1123,13 @@ export function encodePolicy(p: PolicyConfig): Uint8Array {
       t.u32(off + O["xfrm_user_tmpl.ealgos"], 0xffffffff);
       t.u32(off + O["xfrm_user_tmpl.calgos"], 0xffffffff);
     });
-    attrs.push(encodeAttr(XFRMA.TMPL, t.b));
   }
-  attrs.push(...markAttr(p.mark));
-  return joinPayload(w.b, attrs);
+  if (p.mark) {
+    const m = out.attr(XFRMA.MARK, 8);
+    m.u32(0, p.mark.value);
+    m.u32(4, p.mark.mask);
+  }
+  return out.b;
 }
 
 /** Payload of XFRM_MSG_GETPOLICY / XFRM_MSG_DELPOLICY (`struct xfrm_userpolicy_id`). */

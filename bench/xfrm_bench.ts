@@ -1,0 +1,265 @@
+/**
+ * Kernel-interface benchmarks, each against a baseline measured in the same run:
+ *
+ * - policy installs on the running kernel: kink's netlink backend with 1, 16
+ *   and 64 messages per sendto versus `ip -batch` installing the same
+ *   policies (baseline), each run in a throwaway network namespace;
+ * - SA installs the same way, when the kernel has ESP (in the VM tier's qemu
+ *   or on an ESP-capable host);
+ * - the in-memory backend: 100,000 SA installs, and the memory each SA takes
+ *   (printed; needs `--v8-flags=--expose-gc` for an exact figure).
+ *
+ * The kernel groups need root and: deno bench --allow-read --allow-write
+ * --allow-run --allow-env --allow-ffi=/lib/x86_64-linux-gnu/libc.so.6
+ * --v8-flags=--expose-gc bench/xfrm_bench.ts
+ * Without those permissions only the in-memory group runs.
+ *
+ * @module
+ */
+import { MemoryKernel } from "../core/kernel/memory.ts";
+import { NetlinkKernel } from "../core/kernel/netlink.ts";
+import type { KernelIpsec } from "../core/kernel/types.ts";
+import { LIBC_PATH } from "../ffi/libc.ts";
+import { type PolicyConfig, type SaConfig, selector } from "../ffi/xfrm.ts";
+import { toHex } from "../core/util/bytes.ts";
+
+const N_POLICIES = 2000;
+const N_SAS = 1000;
+
+function granted(d: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(d).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+function isRoot(): boolean {
+  try {
+    const o = new Deno.Command("id", { args: ["-u"], stdout: "piped" }).outputSync();
+    return new TextDecoder().decode(o.stdout).trim() === "0";
+  } catch {
+    return false;
+  }
+}
+
+const kernelOk = granted({ name: "ffi", path: LIBC_PATH }) && granted({ name: "run" }) &&
+  granted({ name: "write" }) && isRoot();
+
+function policies(n: number): PolicyConfig[] {
+  const out: PolicyConfig[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push({
+      selector: selector(`10.${(i >> 8) & 255}.${i & 255}.0/24`, "172.16.0.0/16"),
+      dir: "out",
+      priority: 100,
+      templates: [{
+        proto: "esp",
+        mode: "tunnel",
+        src: "192.0.2.1",
+        dst: "192.0.2.2",
+        reqid: i + 1,
+      }],
+    });
+  }
+  return out;
+}
+
+function policyLine(p: PolicyConfig): string {
+  const s = p.selector, t = p.templates![0]!;
+  return `xfrm policy add src ${s.src}/${s.srcPrefixLen} dst ${s.dst}/${s.dstPrefixLen} dir ${p.dir} ` +
+    `priority ${p.priority} tmpl src ${t.src} dst ${t.dst} proto esp reqid ${t.reqid} mode tunnel`;
+}
+
+function sas(n: number): SaConfig[] {
+  const out: SaConfig[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = new Uint8Array(20);
+    new DataView(k.buffer).setUint32(0, i + 1);
+    out.push({
+      src: "192.0.2.1",
+      dst: "192.0.2.2",
+      proto: "esp",
+      spi: 0x10000 + i,
+      mode: "tunnel",
+      reqid: i + 1,
+      replayWindow: 32,
+      aead: { name: "rfc4106(gcm(aes))", key: k, icvBits: 128 },
+    });
+  }
+  return out;
+}
+
+function saLine(sa: SaConfig): string {
+  return `xfrm state add src ${sa.src} dst ${sa.dst} proto esp spi 0x${
+    sa.spi.toString(16)
+  } reqid ${sa.reqid} ` +
+    `mode tunnel replay-window 32 aead 'rfc4106(gcm(aes))' 0x${toHex(sa.aead!.key)} 128`;
+}
+
+interface Ns {
+  name: string;
+  k: NetlinkKernel;
+  batch(file: string): void;
+}
+
+let ns: Ns | undefined;
+let esp = false;
+const tmp = Deno.makeTempDirSync({ prefix: "kink-xfrm-bench-" });
+if (kernelOk) {
+  const name = `kink-bench-${Deno.pid}`;
+  new Deno.Command("ip", { args: ["netns", "add", name] }).outputSync();
+  const k = NetlinkKernel.open({ netns: `/run/netns/${name}` });
+  ns = {
+    name,
+    k,
+    batch(file) {
+      const o = new Deno.Command("ip", { args: ["-n", name, "-batch", file], stderr: "piped" })
+        .outputSync();
+      if (!o.success) {
+        throw new Error(`ip -batch: ${new TextDecoder().decode(o.stderr).slice(0, 300)}`);
+      }
+    },
+  };
+  try {
+    await k.addSa(sas(1)[0]!);
+    esp = true;
+  } catch {
+    esp = false;
+  }
+  await k.flushSas();
+  globalThis.addEventListener("unload", () => {
+    new Deno.Command("ip", { args: ["netns", "del", name] }).outputSync();
+    Deno.removeSync(tmp, { recursive: true });
+  });
+}
+
+const POLS = policies(N_POLICIES);
+const polFile = `${tmp}/policies.batch`;
+if (ns) Deno.writeTextFileSync(polFile, POLS.map(policyLine).join("\n") + "\n");
+
+async function check(k: KernelIpsec, res: Promise<(unknown | undefined)[]>): Promise<void> {
+  const r = await res;
+  const bad = r.find((x) => x !== undefined);
+  if (bad) throw new Error(`install failed: ${String(bad)}`);
+  void k;
+}
+
+const polGroup = `policy installs (${N_POLICIES} per run, host kernel)`;
+Deno.bench({
+  name: "ip -batch",
+  group: polGroup,
+  baseline: true,
+  ignore: !ns,
+  async fn(b) {
+    await ns!.k.flushPolicies();
+    b.start();
+    ns!.batch(polFile);
+    b.end();
+  },
+});
+for (const per of [1, 16, 64]) {
+  Deno.bench({
+    name: `kink netlink, ${per} per sendto`,
+    group: polGroup,
+    ignore: !ns,
+    async fn(b) {
+      await ns!.k.flushPolicies();
+      b.start();
+      await check(ns!.k, ns!.k.addPolicies(POLS, per));
+      b.end();
+    },
+  });
+}
+
+const SAS = sas(N_SAS);
+const saFile = `${tmp}/sas.batch`;
+if (ns && esp) Deno.writeTextFileSync(saFile, SAS.map(saLine).join("\n") + "\n");
+const saGroup = `SA installs (${N_SAS} per run, kernel with ESP)`;
+Deno.bench({
+  name: "ip -batch",
+  group: saGroup,
+  baseline: true,
+  ignore: !ns || !esp,
+  async fn(b) {
+    await ns!.k.flushSas();
+    b.start();
+    ns!.batch(saFile);
+    b.end();
+  },
+});
+for (const per of [1, 16, 64]) {
+  Deno.bench({
+    name: `kink netlink, ${per} per sendto`,
+    group: saGroup,
+    ignore: !ns || !esp,
+    async fn(b) {
+      await ns!.k.flushSas();
+      b.start();
+      await check(ns!.k, ns!.k.addSas(SAS, per));
+      b.end();
+    },
+  });
+}
+
+// In-memory backend: 100,000 SAs.
+const N_MEM = 100_000;
+function memSas(): SaConfig[] {
+  const out: SaConfig[] = [];
+  for (let i = 0; i < N_MEM; i++) {
+    out.push({
+      src: "10.0.0.1",
+      dst: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+      proto: "esp",
+      spi: 0x1000 + i,
+      mode: "transport",
+      reqid: i,
+      replayWindow: 32,
+      enc: { name: "cbc(aes)", key: new Uint8Array(16).fill(i & 255) },
+      auth: { name: "hmac(sha256)", key: new Uint8Array(32).fill(i & 255), truncBits: 128 },
+    });
+  }
+  return out;
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+{
+  const cfgs = memSas();
+  gc?.();
+  const before = Deno.memoryUsage().heapUsed;
+  const k = new MemoryKernel();
+  for (const c of cfgs) await k.addSa(c);
+  gc?.();
+  const after = Deno.memoryUsage().heapUsed;
+  console.log(
+    `in-memory backend: ${k.saCount} SAs take ${
+      ((after - before) / 1024 / 1024).toFixed(1)
+    } MiB of heap, ` +
+      `${Math.round((after - before) / k.saCount)} bytes per SA${
+        gc ? "" : " (approximate: run with --v8-flags=--expose-gc)"
+      }`,
+  );
+  await k.close();
+}
+
+const memGroup = `in-memory backend (${N_MEM} SAs per run)`;
+const MEM = memSas();
+Deno.bench({
+  name: "add 100,000 SAs one by one",
+  group: memGroup,
+  baseline: true,
+  async fn() {
+    const k = new MemoryKernel();
+    for (const c of MEM) await k.addSa(c);
+    await k.close();
+  },
+});
+Deno.bench({
+  name: "addSas(100,000)",
+  group: memGroup,
+  async fn() {
+    const k = new MemoryKernel();
+    await k.addSas(MEM);
+    await k.close();
+  },
+});
