@@ -248,9 +248,10 @@ export function checkKdcReplyFraming(b: Uint8Array): string | undefined {
 
 /**
  * True when `reply` is a KRB-ERROR whose error-code is
- * KRB_ERR_RESPONSE_TOO_BIG. Walks the outer SEQUENCE only as far as field [6].
+ * KRB_ERR_RESPONSE_TOO_BIG. Walks the outer SEQUENCE only as far as field
+ * [6]; never throws, whatever the bytes.
  */
-function isResponseTooBig(reply: Uint8Array): boolean {
+export function isResponseTooBig(reply: Uint8Array): boolean {
   if (reply[0] !== 0x7e) return false;
   // 7e L 30 L { [0] pvno [1] msg-type [2]? [3]? [4] stime [5] susec [6] error-code }
   let p = 0;

@@ -302,6 +302,23 @@ for (const set of ["aes-sha1", "aes-sha2"] as const) {
           });
         });
 
+        await t.step("a non-default salt announced in PA-ETYPE-INFO2 is used", async () => {
+          // norealm salt: the KDC must tell us "dave", not the default "KINK.TESTdave".
+          const enc = `${ENCTYPE_SETS[set].names[0]}:norealm`;
+          const add = await realm.tool([
+            "kadmin.local",
+            "-q",
+            `addprinc -pw dave-secret -e ${enc} +requires_preauth dave`,
+          ]);
+          assert(add.success && add.stdout.includes('Principal "dave@'), add.stdout + add.stderr);
+          const dave = new KerberosClient(parsePrincipal(realm.principal("dave")), {
+            password: "dave-secret",
+          }, { kdcs: () => [realm.kdc], enctypes: ENCTYPE_SETS[set].numbers });
+          const tgt = await dave.getTgt();
+          assert(hasFlag(tgt.flags, TicketFlag.PRE_AUTHENT));
+          dave.dispose();
+        });
+
         await t.step("an outdated keytab (old kvno) is named as such", async () => {
           const old = keytabOf(realm, "alice");
           const cpw = await realm.tool(["kadmin.local", "-q", "cpw -randkey alice"]);

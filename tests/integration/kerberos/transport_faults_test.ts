@@ -135,3 +135,20 @@ Deno.test("transport: abort stops waiting at once and releases the socket", asyn
   }
   assert(performance.now() - t0 < 2000);
 });
+
+Deno.test("transport: IPv6 loopback KDC over UDP", async () => {
+  const s = dgram.createSocket("udp6");
+  // A minimal well-framed KRB-ERROR-tagged reply; the transport only checks framing.
+  s.on("message", (_m, r) => s.send(new Uint8Array([0x7e, 0x02, 0x30, 0x00]), r.port, r.address));
+  await new Promise<void>((r) => s.bind(0, "::1", () => r()));
+  try {
+    const r = await sendToKdc(new Uint8Array(20), [{ host: "::1", port: s.address().port }], {
+      timeoutMs: 1000,
+    });
+    assertEquals(r.protocol, "udp");
+    assertEquals(r.address, `[::1]:${s.address().port}`);
+    assertEquals([...r.reply], [0x7e, 0x02, 0x30, 0x00]);
+  } finally {
+    s.close();
+  }
+});

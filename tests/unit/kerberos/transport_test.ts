@@ -2,10 +2,28 @@ import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:asse
 import {
   checkKdcReplyFraming,
   formatEndpoint,
+  isResponseTooBig,
   KdcUnreachableError,
   parseKdcEndpoint,
 } from "../../../core/kerberos/transport.ts";
 import { KerberosError } from "../../../core/kerberos/errors.ts";
+import { encodeKrbError } from "../../../core/kerberos/messages.ts";
+import { ErrorCode, MsgType, NameType } from "../../../core/kerberos/iana.ts";
+
+function krbError(code: number, eText?: string): Uint8Array {
+  return encodeKrbError({
+    pvno: 5,
+    msgType: MsgType.KRB_ERROR,
+    ctime: new Date(Date.UTC(2026, 0, 1)),
+    cusec: 7,
+    stime: new Date(Date.UTC(2026, 0, 1)),
+    susec: 123456,
+    errorCode: code,
+    realm: "KINK.TEST",
+    sname: { nameType: NameType.SRV_INST, components: ["krbtgt", "KINK.TEST"] },
+    ...(eText ? { eText } : {}),
+  });
+}
 
 // The forms MIT krb5.conf(5) documents for `kdc = ...` values.
 Deno.test("transport: krb5.conf KDC address forms", () => {
@@ -45,4 +63,38 @@ Deno.test("transport: the unreachable error lists every address tried", () => {
   );
   assertEquals(e.layer, "kerberos");
   assertEquals(e.category, "kdc-unreachable");
+});
+
+// RFC 4120 §7.2.1: KRB_ERR_RESPONSE_TOO_BIG (52) over UDP means "retry over TCP".
+Deno.test("transport: RESPONSE_TOO_BIG is recognised in a KRB-ERROR, nothing else is", () => {
+  assert(isResponseTooBig(krbError(ErrorCode.KRB_ERR_RESPONSE_TOO_BIG)));
+  assert(isResponseTooBig(krbError(ErrorCode.KRB_ERR_RESPONSE_TOO_BIG, "x".repeat(300))));
+  assert(!isResponseTooBig(krbError(ErrorCode.KDC_ERR_PREAUTH_REQUIRED)));
+  assert(!isResponseTooBig(krbError(ErrorCode.KRB_ERR_GENERIC)));
+  assertEquals(checkKdcReplyFraming(krbError(52)), undefined);
+});
+
+Deno.test("transport: reply checks never throw on mutated replies (50k inputs)", () => {
+  const seeds = [krbError(52), krbError(25, "NEEDED_PREAUTH"), krbError(6)];
+  let x = 0x9e3779b9;
+  const rnd = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 0x100000000;
+  };
+  for (let i = 0; i < 50_000; i++) {
+    const seed = seeds[i % seeds.length]!;
+    let b = seed.slice();
+    if (rnd() < 0.6) {
+      for (let j = 0, n = 1 + Math.floor(rnd() * 3); j < n; j++) {
+        b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+      }
+    } else {
+      b = b.subarray(0, Math.floor(rnd() * b.length));
+    }
+    const framing = checkKdcReplyFraming(b);
+    assert(framing === undefined || typeof framing === "string");
+    assertEquals(typeof isResponseTooBig(b), "boolean");
+  }
 });
