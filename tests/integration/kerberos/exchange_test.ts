@@ -333,6 +333,29 @@ for (const set of ["aes-sha1", "aes-sha2"] as const) {
             assert(/keytab is outdated/.test(e.message), e.message);
             return true;
           });
+          // With preauthentication required the KDC itself refuses the old key.
+          const mod = await realm.tool(["kadmin.local", "-q", "modprinc +requires_preauth alice"]);
+          assert(mod.success, mod.stderr);
+          await rejects(c.getTgt(), (e: unknown) => {
+            assert(e instanceof KdcError, String(e));
+            assertEquals(e.errorCode, ErrorCode.KDC_ERR_PREAUTH_FAILED);
+            assert(
+              /rejected the keytab's key for alice@KINK.TEST \(kvno 1\)/.test(e.message),
+              e.message,
+            );
+            assert(/the keytab is outdated/.test(e.message), e.message);
+            return true;
+          });
+          // A freshly exported keytab works, with PA-ENC-TIMESTAMP from the keytab key.
+          const fresh = `${realm.dir}/alice-fresh.keytab`;
+          const kt = await realm.tool(["kadmin.local", "-q", `ktadd -k ${fresh} -norandkey alice`]);
+          assert(kt.success, kt.stderr);
+          const c2 = new KerberosClient(parsePrincipal(realm.principal("alice")), {
+            keytab: readKeytab(Deno.readFileSync(fresh)),
+          }, { kdcs: () => [realm.kdc], enctypes: ENCTYPE_SETS[set].numbers });
+          const tgt = await c2.getTgt();
+          assert(hasFlag(tgt.flags, TicketFlag.PRE_AUTHENT));
+          c2.dispose();
         });
       } finally {
         await Deno.remove(rcDir, { recursive: true });
