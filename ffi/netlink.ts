@@ -427,7 +427,7 @@ export class NetlinkSocket {
         if (n > this.#rbuf.length) {
           throw new KernelError("malformed", context, `datagram of ${n} octets truncated`);
         }
-        return parseNlMsgs(this.#rbuf.slice(0, n));
+        return parseNlMsgs(this.#rbuf.subarray(0, n)); // views, valid until the next recv: callers copy what they keep
       }
       if (n === -105) {
         throw new KernelError(
@@ -461,31 +461,24 @@ export class NetlinkSocket {
     for (let i = 0; i < reqs.length; i += perSend) {
       const chunk = reqs.slice(i, i + perSend);
       const bySeq = new Map<number, { index: number; messages: NlMsg[] }>();
-      const parts: Uint8Array[] = [];
       let total = 0;
+      for (const r of chunk) total += nlAlign(NLMSG_HDRLEN + r.payload.length);
+      const buf = new Uint8Array(total);
+      const dv = new DataView(buf.buffer);
+      let o = 0;
       chunk.forEach((r, j) => {
         const seq = r.seq ?? this.nextSeq();
         bySeq.set(seq, { index: i + j, messages: [] });
-        const m = encodeNlMsg(
-          r.type,
-          NLM_F_REQUEST | NLM_F_ACK | (r.flags ?? 0),
-          seq,
-          0,
-          r.payload,
-        );
-        parts.push(m);
-        total += m.length;
+        dv.setUint32(o, NLMSG_HDRLEN + r.payload.length, true);
+        dv.setUint16(o + 4, r.type, true);
+        dv.setUint16(o + 6, NLM_F_REQUEST | NLM_F_ACK | (r.flags ?? 0), true);
+        dv.setUint32(o + 8, seq, true);
+        buf.set(r.payload, o + NLMSG_HDRLEN);
+        o += nlAlign(NLMSG_HDRLEN + r.payload.length);
       });
-      const buf = new Uint8Array(total);
-      let o = 0;
-      for (const p of parts) {
-        buf.set(p, o);
-        o += p.length;
-      }
       const ctx = chunk.length === 1 ? chunk[0]!.context : `batch of ${chunk.length}`;
       await this.#send(buf, ctx);
       buf.fill(0); // requests may carry keys
-      for (const p of parts) p.fill(0);
       let pending = bySeq.size;
       const deadline = Date.now() + this.#timeoutMs;
       try {
@@ -503,7 +496,7 @@ export class NetlinkSocket {
               bySeq.delete(m.seq);
               pending--;
             } else if (m.type !== NLMSG_NOOP) {
-              slot.messages.push(m);
+              slot.messages.push({ ...m, payload: m.payload.slice() });
             }
           }
         }
@@ -557,7 +550,7 @@ export class NetlinkSocket {
         if (m.type === NLMSG_OVERRUN) {
           throw new KernelError("overrun", context, "dump interrupted (NLMSG_OVERRUN)");
         }
-        if (m.type !== NLMSG_NOOP) out.push(m);
+        if (m.type !== NLMSG_NOOP) out.push({ ...m, payload: m.payload.slice() });
       }
     }
   }
