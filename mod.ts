@@ -73,6 +73,7 @@ export type {
   VerifiedApReq,
 } from "./core/kerberos/service.ts";
 export {
+  clientOptionsFromKrb5Conf,
   credentialsFromCcache,
   credentialsToCcache,
   DEFAULT_CLIENT_ENCTYPES,

@@ -70,6 +70,8 @@ import {
   writeCcache,
 } from "./ccache.ts";
 import { decodeTicket, encodeTicket } from "./messages.ts";
+import type { Krb5Conf } from "./krb5conf.ts";
+import { parseKdcEndpoint } from "./transport.ts";
 
 /** A ticket with its session key and times, as a ccache entry holds it. */
 export interface Credentials {
@@ -840,4 +842,32 @@ export function credentialsFromCcache(cc: Ccache): Credentials[] {
     out.push(c);
   }
   return out;
+}
+
+/**
+ * Client options taken from krb5.conf: the `[realms] kdc` lists,
+ * `default_tkt_enctypes` (those kink implements), `kdc_timeout` and
+ * `udp_preference_limit`. Throws {@link KerberosError} for a KDC address it
+ * cannot parse.
+ */
+export function clientOptionsFromKrb5Conf(conf: Krb5Conf): ClientOptions {
+  const cache = new Map<string, KdcEndpoint[]>();
+  const opts: ClientOptions = {
+    kdcs: (realm) => {
+      let list = cache.get(realm);
+      if (!list) {
+        list = (conf.realms.get(realm)?.kdc ?? []).map((k) => parseKdcEndpoint(k));
+        cache.set(realm, list);
+      }
+      return list;
+    },
+  };
+  const ld = conf.libdefaults;
+  const enctypes = (ld.defaultTktEnctypes ?? []).filter((e) => e >= 17 && e <= 20);
+  if (enctypes.length > 0) opts.enctypes = enctypes;
+  const transport: Omit<KdcSendOptions, "signal"> = {};
+  if (ld.kdcTimeoutMs !== undefined) transport.timeoutMs = ld.kdcTimeoutMs;
+  if (ld.udpPreferenceLimit !== undefined) transport.udpPreferenceLimit = ld.udpPreferenceLimit;
+  opts.transport = transport;
+  return opts;
 }

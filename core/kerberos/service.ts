@@ -261,6 +261,14 @@ export class KerberosService {
     let kvno: number | undefined;
     const etype = ticket.encPart.etype;
     if (userToUser) {
+      if (this.#principal && !principalEquals(server, this.#principal)) {
+        throw new ApError(
+          ErrorCode.KRB_AP_ERR_NOT_US,
+          `user-to-user ticket is for ${formatPrincipal(server)}, this service is ${
+            formatPrincipal(this.#principal)
+          }`,
+        );
+      }
       const cands = this.#tgtKeys.filter((k) => k.enctype === etype);
       if (cands.length === 0) {
         throw new ApError(

@@ -8,7 +8,12 @@
  */
 import { type Command, listOpt, type ParsedArgs, stringOpt, UsageError } from "../command.ts";
 import { ConfigError } from "../../errors.ts";
-import { type Credentials, describeClockOffset, KerberosClient } from "../../kerberos/client.ts";
+import {
+  clientOptionsFromKrb5Conf,
+  type Credentials,
+  describeClockOffset,
+  KerberosClient,
+} from "../../kerberos/client.ts";
 import { enctypeName } from "../../kerberos/iana.ts";
 import { type KeytabEntry, readKeytab } from "../../kerberos/keytab.ts";
 import {
@@ -224,15 +229,8 @@ export const ticketCommand: Command = {
     );
 
     const ld = conf?.libdefaults;
-    const enctypes = (ld?.defaultTktEnctypes ?? []).filter((e) => e >= 17 && e <= 20);
-    const transport: { timeoutMs?: number; udpPreferenceLimit?: number } = {};
-    if (ld?.kdcTimeoutMs !== undefined) transport.timeoutMs = ld.kdcTimeoutMs;
-    if (ld?.udpPreferenceLimit !== undefined) transport.udpPreferenceLimit = ld.udpPreferenceLimit;
-    const kc = new KerberosClient(client, { keytab }, {
-      kdcs: () => kdcs,
-      ...(enctypes.length > 0 ? { enctypes } : {}),
-      transport,
-    });
+    const base = conf ? clientOptionsFromKrb5Conf(conf) : { kdcs: () => kdcs };
+    const kc = new KerberosClient(client, { keytab }, { ...base, kdcs: () => kdcs });
     try {
       const tgt = await kc.getTgt();
       io.out(`TGT      ${describeCreds(tgt)}`);
