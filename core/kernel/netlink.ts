@@ -258,12 +258,17 @@ export class NetlinkKernel implements KernelIpsec {
     });
   }
 
-  /** `ip xfrm monitor acquire expire`: a socket bound to XFRMNLGRP_ACQUIRE and _EXPIRE. */
-  async subscribe(): Promise<EventSubscription> {
+  /**
+   * `ip xfrm monitor acquire expire`: a socket bound to XFRMNLGRP_ACQUIRE and
+   * _EXPIRE. When its receive queue (`opts.rcvbuf`, default 1 MiB) overflows,
+   * the lost events are reported as one `{ type: "overrun" }` event.
+   */
+  async subscribe(opts: { rcvbuf?: number } = {}): Promise<EventSubscription> {
     await Promise.resolve();
-    const o: { groups: number[]; netns?: string } = {
+    const o: { groups: number[]; netns?: string; rcvbuf?: number } = {
       groups: [XFRMNLGRP.ACQUIRE, XFRMNLGRP.EXPIRE],
     };
+    if (opts.rcvbuf !== undefined) o.rcvbuf = opts.rcvbuf;
     if (this.#opts.netns !== undefined) o.netns = this.#opts.netns;
     const sock = NetlinkSocket.open(NETLINK_XFRM, o);
     const subs = this.#subs;

@@ -271,3 +271,45 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name:
+    "kernel host: an event-queue overflow (ENOBUFS) is reported as an overrun event, not an error",
+  ignore: !usable,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    inNs(async (k) => {
+      const sub = await k.subscribe({ rcvbuf: 4096 });
+      try {
+        const ps = [];
+        for (let i = 0; i < 400; i++) {
+          ps.push({
+            selector: selector(`10.44.${i >> 8}.${i & 255}`, "10.45.0.1"),
+            dir: "out" as const,
+            lifetime: { hardAddSeconds: 1 },
+          });
+        }
+        const res = await k.addPolicies(ps, 64);
+        assert.ok(res.every((r) => r === undefined));
+        await new Promise((r) => setTimeout(r, 2500)); // 400 POLEXPIREs overflow a 4 KiB queue meanwhile
+        let overruns = 0, expires = 0;
+        const done = new Promise((r) => setTimeout(r, 1500));
+        const it = sub[Symbol.asyncIterator]();
+        for (;;) {
+          const n = await Promise.race([it.next(), done.then(() => "timeout" as const)]);
+          if (n === "timeout" || n.done) break;
+          if (n.value.type === "overrun") overruns++;
+          if (n.value.type === "polexpire") expires++;
+        }
+        assert.ok(overruns >= 1, "the overflow is reported");
+        assert.ok(
+          expires >= 1 && expires < 400,
+          `some events survive, some were lost (${expires})`,
+        );
+        assert.deepEqual(await k.listPolicies(), []);
+      } finally {
+        await sub.close();
+      }
+    }),
+});
