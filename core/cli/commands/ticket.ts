@@ -6,7 +6,14 @@
  *
  * @module
  */
-import { type Command, listOpt, type ParsedArgs, stringOpt, UsageError } from "../command.ts";
+import {
+  type Command,
+  listOpt,
+  parseCommandArgs,
+  type ParsedArgs,
+  stringOpt,
+  UsageError,
+} from "../command.ts";
 import { ConfigError } from "../../errors.ts";
 import {
   clientOptionsFromKrb5Conf,
@@ -97,6 +104,49 @@ function ccacheFiles(args: ParsedArgs): string[] {
   return c ? [c, `${c}.tmp`] : [];
 }
 
+/**
+ * Runs this module as a helper with read permission for krb5.conf only, to
+ * learn the KDC addresses (and includes) a `kink ticket` invocation needs.
+ */
+function kdcsViaHelper(
+  args: ParsedArgs,
+): { includes: string[]; kdcs: KdcEndpoint[] | undefined } | undefined {
+  try {
+    if (Deno.permissions.querySync({ name: "run", command: "deno" }).state !== "granted") {
+      return undefined;
+    }
+    const argv = ["--krb5-conf", confPath(args)];
+    for (const o of ["client", "service"]) {
+      const v = stringOpt(args, o);
+      if (v !== undefined) argv.push(`--${o}`, v);
+    }
+    const out = new Deno.Command("deno", {
+      args: [
+        "run",
+        "--quiet",
+        "--no-prompt",
+        `--allow-read=${confPath(args)}`,
+        import.meta.url,
+        HELPER_FLAG,
+        ...argv,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    if (!out.success) return undefined;
+    const r = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+      includes: string[];
+      kdcs: string[];
+    };
+    return { includes: r.includes, kdcs: r.kdcs.map((k) => parseKdcEndpoint(k)) };
+  } catch {
+    return undefined;
+  }
+}
+
+const HELPER_FLAG = "--print-kdc-addresses";
+
 /** `kink ticket`; see the module documentation. */
 export const ticketCommand: Command = {
   name: "ticket",
@@ -131,18 +181,34 @@ export const ticketCommand: Command = {
   },
   permissions(args) {
     const reads = [stringOpt(args, "keytab"), confPath(args)].filter((x): x is string => !!x);
-    const conf = tryReadConf(confPath(args));
-    for (const inc of conf?.includes ?? []) reads.push(inc.path);
+    let conf: { includes: string[]; kdcs: KdcEndpoint[] | undefined } | undefined;
+    const parsed = tryReadConf(confPath(args));
+    if (parsed) {
+      let kdcs: KdcEndpoint[] | undefined;
+      try {
+        kdcs = kdcEndpoints(args, parsed);
+      } catch {
+        kdcs = undefined; // main.ts reports the bad address
+      }
+      conf = { includes: parsed.includes.map((i) => i.path), kdcs };
+    } else if (listOpt(args, "kdc").length === 0) {
+      // The launcher may not read files; a helper process allowed to read
+      // just krb5.conf tells it the KDC addresses.
+      conf = kdcsViaHelper(args);
+    }
+    reads.push(...(conf?.includes ?? []));
     const flags = [`--allow-read=${[...reads, ...ccacheFiles(args)].join(",")}`];
     if (ccacheFiles(args).length > 0) flags.push(`--allow-write=${ccacheFiles(args).join(",")}`);
-    let kdcs: KdcEndpoint[] | undefined;
-    try {
-      kdcs = kdcEndpoints(args, conf);
-    } catch {
-      kdcs = undefined; // main.ts reports the bad address
+    let kdcs = conf?.kdcs;
+    if (listOpt(args, "kdc").length > 0) {
+      try {
+        kdcs = kdcEndpoints(args, undefined);
+      } catch {
+        kdcs = undefined;
+      }
     }
-    // Without a readable krb5.conf (the launcher may not read files) the KDC
-    // addresses are unknown here: fall back to any address, and say so.
+    // When the addresses cannot be learnt (unreadable krb5.conf, no deno to
+    // ask), fall back to any address; --help says so.
     flags.push(
       kdcs && kdcs.length > 0 ? `--allow-net=${netPermissionFor(kdcs).join(",")}` : "--allow-net",
     );
@@ -152,8 +218,9 @@ export const ticketCommand: Command = {
     "--allow-read of the keytab, the krb5.conf (and its includes) and the ccache",
     "--allow-write of the ccache (and its temporary file beside it) when --ccache is given",
     "--allow-net to the KDC addresses (krb5.conf [realms] or --kdc) and to the local",
-    "  address:0 the UDP socket binds to; unrestricted only when the launcher cannot read",
-    "  krb5.conf to learn the addresses (pass --kdc to avoid that)",
+    "  address:0 the UDP socket binds to. The launcher learns the addresses from a helper",
+    "  run with --allow-read of krb5.conf only; if that fails, --allow-net is unrestricted",
+    "  (pass --kdc to avoid that)",
   ],
   async run(args, io) {
     const keytabPath = stringOpt(args, "keytab");
@@ -287,4 +354,14 @@ function describeCreds(c: Credentials): string {
     }`,
   ];
   return lines.join("\n         ");
+}
+
+// Helper mode (see kdcsViaHelper): print the KDC addresses and includes as JSON.
+if (import.meta.main && Deno.args[0] === HELPER_FLAG) {
+  const args = parseCommandArgs(ticketCommand, Deno.args.slice(1));
+  const conf = parseKrb5Conf(Deno.readTextFileSync(confPath(args)), { name: confPath(args) });
+  const kdcs = (kdcEndpoints(args, conf) ?? []).map((k) =>
+    (k.protocol ? `${k.protocol}/` : "") + formatEndpoint(k)
+  );
+  console.log(JSON.stringify({ includes: conf.includes.map((i) => i.path), kdcs }));
 }

@@ -38,6 +38,35 @@ Deno.test("kink ticket: TGT + service ticket, ccache for klist, operator-grade e
       ]);
     });
 
+    await t.step("a launcher that may not read files still computes the KDC address", async () => {
+      // What `deno task kink` runs: the launcher has --allow-run=deno only.
+      const probe = `${realm.dir}/probe.ts`;
+      const launch = new URL("../../../core/cli/launch.ts", import.meta.url).href;
+      await Deno.writeTextFile(
+        probe,
+        `import { launchArgs } from ${JSON.stringify(launch)};\n` +
+          `console.log(JSON.stringify(launchArgs(Deno.args)));\n`,
+      );
+      const r = await run(["deno", "run", "--quiet", "--allow-run=deno", probe, ...base]);
+      assertEquals(r.code, 0, r.stderr);
+      const flags = (JSON.parse(r.stdout) as string[]).filter((x) => x.startsWith("--allow"));
+      assertEquals(flags, [
+        `--allow-read=${keytab},${realm.krb5Conf}`,
+        `--allow-net=${realm.kdc.host}:${realm.kdc.port},127.0.0.1:0`,
+      ]);
+      // And the real launcher runs the command with them.
+      const full = await run([
+        "deno",
+        "run",
+        "--quiet",
+        "--allow-run=deno",
+        new URL("../../../core/cli/launch.ts", import.meta.url).pathname,
+        ...base,
+      ]);
+      assertEquals(full.code, 0, full.stderr);
+      assert(full.stdout.includes("service  kink/b.kink.test@KINK.TEST"), full.stdout);
+    });
+
     await t.step("obtains both tickets and writes a ccache klist lists", async () => {
       const cc = `${realm.dir}/a.ccache`;
       const r = await kink([...base, "--ccache", cc]);
