@@ -198,3 +198,51 @@ export async function mitMakeApReq(
     },
   };
 }
+
+/** What MIT's `krb5_rd_error` read from a KRB-ERROR. */
+export interface MitKrbError {
+  /** error-code (MIT reports it as is, e.g. 37 for KRB_AP_ERR_SKEW). */
+  error: number;
+  /** stime, seconds since the epoch. */
+  stime: number;
+  /** susec. */
+  susec: number;
+  /** ctime (0 when absent). */
+  ctime: number;
+  /** cusec (0 when absent). */
+  cusec: number;
+  /** Server principal. */
+  server: string;
+  /** Client principal, or "-". */
+  client: string;
+}
+
+/** Has MIT's `krb5_rd_error` decode a KRB-ERROR. */
+export async function mitReadError(krbError: Uint8Array): Promise<MitResult<MitKrbError>> {
+  const exe = await buildJudge();
+  const child = new Deno.Command(exe, {
+    args: ["rd-error", "-", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(toHex(krbError) + "\n"));
+  await w.close();
+  const out = await child.output();
+  const line = new TextDecoder().decode(out.stdout).trim().split("\n")[0] ?? "";
+  if (!line.startsWith("ok ")) return parseError(line);
+  const f = kv(line);
+  return {
+    ok: true,
+    value: {
+      error: Number(f.error),
+      stime: Number(f.stime),
+      susec: Number(f.susec),
+      ctime: Number(f.ctime),
+      cusec: Number(f.cusec),
+      server: f.server!,
+      client: f.client!,
+    },
+  };
+}

@@ -16,6 +16,11 @@
  *     stdin:  AP-REP (hex) to verify with krb5_rd_rep
  *     stdout: "ok rd-rep" or "error <code> <message>"
  *
+ *   krb5_judge rd-error - -
+ *     stdin:  KRB-ERROR (hex)
+ *     stdout: "ok error=<code> stime=<s> susec=<us> ctime=<s> cusec=<us>
+ *              server=<princ> client=<princ or ->" (krb5_rd_error)
+ *
  * The replay cache is disabled with KRB5RCACHETYPE=none by the caller, since
  * the tests judge our replay cache, not MIT's.
  */
@@ -129,6 +134,25 @@ static int mk_req(const char *ccname, const char *server_name) {
     return 0;
 }
 
+static int rd_error(void) {
+    krb5_error_code r;
+    krb5_data in;
+    krb5_error *err;
+    char *server = NULL, *client = NULL;
+
+    if (!read_hex_line(&in)) { printf("error 0 bad hex input\n"); return 1; }
+    if ((r = krb5_rd_error(ctx, &in, &err))) die("krb5_rd_error", r);
+    if (err->server && (r = krb5_unparse_name(ctx, err->server, &server)))
+        die("krb5_unparse_name", r);
+    if (err->client && (r = krb5_unparse_name(ctx, err->client, &client)))
+        die("krb5_unparse_name", r);
+    printf("ok error=%ld stime=%ld susec=%ld ctime=%ld cusec=%ld server=%s client=%s\n",
+           (long)err->error, (long)err->stime, (long)err->susec, (long)err->ctime,
+           (long)err->cusec, server ? server : "-", client ? client : "-");
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     krb5_error_code r;
     if (argc != 4) {
@@ -141,6 +165,7 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "rd-req") == 0) return rd_req(argv[2], argv[3]);
     if (strcmp(argv[1], "mk-req") == 0) return mk_req(argv[2], argv[3]);
+    if (strcmp(argv[1], "rd-error") == 0) return rd_error();
     fprintf(stderr, "unknown command %s\n", argv[1]);
     return 2;
 }

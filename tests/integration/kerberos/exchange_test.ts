@@ -4,7 +4,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert, rejects, throws } from "node:assert/strict";
 import { ENCTYPE_SETS, type EnctypeSet, type Realm, withRealm } from "../../harness/krb5_realm.ts";
-import { mitMakeApReq, mitReadApReq } from "../../harness/mit/judge.ts";
+import { mitMakeApReq, mitReadApReq, mitReadError } from "../../harness/mit/judge.ts";
 import { KdcError, KerberosClient } from "../../../core/kerberos/client.ts";
 import {
   ApError,
@@ -209,6 +209,15 @@ for (const set of ["aes-sha1", "aes-sha2"] as const) {
           assertEquals(ke.cusec, err.cusec);
           assertEquals(ke.cname?.components, ["bob"]);
           assertEquals(ke.sname.components, ["kink", "b.kink.test"]);
+          // MIT's krb5_rd_error reads the same fields.
+          const mit = await mitReadError(svc.makeKrbError(err));
+          assert(mit.ok, mit.ok ? "" : mit.message);
+          assertEquals(mit.value.error, ErrorCode.KRB_AP_ERR_SKEW);
+          assertEquals(mit.value.ctime * 1000, err.ctime!.getTime());
+          assertEquals(mit.value.cusec, err.cusec);
+          assert(Math.abs(mit.value.stime * 1000 - before) < 3000);
+          assertEquals(mit.value.server, realm.principal(SERVICE));
+          assertEquals(mit.value.client, realm.principal("bob"));
           svc.dispose();
         });
 
