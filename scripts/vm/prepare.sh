@@ -132,9 +132,8 @@ if [[ ! -f "$initrd" ]]; then
   done
   echo "$kver" >"$work/kver"
   (cd "$work" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) >"$initrd.tmp"
+  # Older builds stay: a concurrent run may be about to boot one.
   mv "$initrd.tmp" "$initrd"
-  # Older initramfs builds for this kernel are no longer referenced.
-  find "$dir" -maxdepth 1 -name 'initramfs-*.cpio.gz' ! -path "$initrd" -delete
 fi
 
 echo "KERNEL=$kernel INITRD=$initrd MODULES=$moddir KVER=$kver DIR=$dir"

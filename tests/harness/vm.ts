@@ -329,8 +329,13 @@ async function bootOnce(opts: VmRunOptions, image: VmImage, deadline: number): P
   const remainingMs = deadline - performance.now();
   if (remainingMs <= 0) throw new VmError("timeout", "vm: deadline passed before boot");
   const args = [
-    // --foreground: stay in the caller's process group, so killing the group kills the VM;
-    // setpriv --pdeathsig: qemu dies with timeout; timeout bounds qemu if the caller dies.
+    // The chain deno → timeout → qemu dies as one: `setpriv --pdeathsig` kills timeout when
+    // this process dies and qemu when timeout dies; timeout bounds the run; `--foreground`
+    // keeps both in the caller's process group, so killing the group kills the VM too.
+    "--pdeathsig",
+    "KILL",
+    "--",
+    "timeout",
     "--foreground",
     "-k",
     "5",
@@ -382,7 +387,7 @@ async function bootOnce(opts: VmRunOptions, image: VmImage, deadline: number): P
   };
   const onSignal = () => void stop();
   try {
-    child = new Deno.Command("timeout", {
+    child = new Deno.Command("setpriv", {
       args,
       stdin: "null",
       stdout: "null",
