@@ -37,6 +37,7 @@ export {
   DEFAULT_KDC_TIMEOUT_MS,
   DEFAULT_MAX_REPLY_OCTETS,
   DEFAULT_UDP_PREFERENCE_LIMIT,
+  DEFAULT_UDP_ROUNDS,
   formatEndpoint,
   KdcUnreachableError,
   localBindAddress,

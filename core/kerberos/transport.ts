@@ -39,6 +39,11 @@ export interface KdcSendOptions {
   maxReplyOctets?: number;
   /** Aborts the whole exchange (all tries). */
   signal?: AbortSignal;
+  /**
+   * Passes over the KDC list for UDP: a KDC whose UDP try timed out is asked
+   * again in the next pass (a datagram may be lost). Default 2.
+   */
+  udpRounds?: number;
 }
 
 /** What happened when one KDC address was tried. */
@@ -63,6 +68,8 @@ export interface KdcReply {
   attempts: KdcAttempt[];
 }
 
+/** Default number of UDP passes over the KDC list. */
+export const DEFAULT_UDP_ROUNDS = 2;
 /** Default per-try timeout, milliseconds. */
 export const DEFAULT_KDC_TIMEOUT_MS = 1000;
 /** MIT's default `udp_preference_limit`. */
@@ -86,12 +93,22 @@ export class KdcUnreachableError extends KerberosError {
    */
   constructor(category: string, attempts: KdcAttempt[], options?: { cause?: unknown }) {
     const what = category === "kdc-bad-reply" ? "no usable KDC reply" : "KDC unreachable";
-    const list = attempts.length === 0 ? "no KDC address configured" : "tried " +
-      attempts.map((a) => `${a.protocol === "tcp" ? "tcp/" : ""}${a.address} (${a.outcome})`)
-        .join(", ");
+    const list = attempts.length === 0
+      ? "no KDC address configured"
+      : "tried " + summariseAttempts(attempts);
     super(category, what, list, options);
     this.attempts = attempts;
   }
+}
+
+/** Renders attempts, each distinct (address, outcome) once with a count: `a:88 (timeout 1000 ms ×2)`. */
+function summariseAttempts(attempts: readonly KdcAttempt[]): string {
+  const seen = new Map<string, number>();
+  for (const a of attempts) {
+    const k = `${a.protocol === "tcp" ? "tcp/" : ""}${a.address} (${a.outcome}`;
+    seen.set(k, (seen.get(k) ?? 0) + 1);
+  }
+  return [...seen].map(([k, n]) => `${k}${n > 1 ? ` ×${n}` : ""})`).join(", ");
 }
 
 /**
@@ -166,36 +183,48 @@ export async function sendToKdc(
   const timeoutMs = options.timeoutMs ?? DEFAULT_KDC_TIMEOUT_MS;
   const limit = options.udpPreferenceLimit ?? DEFAULT_UDP_PREFERENCE_LIMIT;
   const maxReply = options.maxReplyOctets ?? DEFAULT_MAX_REPLY_OCTETS;
+  const rounds = Math.max(1, Math.floor(options.udpRounds ?? DEFAULT_UDP_ROUNDS));
   const attempts: KdcAttempt[] = [];
   let sawBadReply = false;
-  for (const kdc of kdcs) {
-    throwIfAborted(options.signal, attempts);
-    const address = formatEndpoint(kdc);
-    const useTcpFirst = kdc.protocol === "tcp" || request.length > limit;
-    if (!useTcpFirst) {
-      const r = await tryOnce("udp", kdc, request, timeoutMs, maxReply, options.signal);
-      if (r.ok) {
-        if (!isResponseTooBig(r.reply)) {
-          attempts.push({ address, protocol: "udp", outcome: "ok" });
-          return { reply: r.reply, address, protocol: "udp", attempts };
+  // KDCs whose UDP try timed out get another try in the next round (a lost
+  // datagram is not a dead KDC); refusals and bad replies do not.
+  let pending = kdcs.map((_, i) => i);
+  for (let round = 0; round < rounds && pending.length > 0; round++) {
+    const timedOut: number[] = [];
+    for (const i of pending) {
+      const kdc = kdcs[i]!;
+      throwIfAborted(options.signal, attempts);
+      const address = formatEndpoint(kdc);
+      const useTcpFirst = kdc.protocol === "tcp" || request.length > limit;
+      if (!useTcpFirst) {
+        const r = await tryOnce("udp", kdc, request, timeoutMs, maxReply, options.signal);
+        if (r.ok) {
+          if (!isResponseTooBig(r.reply)) {
+            attempts.push({ address, protocol: "udp", outcome: "ok" });
+            return { reply: r.reply, address, protocol: "udp", attempts };
+          }
+          attempts.push({ address, protocol: "udp", outcome: "KRB_ERR_RESPONSE_TOO_BIG" });
+          if (kdc.protocol === "udp") continue;
+        } else {
+          attempts.push({ address, protocol: "udp", outcome: r.reason });
+          if (r.badReply) sawBadReply = true;
+          if (r.aborted) throwIfAborted(options.signal, attempts);
+          if (r.timedOut) timedOut.push(i);
+          continue;
         }
-        attempts.push({ address, protocol: "udp", outcome: "KRB_ERR_RESPONSE_TOO_BIG" });
-        if (kdc.protocol === "udp") continue;
-      } else {
-        attempts.push({ address, protocol: "udp", outcome: r.reason });
-        if (r.badReply) sawBadReply = true;
-        if (r.aborted) throwIfAborted(options.signal, attempts);
-        continue;
+      } else if (round > 0) {
+        continue; // TCP retransmits by itself; it is tried once
       }
+      const r = await tryOnce("tcp", kdc, request, timeoutMs, maxReply, options.signal);
+      if (r.ok) {
+        attempts.push({ address, protocol: "tcp", outcome: "ok" });
+        return { reply: r.reply, address, protocol: "tcp", attempts };
+      }
+      attempts.push({ address, protocol: "tcp", outcome: r.reason });
+      if (r.badReply) sawBadReply = true;
+      if (r.aborted) throwIfAborted(options.signal, attempts);
     }
-    const r = await tryOnce("tcp", kdc, request, timeoutMs, maxReply, options.signal);
-    if (r.ok) {
-      attempts.push({ address, protocol: "tcp", outcome: "ok" });
-      return { reply: r.reply, address, protocol: "tcp", attempts };
-    }
-    attempts.push({ address, protocol: "tcp", outcome: r.reason });
-    if (r.badReply) sawBadReply = true;
-    if (r.aborted) throwIfAborted(options.signal, attempts);
+    pending = timedOut;
   }
   throw new KdcUnreachableError(sawBadReply ? "kdc-bad-reply" : "kdc-unreachable", attempts);
 }
@@ -213,7 +242,7 @@ function throwIfAborted(signal: AbortSignal | undefined, attempts: KdcAttempt[])
 
 type TryResult =
   | { ok: true; reply: Uint8Array }
-  | { ok: false; reason: string; badReply?: boolean; aborted?: boolean };
+  | { ok: false; reason: string; badReply?: boolean; aborted?: boolean; timedOut?: boolean };
 
 /**
  * Checks that `b` is exactly one DER element tagged [APPLICATION 11], [13]
@@ -371,7 +400,7 @@ function tryUdp(
     };
     if (signal?.aborted) return resolve({ ok: false, reason: "aborted", aborted: true });
     const timer = setTimeout(
-      () => finish({ ok: false, reason: `timeout ${timeoutMs} ms` }),
+      () => finish({ ok: false, reason: `timeout ${timeoutMs} ms`, timedOut: true }),
       timeoutMs,
     );
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -433,7 +462,7 @@ function tryTcp(
     };
     if (signal?.aborted) return resolve({ ok: false, reason: "aborted", aborted: true });
     const timer = setTimeout(
-      () => finish({ ok: false, reason: `timeout ${timeoutMs} ms` }),
+      () => finish({ ok: false, reason: `timeout ${timeoutMs} ms`, timedOut: true }),
       timeoutMs,
     );
     signal?.addEventListener("abort", onAbort, { once: true });

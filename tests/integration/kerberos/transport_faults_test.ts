@@ -37,7 +37,7 @@ function ticker(ms: number): { stop(): number } {
   return { stop: () => (clearInterval(id), ticks) };
 }
 
-Deno.test("transport: dead KDCs are each given their timeout, then a typed error lists them", async () => {
+Deno.test("transport: dead KDCs get their timeout per pass, then a typed error lists them", async () => {
   const silent = await silentUdp();
   const refused = await closedTcpPort();
   const t = ticker(10);
@@ -53,7 +53,7 @@ Deno.test("transport: dead KDCs are each given their timeout, then a typed error
         assertEquals(e.category, "kdc-unreachable");
         assertEquals(
           e.message,
-          `KDC unreachable: tried 127.0.0.1:${silent.port} (timeout 300 ms), ` +
+          `KDC unreachable: tried 127.0.0.1:${silent.port} (timeout 300 ms ×2), ` +
             `tcp/127.0.0.1:${refused} (connection refused)`,
         );
         return true;
@@ -64,9 +64,10 @@ Deno.test("transport: dead KDCs are each given their timeout, then a typed error
   }
   const elapsed = performance.now() - t0;
   const ticks = t.stop();
-  assertEquals(silent.received(), 1);
-  // One UDP timeout plus a refused connect; the event loop kept running.
-  assert(elapsed >= 290 && elapsed < 1500, `elapsed ${elapsed} ms`);
+  // Two UDP passes (a datagram may be lost) plus one refused connect; the
+  // event loop kept running.
+  assertEquals(silent.received(), 2);
+  assert(elapsed >= 590 && elapsed < 2000, `elapsed ${elapsed} ms`);
   assert(ticks >= 10, `only ${ticks} timer ticks while waiting`);
 });
 

@@ -62,6 +62,16 @@ Deno.test("transport: the unreachable error lists every address tried", () => {
     "KDC unreachable: tried 127.0.0.1:7 (timeout 1000 ms), tcp/127.0.0.1:8 (connection refused)",
   );
   assertEquals(e.layer, "kerberos");
+  const twice = new KdcUnreachableError("kdc-unreachable", [
+    { address: "127.0.0.1:7", protocol: "udp", outcome: "timeout 1000 ms" },
+    { address: "[::1]:88", protocol: "udp", outcome: "timeout 1000 ms" },
+    { address: "127.0.0.1:7", protocol: "udp", outcome: "timeout 1000 ms" },
+    { address: "[::1]:88", protocol: "udp", outcome: "timeout 1000 ms" },
+  ]);
+  assertEquals(
+    twice.message,
+    "KDC unreachable: tried 127.0.0.1:7 (timeout 1000 ms ×2), [::1]:88 (timeout 1000 ms ×2)",
+  );
   assertEquals(e.category, "kdc-unreachable");
 });
 
