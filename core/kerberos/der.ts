@@ -19,6 +19,11 @@
  * `"AP-REQ.ticket.enc-part"`) and whose detail ends with the absolute
  * offset: `"expected [2] got [3] at offset 71"`.
  *
+ * The writer builds a tree of {@link DerNode}s (constructed elements) and
+ * {@link DerLeaf}s (primitives) whose lengths are known as they are built;
+ * {@link toDer} then writes the whole encoding into one buffer, so encoding
+ * allocates one array per message rather than one per field.
+ *
  * @module
  */
 import { KerberosError } from "./errors.ts";
