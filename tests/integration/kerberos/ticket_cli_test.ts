@@ -7,6 +7,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { withRealm } from "../../harness/krb5_realm.ts";
 import { run } from "../../harness/exec.ts";
 import { launchArgs } from "../../../core/cli/launch.ts";
+import { main } from "../../../core/cli/main.ts";
 
 function kink(args: string[]) {
   return run(["deno", ...launchArgs(args)]);
@@ -119,6 +120,29 @@ Deno.test("kink ticket: TGT + service ticket, ccache for klist, operator-grade e
         ),
         r.stderr,
       );
+    });
+
+    await t.step("a clock 10 minutes ahead of the KDC is reported with the offset", async () => {
+      // In-process run with this process's clock moved ahead; the KDC's
+      // authtime in its reply measures the offset.
+      const realNow = Date.now;
+      const out: string[] = [];
+      const err: string[] = [];
+      Date.now = () => realNow() + 600_000;
+      let code: number;
+      try {
+        code = await main(base, { out: (l) => out.push(l), err: (l) => err.push(l) });
+      } finally {
+        Date.now = realNow;
+      }
+      assertEquals(code, 1, out.join("\n"));
+      assert(
+        /our clock is (599|600|601) s ahead of the KDC, more than the allowed skew of 300 s/.test(
+          err.join("\n"),
+        ),
+        err.join("\n"),
+      );
+      assert(err.join("\n").includes("fix the system time (NTP)"));
     });
 
     await t.step("an outdated keytab (key changed at the KDC) is named", async () => {
