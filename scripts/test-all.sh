@@ -9,6 +9,9 @@
 # test:integration; needs root for namespaces), vm (deno task test:vm; real ESP kernel).
 #
 # Options: --only TIER[,TIER…] runs a subset (e.g. --only unit,integration).
+# The whole script is one function, parsed before it runs: editing this file during a run
+# (e.g. a git pull) cannot change what a running copy does.
+test_all() {
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DENO_NO_UPDATE_CHECK=1
@@ -77,7 +80,7 @@ deno_tier() { # tier, cmd...
   if [ -n "$line" ]; then
     p=$(sed -E 's/^[^|]*\| ([0-9]+) passed.*/\1/' <<<"$line")
     f=$(sed -E 's/.*\| ([0-9]+) failed.*/\1/' <<<"$line")
-    note=$(sed -E 's/^(ok|FAILED) \| //; s/ \([0-9.]+m?s\)$//' <<<"$line")
+    note=$(sed -E 's/^(ok|FAILED) \| //; s/ \([0-9hms.µ]+\)$//' <<<"$line")
   fi
   if [ -n "$timeout_note" ]; then
     f=$((f + 1)) note="$timeout_note; $note"
@@ -160,3 +163,6 @@ for i in "${!names[@]}"; do
 done
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
+}
+test_all "$@"
+exit $?
