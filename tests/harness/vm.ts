@@ -76,8 +76,9 @@ export interface VmRunOptions {
   /** Working directory inside the VM (default: the host's current directory). */
   cwd?: string;
   /**
-   * Environment of the command. It starts from PATH, HOME, TERM, NO_COLOR, DENO_DIR of the
-   * host (when set), adds `KINK_VM=1` and `KINK_VM_MODE=qemu`, then these entries.
+   * Environment of the command. It starts from PATH, HOME, and the host's TERM, NO_COLOR,
+   * DENO_DIR, CI, TZ, LANG and `KINK_*` variables (when set), adds `KINK_VM=1` and
+   * `KINK_VM_MODE=qemu|direct`, then these entries.
    */
   env?: Record<string, string>;
   /** Deadline for the whole run including boot, in ms (default 900 000). */
@@ -198,9 +199,10 @@ function commandEnv(mode: "qemu" | "direct", extra: Record<string, string> = {})
     PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     HOME: Deno.env.get("HOME") ?? "/root",
   };
-  for (const k of ["TERM", "NO_COLOR", "DENO_DIR", "CI", "TZ", "LANG"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries(Deno.env.toObject())) {
+    if (["TERM", "NO_COLOR", "DENO_DIR", "CI", "TZ", "LANG"].includes(k) || k.startsWith("KINK_")) {
+      env[k] = v;
+    }
   }
   env.KINK_VM = "1";
   env.KINK_VM_MODE = mode;
