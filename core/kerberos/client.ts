@@ -169,6 +169,9 @@ export class KerberosClient {
   readonly #now: () => number;
   #tgt: Credentials | undefined;
   #tickets = new Map<string, Credentials>();
+  #retired: Credentials[] = [];
+  #tgtInFlight: Promise<Credentials> | undefined;
+  #tgsInFlight = new Map<string, Promise<Credentials>>();
   #clockOffsetMs = 0;
   #offsetMeasured = false;
 
@@ -211,7 +214,8 @@ export class KerberosClient {
       this.#replaceTgt(c);
     } else {
       const k = cacheKey(c.server, c.userToUser === true);
-      this.#tickets.get(k)?.sessionKey.dispose();
+      const old = this.#tickets.get(k);
+      if (old && old !== c) this.#retire(old);
       this.#tickets.set(k, c);
     }
   }
@@ -267,11 +271,12 @@ export class KerberosClient {
     return n;
   }
 
-  /** Disposes every session key held. */
+  /** Disposes every session key held, including replaced credentials. */
   dispose(): void {
-    for (const c of this.credentials()) c.sessionKey.dispose();
+    for (const c of [...this.credentials(), ...this.#retired]) c.sessionKey.dispose();
     this.#tgt = undefined;
     this.#tickets.clear();
+    this.#retired = [];
   }
 
   #fresh(c: Credentials | undefined): c is Credentials {
@@ -281,39 +286,82 @@ export class KerberosClient {
   }
 
   #replaceTgt(c: Credentials): void {
-    if (this.#tgt && this.#tgt !== c) this.#tgt.sessionKey.dispose();
+    if (this.#tgt && this.#tgt !== c) this.#retire(this.#tgt);
     this.#tgt = c;
   }
 
   /** The TGT: cached while fresh, otherwise a new AS exchange. */
   async getTgt(signal?: AbortSignal): Promise<Credentials> {
+    this.#sweepRetired();
     if (this.#fresh(this.#tgt)) return this.#tgt;
-    const c = await this.asExchange(signal);
-    this.#replaceTgt(c);
-    return c;
+    // Concurrent callers share one AS exchange.
+    this.#tgtInFlight ??= this.asExchange(signal).then(
+      (c) => {
+        this.#tgtInFlight = undefined;
+        this.#replaceTgt(c);
+        return c;
+      },
+      (e) => {
+        this.#tgtInFlight = undefined;
+        throw e;
+      },
+    );
+    return await this.#tgtInFlight;
   }
 
   /**
    * A service ticket for `server`: cached while fresh, otherwise a TGS
    * exchange (getting a TGT first when needed). With `peerTgt`, a
-   * user-to-user ticket encrypted in that TGT's session key.
+   * user-to-user ticket encrypted in that TGT's session key (never cached:
+   * the peer's TGT decides). Concurrent requests for the same server share
+   * one exchange.
    */
   async getServiceTicket(
     server: Principal,
     opts: { peerTgt?: Ticket; signal?: AbortSignal } = {},
   ): Promise<Credentials> {
+    this.#sweepRetired();
     const u2u = opts.peerTgt !== undefined;
     const key = cacheKey(server, u2u);
     const cached = this.#tickets.get(key);
     if (!u2u && this.#fresh(cached)) return cached;
-    const tgt = await this.getTgt(opts.signal);
-    const tgsOpts: { additionalTicket?: Ticket; signal?: AbortSignal } = {};
-    if (opts.peerTgt) tgsOpts.additionalTicket = opts.peerTgt;
-    if (opts.signal) tgsOpts.signal = opts.signal;
-    const c = await this.tgsExchange(tgt, server, tgsOpts);
-    cached?.sessionKey.dispose();
-    this.#tickets.set(key, c);
-    return c;
+    const inFlight = u2u ? undefined : this.#tgsInFlight.get(key);
+    if (inFlight) return await inFlight;
+    const run = (async () => {
+      const tgt = await this.getTgt(opts.signal);
+      const tgsOpts: { additionalTicket?: Ticket; signal?: AbortSignal } = {};
+      if (opts.peerTgt) tgsOpts.additionalTicket = opts.peerTgt;
+      if (opts.signal) tgsOpts.signal = opts.signal;
+      const c = await this.tgsExchange(tgt, server, tgsOpts);
+      const old = this.#tickets.get(key);
+      if (old && old !== c) this.#retire(old);
+      this.#tickets.set(key, c);
+      return c;
+    })();
+    if (u2u) return await run;
+    this.#tgsInFlight.set(key, run);
+    try {
+      return await run;
+    } finally {
+      this.#tgsInFlight.delete(key);
+    }
+  }
+
+  /**
+   * Replaced credentials stay usable (a KINK transaction keeps its ticket to
+   * the end, RFC 4430 §9) until they expire; then their keys are zeroed.
+   */
+  #retire(c: Credentials): void {
+    this.#retired.push(c);
+  }
+
+  #sweepRetired(): void {
+    const now = this.#now();
+    this.#retired = this.#retired.filter((c) => {
+      if (c.endtime.getTime() + 600_000 > now) return true;
+      c.sessionKey.dispose();
+      return false;
+    });
   }
 
   async #send(realm: string, req: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {

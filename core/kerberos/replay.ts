@@ -63,6 +63,12 @@ export interface ReplayCacheOptions {
   maxEntries?: number;
   /** Clock, milliseconds since the epoch. Default `Date.now`. */
   now?: () => number;
+  /**
+   * fsync the file after every accepted authenticator, so that entries
+   * survive a power loss, not only a process crash. Default false (each
+   * entry is written to the kernel at once, which survives a crash).
+   */
+  durable?: boolean;
 }
 
 const MAGIC = "KINKRC1";
@@ -75,6 +81,7 @@ export class ReplayCache {
   readonly #path: string | undefined;
   readonly #maxEntries: number;
   readonly #now: () => number;
+  readonly #durable: boolean;
   #entries = new Map<string, number>(); // digest hex → expiry ms
   #recoveringUntil = 0;
   #file: Deno.FsFile | undefined;
@@ -91,6 +98,7 @@ export class ReplayCache {
     this.#path = opts.path;
     this.#maxEntries = opts.maxEntries ?? 1_000_000;
     this.#now = opts.now ?? Date.now;
+    this.#durable = opts.durable ?? false;
   }
 
   /**
@@ -233,6 +241,7 @@ export class ReplayCache {
     try {
       let off = 0;
       while (off < data.length) off += this.#file.writeSync(data.subarray(off));
+      if (this.#durable) this.#file.syncDataSync();
     } catch (e) {
       throw new KerberosError("io", `replay cache ${this.#path}`, "cannot append to the file", {
         cause: e,

@@ -67,6 +67,14 @@ for (const set of ["aes-sha1", "aes-sha2"] as const) {
           assertEquals(st.sessionKey.enctype, strong);
           // Cached until close to expiry.
           assert((await alice.getServiceTicket(servicePrinc)) === st);
+          // Concurrent first requests share one exchange.
+          const bob = clientFor(realm, "bob", set);
+          const all = await Promise.all(
+            Array.from({ length: 5 }, () => bob.getServiceTicket(servicePrinc)),
+          );
+          assert(all.every((c) => c === all[0]));
+          assertEquals(bob.credentials().length, 2);
+          bob.dispose();
           alice.dispose();
         });
 
@@ -80,6 +88,9 @@ for (const set of ["aes-sha1", "aes-sha2"] as const) {
           const second = await alice.getTgt();
           assert(second !== first, "TGT was not refreshed");
           assert(second.authtime.getTime() >= first.authtime.getTime());
+          // The replaced TGT stays usable until it expires (a transaction
+          // keeps its ticket, RFC 4430 §9).
+          makeApReq(alice.principal, first.ticket, first.sessionKey);
           alice.dispose();
         });
 

@@ -18,7 +18,13 @@ Deno.test("replay: a restart keeps rejecting what was accepted before (persisted
     const path = `${dir}/rcache`;
     const c = clock(1_700_000_000_000);
     const e = { ...A, ctimeMs: c.t, cusec: 4242 };
-    const rc1 = ReplayCache.open({ skewMs: SKEW, path, firstStart: true, now: c.now });
+    const rc1 = ReplayCache.open({
+      skewMs: SKEW,
+      path,
+      firstStart: true,
+      now: c.now,
+      durable: true,
+    });
     assert(rc1.check(e).ok);
     rc1.close();
     // Principal names are not stored in clear.
