@@ -23,7 +23,15 @@ while [ $# -gt 0 ]; do
   case "$1" in
   --only) only="${2:-}"; shift 2 ;;
   --only=*) only="${1#--only=}"; shift ;;
+  --) shift ;;
   *) echo "usage: $0 [--only TIER[,TIER...]]" >&2; exit 2 ;;
+  esac
+done
+local t
+for t in ${only//,/ }; do
+  case "$t" in
+  check | wasm | rust | unit | integration | vm) ;;
+  *) echo "unknown tier '$t' (tiers: check wasm rust unit integration vm)" >&2; exit 2 ;;
   esac
 done
 
