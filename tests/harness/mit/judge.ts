@@ -81,15 +81,37 @@ function parseError(line: string): { ok: false; code: number; message: string } 
  * what it saw plus the AP-REP it built. MIT's replay cache is off (the tests
  * judge kink's).
  */
-export async function mitReadApReq(
+export function mitReadApReq(
   env: Record<string, string>,
   keytab: string,
   server: string,
   apReq: Uint8Array,
 ): Promise<MitResult<MitAcceptance>> {
+  return readApReq(env, ["rd-req", keytab, server], apReq);
+}
+
+/**
+ * Has MIT verify a user-to-user `apReq` as `server`, decrypting the ticket
+ * with the session key of the server's TGT (`enctype`, `keyHex`).
+ */
+export function mitReadApReqU2U(
+  env: Record<string, string>,
+  tgtSessionKey: { enctype: number; keyHex: string },
+  server: string,
+  apReq: Uint8Array,
+): Promise<MitResult<MitAcceptance>> {
+  const k = `${tgtSessionKey.enctype}:${tgtSessionKey.keyHex}`;
+  return readApReq(env, ["rd-req-u2u", k, server], apReq);
+}
+
+async function readApReq(
+  env: Record<string, string>,
+  args: string[],
+  apReq: Uint8Array,
+): Promise<MitResult<MitAcceptance>> {
   const exe = await buildJudge();
   const child = new Deno.Command(exe, {
-    args: ["rd-req", keytab, server],
+    args,
     env: { ...env, KRB5RCACHETYPE: "none" },
     stdin: "piped",
     stdout: "piped",

@@ -16,6 +16,10 @@
  *     stdin:  AP-REP (hex) to verify with krb5_rd_rep
  *     stdout: "ok rd-rep" or "error <code> <message>"
  *
+ *   krb5_judge rd-req-u2u ENCTYPE:KEYHEX SERVER_PRINCIPAL
+ *     as rd-req, for a user-to-user AP-REQ: the ticket is decrypted with the
+ *     given TGT session key (krb5_auth_con_setuseruserkey) instead of a keytab
+ *
  *   krb5_judge rd-error - -
  *     stdin:  KRB-ERROR (hex)
  *     stdout: "ok error=<code> stime=<s> susec=<us> ctime=<s> cusec=<us>
@@ -64,16 +68,21 @@ static void print_key(krb5_keyblock *k) {
     print_hex(k->contents, k->length);
 }
 
-static int rd_req(const char *ktname, const char *server_name) {
+static int rd_req(const char *ktname, const char *server_name, krb5_keyblock *uukey) {
     krb5_error_code r;
-    krb5_keytab kt;
+    krb5_keytab kt = NULL;
     krb5_principal server;
     krb5_auth_context ac = NULL;
     krb5_flags ap_options = 0;
     krb5_ticket *ticket = NULL;
     krb5_data in, out;
 
-    if ((r = krb5_kt_resolve(ctx, ktname, &kt))) die("krb5_kt_resolve", r);
+    if (ktname && (r = krb5_kt_resolve(ctx, ktname, &kt))) die("krb5_kt_resolve", r);
+    if (uukey) {
+        if ((r = krb5_auth_con_init(ctx, &ac))) die("krb5_auth_con_init", r);
+        if ((r = krb5_auth_con_setuseruserkey(ctx, ac, uukey)))
+            die("krb5_auth_con_setuseruserkey", r);
+    }
     if ((r = krb5_parse_name(ctx, server_name, &server))) die("krb5_parse_name", r);
     if (!read_hex_line(&in)) { printf("error 0 bad hex input\n"); return 1; }
     if ((r = krb5_rd_req(ctx, &ac, &in, server, kt, &ap_options, &ticket)))
@@ -163,7 +172,23 @@ int main(int argc, char **argv) {
         printf("error %ld krb5_init_context\n", (long)r);
         return 1;
     }
-    if (strcmp(argv[1], "rd-req") == 0) return rd_req(argv[2], argv[3]);
+    if (strcmp(argv[1], "rd-req") == 0) return rd_req(argv[2], argv[3], NULL);
+    if (strcmp(argv[1], "rd-req-u2u") == 0) {
+        krb5_keyblock kb;
+        const char *colon = strchr(argv[2], ':');
+        if (!colon) return 2;
+        size_t n = strlen(colon + 1) / 2;
+        kb.magic = KV5M_KEYBLOCK;
+        kb.enctype = atoi(argv[2]);
+        kb.length = n;
+        kb.contents = malloc(n);
+        for (size_t i = 0; i < n; i++) {
+            unsigned int v;
+            sscanf(colon + 1 + 2 * i, "%2x", &v);
+            kb.contents[i] = (krb5_octet)v;
+        }
+        return rd_req(NULL, argv[3], &kb);
+    }
     if (strcmp(argv[1], "mk-req") == 0) return mk_req(argv[2], argv[3]);
     if (strcmp(argv[1], "rd-error") == 0) return rd_error();
     fprintf(stderr, "unknown command %s\n", argv[1]);

@@ -4,7 +4,12 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert, rejects, throws } from "node:assert/strict";
 import { ENCTYPE_SETS, type EnctypeSet, type Realm, withRealm } from "../../harness/krb5_realm.ts";
-import { mitMakeApReq, mitReadApReq, mitReadError } from "../../harness/mit/judge.ts";
+import {
+  mitMakeApReq,
+  mitReadApReq,
+  mitReadApReqU2U,
+  mitReadError,
+} from "../../harness/mit/judge.ts";
 import { KdcError, KerberosClient } from "../../../core/kerberos/client.ts";
 import {
   ApError,
@@ -15,7 +20,7 @@ import {
 import { ReplayCache } from "../../../core/kerberos/replay.ts";
 import { readKeytab } from "../../../core/kerberos/keytab.ts";
 import { decodeKrbError } from "../../../core/kerberos/messages.ts";
-import { parsePrincipal } from "../../../core/kerberos/principal.ts";
+import { formatPrincipal, parsePrincipal } from "../../../core/kerberos/principal.ts";
 import { ErrorCode, hasFlag, TicketFlag } from "../../../core/kerberos/iana.ts";
 import { KerberosError } from "../../../core/kerberos/errors.ts";
 import { toHex } from "../../../core/util/bytes.ts";
@@ -247,6 +252,18 @@ for (const set of ["aes-sha1", "aes-sha2"] as const) {
           assert(v.userToUser);
           assertEquals(v.client, alice.principal);
           assertEquals(verifyApRep(svc.makeApRep(v), u2u.sessionKey, [ap.time]).matched, 0);
+          // MIT's krb5_rd_req, given bob's TGT session key, accepts it too.
+          const ap2 = makeApReq(alice.principal, u2u.ticket, u2u.sessionKey, { userToUser: true });
+          const mit = await mitReadApReqU2U(
+            realm.env,
+            { enctype: bobTgt.sessionKey.enctype, keyHex: toHex(bobTgt.sessionKey.exportBytes()) },
+            formatPrincipal(bobPrinc),
+            ap2.apReq,
+          );
+          assert(mit.ok, mit.ok ? "" : mit.message);
+          assertEquals(mit.value.client, realm.principal("alice"));
+          assertEquals(mit.value.keyHex, toHex(u2u.sessionKey.exportBytes()));
+          assertEquals(verifyApRep(mit.value.apRep, u2u.sessionKey, [ap2.time]).matched, 0);
           v.sessionKey.dispose();
           alice.dispose();
           bob.dispose();
