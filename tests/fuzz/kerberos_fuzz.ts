@@ -4,18 +4,19 @@
  * encodings and file fixtures, and every Kerberos message of the racoon2
  * capture. Each mutated input must either decode or fail with a typed
  * error (KerberosError, or ConfigError for krb5.conf); anything else is a
- * finding, reported with the input in hex. The slowest single input is
+ * finding, reported with the input in hex. Every accepted DER message,
+ * keytab and ccache must also survive encode → decode unchanged. The slowest single input is
  * reported so that a hang or a super-linear path shows up.
  *
  * Run: deno run --allow-read=. tests/fuzz/kerberos_fuzz.ts [--iterations N] [--seed S] [--only NAME]
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { isDeepStrictEqual, parseArgs } from "node:util";
 import { ConfigError } from "../../core/errors.ts";
-import { readCcache } from "../../core/kerberos/ccache.ts";
+import { readCcache, writeCcache } from "../../core/kerberos/ccache.ts";
 import { KerberosError } from "../../core/kerberos/errors.ts";
-import { readKeytab } from "../../core/kerberos/keytab.ts";
+import { readKeytab, writeKeytab } from "../../core/kerberos/keytab.ts";
 import { parseKrb5Conf } from "../../core/kerberos/krb5conf.ts";
 import * as M from "../../core/kerberos/messages.ts";
 import { fromHex, toHex } from "../../core/util/bytes.ts";
@@ -59,6 +60,15 @@ export interface FuzzResult {
 
 const isKrb = (e: unknown) => e instanceof KerberosError;
 const isConf = (e: unknown) => e instanceof ConfigError;
+
+/** Drops decoder bookkeeping (`raw`, `reqBodyRaw`) before comparing values. */
+function strip(v: unknown): unknown {
+  if (v instanceof Uint8Array || v instanceof Date || v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) return v.map(strip);
+  const o: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (k !== "raw" && k !== "reqBodyRaw") o[k] = strip(x);
+  return o;
+}
 
 /** Deterministic PRNG (mulberry32). */
 function rng(seed: number): () => number {
@@ -217,42 +227,121 @@ export function kerberosTargets(): FuzzTarget[] {
       return true;
     });
   };
-  const der = (name: string, run: (b: Uint8Array) => unknown, seeds: Uint8Array[]): FuzzTarget => ({
+  // A DER target decodes, and every value it accepts must encode and decode
+  // back to the same value (an encoder failure or a mismatch is a finding).
+  const der = <T>(
+    name: string,
+    decode: (b: Uint8Array) => T,
+    seeds: Uint8Array[],
+    encode: (v: T) => Uint8Array,
+  ): FuzzTarget => ({
     name,
     seeds: uniq(seeds),
-    run,
+    run: (b) => {
+      const v = decode(b);
+      let again: T;
+      try {
+        again = decode(encode(v));
+      } catch (e) {
+        throw new Error(`round trip failed: ${(e as Error).message}`);
+      }
+      if (!isDeepStrictEqual(strip(again), strip(v))) {
+        throw new Error("round trip changed the value");
+      }
+      return v;
+    },
     allowed: isKrb,
   });
   const targets: FuzzTarget[] = [
-    der("AP-REQ", M.decodeApReq, [...lines("encode_krb5_ap_req"), ...kink.apReq.slice(0, 3)]),
-    der("AP-REP", M.decodeApRep, [...lines("encode_krb5_ap_rep"), ...kink.apRep.slice(0, 3)]),
-    der("KRB-ERROR", M.decodeKrbError, [...lines("encode_krb5_error"), ...kink.err]),
+    der(
+      "AP-REQ",
+      M.decodeApReq,
+      [...lines("encode_krb5_ap_req"), ...kink.apReq.slice(0, 3)],
+      M.encodeApReq,
+    ),
+    der(
+      "AP-REP",
+      M.decodeApRep,
+      [...lines("encode_krb5_ap_rep"), ...kink.apRep.slice(0, 3)],
+      M.encodeApRep,
+    ),
+    der(
+      "KRB-ERROR",
+      M.decodeKrbError,
+      [...lines("encode_krb5_error"), ...kink.err],
+      M.encodeKrbError,
+    ),
     der("KDC-REQ", M.decodeKdcReq, [
       ...lines("encode_krb5_as_req"),
       ...lines("encode_krb5_tgs_req"),
       ...ofType([10, 12]),
-    ]),
+    ], M.encodeKdcReq),
     der("KDC-REP", M.decodeKdcRep, [
       ...lines("encode_krb5_as_rep"),
       ...lines("encode_krb5_tgs_rep"),
       ...ofType([11, 13]),
-    ]),
-    der("KDC-REQ-BODY", M.decodeKdcReqBody, lines("encode_krb5_kdc_req_body")),
-    der("Ticket", M.decodeTicket, lines("encode_krb5_ticket")),
-    der("EncTicketPart", M.decodeEncTicketPart, lines("encode_krb5_enc_tkt_part")),
-    der("Authenticator", M.decodeAuthenticator, lines("encode_krb5_authenticator")),
-    der("EncAPRepPart", M.decodeEncApRepPart, lines("encode_krb5_ap_rep_enc_part")),
-    der("EncKDCRepPart", M.decodeEncKdcRepPart, lines("encode_krb5_enc_kdc_rep_part")),
-    der("METHOD-DATA", M.decodeMethodData, lines("encode_krb5_padata_sequence")),
-    der("ETYPE-INFO2", M.decodeEtypeInfo2, lines("encode_krb5_etype_info2")),
-    der("PA-ENC-TS-ENC", M.decodePaEncTsEnc, lines("encode_krb5_pa_enc_ts")),
-    der("EncryptedData", M.decodeEncryptedData, lines("encode_krb5_enc_data")),
-    der("EncryptionKey", M.decodeEncryptionKey, lines("encode_krb5_keyblock")),
-    der("KRB-SAFE", M.decodeKrbSafe, lines("encode_krb5_safe")),
-    der("KRB-PRIV", M.decodeKrbPriv, lines("encode_krb5_priv")),
-    der("EncKrbPrivPart", M.decodeEncKrbPrivPart, lines("encode_krb5_enc_priv_part")),
-    der("KRB-CRED", M.decodeKrbCred, lines("encode_krb5_cred")),
-    der("EncKrbCredPart", M.decodeEncKrbCredPart, lines("encode_krb5_enc_cred_part")),
+    ], M.encodeKdcRep),
+    der("KDC-REQ-BODY", M.decodeKdcReqBody, lines("encode_krb5_kdc_req_body"), M.encodeKdcReqBody),
+    der("Ticket", M.decodeTicket, lines("encode_krb5_ticket"), M.encodeTicket),
+    der(
+      "EncTicketPart",
+      M.decodeEncTicketPart,
+      lines("encode_krb5_enc_tkt_part"),
+      M.encodeEncTicketPart,
+    ),
+    der(
+      "Authenticator",
+      M.decodeAuthenticator,
+      lines("encode_krb5_authenticator"),
+      M.encodeAuthenticator,
+    ),
+    der(
+      "EncAPRepPart",
+      M.decodeEncApRepPart,
+      lines("encode_krb5_ap_rep_enc_part"),
+      M.encodeEncApRepPart,
+    ),
+    der(
+      "EncKDCRepPart",
+      M.decodeEncKdcRepPart,
+      lines("encode_krb5_enc_kdc_rep_part"),
+      M.encodeEncKdcRepPart,
+    ),
+    der(
+      "METHOD-DATA",
+      M.decodeMethodData,
+      lines("encode_krb5_padata_sequence"),
+      M.encodeMethodData,
+    ),
+    der("ETYPE-INFO2", M.decodeEtypeInfo2, lines("encode_krb5_etype_info2"), M.encodeEtypeInfo2),
+    der("PA-ENC-TS-ENC", M.decodePaEncTsEnc, lines("encode_krb5_pa_enc_ts"), M.encodePaEncTsEnc),
+    der(
+      "EncryptedData",
+      M.decodeEncryptedData,
+      lines("encode_krb5_enc_data"),
+      M.encodeEncryptedData,
+    ),
+    der(
+      "EncryptionKey",
+      M.decodeEncryptionKey,
+      lines("encode_krb5_keyblock"),
+      M.encodeEncryptionKey,
+    ),
+    der("KRB-SAFE", M.decodeKrbSafe, lines("encode_krb5_safe"), M.encodeKrbSafe),
+    der("KRB-PRIV", M.decodeKrbPriv, lines("encode_krb5_priv"), M.encodeKrbPriv),
+    der(
+      "EncKrbPrivPart",
+      M.decodeEncKrbPrivPart,
+      lines("encode_krb5_enc_priv_part"),
+      M.encodeEncKrbPrivPart,
+    ),
+    der("KRB-CRED", M.decodeKrbCred, lines("encode_krb5_cred"), M.encodeKrbCred),
+    der(
+      "EncKrbCredPart",
+      M.decodeEncKrbCredPart,
+      lines("encode_krb5_enc_cred_part"),
+      M.encodeEncKrbCredPart,
+    ),
   ];
   const files = (dir: string) => {
     const out: Uint8Array[] = [];
@@ -269,7 +358,17 @@ export function kerberosTargets(): FuzzTarget[] {
       Deno.readFileSync(fixture("racoon2/A.keytab")),
       Deno.readFileSync(fixture("racoon2/B.keytab")),
     ],
-    run: readKeytab,
+    run: (b) => {
+      const v = readKeytab(b);
+      let again: unknown;
+      try {
+        again = readKeytab(writeKeytab(v));
+      } catch (e) {
+        throw new Error(`round trip failed: ${(e as Error).message}`);
+      }
+      if (!isDeepStrictEqual(again, v)) throw new Error("round trip changed the value");
+      return v;
+    },
     allowed: isKrb,
   });
   targets.push({
@@ -278,7 +377,19 @@ export function kerberosTargets(): FuzzTarget[] {
       ...files("vectors/mit-asn1/derived/ccache"),
       ...files("vectors/mit-asn1/fuzz-seeds/ccache"),
     ],
-    run: readCcache,
+    run: (b) => {
+      const v = readCcache(b);
+      let again: unknown;
+      try {
+        again = readCcache(writeCcache(v));
+      } catch (e) {
+        throw new Error(`round trip failed: ${(e as Error).message}`);
+      }
+      if (!isDeepStrictEqual(again, { ...v, version: 4 })) {
+        throw new Error("round trip changed the value");
+      }
+      return v;
+    },
     allowed: isKrb,
   });
   const td = new TextDecoder();
