@@ -24,7 +24,17 @@ import { type PolicyConfig, type SaConfig, selector } from "../ffi/xfrm.ts";
 import { toHex } from "../core/util/bytes.ts";
 
 const N_POLICIES = 2000;
-const N_SAS = 1000;
+const N_SAS = 500;
+
+/** `KINK_XFRM_BENCH=sa` runs only the SA group (what bench/xfrm_vm.ts runs inside qemu). */
+function only(): string | undefined {
+  try {
+    return Deno.env.get("KINK_XFRM_BENCH");
+  } catch {
+    return undefined;
+  }
+}
+const saOnly = only() === "sa";
 
 function granted(d: Deno.PermissionDescriptor): boolean {
   try {
@@ -150,7 +160,9 @@ Deno.bench({
   name: "ip -batch",
   group: polGroup,
   baseline: true,
-  ignore: !ns,
+  ignore: !ns || saOnly,
+  n: 30,
+  warmup: 3,
   async fn(b) {
     await ns!.k.flushPolicies();
     b.start();
@@ -162,7 +174,9 @@ for (const per of [1, 16, 64]) {
   Deno.bench({
     name: `kink netlink, ${per} per sendto`,
     group: polGroup,
-    ignore: !ns,
+    ignore: !ns || saOnly,
+    n: 30,
+    warmup: 3,
     async fn(b) {
       await ns!.k.flushPolicies();
       b.start();
@@ -181,6 +195,8 @@ Deno.bench({
   group: saGroup,
   baseline: true,
   ignore: !ns || !esp,
+  n: 5,
+  warmup: 1,
   async fn(b) {
     await ns!.k.flushSas();
     b.start();
@@ -193,6 +209,8 @@ for (const per of [1, 16, 64]) {
     name: `kink netlink, ${per} per sendto`,
     group: saGroup,
     ignore: !ns || !esp,
+    n: 5,
+    warmup: 1,
     async fn(b) {
       await ns!.k.flushSas();
       b.start();
@@ -223,7 +241,7 @@ function memSas(): SaConfig[] {
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
-{
+if (!saOnly) {
   const cfgs = memSas();
   gc?.();
   const before = Deno.memoryUsage().heapUsed;
@@ -243,11 +261,14 @@ const gc = (globalThis as { gc?: () => void }).gc;
 }
 
 const memGroup = `in-memory backend (${N_MEM} SAs per run)`;
-const MEM = memSas();
+const MEM = saOnly ? [] : memSas();
 Deno.bench({
   name: "add 100,000 SAs one by one",
   group: memGroup,
+  ignore: saOnly,
   baseline: true,
+  n: 3,
+  warmup: 1,
   async fn() {
     const k = new MemoryKernel();
     for (const c of MEM) await k.addSa(c);
@@ -257,6 +278,9 @@ Deno.bench({
 Deno.bench({
   name: "addSas(100,000)",
   group: memGroup,
+  ignore: saOnly,
+  n: 3,
+  warmup: 1,
   async fn() {
     const k = new MemoryKernel();
     await k.addSas(MEM);

@@ -93,12 +93,13 @@ export interface IpXfrmState {
 export function parseIpXfrmState(out: string): IpXfrmState[] {
   const blocks = out.split(/^(?=src )/m).filter((b) => b.startsWith("src "));
   return blocks.map((text) => {
-    const head = /^src (\S+) dst (\S+)\n\s+proto (\S+) spi (0x[0-9a-f]+) reqid (\d+) mode (\S+)/m
-      .exec(text);
+    const head =
+      /^src (\S+) dst (\S+)\n\s+proto (\S+) spi (0x[0-9a-f]+)(?:\(\d+\))? reqid (\d+)(?:\(0x[0-9a-f]+\))? mode (\S+)/m
+        .exec(text);
     if (!head) throw new Error(`cannot parse ip xfrm state block:\n${text}`);
     const algs: Record<string, string[]> = {};
     for (const m of text.matchAll(/^\s+(enc|auth|auth-trunc|aead|comp) (.+)$/gm)) {
-      algs[m[1]!] = m[2]!.trim().split(/\s+/);
+      algs[m[1]!] = m[2]!.replace(/\(\d+ bits\)/, "").trim().split(/\s+/); // `ip -s` adds "(N bits)"
     }
     const rw = /replay-window (\d+)/.exec(text);
     const cur = /lifetime current:\s*\n\s*(\d+)\(bytes\), (\d+)\(packets\)/.exec(text);
