@@ -1265,6 +1265,24 @@ function getMark(attrs: Map<number, Uint8Array>, ctx: string): Mark | undefined 
   return { value: r.u32(0), mask: r.u32(4) };
 }
 
+const INSPECT = [Symbol.for("Deno.customInspect"), Symbol.for("nodejs.util.inspect.custom")];
+
+/**
+ * Makes `console.log`/`Deno.inspect` of an algorithm record print its name
+ * and key length, never the key (non-enumerable, so equality and JSON are
+ * unaffected). Returns `algo`.
+ */
+export function redactKeyInspect<T extends { name: string; key: Uint8Array }>(algo: T): T {
+  for (const sym of INSPECT) {
+    Object.defineProperty(algo, sym, {
+      value: () => `${algo.name} <${algo.key.length}-octet key redacted>`,
+      enumerable: false,
+      configurable: true,
+    });
+  }
+  return algo;
+}
+
 function cName(b: Uint8Array): string {
   const n = b.subarray(0, 64);
   const z = n.indexOf(0);
@@ -1365,6 +1383,9 @@ export function decodeSaInfo(info: Uint8Array, attrBytes: Uint8Array, ctx = "dec
   }
   const mark = getMark(attrs, ctx);
   if (mark) sa.mark = mark;
+  if (sa.enc) redactKeyInspect(sa.enc);
+  if (sa.auth) redactKeyInspect(sa.auth);
+  if (sa.aead) redactKeyInspect(sa.aead);
   return sa;
 }
 

@@ -28,6 +28,7 @@ import {
   type PolicyDir,
   type PolicyId,
   type PolicyState,
+  redactKeyInspect,
   type SaConfig,
   type SaId,
   type SaState,
@@ -87,7 +88,10 @@ function polKey(dir: PolicyDir, s: Selector, mark: Mark | undefined): string {
 }
 
 function cloneSa(sa: SaState): SaState {
-  const c = structuredClone(sa);
+  const c = structuredClone(sa); // drops the inspect guards: put them back
+  if (c.enc) redactKeyInspect(c.enc);
+  if (c.auth) redactKeyInspect(c.auth);
+  if (c.aead) redactKeyInspect(c.aead);
   return c;
 }
 

@@ -154,3 +154,21 @@ Deno.test("netlink fuzz (short run): 30,000 mutated kernel replies, only typed e
   assert.equal(st.inputs, 30_000);
   assert.ok(st.decoded > 0 && st.rejected > 0);
 });
+
+Deno.test("xfrm codec: inspecting an SA never prints its keys", async () => {
+  const { MemoryKernel } = await import("../../../core/kernel/memory.ts");
+  const { saCases } = await import("./contract.ts");
+  const { toHex } = await import("../../../core/util/bytes.ts");
+  const k = new MemoryKernel();
+  const c = saCases()[1]!;
+  await k.addSa(c);
+  const sa = await k.getSa({ dst: c.dst, spi: c.spi, proto: c.proto });
+  const text = Deno.inspect(sa, { depth: 10 }) + Deno.inspect(await k.listSas(), { depth: 10 });
+  assert.ok(
+    !text.includes(toHex(c.enc!.key).slice(0, 8)) &&
+      !text.includes(String(c.enc!.key[0]) + ", " + String(c.enc!.key[1])),
+  );
+  assert.match(text, /cbc\(aes\) <24-octet key redacted>/);
+  assert.match(text, /hmac\(sha256\) <32-octet key redacted>/);
+  await k.close();
+});
