@@ -407,7 +407,7 @@ async function bootOnce(opts: VmRunOptions, image: VmImage, deadline: number): P
       await Promise.race([qemuOutput, new Promise((r) => setTimeout(r, 100))]);
       await pollAll();
       const now = performance.now();
-      if (readyAt === undefined && con.text().includes("kink-vm: ready")) readyAt = now;
+      if (readyAt === undefined && /^kink-vm: \[[\d.]+\] ready$/m.test(con.text())) readyAt = now;
       if (statusAt === undefined && await exists(`${runDir}/status`)) statusAt = now;
       if (exited) break;
       if (readyAt === undefined && now - started > bootTimeoutMs) {
