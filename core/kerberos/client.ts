@@ -132,6 +132,8 @@ export class KdcError extends KerberosError {
   readonly offsetMs: number | undefined;
 
   /**
+   * Wraps a KRB-ERROR from a KDC.
+   *
    * @param context the exchange, e.g. `"AS exchange for alice@KINK.TEST"`
    * @param detail explanation with the error name
    * @param krbError the decoded KRB-ERROR
@@ -176,6 +178,8 @@ export class KerberosClient {
   #offsetMeasured = false;
 
   /**
+   * Creates a client; no KDC is contacted until a ticket is asked for.
+   *
    * @param principal the client principal
    * @param secret keytab entries (only those of `principal` are used) or a password
    * @param opts KDC lookup, enctypes, timeouts, clock

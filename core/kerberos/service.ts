@@ -127,6 +127,8 @@ export class ApError extends KerberosError {
   readonly offsetMs: number | undefined;
 
   /**
+   * Builds the error with the code to answer.
+   *
    * @param errorCode KRB_AP_ERR_* code
    * @param detail what is wrong, for logs and operators
    * @param extra authenticator time, client and measured offset when known
@@ -196,7 +198,11 @@ export class KerberosService {
   readonly #now: () => number;
   #tgtKeys: Key[] = [];
 
-  /** @param opts keys, accepted principal, skew, replay cache, clock */
+  /**
+   * Imports the service keys (only enctypes 17–20, only `principal`'s when given).
+   *
+   * @param opts keys, accepted principal, skew, replay cache, clock
+   */
   constructor(opts: ServiceOptions) {
     this.#principal = opts.principal;
     this.#skewMs = opts.skewMs ?? DEFAULT_CLOCK_SKEW_MS;

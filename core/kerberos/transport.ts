@@ -87,6 +87,8 @@ export class KdcUnreachableError extends KerberosError {
   /** Every try made, in order. */
   readonly attempts: KdcAttempt[];
   /**
+   * Builds the error; the message lists every address tried.
+   *
    * @param category `"kdc-unreachable"` (nobody answered usefully) or `"kdc-bad-reply"`
    *   (at least one KDC answered with bytes that are not a Kerberos reply)
    * @param attempts the tries made
