@@ -1274,13 +1274,13 @@ const INSPECT = [Symbol.for("Deno.customInspect"), Symbol.for("nodejs.util.inspe
  */
 export function redactKeyInspect<T extends { name: string; key: Uint8Array }>(algo: T): T {
   for (const sym of INSPECT) {
-    Object.defineProperty(algo, sym, {
-      value: () => `${algo.name} <${algo.key.length}-octet key redacted>`,
-      enumerable: false,
-      configurable: true,
-    });
+    Object.defineProperty(algo, sym, { value: inspectAlgo, enumerable: false, configurable: true });
   }
   return algo;
+}
+
+function inspectAlgo(this: { name: string; key: Uint8Array }): string {
+  return `${this.name} <${this.key.length}-octet key redacted>`;
 }
 
 function cName(b: Uint8Array): string {

@@ -16,6 +16,7 @@ import { Errno, KernelError } from "../../ffi/errors.ts";
 import { formatAddr, parseAddr } from "../../ffi/addr.ts";
 import {
   type AllocSpiRequest,
+  anySelector,
   decodePolicy,
   decodeSa,
   encodeAllocSpi,
@@ -23,6 +24,7 @@ import {
   encodePolicyId,
   encodeSa,
   encodeSaId,
+  type Lifetime,
   type Mark,
   type PolicyConfig,
   type PolicyDir,
@@ -85,6 +87,20 @@ function selKey(s: Selector): string {
 
 function polKey(dir: PolicyDir, s: Selector, mark: Mark | undefined): string {
   return `${dir}|${selKey(s)}|${markKey(mark)}`;
+}
+
+const ZERO_REPLAY = Object.freeze({ oseq: 0, seq: 0, oseqHi: 0, seqHi: 0 });
+const ZERO_STATS = Object.freeze({ replayWindow: 0, replay: 0, integrityFailed: 0 });
+const NO_LIMITS: Lifetime = Object.freeze({});
+const ANY_SELECTOR = {
+  inet: Object.freeze(anySelector("inet")),
+  inet6: Object.freeze(anySelector("inet6")),
+};
+
+function isAny(s: Selector): boolean {
+  const a = ANY_SELECTOR[s.family];
+  return s.src === a.src && s.dst === a.dst && !s.srcPrefixLen && !s.dstPrefixLen && !s.proto &&
+    !s.sport && !s.dport && !s.ifindex;
 }
 
 function cloneSa(sa: SaState): SaState {
@@ -305,7 +321,11 @@ export class MemoryKernel implements KernelIpsec {
     const sa = decodeSa(bytes);
     bytes.fill(0);
     sa.current.addTime = nowSeconds();
-    sa.replay = { oseq: 0, seq: 0, oseqHi: 0, seqHi: 0 };
+    // Parts that never change while stored are shared (callers get clones).
+    sa.replay = ZERO_REPLAY;
+    sa.stats = ZERO_STATS;
+    if (Object.keys(sa.lifetime).length === 0) sa.lifetime = NO_LIMITS;
+    if (isAny(sa.selector)) sa.selector = ANY_SELECTOR[sa.selector.family];
     if (sa.mark && !sa.mark.value && !sa.mark.mask) delete sa.mark;
     return { key: saKey(sa.proto, sa.dst, sa.spi, sa.mark), sa };
   }
