@@ -87,7 +87,7 @@ export interface VmRunOptions {
   bootTimeoutMs?: number;
   /** How many times to boot when the guest does not come up in time (default 2). */
   bootAttempts?: number;
-  /** Guest memory in MiB (default 1024). */
+  /** Guest memory in MiB (default `KINK_VM_MEMORY` or 1024). */
   memoryMiB?: number;
   /** Called with each piece of the command's stdout as it arrives. */
   onStdout?: (chunk: Uint8Array) => void;
@@ -186,6 +186,11 @@ async function hostTscKhz(): Promise<number | undefined> {
     if (m?.[1]) return Math.round(Number(m[1]) * 1000);
   } catch { /* no cat: fall through */ }
   return undefined;
+}
+
+function defaultMemoryMiB(): number {
+  const v = Number(Deno.env.get("KINK_VM_MEMORY") ?? "");
+  return Number.isInteger(v) && v >= 256 ? v : 1024;
 }
 
 /** Quotes `s` for a POSIX shell. */
@@ -348,7 +353,8 @@ async function bootOnce(opts: VmRunOptions, image: VmImage, deadline: number): P
     "--",
     "qemu-system-x86_64",
     ...["-M", "microvm", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "1"],
-    ...["-m", String(opts.memoryMiB ?? 1024), "-nodefaults", "-nic", "none", "-no-reboot"],
+    ...["-m", String(opts.memoryMiB ?? defaultMemoryMiB()), "-nodefaults", "-nic", "none"],
+    "-no-reboot",
     ...["-display", "none", "-monitor", "none", "-no-user-config"],
     ...["-pidfile", `${runDir}/qemu.pid`, "-serial", `file:${runDir}/serial.log`],
     ...["-kernel", image.kernel, "-initrd", image.initrd, "-append", append],

@@ -9,9 +9,10 @@
  */
 import assert from "node:assert/strict";
 import { run } from "../../harness/exec.ts";
+import { inVm, reportSkip } from "../../harness/tiers.ts";
 
-const inTier = Deno.env.get("KINK_VM") === "1";
-const ignore = !inTier;
+const ignore = !inVm();
+if (ignore) reportSkip("VM-tier ESP proof", "KINK_VM is not 1 (run it with deno task test:vm)");
 
 const ENC_KEY = "000102030405060708090a0b0c0d0e0f";
 const AUTH_KEY = "101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f";
