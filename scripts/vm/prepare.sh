@@ -16,6 +16,7 @@
 # tests/harness/vm.ts. Progress goes to stderr. If the package cannot be resolved or downloaded
 # (no apt mirror), the newest kernel already in the cache is used.
 set -euo pipefail
+# (Pipelines below read their whole input: an early exit would SIGPIPE the writer under pipefail.)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache_root="${KINK_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kink-vm}"
@@ -37,7 +38,7 @@ flock -w 600 9 || true
 resolve_package() {
   # linux-image-amd64 depends on exactly one linux-image-<abi>-amd64 package.
   apt-cache depends linux-image-amd64 2>/dev/null |
-    awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+    awk '/Depends: linux-image-[0-9]/ && !found { print $2; found = 1 }'
 }
 
 pkg="$(resolve_package || true)"
@@ -49,7 +50,7 @@ fi
 
 dir=""
 if [[ -n "$pkg" ]]; then
-  ver="$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ { print $2; exit }')"
+  ver="$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ && !found { print $2; found = 1 }')"
   abi="${pkg#linux-image-}"
   if [[ -n "$ver" && "$ver" != "(none)" ]]; then
     dir="$cache_root/${abi}_${ver}"
@@ -86,7 +87,12 @@ if [[ -z "$dir" ]]; then
   log "using cached kernel in $dir"
 fi
 
-kver="$(ls "$dir/root/lib/modules" | head -n 1)"
+# Kernels Debian has replaced: drop them a day after they were last prepared.
+find "$cache_root" -mindepth 1 -maxdepth 1 -type d ! -path "$dir" -mtime +1 -exec rm -rf {} + ||
+  true
+touch "$dir"
+
+kver="$(ls "$dir/root/lib/modules" | sed -n 1p)"
 kernel="$dir/root/boot/vmlinuz-$kver"
 moddir="$dir/root/lib/modules/$kver"
 [[ -f "$kernel" && -f "$moddir/modules.dep" ]] || {
@@ -100,7 +106,7 @@ vmlinux="$dir/vmlinux"
 if [[ ! -f "$vmlinux" ]] && grep -q '^CONFIG_PVH=y' "$dir/root/boot/config-$kver" 2>/dev/null; then
   extract() { # magic (grep -P) and decompressor
     local off
-    off="$(LC_ALL=C grep -obUaP "$1" "$kernel" | head -n 1 | cut -d: -f1)"
+    off="$(LC_ALL=C grep -obUaP "$1" "$kernel" | sed -n 1p | cut -d: -f1)"
     [[ -n "$off" ]] || return 1
     tail -c +$((off + 1)) "$kernel" | $2 2>/dev/null >"$vmlinux.tmp"
     [[ "$(head -c 4 "$vmlinux.tmp" | od -An -tx1 | tr -d ' ')" == 7f454c46 ]]
@@ -134,7 +140,7 @@ hash="$(
   {
     cat "$here/init"
     printf '%s\n' "${early_modules[@]}" "$kver"
-    busybox | head -n 1
+    busybox 2>&1 | sed -n 1p
   } | sha256sum | cut -c1-16
 )"
 initrd="$dir/initramfs-$hash.cpio"
