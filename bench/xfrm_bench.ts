@@ -115,7 +115,7 @@ interface Ns {
 
 let ns: Ns | undefined;
 let esp = false;
-const tmp = Deno.makeTempDirSync({ prefix: "kink-xfrm-bench-" });
+const tmp = kernelOk ? Deno.makeTempDirSync({ prefix: "kink-xfrm-bench-" }) : "";
 if (kernelOk) {
   const name = `kink-bench-${Deno.pid}`;
   new Deno.Command("ip", { args: ["netns", "add", name] }).outputSync();
