@@ -262,7 +262,7 @@ Deno.test({
           if (e.type === "polexpire" && e.hard) break;
         }
         assert.ok(
-          ticks >= 10,
+          ticks >= 5,
           `timers kept running while the socket waited (${ticks} ticks in ~1 s)`,
         );
       } finally {
