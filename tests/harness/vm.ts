@@ -209,6 +209,7 @@ function commandEnv(mode: "qemu" | "direct", extra: Record<string, string> = {})
       env[k] = v;
     }
   }
+  delete env.KINK_VM_FORCE; // the host's choice; a test inside must see its own kernel
   env.KINK_VM = "1";
   env.KINK_VM_MODE = mode;
   return { ...env, ...extra };
@@ -495,11 +496,11 @@ let espProbe: Promise<boolean> | undefined;
 /**
  * True when the running kernel can install ESP SAs (cbc(aes)+hmac(sha256) and
  * rfc4106(gcm(aes))). Probes in a throwaway network namespace (`unshare --net`), so the host's
- * SA database is never touched. Memoised per process. `KINK_VM_MODE=qemu` or `=direct` forces
+ * SA database is never touched. Memoised per process. `KINK_VM_FORCE=qemu` or `=direct` forces
  * the answer (false / true).
  */
 export function hostHasEsp(): Promise<boolean> {
-  const forced = Deno.env.get("KINK_VM_MODE");
+  const forced = Deno.env.get("KINK_VM_FORCE");
   if (forced === "qemu") return Promise.resolve(false);
   if (forced === "direct") return Promise.resolve(true);
   espProbe ??= (async () => {

@@ -11,7 +11,7 @@
  *    exits non-zero when a test failed or the VM could not run them.
  *
  * Arguments: optional paths (files or folders under tests/vm) to run instead of all of them.
- * Environment: `KINK_VM_MODE=qemu|direct` forces the mode; `KINK_VM_TIMEOUT` (seconds, default
+ * Environment: `KINK_VM_FORCE=qemu|direct` forces the mode; `KINK_VM_TIMEOUT` (seconds, default
  * 1500) bounds the whole VM run; `KINK_VM_MEMORY` (MiB) sizes the guest; `KINK_VM_CACHE` moves
  * the kernel cache. See scripts/vm/README.md.
  *
