@@ -10,7 +10,8 @@
  * 3. Streams deno test's output, prints timing, and as the last line `N passed, N failed`;
  *    exits non-zero when a test failed or the VM could not run them.
  *
- * Arguments: optional paths (files or folders under tests/vm) to run instead of all of them.
+ * Arguments: optional paths (files or folders under tests/vm) to run instead of all of them;
+ * arguments starting with `-` go to `deno test` (e.g. `--filter=SA`, `--fail-fast`).
  * Environment: `KINK_VM_FORCE=qemu|direct` forces the mode; `KINK_VM_TIMEOUT` (seconds, default
  * 1500) bounds the whole VM run; `KINK_VM_MEMORY` (MiB) sizes the guest; `KINK_VM_CACHE` moves
  * the kernel cache. See scripts/vm/README.md.
@@ -68,7 +69,9 @@ async function denoDir(): Promise<string | undefined> {
 
 async function main(): Promise<number> {
   Deno.chdir(ROOT);
-  const files = await collectTests(Deno.args.length ? Deno.args : ["tests/vm"]);
+  const flags = Deno.args.filter((a) => a.startsWith("-"));
+  const paths = Deno.args.filter((a) => !a.startsWith("-"));
+  const files = await collectTests(paths.length ? paths : ["tests/vm"]);
   if (files.length === 0) {
     say("vm tier: no tests/vm/**/*_test.ts files");
     say("0 passed, 0 failed");
@@ -104,7 +107,15 @@ async function main(): Promise<number> {
   let result: VmResult;
   try {
     result = await runWithEsp({
-      cmd: [Deno.execPath(), "test", "--no-check", "--cached-only", "--allow-all", ...files],
+      cmd: [
+        Deno.execPath(),
+        "test",
+        "--no-check",
+        "--cached-only",
+        "--allow-all",
+        ...flags,
+        ...files,
+      ],
       cwd: ROOT,
       env,
       timeoutMs: (Number.isFinite(timeoutS) && timeoutS > 0 ? timeoutS : 1500) * 1000,
