@@ -417,6 +417,12 @@ async function bootOnce(opts: VmRunOptions, image: VmImage, deadline: number): P
       if (readyAt === undefined && /^kink-vm: \[[\d.]+\] ready$/m.test(con.text())) readyAt = now;
       if (statusAt === undefined && await exists(`${runDir}/status`)) statusAt = now;
       if (exited) break;
+      if (statusAt !== undefined && now - statusAt > 15_000) {
+        // The command is done and its output in; a guest that does not power off is killed.
+        await stop();
+        await qemuOutput;
+        break;
+      }
       if (readyAt === undefined && now - started > bootTimeoutMs) {
         await stop();
         await qemuOutput;
