@@ -9,8 +9,8 @@
 # Toolchain: Debian 12's rustc 1.63 / cargo 1.65 (+ libstd-rust-dev-wasm32, lld)
 # and the wasm-bindgen CLI at exactly the version of the wasm-bindgen crate in
 # Cargo.lock. Missing apt packages are installed when running as root; a missing
-# wasm-bindgen CLI is built with `cargo install --locked` (needs a cargo/rustc
-# >= 1.70, e.g. rustup's; Debian's 1.63 is too old for the CLI's dependencies).
+# wasm-bindgen CLI is built with `cargo install --locked` by a cargo >= 1.70
+# (rustup's) if present, else with Debian's cargo from tools/wasm-bindgen-cli.lock.
 # Debian's cargo 1.65 reads the crate registry through the sparse protocol, which
 # it only offers as an unstable option: RUSTC_BOOTSTRAP=1 + -Z sparse-registry.
 set -euo pipefail
@@ -73,33 +73,61 @@ find_wasm_bindgen() {
   return 1
 }
 
+# The CLI with Debian's cargo/rustc 1.63: the CLI's own lockfile needs newer
+# rustc (time-core, regex-syntax), so build its source with
+# tools/wasm-bindgen-cli.lock, the same lockfile with `time` and `regex`
+# downgraded to releases that support rustc 1.63. The source is fetched by
+# cargo itself: `cargo install --locked` downloads and unpacks the crate and
+# its dependencies, then stops (before compiling) at the rustc check.
+build_wasm_bindgen_debian() {
+  local lock="$HERE/tools/wasm-bindgen-cli.lock" home="${CARGO_HOME:-$HOME/.cargo}"
+  say "building wasm-bindgen CLI $WB_VERSION with Debian's cargo/rustc $($DEB_RUSTC --version | awk '{print $2}') and tools/wasm-bindgen-cli.lock (several minutes)"
+  say "fetching the wasm-bindgen-cli $WB_VERSION crate (the expected rustc-version refusal that ends this step is ignored)"
+  local scratch
+  scratch="$(mktemp -d)"
+  deb_cargo install wasm-bindgen-cli --version "$WB_VERSION" --locked --root "$scratch/unused" >&2 2>&1 || true
+  local src
+  src="$(ls -d "$home"/registry/src/*/wasm-bindgen-cli-"$WB_VERSION" 2>/dev/null | head -1)"
+  if [ -z "$src" ]; then
+    say "could not fetch the wasm-bindgen-cli $WB_VERSION source"
+    rm -rf "$scratch"
+    exit 1
+  fi
+  cp -r "$src" "$scratch/cli"
+  cp "$lock" "$scratch/cli/Cargo.lock"
+  say "compiling wasm-bindgen CLI $WB_VERSION (cargo install --path … --locked --bin wasm-bindgen)"
+  deb_cargo install --path "$scratch/cli" --locked --bin wasm-bindgen --root "$home" >&2
+  rm -rf "$scratch"
+}
+
 ensure_wasm_bindgen() {
   if WB="$(find_wasm_bindgen)"; then
     say "wasm-bindgen CLI $WB_VERSION: $WB"
     return
   fi
-  # A host cargo new enough for the CLI's locked dependencies.
+  # A host cargo new enough for the CLI's own locked dependencies (rustup's).
   local cargo=""
   for c in "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" "$(command -v cargo || true)"; do
     if [ -n "$c" ] && [ -x "$c" ]; then
       local minor
-      minor="$("$c" --version | awk '{split($2, v, "."); print v[2]}')"
+      minor="$("$c" --version 2>/dev/null | awk '{split($2, v, "."); print v[2]}')"
       if [ "${minor:-0}" -ge 70 ]; then
         cargo="$c"
         break
       fi
     fi
   done
-  if [ -z "$cargo" ]; then
-    say "no wasm-bindgen $WB_VERSION CLI and no cargo >= 1.70 to build it (install rustup's stable toolchain, or put wasm-bindgen $WB_VERSION on PATH)"
-    exit 1
+  if [ -n "$cargo" ]; then
+    say "building wasm-bindgen CLI $WB_VERSION with $cargo (cargo install wasm-bindgen-cli --version $WB_VERSION --locked)"
+    "$cargo" install wasm-bindgen-cli --version "$WB_VERSION" --locked >&2
+  else
+    build_wasm_bindgen_debian
   fi
-  say "building wasm-bindgen CLI $WB_VERSION with $cargo (cargo install --locked)"
-  "$cargo" install wasm-bindgen-cli --version "$WB_VERSION" --locked
   WB="$(find_wasm_bindgen)" || {
-    say "wasm-bindgen $WB_VERSION not found after cargo install"
+    say "wasm-bindgen $WB_VERSION not found after building it"
     exit 1
   }
+  say "wasm-bindgen CLI $WB_VERSION: $WB"
 }
 
 # Compiles the crate in $1 (a folder holding Cargo.toml, Cargo.lock, src/) and
