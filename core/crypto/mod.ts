@@ -259,6 +259,14 @@ export class Key {
   }
 }
 
+/**
+ * RFC 3961 random-to-key: for the AES enctypes the identity on 16 or 32
+ * random octets, so this is {@link Key.fromBytes}.
+ */
+export function randomToKey(enctype: number, bytes: Uint8Array): Key {
+  return Key.fromBytes(enctype, bytes);
+}
+
 function keyOf(key: Key, context: string): number {
   if (!(key instanceof Key)) throw new CryptoError("invalid-input", context, "key must be a Key");
   return key._handle(context);

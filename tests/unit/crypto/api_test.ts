@@ -28,6 +28,7 @@ import {
   keymatLength,
   prf,
   prfLength,
+  randomToKey,
   splitKeymat,
   stringToKey,
   verifyMic,
@@ -54,6 +55,9 @@ Deno.test("enctype tables and unsupported enctypes", () => {
   assertEquals([17, 18, 19, 20].map((e) => prfLength(e)), [20, 20, 32, 48]);
   assertEquals([17, 18, 19, 20].map((e) => prfLength(e, "mit")), [16, 16, 32, 48]);
   assertEquals(DEFAULT_PRF_MODE, "racoon2");
+  const rk = randomToKey(19, new Uint8Array(16).fill(5));
+  assertEquals(toHex(rk.exportBytes()), "05".repeat(16));
+  rk.dispose();
   for (const et of [0, 1, 3, 16, 23, 24, 25, 26, -1, 17.5, NaN]) {
     for (
       const f of [
