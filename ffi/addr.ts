@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ipv4Text, ipv6Text } from "../core/util/ip.ts";
 import { KernelError } from "./errors.ts";
 
 /** Address family by name. */
@@ -114,36 +115,9 @@ function parseV6Bytes(s: string): Uint8Array | undefined {
   return out;
 }
 
-/** Formats 4 or 16 address bytes (of `family`) as text. */
+/** Formats 4 or 16 address bytes (of `family`) as text (RFC 5952 for IPv6). */
 export function formatAddr(family: Family, b: Uint8Array): string {
-  if (family === "inet") return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push(((b[2 * i] ?? 0) << 8) | (b[2 * i + 1] ?? 0));
-  // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible forms, as inet_ntop prints them.
-  if (
-    g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 &&
-    (g[5] === 0xffff || (g[5] === 0 && g[6] !== 0))
-  ) {
-    return (g[5] === 0xffff ? "::ffff:" : "::") + `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  }
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestLen < 2) best = -1;
-  const hex = (x: number) => x.toString(16);
-  if (best < 0) return g.map(hex).join(":");
-  return g.slice(0, best).map(hex).join(":") + "::" + g.slice(best + bestLen).map(hex).join(":");
+  return family === "inet" ? ipv4Text(b) : ipv6Text(b);
 }
 
 /** The all-zero address text of a family (`0.0.0.0` or `::`). */

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { ipv4Text, ipv6Text } from "../util/ip.ts";
 import { ByteReader } from "../util/bytes.ts";
 import { WireError } from "./errors.ts";
 
@@ -197,34 +198,6 @@ function readPcapng(file: Uint8Array): CapturedPacket[] {
     off += len;
   }
   return out;
-}
-
-function ipv4Text(b: Uint8Array): string {
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-}
-
-/** RFC 5952 text of a 16-octet IPv6 address. */
-export function ipv6Text(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(":");
-  if (bestStart < 0) return hex(g);
-  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
 }
 
 /**

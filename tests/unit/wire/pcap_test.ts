@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { racoon2Path } from "./capture.ts";
-import { extractUdp, ipv6Text, LinkType, readCapture } from "../../../core/wire/pcap.ts";
+import { extractUdp, LinkType, readCapture } from "../../../core/wire/pcap.ts";
+import { ipv6Text } from "../../../core/util/ip.ts";
 import { WireError } from "../../../core/wire/errors.ts";
 import { bytesEqual, concat } from "../../../core/util/bytes.ts";
 
