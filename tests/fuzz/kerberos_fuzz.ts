@@ -19,9 +19,10 @@ import { KerberosError } from "../../core/kerberos/errors.ts";
 import { readKeytab, writeKeytab } from "../../core/kerberos/keytab.ts";
 import { parseKrb5Conf } from "../../core/kerberos/krb5conf.ts";
 import * as M from "../../core/kerberos/messages.ts";
-import { fromHex, toHex } from "../../core/util/bytes.ts";
+import { concat, fromHex, toHex } from "../../core/util/bytes.ts";
 import { decodeKinkMessage } from "../../core/wire/kink.ts";
 import { extractUdp, readCapture, type UdpDatagram } from "../../core/wire/pcap.ts";
+import { rng } from "./prng.ts";
 
 const fixture = (p: string) => new URL(`../fixtures/${p}`, import.meta.url);
 const unitData = (p: string) => new URL(`../unit/kerberos/data/${p}`, import.meta.url);
@@ -70,18 +71,6 @@ function strip(v: unknown): unknown {
   return o;
 }
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const INTERESTING = [
   0x00,
   0x01,
@@ -107,18 +96,6 @@ const INTERESTING = [
   0x6e,
 ];
 
-function cat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /** Applies 1–4 random mutations to a copy of `input`. */
 export function mutate(input: Uint8Array, r: () => number, pool: Uint8Array[]): Uint8Array {
   let b: Uint8Array = input.slice();
@@ -142,26 +119,26 @@ export function mutate(input: Uint8Array, r: () => number, pool: Uint8Array[]): 
       }
       case 4: { // delete a range
         const s = pos(b.length), l = 1 + pos(16);
-        b = cat(b.subarray(0, s), b.subarray(s + l));
+        b = concat(b.subarray(0, s), b.subarray(s + l));
         break;
       }
       case 5: { // insert random bytes
         const s = pos(b.length + 1), l = 1 + pos(8);
         const ins = new Uint8Array(l);
         for (let i = 0; i < l; i++) ins[i] = Math.floor(r() * 256);
-        b = cat(b.subarray(0, s), ins, b.subarray(s));
+        b = concat(b.subarray(0, s), ins, b.subarray(s));
         break;
       }
       case 6: { // duplicate a range
         const s = pos(b.length), l = 1 + pos(32);
         const d = b.subarray(s, s + l);
-        b = cat(b.subarray(0, s), d, d, b.subarray(s + l));
+        b = concat(b.subarray(0, s), d, d, b.subarray(s + l));
         break;
       }
       case 7: { // splice from another seed
         const o = pool[Math.floor(r() * pool.length)]!;
         const s = pos(b.length), os = pos(o.length), l = 1 + pos(64);
-        b = cat(b.subarray(0, s), o.subarray(os, os + l), b.subarray(s));
+        b = concat(b.subarray(0, s), o.subarray(os, os + l), b.subarray(s));
         break;
       }
       case 8: { // big-endian length-like word

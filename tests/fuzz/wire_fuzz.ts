@@ -25,6 +25,7 @@ import { decrypt, Key } from "../../core/crypto/mod.ts";
 import { concat, fromHex } from "../../core/util/bytes.ts";
 import { analyzeCapture } from "../../core/cli/decode/analyze.ts";
 import { readKeytab } from "../../core/kerberos/keytab.ts";
+import { rng } from "./prng.ts";
 
 /** A one-packet classic pcap (raw IPv4 link type) carrying `payload` in udp/910. */
 function classicPcap(payload: Uint8Array): Uint8Array {
@@ -67,18 +68,6 @@ export interface FuzzStats {
   maxHeapMiB: number;
   /** Inputs per second. */
   perSecond: number;
-}
-
-/** A deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const INTERESTING = [0, 1, 2, 3, 4, 6, 7, 8, 0x0f, 0x10, 0x11, 0x20, 0x7f, 0x80, 0xfe, 0xff];
