@@ -24,8 +24,10 @@ say() { echo "[trial] $*"; }
 mounts=()
 cleanup() {
   local i
-  for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount "${mounts[$i]}" 2>/dev/null; done
+  # `ip netns add` bind-mounts run/netns inside: it goes first, the root self-bind last.
   mountpoint -q "$dir/run/netns" && umount "$dir/run/netns"
+  for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount "${mounts[$i]}" 2>/dev/null; done
+  mountpoint -q "$dir" && echo "[trial] warning: $dir is still mounted" >&2
 }
 trap cleanup EXIT
 
