@@ -91,3 +91,34 @@ export function canUseNetns(what = "network namespace tests"): boolean {
 export function canStartRealm(what = "MIT KDC tests"): boolean {
   return requireCommands(what, "krb5kdc", "kdb5_util", "kadmin.local", "kinit", "setpriv");
 }
+
+/** Why namespace tests cannot run here, or undefined when they can. */
+export function netnsSkipReason(): string | undefined {
+  if (!isRoot()) return "needs root";
+  if (!hasCommand("ip")) return "missing ip (iproute2)";
+  return undefined;
+}
+
+/** Why a throwaway MIT realm cannot be started here, or undefined when it can. */
+export function realmSkipReason(): string | undefined {
+  const missing = ["krb5kdc", "kdb5_util", "kadmin.local", "kinit", "setpriv"].filter((c) =>
+    !hasCommand(c)
+  );
+  return missing.length ? `missing ${missing.join(", ")} (run scripts/install.sh)` : undefined;
+}
+
+/**
+ * Name and `ignore` flag for `Deno.test`: when `reason` is defined the test is
+ * ignored and its name says why, so the skip is visible even under
+ * `deno test --quiet` (which hides output printed outside tests):
+ * `Deno.test({ ...skipUnless("netns: …", netnsSkipReason()), fn })`.
+ */
+export function skipUnless(
+  name: string,
+  ...reasons: (string | undefined)[]
+): { name: string; ignore: boolean } {
+  const why = reasons.filter((r): r is string => r !== undefined);
+  return why.length === 0
+    ? { name, ignore: false }
+    : { name: `${name} [skipped: ${why.join("; ")}]`, ignore: true };
+}

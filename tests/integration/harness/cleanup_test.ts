@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { dieWithParent, processTable, reapStale } from "../../harness/cleanup.ts";
 import type { ProbeReport } from "../../harness/kill_probe.ts";
 import { runOk, sleep } from "../../harness/exec.ts";
-import { canStartRealm } from "../../harness/tiers.ts";
+import { realmSkipReason, skipUnless } from "../../harness/tiers.ts";
 
 const PERMS = [
   "--allow-read",
@@ -74,8 +74,10 @@ function empty(l: Leftovers): boolean {
 }
 
 Deno.test({
-  name: "cleanup: SIGKILL of a test run leaves no KDC, namespace, process or temp realm",
-  ignore: !canStartRealm(),
+  ...skipUnless(
+    "cleanup: SIGKILL of a test run leaves no KDC, namespace, process or temp realm",
+    realmSkipReason(),
+  ),
   fn: async () => {
     const [child, report] = await startProbe({});
     assert.equal(report.kdcs.length, report.dirs.length);
@@ -96,8 +98,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cleanup: reapStale removes leftovers of a dead, unguarded run",
-  ignore: !canStartRealm(),
+  ...skipUnless("cleanup: reapStale removes leftovers of a dead, unguarded run", realmSkipReason()),
   fn: async () => {
     const [child, report] = await startProbe({ KINK_HARNESS_UNGUARDED: "1" });
     child.kill("SIGKILL");

@@ -6,10 +6,8 @@
 import assert from "node:assert/strict";
 import { createNetns, withNetns } from "../../harness/netns.ts";
 import { withRealm } from "../../harness/krb5_realm.ts";
-import { canStartRealm, canUseNetns } from "../../harness/tiers.ts";
+import { netnsSkipReason, realmSkipReason, skipUnless } from "../../harness/tiers.ts";
 import { runOk, sleep } from "../../harness/exec.ts";
-
-const ignore = !canUseNetns("netns harness tests");
 
 async function listNetns(): Promise<string[]> {
   return (await runOk(["ip", "netns", "list"])).split("\n").map((l) => l.split(" ")[0] ?? "")
@@ -22,8 +20,10 @@ async function ping(from: { runOk(c: string[]): Promise<string> }, to: string): 
 }
 
 Deno.test({
-  name: "netns: two namespaces joined by veth ping each other over IPv4 and IPv6",
-  ignore,
+  ...skipUnless(
+    "netns: two namespaces joined by veth ping each other over IPv4 and IPv6",
+    netnsSkipReason(),
+  ),
   fn: async () => {
     let names: string[] = [];
     await withNetns(2, async ([a, b]) => {
@@ -53,8 +53,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "netns: three namespaces on a bridge reach each other; teardown on error",
-  ignore,
+  ...skipUnless(
+    "netns: three namespaces on a bridge reach each other; teardown on error",
+    netnsSkipReason(),
+  ),
   fn: async () => {
     const group = await createNetns(3);
     const all = [...group.namespaces.map((n) => n.name), group.hub!];
@@ -99,8 +101,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "netns: a KDC inside one namespace issues tickets to a client in another",
-  ignore: ignore || !canStartRealm(),
+  ...skipUnless(
+    "netns: a KDC inside one namespace issues tickets to a client in another",
+    netnsSkipReason(),
+    realmSkipReason(),
+  ),
   fn: async () => {
     await withNetns(2, async ([kdcNs, client]) => {
       assert.ok(kdcNs && client);
