@@ -314,6 +314,12 @@ async function bootOnce(opts: VmRunOptions, image: VmImage, deadline: number): P
     "",
   ].join("\n");
   await Deno.writeTextFile(`${runDir}/run.sh`, script);
+  // The guest mounts fresh tmpfs on /tmp and /run; the checkout and the Deno cache must stay
+  // visible even when they live there (a CI clone under /tmp, say).
+  const keep = [cwd, env.DENO_DIR].filter((p): p is string =>
+    typeof p === "string" && /^\/(tmp|run)\//.test(p)
+  );
+  await Deno.writeTextFile(`${runDir}/keep`, keep.map((p) => `${p}\n`).join(""));
 
   const tsc = await hostTscKhz();
   const append = [
