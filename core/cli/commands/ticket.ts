@@ -207,11 +207,10 @@ export const ticketCommand: Command = {
         kdcs = undefined;
       }
     }
-    // When the addresses cannot be learnt (unreadable krb5.conf, no deno to
-    // ask), fall back to any address; --help says so.
-    flags.push(
-      kdcs && kdcs.length > 0 ? `--allow-net=${netPermissionFor(kdcs).join(",")}` : "--allow-net",
-    );
+    // When the addresses cannot be learnt (unreadable krb5.conf, no KDC for
+    // the realm), grant no network at all: the command then fails on that
+    // configuration problem and says so, which is what the operator must fix.
+    if (kdcs && kdcs.length > 0) flags.push(`--allow-net=${netPermissionFor(kdcs).join(",")}`);
     return flags;
   },
   permissionNotes: [
@@ -219,8 +218,8 @@ export const ticketCommand: Command = {
     "--allow-write of the ccache (and its temporary file beside it) when --ccache is given",
     "--allow-net to the KDC addresses (krb5.conf [realms] or --kdc) and to the local",
     "  address:0 the UDP socket binds to. The launcher learns the addresses from a helper",
-    "  run with --allow-read of krb5.conf only; if that fails, --allow-net is unrestricted",
-    "  (pass --kdc to avoid that)",
+    "  run with --allow-read of krb5.conf only; if none can be learnt, no network is granted",
+    "  and the command reports the configuration problem (or pass --kdc)",
   ],
   async run(args, io) {
     const keytabPath = stringOpt(args, "keytab");
