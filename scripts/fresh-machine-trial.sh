@@ -14,7 +14,14 @@
 # Logs: DIR/root/main.log, DIR/root/tests.log.
 set -uo pipefail
 dir="${1:?usage: $0 DIR [MIRROR]}"
-mirror="${2:-http://deb.debian.org/debian}"
+# The mirror: the argument, else the one this machine's apt already uses.
+host_mirror() {
+  { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
+    grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print $2}'
+  } | grep -v security | head -n 1
+}
+mirror="${2:-$(host_mirror)}"
+[ -n "$mirror" ] || { echo "no apt mirror configured here; pass one as MIRROR" >&2; exit 1; }
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 [ -e "$dir" ] && { echo "$dir exists; give a new directory" >&2; exit 1; }
