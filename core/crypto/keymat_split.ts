@@ -86,12 +86,22 @@ function authLength(spec: EspKeySpec): number {
   const isGcm = spec.transform >= ESP_TRANSFORM_AES_GCM_8 &&
     spec.transform <= ESP_TRANSFORM_AES_GCM_16;
   if (isGcm && a !== 0) fail(`AES-GCM takes no authentication algorithm, got ${a}`);
-  switch (a) {
-    case 0:
-      if (!isGcm && spec.transform === ESP_TRANSFORM_NULL) {
-        fail("NULL encryption needs an authentication algorithm");
-      }
-      return 0;
+  if (a === 0) {
+    if (!isGcm && spec.transform === ESP_TRANSFORM_NULL) {
+      fail("NULL encryption needs an authentication algorithm");
+    }
+    return 0;
+  }
+  return authKeyLength(a);
+}
+
+/**
+ * Octets of the integrity key of an IPsec DOI authentication algorithm (ESP
+ * attribute 5, also AH's): HMAC-MD5 16, HMAC-SHA1 20, HMAC-SHA2-256/384/512
+ * 32/48/64 (RFC 2404, RFC 4868).
+ */
+export function authKeyLength(authAlgorithm: number): number {
+  switch (authAlgorithm) {
     case ESP_AUTH_HMAC_MD5:
       return 16;
     case ESP_AUTH_HMAC_SHA1:
@@ -103,7 +113,7 @@ function authLength(spec: EspKeySpec): number {
     case ESP_AUTH_HMAC_SHA2_512:
       return 64;
     default:
-      return fail(`unsupported authentication algorithm ${a}`);
+      return fail(`unsupported authentication algorithm ${authAlgorithm}`);
   }
 }
 

@@ -19,6 +19,7 @@ import { CryptoError } from "./errors.ts";
 export { CryptoError } from "./errors.ts";
 export type { CryptoErrorCategory } from "./errors.ts";
 export {
+  authKeyLength,
   ESP_AUTH_HMAC_MD5,
   ESP_AUTH_HMAC_SHA1,
   ESP_AUTH_HMAC_SHA2_256,

@@ -65,6 +65,7 @@
  * @module
  */
 import {
+  authKeyLength,
   decrypt,
   isSupportedEnctype,
   Key,
@@ -952,6 +953,14 @@ class Analyzer {
       r.problems.push(`SA with a ${d.spi.length}-octet SPI not keyed`);
       return;
     }
+    // One seed per SA (RFC 4430 §7): its protocol, the receiver's SPI, Ni, and Nr if sent.
+    const derive = (len: number) =>
+      keymat(
+        s.key,
+        { protocol: d.protocol, spi, ni: d.ni, ...(d.nr ? { nr: d.nr } : {}) },
+        len,
+        this.#opts.prf,
+      );
     try {
       let len: number;
       if (d.protocol === ProtocolId.ESP) {
@@ -961,17 +970,7 @@ class Analyzer {
           ...(auth !== undefined ? { authAlgorithm: auth } : {}),
         };
         len = keymatLength(spec);
-        const km = keymat(
-          s.key,
-          {
-            protocol: d.protocol,
-            spi,
-            ni: d.ni,
-            ...(d.nr ? { nr: d.nr } : {}),
-          },
-          len,
-          this.#opts.prf,
-        );
+        const km = derive(len);
         const keys = splitKeymat(km, spec);
         km.fill(0);
         if (this.#opts.showKeys) {
@@ -982,19 +981,8 @@ class Analyzer {
         keys.encKey.fill(0);
         keys.authKey.fill(0);
       } else if (d.protocol === ProtocolId.AH) {
-        len = ({ 1: 16, 2: 20, 5: 32, 6: 48, 7: 64 } as Record<number, number>)[auth ?? 0] ?? 0;
-        if (!len) throw new Error(`AH authentication algorithm ${auth} unknown`);
-        const km = keymat(
-          s.key,
-          {
-            protocol: d.protocol,
-            spi,
-            ni: d.ni,
-            ...(d.nr ? { nr: d.nr } : {}),
-          },
-          len,
-          this.#opts.prf,
-        );
+        len = authKeyLength(auth ?? 0);
+        const km = derive(len);
         if (this.#opts.showKeys) sa.authKey = toHex(km);
         km.fill(0);
       } else {
