@@ -15,6 +15,7 @@
  */
 import * as w from "./wasm.ts";
 import { CryptoError } from "./errors.ts";
+import { type RandomSource, systemRandom } from "../util/random.ts";
 
 export { CryptoError } from "./errors.ts";
 export type { CryptoErrorCategory } from "./errors.ts";
@@ -185,10 +186,13 @@ export class Key {
     return new Key(KEY_TOKEN, et, h);
   }
 
-  /** A fresh random key (e.g. a session key) from `crypto.getRandomValues`. */
-  static random(enctype: number): Key {
+  /**
+   * A fresh random key (e.g. a session key), from `random` (default: the
+   * system CSPRNG; a seeded source only in simulation).
+   */
+  static random(enctype: number, random: RandomSource = systemRandom): Key {
     const et = assertEnctype(enctype, "random key");
-    const b = crypto.getRandomValues(new Uint8Array(KEY_LEN[et]));
+    const b = random.fill(new Uint8Array(KEY_LEN[et]));
     try {
       return Key.fromBytes(et, b);
     } finally {
@@ -275,11 +279,17 @@ function keyOf(key: Key, context: string): number {
 
 /**
  * RFC 3961 encrypt: `C ‖ H` with a fresh random confounder and the all-zero
- * initial cipher state (as KINK_ENCRYPT requires).
+ * initial cipher state (as KINK_ENCRYPT requires). The confounder comes from
+ * `random` (default: the system CSPRNG; a seeded source only in simulation).
  * Output length = plaintext + {@link ciphertextOverhead}.
  */
-export function encrypt(key: Key, usage: number, plaintext: Uint8Array): Uint8Array {
-  const conf = crypto.getRandomValues(new Uint8Array(CONFOUNDER));
+export function encrypt(
+  key: Key,
+  usage: number,
+  plaintext: Uint8Array,
+  random: RandomSource = systemRandom,
+): Uint8Array {
+  const conf = random.fill(new Uint8Array(CONFOUNDER));
   return encryptWithConfounder(key, usage, plaintext, conf);
 }
 
