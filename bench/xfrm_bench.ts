@@ -16,11 +16,15 @@
  *
  * @module
  */
-import { MemoryKernel } from "../core/kernel/memory.ts";
-import { NetlinkKernel } from "../core/kernel/netlink.ts";
-import type { KernelIpsec } from "../core/kernel/types.ts";
+import {
+  type KernelIpsec,
+  MemoryKernel,
+  NetlinkKernel,
+  type PolicyConfig,
+  type SaConfig,
+  selector,
+} from "../core/kernel/mod.ts";
 import { LIBC_PATH } from "../ffi/libc.ts";
-import { type PolicyConfig, type SaConfig, selector } from "../ffi/xfrm.ts";
 import { toHex } from "../core/util/bytes.ts";
 
 const N_POLICIES = 2000;

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { KernelError } from "./errors.ts";
+import { KernelError } from "../core/kernel/errors.ts";
 
 /** The exact library path opened (and the only path `--allow-ffi` needs). */
 export const LIBC_PATH = "/lib/x86_64-linux-gnu/libc.so.6";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { KernelError } from "./errors.ts";
+import { KernelError } from "../core/kernel/errors.ts";
 import * as c from "./libc.ts";
 
 /** `sizeof(struct nlmsghdr)`. */

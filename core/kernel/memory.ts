@@ -12,18 +12,10 @@
  *
  * @module
  */
-import { Errno, KernelError } from "../../ffi/errors.ts";
-import { formatAddr, parseAddr } from "../../ffi/addr.ts";
+import { Errno, KernelError } from "./errors.ts";
+import { formatAddr, parseAddr } from "./addr.ts";
 import {
   type AllocSpiRequest,
-  anySelector,
-  decodePolicy,
-  decodeSa,
-  encodeAllocSpi,
-  encodePolicy,
-  encodePolicyId,
-  encodeSa,
-  encodeSaId,
   type Lifetime,
   type Mark,
   type PolicyConfig,
@@ -35,10 +27,19 @@ import {
   type SaId,
   type SaState,
   type Selector,
-  validatePolicy,
   type XfrmEvent,
   type XfrmProto,
-} from "../../ffi/xfrm.ts";
+} from "./model.ts";
+import { anySelector } from "./selector.ts";
+import { validatePolicy } from "./validate.ts";
+import { decodePolicy, decodeSa } from "./xfrm/decode.ts";
+import {
+  encodeAllocSpi,
+  encodePolicy,
+  encodePolicyId,
+  encodeSa,
+  encodeSaId,
+} from "./xfrm/encode.ts";
 import type { BatchOutcome, EventSubscription, KernelIpsec } from "./types.ts";
 
 const DIR_NUM: Record<PolicyDir, number> = { in: 0, out: 1, fwd: 2 };

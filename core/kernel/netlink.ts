@@ -7,30 +7,29 @@
  *
  * @module
  */
-import { KernelError } from "../../ffi/errors.ts";
 import { NETLINK_XFRM, NetlinkSocket, type NlRequest } from "../../ffi/netlink.ts";
+import { XFRM_MSG, XFRMNLGRP } from "../../ffi/xfrm/layout.ts";
+import { KernelError } from "./errors.ts";
+import type {
+  AllocSpiRequest,
+  PolicyConfig,
+  PolicyId,
+  PolicyState,
+  SaConfig,
+  SaId,
+  SaState,
+  XfrmEvent,
+  XfrmProto,
+} from "./model.ts";
+import { decodeEvent, decodePolicy, decodeSa } from "./xfrm/decode.ts";
 import {
-  type AllocSpiRequest,
-  decodeEvent,
-  decodePolicy,
-  decodeSa,
   encodeAllocSpi,
   encodeFlushSa,
   encodePolicy,
   encodePolicyId,
   encodeSa,
   encodeSaId,
-  type PolicyConfig,
-  type PolicyId,
-  type PolicyState,
-  type SaConfig,
-  type SaId,
-  type SaState,
-  XFRM_MSG,
-  type XfrmEvent,
-  XFRMNLGRP,
-  type XfrmProto,
-} from "../../ffi/xfrm.ts";
+} from "./xfrm/encode.ts";
 import type { BatchOutcome, EventSubscription, KernelIpsec } from "./types.ts";
 
 /** Options of {@link NetlinkKernel.open}. */

@@ -21,8 +21,8 @@ import type {
   SaState,
   XfrmEvent,
   XfrmProto,
-} from "../../ffi/xfrm.ts";
-import type { KernelError } from "../../ffi/errors.ts";
+} from "./model.ts";
+import type { KernelError } from "./errors.ts";
 
 /** Outcome of one item of a batch: `undefined` on success, else the error. */
 export type BatchOutcome = KernelError | undefined;

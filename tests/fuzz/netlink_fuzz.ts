@@ -10,9 +10,10 @@
  *
  * @module
  */
-import { KernelError } from "../../ffi/errors.ts";
+import { KernelError } from "../../core/kernel/mod.ts";
 import { NLMSG_ERROR, parseNlError, parseNlMsgs } from "../../ffi/netlink.ts";
-import { decodeEvent, decodePolicy, decodeSa, XFRM_MSG } from "../../ffi/xfrm.ts";
+import { decodeEvent, decodePolicy, decodeSa } from "../../core/kernel/xfrm/decode.ts";
+import { XFRM_MSG } from "../../ffi/xfrm/layout.ts";
 import { fromHex } from "../../core/util/bytes.ts";
 
 /** Loads the recorded kernel datagrams. */

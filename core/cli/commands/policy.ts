@@ -4,9 +4,7 @@
  * @module
  */
 import { type Command, type CommandIO, flagOpt } from "../command.ts";
-import { LIBC_PATH } from "../../../ffi/libc.ts";
-import type { KernelIpsec } from "../../kernel/types.ts";
-import type { PolicyState } from "../../../ffi/xfrm.ts";
+import { type KernelIpsec, LIBC_PATH, type PolicyState } from "../../kernel/mod.ts";
 import { formatLifetime, formatSelector, openKernel } from "./sa.ts";
 
 /** Renders policies as text. */

@@ -12,10 +12,14 @@ import {
   stringOpt,
   UsageError,
 } from "../command.ts";
-import { LIBC_PATH } from "../../../ffi/libc.ts";
-import { NetlinkKernel } from "../../kernel/netlink.ts";
-import type { KernelIpsec } from "../../kernel/types.ts";
-import type { Lifetime, SaState, Selector } from "../../../ffi/xfrm.ts";
+import {
+  type KernelIpsec,
+  LIBC_PATH,
+  type Lifetime,
+  NetlinkKernel,
+  type SaState,
+  type Selector,
+} from "../../kernel/mod.ts";
 import { toHex } from "../../util/bytes.ts";
 
 /** Opens the netlink backend in the namespace named by `--netns`, if any. */

@@ -8,8 +8,7 @@
 import { createNetns } from "../../harness/netns.ts";
 import { canUseNetns, reportSkip } from "../../harness/tiers.ts";
 import { LIBC_PATH } from "../../../ffi/libc.ts";
-import { NetlinkKernel } from "../../../core/kernel/netlink.ts";
-import { KernelError } from "../../../ffi/errors.ts";
+import { KernelError, NetlinkKernel } from "../../../core/kernel/mod.ts";
 import type { ContractEnv } from "../../unit/kernel/contract.ts";
 
 /** True when root, `ip` present, and libc FFI allowed. */

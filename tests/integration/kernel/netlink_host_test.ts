@@ -8,8 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { withNetns } from "../../harness/netns.ts";
-import { NetlinkKernel } from "../../../core/kernel/netlink.ts";
-import { selector } from "../../../ffi/xfrm.ts";
+import { NetlinkKernel, selector } from "../../../core/kernel/mod.ts";
 import {
   POLICY_CASES,
   registerContract,

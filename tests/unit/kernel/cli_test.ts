@@ -1,6 +1,6 @@
 /** `kink sa list` / `kink policy list` rendering and permissions (in-memory backend). */
 import assert from "node:assert/strict";
-import { MemoryKernel } from "../../../core/kernel/memory.ts";
+import { MemoryKernel } from "../../../core/kernel/mod.ts";
 import { listSasTo, saListCommand } from "../../../core/cli/commands/sa.ts";
 import { listPoliciesTo, policyListCommand } from "../../../core/cli/commands/policy.ts";
 import { toHex } from "../../../core/util/bytes.ts";

@@ -4,8 +4,8 @@
  * from a real kernel, RFC 5952's address text forms, and a short fuzz run.
  */
 import assert from "node:assert/strict";
-import { KernelError } from "../../../ffi/errors.ts";
-import { formatAddr, parseAddr } from "../../../ffi/addr.ts";
+import { KernelError } from "../../../core/kernel/mod.ts";
+import { formatAddr, parseAddr } from "../../../core/kernel/addr.ts";
 import {
   encodeAttr,
   encodeNlMsg,
@@ -16,7 +16,8 @@ import {
   parseNlError,
   parseNlMsgs,
 } from "../../../ffi/netlink.ts";
-import { decodePolicy, decodeSa, OFFSETOF, SIZEOF, XFRM_MSG } from "../../../ffi/xfrm.ts";
+import { decodePolicy, decodeSa } from "../../../core/kernel/xfrm/decode.ts";
+import { OFFSETOF, SIZEOF, XFRM_MSG } from "../../../ffi/xfrm/layout.ts";
 import { fromHex } from "../../../core/util/bytes.ts";
 import { POLICY_CASES } from "./contract.ts";
 import { fuzzNetlink, loadSeeds } from "../../fuzz/netlink_fuzz.ts";
@@ -156,7 +157,7 @@ Deno.test("netlink fuzz (short run): 30,000 mutated kernel replies, only typed e
 });
 
 Deno.test("xfrm codec: inspecting an SA never prints its keys", async () => {
-  const { MemoryKernel } = await import("../../../core/kernel/memory.ts");
+  const { MemoryKernel } = await import("../../../core/kernel/mod.ts");
   const { saCases } = await import("./contract.ts");
   const { toHex } = await import("../../../core/util/bytes.ts");
   const k = new MemoryKernel();

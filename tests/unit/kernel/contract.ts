@@ -10,10 +10,15 @@
  * own output.
  */
 import assert from "node:assert/strict";
-import type { KernelIpsec } from "../../../core/kernel/types.ts";
-import { KernelError } from "../../../ffi/errors.ts";
-import type { PolicyConfig, PolicyState, SaConfig, SaState } from "../../../ffi/xfrm.ts";
-import { selector } from "../../../ffi/xfrm.ts";
+import {
+  KernelError,
+  type KernelIpsec,
+  type PolicyConfig,
+  type PolicyState,
+  type SaConfig,
+  type SaState,
+  selector,
+} from "../../../core/kernel/mod.ts";
 
 /** A fresh, empty backend and how to dispose of it. */
 export interface ContractEnv {

@@ -1,5 +1,5 @@
 /** The kernel contract suite against the in-memory backend. */
-import { MemoryKernel } from "../../../core/kernel/memory.ts";
+import { MemoryKernel } from "../../../core/kernel/mod.ts";
 import { registerContract } from "./contract.ts";
 
 registerContract("memory", () => {

@@ -4,8 +4,7 @@
  * until answered; counters and byte/packet lifetimes; block and bypass.
  */
 import assert from "node:assert/strict";
-import { MemoryKernel } from "../../../core/kernel/memory.ts";
-import { selector, type XfrmEvent } from "../../../ffi/xfrm.ts";
+import { MemoryKernel, selector, type XfrmEvent } from "../../../core/kernel/mod.ts";
 import { testKey } from "./contract.ts";
 
 Deno.test("memory backend: ACQUIRE, answer, counters, soft and hard packet expiry", async () => {

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { withNetns } from "../../harness/netns.ts";
-import { NetlinkKernel } from "../../../core/kernel/netlink.ts";
-import { type SaConfig, selector, type XfrmEvent } from "../../../ffi/xfrm.ts";
+import { NetlinkKernel } from "../../../core/kernel/mod.ts";
+import { type SaConfig, selector, type XfrmEvent } from "../../../core/kernel/mod.ts";
 import { canUseKernel, kernelHasEsp } from "../../integration/kernel/env.ts";
 import { testKey } from "../../unit/kernel/contract.ts";
 

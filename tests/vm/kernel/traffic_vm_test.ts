@@ -8,9 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { type Netns, withNetns } from "../../harness/netns.ts";
-import { NetlinkKernel } from "../../../core/kernel/netlink.ts";
+import { NetlinkKernel } from "../../../core/kernel/mod.ts";
 import { toHex } from "../../../core/util/bytes.ts";
-import { type SaConfig, selector, type XfrmMode } from "../../../ffi/xfrm.ts";
+import { type SaConfig, selector, type XfrmMode } from "../../../core/kernel/mod.ts";
 import { canUseKernel, kernelHasEsp, parseIpXfrmState } from "../../integration/kernel/env.ts";
 import { testKey } from "../../unit/kernel/contract.ts";
 

@@ -4,21 +4,11 @@
  *
  * @module
  */
-import { ipv4Text, ipv6Text } from "../core/util/ip.ts";
+import { ipv4Text, ipv6Text } from "../util/ip.ts";
 import { KernelError } from "./errors.ts";
 
 /** Address family by name. */
 export type Family = "inet" | "inet6";
-/** `AF_INET`. */
-export const AF_INET = 2;
-/** `AF_INET6`. */
-export const AF_INET6 = 10;
-
-/** Family number of `f`. */
-export function afOf(f: Family): number {
-  return f === "inet" ? AF_INET : AF_INET6;
-}
-
 const cache = new Map<string, { family: Family; bytes: Uint8Array }>();
 const CACHE_MAX = 4096;
 

@@ -3,9 +3,14 @@
  * and the Linux kernel (libc calls, netlink framing, XFRM validation, kernel
  * refusals) is a {@link KernelError}.
  *
+ * This module is the kernel layer's error leaf: it imports only
+ * `core/errors.ts`, so `ffi/` (the bottom of the kernel layer, below the
+ * typed model) can throw the same family as `core/kernel/` without
+ * depending on anything else in `core/kernel/`.
+ *
  * @module
  */
-import { KinkError, type KinkErrorOptions } from "../core/errors.ts";
+import { KinkError, type KinkErrorOptions } from "../errors.ts";
 
 /**
  * Stable categories of {@link KernelError}:
