@@ -19,6 +19,7 @@ import { KerberosError } from "../../core/kerberos/errors.ts";
 import { readKeytab, writeKeytab } from "../../core/kerberos/keytab.ts";
 import { parseKrb5Conf } from "../../core/kerberos/krb5conf.ts";
 import * as M from "../../core/kerberos/messages.ts";
+import * as SPC from "../../core/kerberos/messages/safe_priv_cred.ts";
 import { concat, fromHex, toHex } from "../../core/util/bytes.ts";
 import { decodeKinkMessage } from "../../core/wire/kink.ts";
 import { extractUdp, readCapture, type UdpDatagram } from "../../core/wire/pcap.ts";
@@ -304,20 +305,20 @@ export function kerberosTargets(): FuzzTarget[] {
       lines("encode_krb5_keyblock"),
       M.encodeEncryptionKey,
     ),
-    der("KRB-SAFE", M.decodeKrbSafe, lines("encode_krb5_safe"), M.encodeKrbSafe),
-    der("KRB-PRIV", M.decodeKrbPriv, lines("encode_krb5_priv"), M.encodeKrbPriv),
+    der("KRB-SAFE", SPC.decodeKrbSafe, lines("encode_krb5_safe"), SPC.encodeKrbSafe),
+    der("KRB-PRIV", SPC.decodeKrbPriv, lines("encode_krb5_priv"), SPC.encodeKrbPriv),
     der(
       "EncKrbPrivPart",
-      M.decodeEncKrbPrivPart,
+      SPC.decodeEncKrbPrivPart,
       lines("encode_krb5_enc_priv_part"),
-      M.encodeEncKrbPrivPart,
+      SPC.encodeEncKrbPrivPart,
     ),
-    der("KRB-CRED", M.decodeKrbCred, lines("encode_krb5_cred"), M.encodeKrbCred),
+    der("KRB-CRED", SPC.decodeKrbCred, lines("encode_krb5_cred"), SPC.encodeKrbCred),
     der(
       "EncKrbCredPart",
-      M.decodeEncKrbCredPart,
+      SPC.decodeEncKrbCredPart,
       lines("encode_krb5_enc_cred_part"),
-      M.encodeEncKrbCredPart,
+      SPC.encodeEncKrbCredPart,
     ),
   ];
   const files = (dir: string) => {

@@ -4,6 +4,7 @@
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import * as M from "../../../core/kerberos/messages.ts";
+import * as SPC from "../../../core/kerberos/messages/safe_priv_cred.ts";
 import { toHex } from "../../../core/util/bytes.ts";
 import * as S from "./mit_samples.ts";
 
@@ -257,7 +258,7 @@ add("encode_krb5_enc_data(kvno=-1)", M.decodeEncryptedData, M.encodeEncryptedDat
 });
 
 const addr = () => S.addresses()[0]!;
-add("encode_krb5_safe", M.decodeKrbSafe, M.encodeKrbSafe, {
+add("encode_krb5_safe", SPC.decodeKrbSafe, SPC.encodeKrbSafe, {
   pvno: 5,
   msgType: 20,
   safeBody: {
@@ -270,18 +271,18 @@ add("encode_krb5_safe", M.decodeKrbSafe, M.encodeKrbSafe, {
   },
   cksum: S.checksum(),
 });
-add("encode_krb5_safe(optionals NULL)", M.decodeKrbSafe, M.encodeKrbSafe, {
+add("encode_krb5_safe(optionals NULL)", SPC.decodeKrbSafe, SPC.encodeKrbSafe, {
   pvno: 5,
   msgType: 20,
   safeBody: { userData: S.ascii("krb5data"), sAddress: addr() },
   cksum: S.checksum(),
 });
-add("encode_krb5_priv", M.decodeKrbPriv, M.encodeKrbPriv, {
+add("encode_krb5_priv", SPC.decodeKrbPriv, SPC.encodeKrbPriv, {
   pvno: 5,
   msgType: 21,
   encPart: S.encData(),
 });
-add("encode_krb5_enc_priv_part", M.decodeEncKrbPrivPart, M.encodeEncKrbPrivPart, {
+add("encode_krb5_enc_priv_part", SPC.decodeEncKrbPrivPart, SPC.encodeEncKrbPrivPart, {
   userData: S.ascii("krb5data"),
   timestamp: T,
   usec: S.SAMPLE_USEC,
@@ -289,11 +290,16 @@ add("encode_krb5_enc_priv_part", M.decodeEncKrbPrivPart, M.encodeEncKrbPrivPart,
   sAddress: addr(),
   rAddress: addr(),
 });
-add("encode_krb5_enc_priv_part(optionals NULL)", M.decodeEncKrbPrivPart, M.encodeEncKrbPrivPart, {
-  userData: S.ascii("krb5data"),
-  sAddress: addr(),
-});
-add("encode_krb5_cred", M.decodeKrbCred, M.encodeKrbCred, {
+add(
+  "encode_krb5_enc_priv_part(optionals NULL)",
+  SPC.decodeEncKrbPrivPart,
+  SPC.encodeEncKrbPrivPart,
+  {
+    userData: S.ascii("krb5data"),
+    sAddress: addr(),
+  },
+);
+add("encode_krb5_cred", SPC.decodeKrbCred, SPC.encodeKrbCred, {
   pvno: 5,
   msgType: 22,
   tickets: [S.ticket(), S.ticket()],
@@ -312,7 +318,7 @@ const credInfo = () => ({
   sname: S.principal(),
   caddr: S.addresses(),
 });
-add("encode_krb5_enc_cred_part", M.decodeEncKrbCredPart, M.encodeEncKrbCredPart, {
+add("encode_krb5_enc_cred_part", SPC.decodeEncKrbCredPart, SPC.encodeEncKrbCredPart, {
   ticketInfo: [credInfo(), credInfo()],
   nonce: S.SAMPLE_NONCE,
   timestamp: T,
@@ -320,9 +326,14 @@ add("encode_krb5_enc_cred_part", M.decodeEncKrbCredPart, M.encodeEncKrbCredPart,
   sAddress: addr(),
   rAddress: addr(),
 });
-add("encode_krb5_enc_cred_part(optionals NULL)", M.decodeEncKrbCredPart, M.encodeEncKrbCredPart, {
-  ticketInfo: [{ key: S.keyblock() }, credInfo()],
-});
+add(
+  "encode_krb5_enc_cred_part(optionals NULL)",
+  SPC.decodeEncKrbCredPart,
+  SPC.encodeEncKrbCredPart,
+  {
+    ticketInfo: [{ key: S.keyblock() }, credInfo()],
+  },
+);
 
 for (const c of cases) {
   Deno.test(`MIT reference: ${c.label} (${c.decode.name})`, () => {
