@@ -26,7 +26,16 @@
  *
  * @module
  */
+import { describeDerLengthProblem, readDerLength } from "../util/der_length.ts";
 import { KerberosError } from "./errors.ts";
+
+export {
+  DER_MAX_LENGTH_OCTETS,
+  type DerLength,
+  type DerLengthProblem,
+  describeDerLengthProblem,
+  readDerLength,
+} from "../util/der_length.ts";
 
 /** Default upper bound on the size of a DER input (octets). */
 export const DER_MAX_INPUT = 1 << 20;
@@ -198,21 +207,10 @@ export class DerReader {
     if (start >= end) this.fail("unexpected end of data");
     const tag = b[start]!;
     if ((tag & 0x1f) === 0x1f) this.fail("high-tag-number form is not used by Kerberos", start);
-    let p = start + 1;
-    if (p >= end) this.fail(`truncated length of ${describeTag(tag)}`, p);
-    let len = b[p++]!;
-    if (len & 0x80) {
-      const n = len & 0x7f;
-      if (n === 0) this.fail(`indefinite length of ${describeTag(tag)} is not DER`, p - 1);
-      if (n > 4) this.fail(`length of ${describeTag(tag)} uses ${n} octets`, p - 1);
-      if (p + n > end) this.fail(`truncated length of ${describeTag(tag)}`, p - 1);
-      if (b[p] === 0) this.fail(`non-minimal length of ${describeTag(tag)} (leading zero)`, p - 1);
-      len = 0;
-      for (let i = 0; i < n; i++) len = len * 256 + b[p++]!;
-      if (len < 128) {
-        this.fail(`non-minimal length ${len} of ${describeTag(tag)} in long form`, p - n - 1);
-      }
-    }
+    const l = readDerLength(b, start + 1, end);
+    if (!l.ok) this.fail(describeDerLengthProblem(l.problem, describeTag(tag)), start + 1);
+    const len = l.length;
+    const p = l.next;
     if (len > end - p) {
       this.fail(
         `length ${len} of ${describeTag(tag)} exceeds the ${end - p} octets available`,
