@@ -15,7 +15,7 @@
  * @module
  */
 export { ConfigError, isKinkError, KinkError } from "./core/errors.ts";
-export type { ErrorLayer, KinkErrorOptions } from "./core/errors.ts";
+export type { ConfigErrorCategory, ErrorLayer, KinkErrorOptions } from "./core/errors.ts";
 export { VERSION } from "./core/version.ts";
 
 // Crypto core (Kerberos enctypes 17-20, checksums, PRF, string-to-key, KINK KEYMAT)

@@ -46,6 +46,8 @@ export abstract class KinkError extends Error {
   readonly detail: string;
 
   /**
+   * Sets the message to `"<context>: <detail>"` (or `detail` alone when the context is empty).
+   *
    * @param category stable machine-readable category
    * @param context what was being done
    * @param detail what went wrong (no secret material)
@@ -72,8 +74,34 @@ export function isKinkError(e: unknown): e is KinkError {
   return e instanceof KinkError;
 }
 
+/**
+ * Categories of {@link ConfigError}, a closed set: `"syntax"` (a file or
+ * value that cannot be parsed), `"value"` (a well-formed setting with a value
+ * that cannot be used), `"missing"` (a required setting is absent), `"io"` (a
+ * file cannot be read), `"usage"` (a bad command line).
+ */
+export type ConfigErrorCategory = "syntax" | "value" | "missing" | "io" | "usage";
+
 /** Errors in configuration files and command-line settings. */
 export class ConfigError extends KinkError {
   /** Always `"config"`. */
   readonly layer = "config" as const;
+  /** The category (see {@link ConfigErrorCategory}). */
+  declare readonly category: ConfigErrorCategory;
+
+  /**
+   * Creates a configuration error.
+   *
+   * @param category one of {@link ConfigErrorCategory}
+   * @param context the file and line, or the setting, concerned
+   * @param detail what is wrong
+   */
+  constructor(
+    category: ConfigErrorCategory,
+    context: string,
+    detail: string,
+    options?: KinkErrorOptions,
+  ) {
+    super(category, context, detail, options);
+  }
 }

@@ -27,6 +27,8 @@ export class CryptoError extends KinkError {
   declare readonly category: CryptoErrorCategory;
 
   /**
+   * Creates a crypto error.
+   *
    * @param category what kind of failure
    * @param context what was being done (e.g. `"decrypt"`)
    * @param detail what went wrong, without secret material

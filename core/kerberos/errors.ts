@@ -13,9 +13,22 @@
 import { KinkError, type KinkErrorOptions } from "../errors.ts";
 
 /**
- * Categories used by the Kerberos layer. `"decode"` and `"encode"` come from
- * the codecs; the others are used by the client, the service side and the
- * file formats. Other strings are allowed so that callers can add their own.
+ * Categories of {@link KerberosError}, a closed set:
+ * - `"decode"`, `"encode"`: the DER codecs (decode errors carry `offset`);
+ * - `"invalid-argument"`: a caller passed values that cannot be used;
+ * - `"unsupported"`: an enctype, name type or file version kink does not handle;
+ * - `"protocol"`: a peer or KDC broke the protocol (wrong nonce, wrong name, …);
+ * - `"krb-error"`: a KDC answered with a KRB-ERROR ({@link KerberosError.errorCode});
+ * - `"skew"`: a KRB_AP_ERR_SKEW, or an authenticator outside the allowed skew;
+ * - `"kdc-unreachable"`: no KDC answered; `"kdc-bad-reply"`: a KDC answered
+ *   with bytes that are not a Kerberos reply;
+ * - `"aborted"`: the caller's `AbortSignal` fired;
+ * - `"replay"`: an authenticator seen before;
+ * - `"integrity"`: a ciphertext or checksum did not verify;
+ * - `"not-found"`: no keytab entry, credential or principal matched;
+ * - `"ccache"`: a credential cache cannot be used;
+ * - `"io"`: a file could not be read or written;
+ * - `"disposed"`: an object was used after being closed.
  */
 export type KerberosErrorCategory =
   | "decode"
@@ -24,15 +37,16 @@ export type KerberosErrorCategory =
   | "unsupported"
   | "protocol"
   | "krb-error"
-  | "transport"
-  | "timeout"
-  | "replay"
   | "skew"
+  | "kdc-unreachable"
+  | "kdc-bad-reply"
+  | "aborted"
+  | "replay"
   | "integrity"
   | "not-found"
+  | "ccache"
   | "io"
-  // deno-lint-ignore ban-types
-  | (string & {});
+  | "disposed";
 
 /** Options of a {@link KerberosError}. */
 export interface KerberosErrorOptions extends KinkErrorOptions {
@@ -46,12 +60,16 @@ export interface KerberosErrorOptions extends KinkErrorOptions {
 export class KerberosError extends KinkError {
   /** Always `"kerberos"`. */
   readonly layer = "kerberos" as const;
+  /** The category (see {@link KerberosErrorCategory}). */
+  declare readonly category: KerberosErrorCategory;
   /** Octet offset of a decode problem, when known. */
   readonly offset: number | undefined;
   /** Kerberos error code (RFC 4120 §7.5.9) this error corresponds to, when known. */
   readonly errorCode: number | undefined;
 
   /**
+   * Creates a Kerberos error.
+   *
    * @param category machine-readable category (see {@link KerberosErrorCategory})
    * @param context what was being done, or the path within a structure
    * @param detail what went wrong (never key material)

@@ -95,7 +95,12 @@ interface StackEntry {
   parent: Krb5ConfSection;
 }
 
-function err(name: string, line: number, detail: string, category = "syntax"): ConfigError {
+function err(
+  name: string,
+  line: number,
+  detail: string,
+  category: ConfigError["category"] = "syntax",
+): ConfigError {
   return new ConfigError(category, `${name} line ${line}`, detail);
 }
 

@@ -158,7 +158,7 @@ export class ApError extends KerberosError {
   }
 }
 
-function apCategory(code: number): string {
+function apCategory(code: number): KerberosError["category"] {
   switch (code) {
     case ErrorCode.KRB_AP_ERR_SKEW:
       return "skew";

@@ -93,7 +93,11 @@ export class KdcUnreachableError extends KerberosError {
    *   (at least one KDC answered with bytes that are not a Kerberos reply)
    * @param attempts the tries made
    */
-  constructor(category: string, attempts: KdcAttempt[], options?: { cause?: unknown }) {
+  constructor(
+    category: "kdc-unreachable" | "kdc-bad-reply",
+    attempts: KdcAttempt[],
+    options?: { cause?: unknown },
+  ) {
     const what = category === "kdc-bad-reply" ? "no usable KDC reply" : "KDC unreachable";
     const list = attempts.length === 0
       ? "no KDC address configured"

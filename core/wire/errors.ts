@@ -47,32 +47,53 @@ export interface WireErrorOptions extends KinkErrorOptions {
 }
 
 /**
- * An error of the KINK wire layer (codec, checksum, KINK_ENCRYPT, receive-side
- * validation).
- *
- * Categories: `"malformed"` (KINK_PROTOERR), `"version"` (KINK_INVMAJ), `"doi"`
- * (KINK_INVDOI), `"qm-version"` (KINK_BADQMVERS), `"isakmp"` (a Quick Mode
- * payload problem answered with an ISAKMP Notify), `"rule"` (a §6 payload rule
- * violated: KINK_PROTOERR), `"integrity"` (Cksum or KINK_ENCRYPT does not
- * verify: drop), `"unauthenticated"` (a keyed message without Cksum: drop),
+ * Categories of {@link WireError}, a closed set: `"malformed"`
+ * (KINK_PROTOERR), `"version"` (KINK_INVMAJ), `"doi"` (KINK_INVDOI),
+ * `"qm-version"` (KINK_BADQMVERS), `"isakmp"` (a Quick Mode payload problem
+ * answered with an ISAKMP Notify), `"rule"` (a §6 payload rule violated:
+ * KINK_PROTOERR), `"integrity"` (Cksum or KINK_ENCRYPT does not verify:
+ * drop), `"unauthenticated"` (a keyed message without Cksum: drop),
  * `"invalid-argument"` (a builder was given values that cannot be encoded),
  * `"pcap"` (a capture file is malformed).
+ */
+export type WireErrorCategory =
+  | "malformed"
+  | "version"
+  | "doi"
+  | "qm-version"
+  | "isakmp"
+  | "rule"
+  | "integrity"
+  | "unauthenticated"
+  | "invalid-argument"
+  | "pcap";
+
+/**
+ * An error of the KINK wire layer (codec, checksum, KINK_ENCRYPT, receive-side
+ * validation); its category is one of {@link WireErrorCategory}.
  */
 export class WireError extends KinkError {
   /** Always `"wire"`. */
   readonly layer = "wire" as const;
+  /** The category (see {@link WireErrorCategory}). */
+  declare readonly category: WireErrorCategory;
   /** How a receiver should react. */
   readonly reaction: WireReaction;
 
   /**
    * Creates a wire error; the reaction defaults to answering KINK_PROTOERR.
    *
-   * @param category stable machine-readable category
+   * @param category one of {@link WireErrorCategory}
    * @param context what was being done, e.g. `"decode KINK_ENCRYPT"`
    * @param detail what went wrong (no secret material)
    * @param options cause and reaction
    */
-  constructor(category: string, context: string, detail: string, options?: WireErrorOptions) {
+  constructor(
+    category: WireErrorCategory,
+    context: string,
+    detail: string,
+    options?: WireErrorOptions,
+  ) {
     super(category, context, detail, options);
     this.reaction = options?.reaction ?? { action: "kink-error", code: KinkErrorCode.PROTOERR };
   }

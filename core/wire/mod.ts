@@ -6,7 +6,7 @@
  * @module
  */
 export { KinkErrorCode, WireError } from "./errors.ts";
-export type { WireErrorOptions, WireReaction } from "./errors.ts";
+export type { WireErrorCategory, WireErrorOptions, WireReaction } from "./errors.ts";
 export {
   DOI_IPSEC,
   KEY_USAGE_KINK_CKSUM,
