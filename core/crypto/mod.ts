@@ -38,21 +38,21 @@ export {
 export type { EspKeys, EspKeySpec } from "./keymat_split.ts";
 
 /** The supported Kerberos encryption types. */
-export type Enctype = 17 | 18 | 19 | 20;
+export type SupportedEnctype = 17 | 18 | 19 | 20;
 
 /** IANA names of the supported enctypes. */
-export const SUPPORTED_ENCTYPE_NAMES: Readonly<Record<Enctype, string>> = {
+export const SUPPORTED_ENCTYPE_NAMES: Readonly<Record<SupportedEnctype, string>> = {
   17: "aes128-cts-hmac-sha1-96",
   18: "aes256-cts-hmac-sha1-96",
   19: "aes128-cts-hmac-sha256-128",
   20: "aes256-cts-hmac-sha384-192",
 };
 
-const KEY_LEN: Readonly<Record<Enctype, number>> = { 17: 16, 18: 32, 19: 16, 20: 32 };
-const CKSUM_TYPE: Readonly<Record<Enctype, number>> = { 17: 15, 18: 16, 19: 19, 20: 20 };
-const CKSUM_LEN: Readonly<Record<Enctype, number>> = { 17: 12, 18: 12, 19: 16, 20: 24 };
-const PRF_LEN: Readonly<Record<Enctype, number>> = { 17: 20, 18: 20, 19: 32, 20: 48 };
-const DEFAULT_ITERATIONS: Readonly<Record<Enctype, number>> = {
+const KEY_LEN: Readonly<Record<SupportedEnctype, number>> = { 17: 16, 18: 32, 19: 16, 20: 32 };
+const CKSUM_TYPE: Readonly<Record<SupportedEnctype, number>> = { 17: 15, 18: 16, 19: 19, 20: 20 };
+const CKSUM_LEN: Readonly<Record<SupportedEnctype, number>> = { 17: 12, 18: 12, 19: 16, 20: 24 };
+const PRF_LEN: Readonly<Record<SupportedEnctype, number>> = { 17: 20, 18: 20, 19: 32, 20: 48 };
+const DEFAULT_ITERATIONS: Readonly<Record<SupportedEnctype, number>> = {
   17: 4096,
   18: 4096,
   19: 32768,
@@ -69,13 +69,13 @@ export const MAX_KEYMAT_LENGTH = 4096;
  * Validates an enctype number.
  * @throws CryptoError `"unsupported-enctype"` ("unsupported enctype 23")
  */
-export function assertEnctype(enctype: number, context = "crypto"): Enctype {
+export function assertEnctype(enctype: number, context = "crypto"): SupportedEnctype {
   if (enctype === 17 || enctype === 18 || enctype === 19 || enctype === 20) return enctype;
   throw new CryptoError("unsupported-enctype", context, `unsupported enctype ${String(enctype)}`);
 }
 
 /** True for enctypes this core implements (17, 18, 19, 20). */
-export function isSupportedEnctype(enctype: number): enctype is Enctype {
+export function isSupportedEnctype(enctype: number): enctype is SupportedEnctype {
   return enctype === 17 || enctype === 18 || enctype === 19 || enctype === 20;
 }
 
@@ -149,13 +149,13 @@ const KEY_TOKEN = Symbol("kink.crypto.Key");
  */
 export class Key {
   /** The enctype (17, 18, 19, 20). */
-  readonly enctype: Enctype;
+  readonly enctype: SupportedEnctype;
   /** Key length in octets. */
   readonly length: number;
   #handle: number;
 
   /** @internal use {@link Key.fromBytes}, {@link Key.random} or {@link stringToKey}. */
-  constructor(token: symbol, enctype: Enctype, handle: number) {
+  constructor(token: symbol, enctype: SupportedEnctype, handle: number) {
     if (token !== KEY_TOKEN) {
       throw new CryptoError("invalid-input", "Key", "use Key.fromBytes or Key.random");
     }
@@ -201,7 +201,7 @@ export class Key {
   }
 
   /** @internal wraps a handle created inside wasm (string-to-key). */
-  static _fromHandle(enctype: Enctype, handle: number): Key {
+  static _fromHandle(enctype: SupportedEnctype, handle: number): Key {
     return new Key(KEY_TOKEN, enctype, handle);
   }
 
@@ -249,7 +249,7 @@ export class Key {
   }
 
   /** JSON shows only enctype and length. */
-  toJSON(): { enctype: Enctype; length: number } {
+  toJSON(): { enctype: SupportedEnctype; length: number } {
     return { enctype: this.enctype, length: this.length };
   }
 
@@ -293,11 +293,8 @@ export function encrypt(
   return encryptWithConfounder(key, usage, plaintext, conf);
 }
 
-/**
- * {@link encrypt} with a caller-chosen 16-octet confounder. Only for
- * reproducing published vectors; real messages must use {@link encrypt}.
- */
-export function encryptWithConfounder(
+/** {@link encrypt} with the confounder already drawn (16 octets). */
+function encryptWithConfounder(
   key: Key,
   usage: number,
   plaintext: Uint8Array,
