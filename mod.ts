@@ -2,30 +2,45 @@
  * kink — KINK (RFC 4430, Kerberized Internet Negotiation of Keys) for Linux
  * IPsec gateways.
  *
- * This module is the public library API. Its layers, from the bottom:
+ * The library comes in layers, each its own entry point (subpath export of
+ * the package), from the bottom:
  *
- * - the crypto core (Kerberos RFC 3961/3962/8009 enctypes, checksums, PRFs,
- *   KINK KEYMAT) compiled from Rust to WebAssembly;
- * - Kerberos V5 (DER, messages, keytab, ccache, krb5.conf, AS/TGS client,
- *   AP-REQ/AP-REP service side);
- * - the KINK wire format and the ISAKMP Quick Mode payloads it carries;
- * - the kernel interface (NETLINK_XFRM through Deno FFI, and an in-memory
- *   backend with the same semantics).
+ * | import | layer |
+ * | --- | --- |
+ * | `@kink/kink/crypto` | Kerberos RFC 3961/3962/8009 enctypes 17–20, checksums, PRFs, string-to-key, KINK KEYMAT (Rust → wasm) |
+ * | `@kink/kink/kerberos` | Kerberos V5: DER messages, principals, keytab, ccache, krb5.conf, KDC transport, AS/TGS client, AP-REQ/AP-REP service side, replay cache |
+ * | `@kink/kink/wire` | the KINK wire format, the ISAKMP Quick Mode payloads it carries, a pcap/pcapng reader |
+ * | `@kink/kink/kernel` | the kernel's IPsec SAs and policies: NETLINK_XFRM through Deno FFI, and an in-memory backend with the same semantics |
+ *
+ * This module gathers what every layer shares — the error family rooted at
+ * {@link KinkError}, the clock and randomness seams, {@link VERSION} — and
+ * each layer as a namespace (`import * as kink from "@kink/kink"; kink.wire…`).
  *
  * @module
  */
 export { ConfigError, isKinkError, KinkError } from "./core/errors.ts";
 export type { ConfigErrorCategory, ErrorLayer, KinkErrorOptions } from "./core/errors.ts";
+export { CryptoError } from "./core/crypto/errors.ts";
+export type { CryptoErrorCategory } from "./core/crypto/errors.ts";
+export { isKerberosError, KerberosError } from "./core/kerberos/errors.ts";
+export type { KerberosErrorCategory, KerberosErrorOptions } from "./core/kerberos/errors.ts";
+export { WireError } from "./core/wire/errors.ts";
+export type { WireErrorCategory, WireErrorOptions, WireReaction } from "./core/wire/errors.ts";
+export { KernelError } from "./core/kernel/mod.ts";
+export type { KernelErrorCategory } from "./core/kernel/mod.ts";
 export { VERSION } from "./core/version.ts";
 
-// Crypto core (Kerberos enctypes 17-20, checksums, PRF, string-to-key, KINK KEYMAT)
-export * from "./core/crypto/mod.ts";
+// The seams every layer takes its time and randomness from.
+export { ManualClock, systemClock } from "./core/util/clock.ts";
+export type { Clock, TimerClock, TimerId } from "./core/util/clock.ts";
+export { SeededRandom, systemRandom } from "./core/util/random.ts";
+export type { RandomSource } from "./core/util/random.ts";
 
-// Kerberos (DER, messages, files, KDC transport, AS/TGS client, AP service, replay cache)
-export * from "./core/kerberos/mod.ts";
-
-// KINK wire format (RFC 4430 messages and payloads, ISAKMP Quick Mode payloads, pcap reader)
-export * from "./core/wire/mod.ts";
-
-// Kernel (typed IPsec SA/policy interface; NETLINK_XFRM backend via libc FFI, in-memory backend)
-export * from "./core/kernel/mod.ts";
+/** Crypto core (Kerberos enctypes 17–20, checksums, PRF, string-to-key, KINK KEYMAT). */
+export * as crypto from "./core/crypto/mod.ts";
+/** Kerberos V5 (DER messages, files, KDC transport, AS/TGS client, AP service, replay cache). */
+export * as kerberos from "./core/kerberos/mod.ts";
+/** KINK wire format (RFC 4430 messages and payloads, ISAKMP Quick Mode payloads, pcap reader). */
+export * as wire from "./core/wire/mod.ts";
+/** Kernel (typed IPsec SA/policy interface; NETLINK_XFRM backend, in-memory backend). */
+export * as kernel from "./core/kernel/mod.ts";

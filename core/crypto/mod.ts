@@ -18,6 +18,7 @@ import { CryptoError } from "./errors.ts";
 import { type RandomSource, systemRandom } from "../util/random.ts";
 
 export { CryptoError } from "./errors.ts";
+export type { RandomSource } from "../util/random.ts";
 export type { CryptoErrorCategory } from "./errors.ts";
 export {
   authKeyLength,
