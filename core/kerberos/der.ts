@@ -33,6 +33,7 @@ export {
   DER_MAX_LENGTH_OCTETS,
   type DerLength,
   type DerLengthProblem,
+  type DerLengthRule,
   describeDerLengthProblem,
   readDerLength,
 } from "../util/der_length.ts";

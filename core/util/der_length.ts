@@ -33,15 +33,24 @@ export type DerLength =
 export const DER_MAX_LENGTH_OCTETS = 4;
 
 /**
+ * How strictly {@link readDerLength} reads: `"der"` refuses the long form
+ * for lengths below 128 and leading zero octets (X.690 §10.1); `"ber"`
+ * accepts any definite form, for framing checks that only need to find the
+ * end of an element before a strict decode looks inside.
+ */
+export type DerLengthRule = "der" | "ber";
+
+/**
  * Reads the length octets that start at `bytes[at]` (the octet after the
- * identifier), strictly as DER: definite, minimal, at most
- * {@link DER_MAX_LENGTH_OCTETS} octets, all before `end`. It does not check
- * that the contents fit; the caller knows its window. Never throws.
+ * identifier): definite, at most {@link DER_MAX_LENGTH_OCTETS} octets, all
+ * before `end`, and minimal unless `rule` is `"ber"`. It does not check that
+ * the contents fit; the caller knows its window. Never throws.
  */
 export function readDerLength(
   bytes: Uint8Array,
   at: number,
   end: number = bytes.length,
+  rule: DerLengthRule = "der",
 ): DerLength {
   if (at >= end) return { ok: false, problem: { kind: "truncated" } };
   const l0 = bytes[at]!;
@@ -50,10 +59,11 @@ export function readDerLength(
   if (n === 0) return { ok: false, problem: { kind: "indefinite" } };
   if (n > DER_MAX_LENGTH_OCTETS) return { ok: false, problem: { kind: "too-long", octets: n } };
   if (at + 1 + n > end) return { ok: false, problem: { kind: "truncated" } };
-  if (bytes[at + 1] === 0) return { ok: false, problem: { kind: "leading-zero" } };
+  const der = rule === "der";
+  if (der && bytes[at + 1] === 0) return { ok: false, problem: { kind: "leading-zero" } };
   let length = 0;
   for (let i = 1; i <= n; i++) length = length * 256 + bytes[at + i]!;
-  if (length < 0x80) return { ok: false, problem: { kind: "non-minimal", length } };
+  if (der && length < 0x80) return { ok: false, problem: { kind: "non-minimal", length } };
   return { ok: true, length, next: at + 1 + n };
 }
 
