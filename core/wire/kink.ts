@@ -13,6 +13,7 @@
  * @module
  */
 import { ByteReader, ByteWriter } from "../util/bytes.ts";
+import { describeDerLengthProblem, readDerLength } from "../util/der_length.ts";
 import { KinkErrorCode, malformed, WireError } from "./errors.ts";
 import {
   DOI_IPSEC,
@@ -195,20 +196,10 @@ function checkDerFrame(b: Uint8Array, tag: number, ctx: string): void {
       `Kerberos message starts with tag 0x${b[0]!.toString(16)}, expected 0x${tag.toString(16)}`,
     );
   }
-  const l0 = b[1]!;
-  let len: number;
-  let hdr: number;
-  if (l0 < 0x80) {
-    len = l0;
-    hdr = 2;
-  } else {
-    const n = l0 & 0x7f;
-    if (n === 0 || n > 3) throw malformed(ctx, `unsupported DER length form 0x${l0.toString(16)}`);
-    if (b.length < 2 + n) throw malformed(ctx, "truncated DER length");
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + b[2 + i]!;
-    hdr = 2 + n;
-  }
+  const l = readDerLength(b, 1, b.length, "ber");
+  if (!l.ok) throw malformed(ctx, describeDerLengthProblem(l.problem, "the Kerberos message"));
+  const len = l.length;
+  const hdr = l.next;
   if (hdr + len !== b.length) {
     throw malformed(
       ctx,
