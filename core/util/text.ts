@@ -18,8 +18,8 @@
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 
 /** Same set minus TAB and LF, for whole output lines that we formatted ourselves. */
-// deno-lint-ignore no-control-regex
 const UNSAFE_KEEP_LAYOUT =
+  // deno-lint-ignore no-control-regex
   /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 
 /** What JSON.stringify leaves raw: DEL, C1 and the Unicode set (C0 it escapes itself). */
