@@ -261,7 +261,9 @@ export const ticketCommand: Command = {
     },
   },
   permissions(args) {
-    const reads = [stringOpt(args, "keytab"), confPath(args)].filter((x): x is string => !!x);
+    const reads = [stringOpt(args, "keytab"), confPath(args)].filter((x): x is string =>
+      x !== undefined
+    );
     let conf: { includes: string[]; kdcs: KdcEndpoint[] | undefined } | undefined;
     const parsed = tryReadConf(confPath(args));
     if (parsed) {
