@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError } from "../errors.ts";
+import { escapeControl } from "../util/text.ts";
 
 /** One option of a subcommand. */
 export interface OptionSpec {
@@ -24,6 +25,11 @@ export interface OptionSpec {
   arg?: string;
   /** One line of help. */
   description: string;
+  /**
+   * The value names a file (comma-separated files when the option is a
+   * list): the launcher resolves it against the caller's directory.
+   */
+  path?: "file" | "list";
 }
 
 /** Parsed arguments of a subcommand. */
@@ -55,7 +61,7 @@ export interface Command {
   /** Options (`--help` is added automatically). */
   options: Record<string, OptionSpec>;
   /** Smallest and largest number of positional arguments. */
-  positionals?: { min: number; max: number; name?: string };
+  positionals?: { min: number; max: number; name?: string; path?: boolean };
   /**
    * Deno permission flags the subcommand needs for these arguments, e.g.
    * `["--allow-read=capture.pcap,B.keytab"]`. The launcher runs the
@@ -157,4 +163,90 @@ export function renderHelp(cmd: Command): string {
   lines.push("", "Deno permissions:");
   for (const n of cmd.permissionNotes) lines.push(`  ${n}`);
   return lines.join("\n");
+}
+
+/**
+ * Checks that `path` can be written in a Deno permission flag and returns it.
+ * Deno separates the entries of `--allow-read=A,B` with commas and has no
+ * escape for a comma, so a path with a comma would grant its pieces instead
+ * (`./cc,/etc` → `./cc` and `/etc`); an empty entry makes deno refuse to
+ * start. Both are usage errors here, before any flag is built.
+ */
+export function flagPath(path: string, what: string): string {
+  if (path === "") throw new UsageError(`${what}: empty path`);
+  if (path.includes(",")) {
+    throw new UsageError(
+      `${what} '${escapeControl(path)}': a path with a comma cannot be expressed in Deno's ` +
+        "permission flags (they separate paths with commas); rename or link the file",
+    );
+  }
+  return path;
+}
+
+const LABEL = "[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?";
+const HOST_NAME = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*\\.?$`);
+const IPV6 = /^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?$/;
+
+/**
+ * Checks that `host` is a DNS host name (letters, digits, `-`, `_` in labels
+ * of at most 63), a dotted IPv4 address or an IPv6 address (without
+ * brackets), so that it can go into `--allow-net`; returns it.
+ */
+export function flagHost(host: string, what: string): string {
+  const ok = host.includes(":") ? IPV6.test(host) : HOST_NAME.test(host);
+  if (!ok) {
+    throw new UsageError(
+      `${what}: '${escapeControl(host)}' is not a host name, IPv4 or IPv6 address`,
+    );
+  }
+  return host;
+}
+
+/** `--allow-<kind>=v1,v2` after checking each value with {@link flagPath}. */
+export function allowPaths(kind: "read" | "write", paths: readonly string[], what: string): string {
+  return `--allow-${kind}=${paths.map((p) => flagPath(p, what)).join(",")}`;
+}
+
+/**
+ * Resolves the file arguments of `argv` (options declared with `path`, and
+ * the positionals when `positionals.path`) against `cwd`, returning a new
+ * argv. `deno task` runs the launcher in the repository root and passes the
+ * caller's directory in `INIT_CWD`; without this, `kink decode x.pcap` from
+ * another directory would read the repository's `x.pcap`. Absolute paths,
+ * `-` and arguments that do not parse are left alone.
+ */
+export function resolvePathArgs(cmd: Command, argv: string[], cwd: string): string[] {
+  if (!cwd.startsWith("/")) return argv;
+  const abs = (
+    p: string,
+  ) => (p === "" || p.startsWith("/") ? p : `${cwd.replace(/\/+$/, "")}/${p}`);
+  const options: Record<
+    string,
+    { type: "string" | "boolean"; short?: string; multiple?: boolean }
+  > = { help: { type: "boolean", short: "h" } };
+  for (const [name, o] of Object.entries(cmd.options)) {
+    options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), multiple: true };
+  }
+  let tokens;
+  try {
+    tokens = parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true })
+      .tokens;
+  } catch {
+    return argv;
+  }
+  const out = [...argv];
+  for (const t of tokens) {
+    if (t.kind === "positional") {
+      if (cmd.positionals?.path) out[t.index] = abs(t.value);
+    } else if (t.kind === "option" && t.value !== undefined) {
+      const spec = cmd.options[t.name];
+      if (!spec?.path) continue;
+      const v = spec.path === "list" ? t.value.split(",").map(abs).join(",") : abs(t.value);
+      const raw = argv[t.index]!;
+      if (!t.inlineValue) out[t.index + 1] = v;
+      else if (raw.startsWith("--")) out[t.index] = `${raw.slice(0, raw.indexOf("=") + 1)}${v}`;
+      else out[t.index] = `${raw.slice(0, 2)}${v}`; // -kVALUE
+    }
+  }
+  return out;
 }

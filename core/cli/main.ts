@@ -3,7 +3,9 @@
  * starts this file with exactly the permissions the chosen subcommand needs
  * (see `launch.ts`).
  *
- * Exit codes: 0 success, 1 the operation failed, 2 bad command line.
+ * Exit codes: 0 success, 1 the operation failed, 2 bad command line; a
+ * subcommand may define more (`kink decode`: 3 failed verification, 4 could
+ * not verify — see `decode/verdict.ts`).
  *
  * @module
  */
@@ -11,6 +13,7 @@ import { type CommandIO, parseCommandArgs, renderHelp, UsageError } from "./comm
 import { COMMANDS, findCommand } from "./commands/mod.ts";
 import { isKinkError } from "../errors.ts";
 import { VERSION } from "../version.ts";
+import { escapeControl, escapeControlKeepLayout } from "../util/text.ts";
 
 /** Renders the top-level help. */
 export function topHelp(): string {
@@ -36,7 +39,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
   const found = findCommand(argv);
   if (!found) {
     const what = argv[0]!.startsWith("-") ? "option" : "subcommand";
-    io.err(`kink: unknown ${what} '${argv[0]}' (see kink --help)`);
+    io.err(`kink: unknown ${what} '${escapeControl(argv[0]!)}' (see kink --help)`);
     return 2;
   }
   try {
@@ -47,26 +50,31 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     }
     return await found.cmd.run(parsed, io);
   } catch (e) {
+    // Error texts may carry names and e-texts from the wire: one inert line each.
     if (e instanceof UsageError) {
-      io.err(e.detail);
+      io.err(escapeControl(e.detail));
       return 2;
     }
     if (isKinkError(e)) {
-      io.err(`kink ${found.cmd.name}: ${e.message}`);
+      io.err(`kink ${found.cmd.name}: ${escapeControl(e.message)}`);
       return 1;
     }
     if (e instanceof Deno.errors.NotCapable) {
-      io.err(`kink ${found.cmd.name}: missing Deno permission: ${e.message}`);
+      io.err(`kink ${found.cmd.name}: missing Deno permission: ${escapeControl(e.message)}`);
       return 1;
     }
     throw e;
   }
 }
 
-/** Writes to the process's standard streams. */
+/**
+ * Writes to the process's standard streams. Last guard against terminal
+ * injection: every control character other than TAB and LF (which commands
+ * use for their own layout) is escaped here, whatever a command forgot.
+ */
 export const processIO: CommandIO = {
-  out: (l) => console.log(l),
-  err: (l) => console.error(l),
+  out: (l) => console.log(escapeControlKeepLayout(l)),
+  err: (l) => console.error(escapeControlKeepLayout(l)),
 };
 
 if (import.meta.main) {

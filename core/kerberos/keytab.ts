@@ -18,7 +18,7 @@
 import { ByteReader, ByteWriter } from "../util/bytes.ts";
 import { KerberosError } from "./errors.ts";
 import { NameType } from "./iana.ts";
-import { type Principal, principalEquals } from "./principal.ts";
+import { formatPrincipal, type Principal, principalEquals } from "./principal.ts";
 
 /** One keytab entry. `key` is secret material: never log it; wipe it when done. */
 export interface KeytabEntry {
@@ -34,6 +34,19 @@ export interface KeytabEntry {
   key: Uint8Array;
 }
 
+const DENO_INSPECT = Symbol.for("Deno.customInspect");
+const NODE_INSPECT = Symbol.for("nodejs.util.inspect.custom");
+
+function describeEntry(e: KeytabEntry): Record<string, unknown> {
+  return {
+    principal: formatPrincipal(e.principal),
+    kvno: e.kvno,
+    enctype: e.enctype,
+    timestamp: e.timestamp,
+    key: `[${e.key.length} octets redacted]`,
+  };
+}
+
 /** Maximum keytab size read (octets). */
 export const KEYTAB_MAX_SIZE = 16 << 20;
 
@@ -45,7 +58,14 @@ function decodeFail(detail: string, offset: number): never {
   throw new KerberosError("decode", "keytab", d, { offset });
 }
 
-/** Parses a keytab file. Deleted entries (holes) are skipped. */
+/**
+ * Parses a keytab file. Deleted entries (holes) are skipped. The entries'
+ * keys are copies, so the caller can (and should) wipe `bytes` at once, and
+ * the entries with {@link wipeKeytab} when done. An entry prints redacted:
+ * `Deno.inspect`/`console.log` and `JSON.stringify` show the principal,
+ * kvno, enctype and the key's length, never its octets (a copy made by
+ * spreading the entry loses this; print `entry.key` itself and you print the key).
+ */
 export function readKeytab(bytes: Uint8Array): KeytabEntry[] {
   if (bytes.length > KEYTAB_MAX_SIZE) {
     decodeFail(`file of ${bytes.length} octets exceeds the limit of ${KEYTAB_MAX_SIZE}`, 0);
@@ -118,18 +138,26 @@ function readEntry(
   let kvno = r.u8();
   const enctype = r.u16(le);
   const klen = r.u16(le);
-  const key = r.take(klen);
+  const key = r.bytesView(klen).slice();
   if (r.remaining >= 4) {
     const k32 = r.u32(le);
     if (k32 !== 0) kvno = k32;
   }
-  return {
+  const entry: KeytabEntry = {
     principal: { nameType: nameType | 0, components, realm },
     timestamp,
     kvno,
     enctype,
     key,
   };
+  // Not enumerable: spreading or comparing an entry sees only its fields.
+  Object.defineProperty(entry, DENO_INSPECT, {
+    value: (inspect: (v: unknown, o: unknown) => string, opts: unknown) =>
+      `KeytabEntry ${inspect(describeEntry(entry), opts)}`,
+  });
+  Object.defineProperty(entry, NODE_INSPECT, { value: () => describeEntry(entry) });
+  Object.defineProperty(entry, "toJSON", { value: () => describeEntry(entry) });
+  return entry;
 }
 
 function encFail(detail: string): never {

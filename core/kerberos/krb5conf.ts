@@ -24,6 +24,7 @@
  * @module
  */
 import { ConfigError } from "../errors.ts";
+import { readRegularTextFile } from "../util/file.ts";
 
 /** One value of a relation, with the line it came from. */
 export interface Krb5ConfValue {
@@ -433,30 +434,42 @@ export function realmOfHost(conf: Krb5Conf, host: string): string | undefined {
  * Reads and parses a krb5.conf file, following `include` and `includedir`
  * (files in the directory whose names are made of letters, digits, `-`
  * and `_`, or end in `.conf`, in name order, as MIT does). Needs read
- * permission for the files involved.
+ * permission for the files involved. Each must be a regular file of at most
+ * {@link KRB5CONF_MAX_SIZE} octets (a FIFO or device is refused, not read).
  */
-export async function loadKrb5Conf(path: string): Promise<Krb5Conf> {
+export function loadKrb5Conf(path: string): Promise<Krb5Conf> {
+  try {
+    return Promise.resolve(loadKrb5ConfSync(path));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** {@link loadKrb5Conf}, synchronously (the files are small and bounded). */
+export function loadKrb5ConfSync(path: string): Krb5Conf {
   const texts: { name: string; text: string }[] = [];
   const seen = new Set<string>();
-  const visit = async (p: string, depth: number): Promise<void> => {
+  const visit = (p: string, depth: number): void => {
     if (depth > 8) throw new ConfigError("syntax", p, "includes nested more than 8 deep");
     if (seen.has(p)) return;
     seen.add(p);
     let text: string;
     try {
-      text = await Deno.readTextFile(p);
+      // A regular file of bounded size only: a FIFO would block, a device never end.
+      text = readRegularTextFile(p, "krb5.conf", KRB5CONF_MAX_SIZE);
     } catch (e) {
-      throw new ConfigError("io", p, `cannot read: ${(e as Error).message}`, { cause: e });
+      const d = e instanceof ConfigError ? e.detail : (e as Error).message;
+      throw new ConfigError("io", p, `cannot read: ${d}`, { cause: e });
     }
     const conf = parseKrb5Conf(text, { name: p });
     texts.push({ name: p, text });
     for (const inc of conf.includes) {
       if (inc.kind === "include") {
-        await visit(inc.path, depth + 1);
+        visit(inc.path, depth + 1);
       } else {
         const names: string[] = [];
         try {
-          for await (const e of Deno.readDir(inc.path)) {
+          for (const e of Deno.readDirSync(inc.path)) {
             if (e.isFile && (/^[A-Za-z0-9_-]+$/.test(e.name) || e.name.endsWith(".conf"))) {
               names.push(e.name);
             }
@@ -471,11 +484,11 @@ export async function loadKrb5Conf(path: string): Promise<Krb5Conf> {
             },
           );
         }
-        for (const n of names.sort()) await visit(`${inc.path}/${n}`, depth + 1);
+        for (const n of names.sort()) visit(`${inc.path}/${n}`, depth + 1);
       }
     }
   };
-  await visit(path, 0);
+  visit(path, 0);
   if (texts.length === 1) return parseKrb5Conf(texts[0]!.text, { name: texts[0]!.name });
   // Merge: relations from later files are appended (MIT: first value wins).
   const parsed = texts.map((t) => parseKrb5Conf(t.text, { name: t.name }));

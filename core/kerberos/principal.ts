@@ -4,10 +4,17 @@
  * `/`, then `@REALM`; `\` escapes `/`, `@` and `\` itself, and `\0 \b \t \n`
  * stand for NUL, backspace, tab and newline.
  *
+ * {@link formatPrincipal} writes every other control character (C0, DEL, C1,
+ * line separators, bidi controls) as `\xNN` or `\u{N}` (see
+ * `core/util/text.ts`), so a name from the wire prints inert. MIT's unparser
+ * leaves those raw; MIT's parser would read `\x1b` as `x1b`, so such names
+ * do not round-trip through the string form — they are for display.
+ *
  * @module
  */
 import { KerberosError } from "./errors.ts";
 import { NameType } from "./iana.ts";
+import { escapeControl } from "../util/text.ts";
 
 /** A principal: name type, name components and realm. */
 export interface Principal {
@@ -123,7 +130,9 @@ function quote(s: string, realm: boolean): string {
         out += "\\n";
         break;
       default:
-        out += c;
+        // Every other control character (ESC, BEL, CR, DEL, C1, bidi
+        // overrides…) as \xNN / \u{N}: names come from the wire and are printed.
+        out += escapeControl(c);
     }
   }
   return out;

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { ByteReader, ByteWriter } from "../util/bytes.ts";
+import { ByteReader, ByteWriter, toHex } from "../util/bytes.ts";
 import { isakmpError } from "./errors.ts";
 import {
   ID_DATA_LENGTH,
@@ -151,11 +151,24 @@ export function isakmpPayloadType(p: IsakmpPayload): number {
   }
 }
 
-/** Returns the integer value of an attribute (TV, or TLV read as big-endian unsigned). */
+/**
+ * Returns the integer value of an attribute (TV, or TLV read as big-endian
+ * unsigned). Linear in the value's length, which the 16-bit TLV length
+ * bounds to 65535 octets: up to 6 significant octets are summed as a
+ * number, longer values are parsed once from hex (shifting a BigInt octet by
+ * octet would copy it each time, quadratic in the length).
+ */
 export function attributeValue(a: SaAttribute): number | bigint {
   if (typeof a.value === "number") return a.value;
-  let v = 0n;
-  for (const b of a.value) v = (v << 8n) | BigInt(b);
+  const b = a.value;
+  let i = 0;
+  while (i < b.length && b[i] === 0) i++;
+  if (b.length - i <= 6) {
+    let n = 0;
+    for (; i < b.length; i++) n = n * 256 + b[i]!;
+    return n;
+  }
+  const v = BigInt(`0x${toHex(b.subarray(i))}`);
   return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 

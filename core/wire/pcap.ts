@@ -75,127 +75,288 @@ function pcapError(detail: string): WireError {
   return new WireError("pcap", "read capture", detail, { reaction: { action: "drop" } });
 }
 
-/** Reads every packet of a classic pcap or pcapng file. */
-export function readCapture(file: Uint8Array): CapturedPacket[] {
-  if (file.length < 4) throw pcapError(`file of ${file.length} octets is not a capture`);
-  const m = new DataView(file.buffer, file.byteOffset, file.byteLength).getUint32(0, false);
-  if (m === 0x0a0d0d0a) return readPcapng(file);
-  if (m === 0xa1b2c3d4 || m === 0xd4c3b2a1 || m === 0xa1b23c4d || m === 0x4d3cb2a1) {
-    return readPcap(file);
-  }
-  throw pcapError(`unknown capture magic 0x${m.toString(16).padStart(8, "0")}`);
+/** Largest packet a record may hold (octets): libpcap's MAXIMUM_SNAPLEN. */
+export const CAPTURE_MAX_PACKET = 262144;
+
+/** Largest pcapng block accepted (octets): a maximal packet plus room for options. */
+export const PCAPNG_MAX_BLOCK = CAPTURE_MAX_PACKET + 131072;
+
+/** Where the octets of a capture come from: an open file (`Deno.FsFile`) or memory. */
+export interface CaptureSource {
+  /** Reads into `p`; the number of octets read, or null at the end (as `Deno.FsFile.readSync`). */
+  readSync(p: Uint8Array): number | null;
 }
 
-function readPcap(file: Uint8Array): CapturedPacket[] {
-  const r = new ByteReader(file, (d) => {
-    throw pcapError(`pcap: ${d}`);
-  });
-  const magic = r.u32(false);
-  const le = magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1;
-  const nano = magic === 0xa1b23c4d || magic === 0x4d3cb2a1;
-  r.u16(le); // version major
-  r.u16(le); // version minor
-  r.u32(le); // thiszone
-  r.u32(le); // sigfigs
-  r.u32(le); // snaplen
-  const linkType = r.u32(le) & 0x0fffffff; // upper bits: FCS info
-  const out: CapturedPacket[] = [];
-  while (r.remaining > 0) {
-    if (r.remaining < 16) {
-      throw pcapError(`pcap: ${r.remaining} octets of a truncated record header`);
-    }
-    const sec = r.u32(le);
-    const frac = r.u32(le);
-    const incl = r.u32(le);
-    const orig = r.u32(le);
-    if (incl > r.remaining) {
-      throw pcapError(`pcap: record ${out.length + 1} claims ${incl} octets, ${r.remaining} left`);
-    }
-    out.push({
-      frame: out.length + 1,
-      time: sec + frac / (nano ? 1e9 : 1e6),
-      linkType,
-      data: r.bytesView(incl),
-      origLength: orig,
-    });
-  }
-  return out;
-}
-
-function readPcapng(file: Uint8Array): CapturedPacket[] {
-  const out: CapturedPacket[] = [];
+/** A {@link CaptureSource} over bytes in memory. */
+export function memorySource(bytes: Uint8Array): CaptureSource {
   let off = 0;
-  let le = true;
-  let ifaces: { linkType: number; tsDiv: number }[] = [];
-  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  while (off < file.length) {
-    if (file.length - off < 12) throw pcapError(`pcapng: truncated block at offset ${off}`);
-    const type = dv.getUint32(off, le);
-    if (type === 0x0a0d0d0a) {
-      const bom = dv.getUint32(off + 8, true);
-      if (bom === 0x1a2b3c4d) le = true;
-      else if (bom === 0x4d3c2b1a) le = false;
-      else throw pcapError(`pcapng: bad byte-order magic at offset ${off}`);
-      ifaces = [];
-    }
-    const len = dv.getUint32(off + 4, le);
-    if (len < 12 || len % 4 !== 0 || off + len > file.length) {
-      throw pcapError(`pcapng: block at offset ${off} has bad length ${len}`);
-    }
-    const body = file.subarray(off + 8, off + len - 4);
-    const r = new ByteReader(body, (d) => {
-      throw pcapError(`pcapng block at offset ${off}: ${d}`);
-    });
-    if (type === 1) {
-      const linkType = r.u16(le);
-      r.u16(le);
-      r.u32(le); // snaplen
-      let tsDiv = 1e6;
-      // options: code(2) len(2) value padded to 4
-      while (r.remaining >= 4) {
-        const code = r.u16(le);
-        const olen = r.u16(le);
-        if (code === 0) break;
-        const v = r.bytesView(olen);
-        r.skip((4 - (olen % 4)) % 4 > r.remaining ? r.remaining : (4 - (olen % 4)) % 4);
-        if (code === 9 && olen >= 1) {
-          const t = v[0]!;
-          const exp = t & 0x7f;
-          if (exp > 30) throw pcapError(`pcapng: if_tsresol ${t} out of range`);
-          tsDiv = t & 0x80 ? 2 ** exp : 10 ** exp;
-        }
+  return {
+    readSync(p: Uint8Array): number | null {
+      if (off >= bytes.length) return null;
+      const n = Math.min(p.length, bytes.length - off);
+      p.set(bytes.subarray(off, off + n));
+      off += n;
+      return n;
+    },
+  };
+}
+
+const CHUNK = 65536;
+
+/**
+ * Reads a classic pcap or pcapng capture one record at a time from a
+ * {@link CaptureSource}, holding at most one record (bounded by
+ * {@link CAPTURE_MAX_PACKET} / {@link PCAPNG_MAX_BLOCK}) plus one read chunk
+ * in memory, whatever the file's size. Each packet's `data` is its own copy.
+ *
+ * A file that ends inside a record (a capture cut short, as when tcpdump is
+ * killed) yields every complete record and then sets {@link truncatedTail},
+ * as tcpdump reports "truncated dump file". Malformed structure (bad magic,
+ * impossible lengths, records over the bound) throws a {@link WireError}
+ * `"pcap"` at the record where it is found.
+ */
+export class CaptureReader implements IterableIterator<CapturedPacket> {
+  readonly #src: CaptureSource;
+  #buf = new Uint8Array(CHUNK);
+  #start = 0;
+  #end = 0;
+  #eof = false;
+  /** Octets consumed before `#start` (file offset of `#buf[#start]`). */
+  #consumed = 0;
+  #format: "pcap" | "pcapng" | undefined;
+  #le = true;
+  #nano = false;
+  #linkType = 0;
+  #ifaces: { linkType: number; tsDiv: number }[] = [];
+  #frames = 0;
+  /** Set when the file ends inside a record: what was cut off. */
+  truncatedTail: string | undefined;
+
+  /** @param source the capture's octets (a file opened for reading, or {@link memorySource}) */
+  constructor(source: CaptureSource) {
+    this.#src = source;
+  }
+
+  /** Packets delivered so far. */
+  get packets(): number {
+    return this.#frames;
+  }
+
+  /** Makes `n` octets available at `#start`; false when the file ends first. */
+  #fill(n: number): boolean {
+    while (this.#end - this.#start < n) {
+      if (this.#eof) return false;
+      if (this.#buf.length - this.#start < n) {
+        // Grow (bounded by the callers' record limits) and move the pending octets to 0.
+        const nb = new Uint8Array(Math.max(n, CHUNK));
+        nb.set(this.#buf.subarray(this.#start, this.#end));
+        this.#buf = nb;
+        this.#end -= this.#start;
+        this.#start = 0;
+      } else if (this.#end === this.#buf.length) {
+        this.#buf.copyWithin(0, this.#start, this.#end);
+        this.#end -= this.#start;
+        this.#start = 0;
       }
-      ifaces.push({ linkType, tsDiv });
-    } else if (type === 6 || type === 3) {
-      const ifIdx = type === 6 ? r.u32(le) : 0;
-      const iface = ifaces[ifIdx];
-      if (!iface) throw pcapError(`pcapng: packet refers to unknown interface ${ifIdx}`);
-      let time = 0;
-      let incl: number;
-      let orig: number;
-      if (type === 6) {
-        const hi = r.u32(le);
-        const lo = r.u32(le);
-        time = (hi * 4294967296 + lo) / iface.tsDiv;
-        incl = r.u32(le);
-        orig = r.u32(le);
-      } else {
-        orig = r.u32(le);
-        incl = Math.min(orig, r.remaining);
+      const got = this.#src.readSync(this.#buf.subarray(this.#end));
+      if (got === null) this.#eof = true;
+      else this.#end += got;
+    }
+    return true;
+  }
+
+  #take(n: number): void {
+    this.#start += n;
+    this.#consumed += n;
+    // Keep the buffer from holding on to one large record forever.
+    if (this.#start === this.#end && this.#buf.length > 4 * CHUNK) {
+      this.#buf = new Uint8Array(CHUNK);
+      this.#start = this.#end = 0;
+    }
+  }
+
+  #view(len: number): DataView {
+    return new DataView(this.#buf.buffer, this.#buf.byteOffset + this.#start, len);
+  }
+
+  #tail(detail: string): undefined {
+    this.truncatedTail = `truncated capture: ${detail} at offset ${this.#consumed} ` +
+      `(the ${this.#frames} complete packets before it were read)`;
+    this.#start = this.#end;
+    this.#eof = true;
+    return undefined;
+  }
+
+  #header(): void {
+    if (!this.#fill(4)) {
+      throw pcapError(`file of ${this.#end - this.#start} octets is not a capture`);
+    }
+    const m = this.#view(4).getUint32(0, false);
+    if (m === 0x0a0d0d0a) {
+      this.#format = "pcapng";
+      return;
+    }
+    if (m !== 0xa1b2c3d4 && m !== 0xd4c3b2a1 && m !== 0xa1b23c4d && m !== 0x4d3cb2a1) {
+      throw pcapError(`unknown capture magic 0x${m.toString(16).padStart(8, "0")}`);
+    }
+    if (!this.#fill(24)) throw pcapError("pcap: truncated file header");
+    const v = this.#view(24);
+    this.#le = m === 0xd4c3b2a1 || m === 0x4d3cb2a1;
+    this.#nano = m === 0xa1b23c4d || m === 0x4d3cb2a1;
+    this.#linkType = v.getUint32(20, this.#le) & 0x0fffffff; // upper bits: FCS info
+    this.#format = "pcap";
+    this.#take(24);
+  }
+
+  /** The next packet, or undefined at the end of the capture. */
+  next(): IteratorResult<CapturedPacket> {
+    const p = this.read();
+    return p ? { value: p, done: false } : { value: undefined, done: true };
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+
+  /** The next packet, or undefined at the end of the capture (see {@link truncatedTail}). */
+  read(): CapturedPacket | undefined {
+    if (this.#format === undefined) this.#header();
+    return this.#format === "pcap" ? this.#pcapRecord() : this.#pcapngPacket();
+  }
+
+  #pcapRecord(): CapturedPacket | undefined {
+    if (!this.#fill(1)) return undefined;
+    if (!this.#fill(16)) {
+      return this.#tail(`${this.#end - this.#start} octets of a 16-octet record header`);
+    }
+    const h = this.#view(16);
+    const le = this.#le;
+    const sec = h.getUint32(0, le);
+    const frac = h.getUint32(4, le);
+    const incl = h.getUint32(8, le);
+    const orig = h.getUint32(12, le);
+    if (incl > CAPTURE_MAX_PACKET) {
+      throw pcapError(
+        `pcap: record ${this.#frames + 1} at offset ${this.#consumed} claims ${incl} octets, ` +
+          `more than the limit of ${CAPTURE_MAX_PACKET}`,
+      );
+    }
+    if (!this.#fill(16 + incl)) {
+      return this.#tail(
+        `record ${this.#frames + 1} claims ${incl} octets, ${this.#end - this.#start - 16} present`,
+      );
+    }
+    const data = this.#buf.slice(this.#start + 16, this.#start + 16 + incl);
+    this.#take(16 + incl);
+    return {
+      frame: ++this.#frames,
+      time: sec + frac / (this.#nano ? 1e9 : 1e6),
+      linkType: this.#linkType,
+      data,
+      origLength: orig,
+    };
+  }
+
+  #pcapngPacket(): CapturedPacket | undefined {
+    for (;;) {
+      if (!this.#fill(1)) return undefined;
+      const off = this.#consumed;
+      if (!this.#fill(12)) return this.#tail(`${this.#end - this.#start} octets of a block header`);
+      let v = this.#view(12);
+      const type = v.getUint32(0, this.#le);
+      if (type === 0x0a0d0d0a) {
+        const bom = v.getUint32(8, true);
+        if (bom === 0x1a2b3c4d) this.#le = true;
+        else if (bom === 0x4d3c2b1a) this.#le = false;
+        else throw pcapError(`pcapng: bad byte-order magic at offset ${off}`);
+        this.#ifaces = [];
       }
-      out.push({
-        frame: out.length + 1,
-        time,
-        linkType: iface.linkType,
-        data: r.bytesView(incl),
-        origLength: orig,
+      const len = v.getUint32(4, this.#le);
+      if (len < 12 || len % 4 !== 0 || len > PCAPNG_MAX_BLOCK) {
+        throw pcapError(`pcapng: block at offset ${off} has bad length ${len}`);
+      }
+      if (!this.#fill(len)) {
+        return this.#tail(`block of ${len} octets, ${this.#end - this.#start} present`);
+      }
+      v = this.#view(len);
+      if (v.getUint32(len - 4, this.#le) !== len) {
+        throw pcapError(`pcapng: trailing length of the block at offset ${off} differs`);
+      }
+      const body = this.#buf.subarray(this.#start + 8, this.#start + len - 4);
+      const r = new ByteReader(body, (d) => {
+        throw pcapError(`pcapng block at offset ${off}: ${d}`);
       });
+      const le = this.#le;
+      let pkt: CapturedPacket | undefined;
+      if (type === 1) {
+        const linkType = r.u16(le);
+        r.u16(le);
+        r.u32(le); // snaplen
+        let tsDiv = 1e6;
+        // options: code(2) len(2) value padded to 4
+        while (r.remaining >= 4) {
+          const code = r.u16(le);
+          const olen = r.u16(le);
+          if (code === 0) break;
+          const val = r.bytesView(olen);
+          r.skip((4 - (olen % 4)) % 4 > r.remaining ? r.remaining : (4 - (olen % 4)) % 4);
+          if (code === 9 && olen >= 1) {
+            const t = val[0]!;
+            const exp = t & 0x7f;
+            if (exp > 30) throw pcapError(`pcapng: if_tsresol ${t} out of range`);
+            tsDiv = t & 0x80 ? 2 ** exp : 10 ** exp;
+          }
+        }
+        if (this.#ifaces.length >= 65536) throw pcapError("pcapng: more than 65536 interfaces");
+        this.#ifaces.push({ linkType, tsDiv });
+      } else if (type === 6 || type === 3) {
+        const ifIdx = type === 6 ? r.u32(le) : 0;
+        const iface = this.#ifaces[ifIdx];
+        if (!iface) throw pcapError(`pcapng: packet refers to unknown interface ${ifIdx}`);
+        let time = 0;
+        let incl: number;
+        let orig: number;
+        if (type === 6) {
+          const hi = r.u32(le);
+          const lo = r.u32(le);
+          time = (hi * 4294967296 + lo) / iface.tsDiv;
+          incl = r.u32(le);
+          orig = r.u32(le);
+        } else {
+          orig = r.u32(le);
+          incl = Math.min(orig, r.remaining);
+        }
+        pkt = {
+          frame: this.#frames + 1,
+          time,
+          linkType: iface.linkType,
+          data: r.bytesView(incl).slice(),
+          origLength: orig,
+        };
+      }
+      // other blocks (name resolution, statistics, custom…) are skipped
+      this.#take(len);
+      if (pkt) {
+        this.#frames++;
+        return pkt;
+      }
     }
-    // other blocks (name resolution, statistics, custom…) are skipped
-    if (dv.getUint32(off + len - 4, le) !== len) {
-      throw pcapError(`pcapng: trailing length of the block at offset ${off} differs`);
-    }
-    off += len;
+  }
+}
+
+/**
+ * Reads every packet of a classic pcap or pcapng file held in memory (see
+ * {@link CaptureReader}; large files should be streamed with it instead).
+ * When the file ends inside a record, the complete packets are returned and
+ * the reason is pushed to `warnings` when given; without `warnings` the cut
+ * is a {@link WireError}, as silently dropping data would be.
+ */
+export function readCapture(file: Uint8Array, warnings?: string[]): CapturedPacket[] {
+  const reader = new CaptureReader(memorySource(file));
+  const out = [...reader];
+  if (reader.truncatedTail !== undefined) {
+    if (!warnings) throw pcapError(reader.truncatedTail);
+    warnings.push(reader.truncatedTail);
   }
   return out;
 }

@@ -7,13 +7,18 @@
  * @module
  */
 import {
+  allowPaths,
   type Command,
+  flagHost,
   listOpt,
   parseCommandArgs,
   type ParsedArgs,
   stringOpt,
   UsageError,
 } from "../command.ts";
+import { childEnv } from "../env.ts";
+import { readRegularFile, readRegularTextFile } from "../../util/file.ts";
+import { escapeControl } from "../../util/text.ts";
 import { ConfigError } from "../../errors.ts";
 import {
   clientOptionsFromKrb5Conf,
@@ -22,10 +27,12 @@ import {
   KerberosClient,
 } from "../../kerberos/client.ts";
 import { enctypeName } from "../../kerberos/iana.ts";
-import { type KeytabEntry, readKeytab } from "../../kerberos/keytab.ts";
+import { KEYTAB_MAX_SIZE, type KeytabEntry, readKeytab } from "../../kerberos/keytab.ts";
 import {
   type Krb5Conf,
+  KRB5CONF_MAX_SIZE,
   loadKrb5Conf,
+  loadKrb5ConfSync,
   parseKrb5Conf,
   realmOfHost,
 } from "../../kerberos/krb5conf.ts";
@@ -57,10 +64,47 @@ function confPath(args: ParsedArgs): string {
 function tryReadConf(path: string): Krb5Conf | undefined {
   try {
     if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return undefined;
-    return parseKrb5Conf(Deno.readTextFileSync(path), { name: path });
+    return loadKrb5ConfSync(path);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Every include and includedir path reachable from krb5.conf at `path`
+ * through the files this process can read (nested includes included; MIT's
+ * depth limit and file-name rule for includedir).
+ */
+export function readableIncludes(path: string): string[] {
+  const out = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (p: string, depth: number) => {
+    if (depth > 8 || seen.has(p) || seen.size >= 256) return;
+    seen.add(p);
+    let conf: Krb5Conf;
+    try {
+      conf = parseKrb5Conf(readRegularTextFile(p, "krb5.conf", KRB5CONF_MAX_SIZE), { name: p });
+    } catch {
+      return; // not (yet) readable: the launcher grants it and asks again
+    }
+    for (const inc of conf.includes) {
+      out.add(inc.path);
+      if (inc.kind === "include") visit(inc.path, depth + 1);
+      else {
+        try {
+          for (const e of Deno.readDirSync(inc.path)) {
+            if (e.isFile && (/^[A-Za-z0-9_-]+$/.test(e.name) || e.name.endsWith(".conf"))) {
+              visit(`${inc.path}/${e.name}`, depth + 1);
+            }
+          }
+        } catch {
+          // not readable yet
+        }
+      }
+    }
+  };
+  visit(path, 0);
+  return [...out];
 }
 
 function realmFor(conf: Krb5Conf | undefined, client: string): string | undefined {
@@ -72,7 +116,13 @@ function realmFor(conf: Krb5Conf | undefined, client: string): string | undefine
 /** The KDC addresses this invocation will talk to, when they can be known. */
 function kdcEndpoints(args: ParsedArgs, conf: Krb5Conf | undefined): KdcEndpoint[] | undefined {
   const explicit = listOpt(args, "kdc");
-  if (explicit.length > 0) return explicit.map((k) => parseKdcEndpoint(k));
+  if (explicit.length > 0) {
+    return explicit.map((k) => {
+      const ep = parseKdcEndpoint(k);
+      flagHost(ep.host, `--kdc ${k}`);
+      return ep;
+    });
+  }
   if (!conf) return undefined;
   const client = stringOpt(args, "client") ?? "";
   const service = stringOpt(args, "service") ?? "";
@@ -83,7 +133,11 @@ function kdcEndpoints(args: ParsedArgs, conf: Krb5Conf | undefined): KdcEndpoint
   if (r2) realms.add(r2);
   const out: KdcEndpoint[] = [];
   for (const r of realms) {
-    for (const k of conf.realms.get(r)?.kdc ?? []) out.push(parseKdcEndpoint(k));
+    for (const k of conf.realms.get(r)?.kdc ?? []) {
+      const ep = parseKdcEndpoint(k);
+      flagHost(ep.host, `kdc ${k} in ${confPath(args)}`);
+      out.push(ep);
+    }
   }
   return out;
 }
@@ -105,8 +159,10 @@ function ccacheFiles(args: ParsedArgs): string[] {
 }
 
 /**
- * Runs this module as a helper with read permission for krb5.conf only, to
- * learn the KDC addresses (and includes) a `kink ticket` invocation needs.
+ * Runs this module as a helper with read permission for krb5.conf (and the
+ * includes found so far) only, to learn the KDC addresses and every include
+ * a `kink ticket` invocation needs. Nested includes are found round by round:
+ * each round grants what the previous one found, until nothing new appears.
  */
 function kdcsViaHelper(
   args: ParsedArgs,
@@ -120,27 +176,41 @@ function kdcsViaHelper(
       const v = stringOpt(args, o);
       if (v !== undefined) argv.push(`--${o}`, v);
     }
-    const out = new Deno.Command("deno", {
-      args: [
-        "run",
-        "--quiet",
-        "--no-prompt",
-        `--allow-read=${confPath(args)}`,
-        import.meta.url,
-        HELPER_FLAG,
-        ...argv,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).outputSync();
-    if (!out.success) return undefined;
-    const r = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-      includes: string[];
-      kdcs: string[];
-    };
-    return { includes: r.includes, kdcs: r.kdcs.map((k) => parseKdcEndpoint(k)) };
-  } catch {
+    const readable = [confPath(args)];
+    for (let round = 0; round < 10; round++) {
+      const out = new Deno.Command("deno", {
+        args: [
+          "run",
+          "--quiet",
+          "--no-prompt",
+          allowPaths("read", readable, "krb5.conf"),
+          import.meta.url,
+          HELPER_FLAG,
+          ...argv,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "null",
+        clearEnv: true,
+        env: childEnv(),
+      }).outputSync();
+      if (!out.success) return undefined;
+      const r = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+        includes: string[];
+        kdcs: string[] | null;
+      };
+      const fresh = r.includes.filter((i) => !readable.includes(i));
+      if (fresh.length === 0) {
+        return {
+          includes: r.includes,
+          kdcs: r.kdcs ? r.kdcs.map((k) => parseKdcEndpoint(k)) : undefined,
+        };
+      }
+      readable.push(...fresh);
+    }
+    return undefined;
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
     return undefined;
   }
 }
@@ -159,17 +229,28 @@ export const ticketCommand: Command = {
     "the tickets are written to a credential cache MIT's klist can read. The KDC addresses\n" +
     `come from [realms] in krb5.conf (default ${DEFAULT_KRB5_CONF}) unless --kdc is given.`,
   options: {
-    keytab: { type: "string", arg: "FILE", description: "Keytab holding the client's keys" },
+    keytab: {
+      type: "string",
+      arg: "FILE",
+      description: "Keytab holding the client's keys",
+      path: "file",
+    },
     client: {
       type: "string",
       arg: "PRINC",
       description: "Client principal (e.g. kink/a.example.com)",
     },
     service: { type: "string", arg: "PRINC", description: "Service principal to get a ticket for" },
-    ccache: { type: "string", arg: "FILE", description: "Write the tickets to this ccache file" },
+    ccache: {
+      type: "string",
+      arg: "FILE",
+      description: "Write the tickets to this ccache file",
+      path: "file",
+    },
     "krb5-conf": {
       type: "string",
       arg: "FILE",
+      path: "file",
       description: `krb5.conf to use (default ${DEFAULT_KRB5_CONF})`,
     },
     kdc: {
@@ -180,30 +261,36 @@ export const ticketCommand: Command = {
     },
   },
   permissions(args) {
-    const reads = [stringOpt(args, "keytab"), confPath(args)].filter((x): x is string => !!x);
+    const reads = [stringOpt(args, "keytab"), confPath(args)].filter((x): x is string =>
+      x !== undefined
+    );
     let conf: { includes: string[]; kdcs: KdcEndpoint[] | undefined } | undefined;
     const parsed = tryReadConf(confPath(args));
     if (parsed) {
       let kdcs: KdcEndpoint[] | undefined;
       try {
         kdcs = kdcEndpoints(args, parsed);
-      } catch {
+      } catch (e) {
+        if (e instanceof UsageError) throw e;
         kdcs = undefined; // main.ts reports the bad address
       }
-      conf = { includes: parsed.includes.map((i) => i.path), kdcs };
+      conf = { includes: readableIncludes(confPath(args)), kdcs };
     } else if (listOpt(args, "kdc").length === 0) {
       // The launcher may not read files; a helper process allowed to read
       // just krb5.conf tells it the KDC addresses.
       conf = kdcsViaHelper(args);
     }
     reads.push(...(conf?.includes ?? []));
-    const flags = [`--allow-read=${[...reads, ...ccacheFiles(args)].join(",")}`];
-    if (ccacheFiles(args).length > 0) flags.push(`--allow-write=${ccacheFiles(args).join(",")}`);
+    const flags = [allowPaths("read", [...reads, ...ccacheFiles(args)], "kink ticket")];
+    if (ccacheFiles(args).length > 0) {
+      flags.push(allowPaths("write", ccacheFiles(args), "kink ticket --ccache"));
+    }
     let kdcs = conf?.kdcs;
     if (listOpt(args, "kdc").length > 0) {
       try {
         kdcs = kdcEndpoints(args, undefined);
-      } catch {
+      } catch (e) {
+        if (e instanceof UsageError) throw e; // a host no flag can express
         kdcs = undefined;
       }
     }
@@ -261,15 +348,18 @@ export const ticketCommand: Command = {
     }
 
     let keytab: KeytabEntry[];
+    let raw: Uint8Array | undefined;
     try {
-      keytab = readKeytab(await Deno.readFile(keytabPath));
+      raw = readRegularFile(keytabPath, "keytab", KEYTAB_MAX_SIZE);
+      keytab = readKeytab(raw);
     } catch (e) {
       if (e instanceof KerberosError) {
         throw new KerberosError(e.category, `keytab ${keytabPath}`, e.message);
       }
-      throw new ConfigError("io", `keytab ${keytabPath}`, `cannot read: ${(e as Error).message}`, {
-        cause: e,
-      });
+      const d = e instanceof ConfigError ? e.detail : (e as Error).message;
+      throw new ConfigError("io", `keytab ${keytabPath}`, `cannot read: ${d}`, { cause: e });
+    } finally {
+      raw?.fill(0);
     }
     const mine = keytab.filter((e) => principalEquals(e.principal, client));
     if (mine.length === 0) {
@@ -284,7 +374,7 @@ export const ticketCommand: Command = {
     }
     io.out(`client   ${formatPrincipal(client)}`);
     io.out(
-      `keytab   ${keytabPath}: ${
+      `keytab   ${escapeControl(keytabPath)}: ${
         mine.map((e) => `kvno ${e.kvno} ${enctypeName(e.enctype)}`).join(", ")
       }`,
     );
@@ -318,7 +408,7 @@ export const ticketCommand: Command = {
       const ccache = stringOpt(args, "ccache");
       if (ccache) {
         await kc.saveCcache(ccache);
-        io.out(`ccache   ${ccache} written (klist -c ${ccache})`);
+        io.out(`ccache   ${escapeControl(ccache)} written (klist -c ${escapeControl(ccache)})`);
       }
       return 0;
     } finally {
@@ -356,11 +446,18 @@ function describeCreds(c: Credentials): string {
 }
 
 // Helper mode (see kdcsViaHelper): print the KDC addresses and includes as JSON.
+// The KDCs are known only once every include is readable (null until then).
 if (import.meta.main && Deno.args[0] === HELPER_FLAG) {
   const args = parseCommandArgs(ticketCommand, Deno.args.slice(1));
-  const conf = parseKrb5Conf(Deno.readTextFileSync(confPath(args)), { name: confPath(args) });
-  const kdcs = (kdcEndpoints(args, conf) ?? []).map((k) =>
-    (k.protocol ? `${k.protocol}/` : "") + formatEndpoint(k)
-  );
-  console.log(JSON.stringify({ includes: conf.includes.map((i) => i.path), kdcs }));
+  const includes = readableIncludes(confPath(args));
+  let kdcs: string[] | null = null;
+  try {
+    const conf = loadKrb5ConfSync(confPath(args));
+    kdcs = (kdcEndpoints(args, conf) ?? []).map((k) =>
+      (k.protocol ? `${k.protocol}/` : "") + formatEndpoint(k)
+    );
+  } catch {
+    kdcs = null;
+  }
+  console.log(JSON.stringify({ includes, kdcs }));
 }

@@ -95,7 +95,7 @@ import type { KeytabEntry } from "../../kerberos/keytab.ts";
 import { formatPrincipalName } from "../../kerberos/principal.ts";
 import { isKinkError } from "../../errors.ts";
 import { toHex } from "../../util/bytes.ts";
-import { extractUdp, readCapture, type UdpDatagram } from "../../wire/pcap.ts";
+import { type CapturedPacket, extractUdp, readCapture, type UdpDatagram } from "../../wire/pcap.ts";
 import {
   decodeKinkMessage,
   type KinkKeyOps,
@@ -257,34 +257,99 @@ export function orderedReport(m: MessageReport): Record<string, unknown> {
   return out;
 }
 
-/** Analyzes a capture file (classic pcap or pcapng). Throws only when the file itself is unreadable. */
-export function analyzeCapture(file: Uint8Array, opts: AnalyzeOptions): CaptureReport {
-  const packets = readCapture(file);
+/** What {@link analyzePackets} returns once the capture is done (messages went to the callback). */
+export interface CaptureSummary {
+  /** Packets in the capture. */
+  packets: number;
+  /** KINK datagrams analyzed. */
+  messages: number;
+  /** Messages whose Cksum verified. */
+  verified: number;
+  /** Distinct SAs keyed (src, dst, SPI, transform, with/without Nr). */
+  distinctSas: number;
+  /** Kerberos (udp/88) facts used, at most {@link MAX_KERBEROS_NOTES}. */
+  kerberos: string[];
+  /** Kerberos notes left out beyond the limit. */
+  kerberosNotesDropped: number;
+}
+
+/** Kerberos notes kept for the summary; the rest are counted. */
+export const MAX_KERBEROS_NOTES = 1000;
+
+/**
+ * Analyzes a stream of captured packets, handing each KINK datagram's report
+ * to `onMessage` as soon as it is complete and keeping none of them, so that
+ * memory does not grow with the capture's size.
+ */
+export function analyzePackets(
+  packets: Iterable<CapturedPacket>,
+  opts: AnalyzeOptions,
+  onMessage: (m: MessageReport) => void,
+): CaptureSummary {
   const a = new Analyzer(opts);
-  for (const p of packets) {
-    const u = extractUdp(p);
-    if (!("payload" in u)) continue;
-    if (u.srcPort === 88 || u.dstPort === 88) a.kerberos(u);
-    else if (u.srcPort === 910 || u.dstPort === 910) {
-      try {
-        a.kink(u);
-      } catch (e) {
-        // Defensive: one bad datagram never stops the analysis.
-        const last = a.messages[a.messages.length - 1];
-        const note = `analysis stopped for this datagram: ${errText(e)}`;
-        if (last?.frame === u.frame) last.problems.push(note);
-        else a.krbNotes.push(`frame ${u.frame}: ${note}`);
+  const sum: CaptureSummary = {
+    packets: 0,
+    messages: 0,
+    verified: 0,
+    distinctSas: 0,
+    kerberos: [],
+    kerberosNotesDropped: 0,
+  };
+  const saKeys = new Set<string>();
+  try {
+    for (const p of packets) {
+      sum.packets++;
+      const u = extractUdp(p);
+      if (!("payload" in u)) continue;
+      if (u.srcPort === 88 || u.dstPort === 88) a.kerberos(u);
+      else if (u.srcPort === 910 || u.dstPort === 910) {
+        try {
+          a.kink(u);
+        } catch (e) {
+          // Defensive: one bad datagram never stops the analysis.
+          const last = a.messages[a.messages.length - 1];
+          const note = `analysis stopped for this datagram: ${errText(e)}`;
+          if (last?.frame === u.frame) last.problems.push(note);
+          else a.krbNotes.push(`frame ${u.frame}: ${note}`);
+        }
+        for (const m of a.messages.splice(0)) {
+          sum.messages++;
+          if (m.cksum?.status === "verified") sum.verified++;
+          for (const s of m.sas ?? []) {
+            saKeys.add(`${s.src}>${s.dst} ${s.spi} ${s.transform} ${s.usesNr}`);
+          }
+          onMessage(m);
+        }
+        a.sas.splice(0);
+      }
+      for (const n of a.krbNotes.splice(0)) {
+        if (sum.kerberos.length < MAX_KERBEROS_NOTES) sum.kerberos.push(n);
+        else sum.kerberosNotesDropped++;
       }
     }
+  } finally {
+    a.dispose();
   }
-  const report = {
-    packets: packets.length,
-    messages: a.messages,
-    sas: a.sas,
-    kerberos: a.krbNotes,
+  sum.distinctSas = saKeys.size;
+  return sum;
+}
+
+/**
+ * Analyzes a capture file held in memory (classic pcap or pcapng). Throws
+ * only when the file itself is unreadable; a file cut inside its last record
+ * yields its complete packets (see {@link readCapture}).
+ */
+export function analyzeCapture(file: Uint8Array, opts: AnalyzeOptions): CaptureReport {
+  const warnings: string[] = [];
+  const packets = readCapture(file, warnings);
+  const messages: MessageReport[] = [];
+  const sum = analyzePackets(packets, opts, (m) => messages.push(m));
+  return {
+    packets: sum.packets,
+    messages,
+    sas: messages.flatMap((m) => m.sas ?? []),
+    kerberos: [...sum.kerberos, ...warnings],
   };
-  a.dispose();
-  return report;
 }
 
 class Analyzer {
@@ -301,6 +366,8 @@ class Analyzer {
   >();
   readonly #tx = new Map<string, Transaction>();
   readonly #owned: Key[] = [];
+  /** One Key per keytab entry, made once (not once per datagram). */
+  readonly #entryKeys = new Map<KeytabEntry, Key>();
 
   constructor(opts: AnalyzeOptions) {
     this.#opts = opts;
@@ -323,7 +390,11 @@ class Analyzer {
       `${formatPrincipalName(k.principal.components)}@${k.principal.realm}` === name &&
       k.enctype === etype &&
       (kvno === undefined || k.kvno === kvno || (k.kvno & 0xff) === (kvno & 0xff))
-    ).map((e) => this.#key(etype, e.key));
+    ).map((e) => {
+      let k = this.#entryKeys.get(e);
+      if (!k) this.#entryKeys.set(e, k = this.#key(etype, e.key));
+      return k;
+    });
   }
 
   /** Decrypts with the first key that works; undefined when none does. */
@@ -369,6 +440,7 @@ class Analyzer {
     const part = decodeEncKdcRepPart(pt);
     const sk = this.#key(part.key.keytype, part.key.keyvalue);
     part.key.keyvalue.fill(0);
+    pt.fill(0);
     this.#ticketKeys.set(toHex(rep.ticket.encPart.cipher), {
       key: sk,
       source: `AS-REP in frame ${frame} (decrypted with ${client}'s key)`,
@@ -434,6 +506,7 @@ class Analyzer {
         const part = decodeEncKdcRepPart(pt);
         const sk = this.#key(part.key.keytype, part.key.keyvalue);
         part.key.keyvalue.fill(0);
+        pt.fill(0);
         const server = pname(rep.ticket.sname, rep.ticket.realm);
         this.#ticketKeys.set(toHex(rep.ticket.encPart.cipher), {
           key: sk,
@@ -540,7 +613,11 @@ class Analyzer {
     if (!session && !isCommand && m.type !== 3) session = tx?.session;
     if (session) {
       r.session = { enctype: session.key.enctype, source: session.source };
-      if (this.#opts.showKeys) r.session.key = toHex(session.key.exportBytes());
+      if (this.#opts.showKeys) {
+        const kb = session.key.exportBytes();
+        r.session.key = toHex(kb);
+        kb.fill(0);
+      }
     }
     const ops: KinkKeyOps | undefined = session ? keyOps(session.key) : undefined;
 
@@ -651,6 +728,7 @@ class Analyzer {
           };
         } else r.problems.push(`session key enctype ${etp.key.keytype} is not supported`);
         etp.key.keyvalue.fill(0);
+        pt.fill(0);
       } catch (e) {
         r.problems.push(`ticket not decryptable with the keytab entry: ${errText(e)}`);
       }

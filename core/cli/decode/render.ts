@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { CaptureReport, Json, MessageReport, SaReport } from "./analyze.ts";
+import type { CaptureReport, CaptureSummary, Json, MessageReport, SaReport } from "./analyze.ts";
+import { escapeControl } from "../../util/text.ts";
 
 type Obj = { [k: string]: Json };
 
@@ -137,8 +138,16 @@ export function saLine(s: SaReport): string {
   }${s.usesNr ? " [with Nr]" : ""}${keys}`;
 }
 
-/** Renders one message report as text lines. */
+/**
+ * Renders one message report as text lines. Names, e-texts and problem
+ * texts come from the wire: every line goes through `escapeControl`, so no
+ * control character of theirs reaches the terminal.
+ */
 export function renderMessage(m: MessageReport): string[] {
+  return messageLines(m).map(escapeControl);
+}
+
+function messageLines(m: MessageReport): string[] {
   const h = m.header;
   const out = [
     `#${m.frame} ${m.time} ${m.src}:${m.srcPort} → ${m.dst}:${m.dstPort} ${
@@ -169,6 +178,19 @@ export function renderMessage(m: MessageReport): string[] {
   return out;
 }
 
+/** The closing lines of a text report: counts, Kerberos notes and capture warnings. */
+export function renderSummary(sum: CaptureSummary, warnings: readonly string[] = []): string[] {
+  const out = [
+    `${sum.packets} packets, ${sum.messages} KINK messages, ${sum.verified} checksums verified, ${sum.distinctSas} distinct SAs keyed`,
+  ];
+  for (const k of sum.kerberos) out.push(`kerberos: ${k}`);
+  if (sum.kerberosNotesDropped > 0) {
+    out.push(`kerberos: ${sum.kerberosNotesDropped} more notes left out`);
+  }
+  for (const w of warnings) out.push(`warning: ${w}`);
+  return out.map(escapeControl);
+}
+
 /** Renders the whole report as text. */
 export function renderReport(r: CaptureReport): string[] {
   const out: string[] = [];
@@ -177,9 +199,13 @@ export function renderReport(r: CaptureReport): string[] {
   const unique = new Set(
     r.sas.map((s) => `${s.src}>${s.dst} ${s.spi} ${s.transform} ${s.usesNr}`),
   ).size;
-  out.push(
-    `${r.packets} packets, ${r.messages.length} KINK messages, ${verified} checksums verified, ${unique} distinct SAs keyed`,
-  );
-  for (const k of r.kerberos) out.push(`kerberos: ${k}`);
+  out.push(...renderSummary({
+    packets: r.packets,
+    messages: r.messages.length,
+    verified,
+    distinctSas: unique,
+    kerberos: r.kerberos,
+    kerberosNotesDropped: 0,
+  }));
   return out;
 }
