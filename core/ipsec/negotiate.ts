@@ -11,10 +11,12 @@
  * @module
  */
 import { type Proposal, ProtocolId, spiBytes, spiNumber } from "../wire/mod.ts";
+import { type SaConfig, validateSa } from "../kernel/mod.ts";
 import { IpsecError } from "./errors.ts";
 import type { NegotiatedSa } from "./keying.ts";
 import {
   effectiveLifetime,
+  kernelAlgorithms,
   keyLayout,
   type SaLifetime,
   sameTransform,
@@ -88,12 +90,51 @@ function checkOffer(o: ProposalOffer, ctx: string): void {
     }
     for (const t of p.transforms) {
       try {
-        keyLayout(p.protocol, t);
+        assertInstallable(p.protocol, t);
       } catch (e) {
         throw new IpsecError("invalid-argument", ctx, `transform ${t.id}: ${(e as Error).message}`);
       }
     }
   }
+}
+
+/**
+ * Throws unless an SA of `protocol` with transform `spec` can be keyed and
+ * installed through kink's kernel interface (its algorithm tables and
+ * validation: e.g. HMAC-MD5, which RFC 8221 forbids for ESP, is not there).
+ */
+function assertInstallable(protocol: number, spec: TransformSpec): void {
+  const layout = keyLayout(protocol, spec);
+  const z = new Uint8Array(layout.keymatLength);
+  const algs = kernelAlgorithms(layout, {
+    encKey: z.subarray(0, layout.encLength),
+    ...(layout.saltLength ? { salt: z.subarray(0, layout.saltLength) } : {}),
+    authKey: z.subarray(0, layout.authLength),
+  });
+  const probe: SaConfig = {
+    src: "192.0.2.1",
+    dst: "192.0.2.2",
+    proto: protocol === ProtocolId.AH ? "ah" : "esp",
+    spi: 0x100,
+    mode: spec.mode,
+    replayWindow: 32,
+    ...(spec.esn ? { esn: true } : {}),
+    ...algs,
+  };
+  validateSa(probe, "installable");
+}
+
+/** An SPI a peer may name for an AH/ESP SA: 4 octets, not 0 and not reserved 1..255 (RFC 4303 §2.1). */
+function peerSpi(spi: Uint8Array, ctx: string, what: string): number {
+  const n = spiNumber(spi);
+  if (n === undefined || n < 256) {
+    throw new IpsecError(
+      "invalid-spi",
+      ctx,
+      `${what}: ${n === undefined ? `SPI of ${spi.length} octets` : `reserved SPI ${n}`}`,
+    );
+  }
+  return n;
 }
 
 /**
@@ -178,14 +219,16 @@ function tryInterpret(
  * {@link withResponderSpis} once allocated.
  *
  * Throws {@link IpsecError} `"no-proposal-chosen"` when nothing matches,
- * `"invalid-spi"` when the chosen proposal's SPI is not a 4-octet non-zero
- * SPI.
+ * `"invalid-spi"` when the chosen proposal's SPI is not 4 octets or is
+ * reserved (0..255), `"invalid-argument"` when a local offer cannot be
+ * keyed and installed.
  */
 export function chooseProposal(
   received: readonly Proposal[],
   local: readonly ProposalOffer[],
 ): ChosenProposal {
   const ctx = "choose proposal";
+  for (const o of local) checkOffer(o, ctx);
   const gs = groups(received);
   for (let gi = 0; gi < gs.length; gi++) {
     const g = gs[gi]!;
@@ -215,15 +258,7 @@ export function chooseProposal(
           if (ti !== 0) optimistic = false;
         }
         if (!pick) break;
-        const spi = spiNumber(p.spi);
-        if (spi === undefined || spi === 0) {
-          throw new IpsecError(
-            "invalid-spi",
-            ctx,
-            `proposal ${p.number}: SPI of ${p.spi.length} octets`,
-          );
-        }
-        pick.initiatorSpi = spi;
+        pick.initiatorSpi = peerSpi(p.spi, ctx, `proposal ${p.number}`);
         sas.push(pick);
       }
       if (sas.length === g.length) return { number: g[0]!.number, sas, optimistic };
@@ -345,13 +380,10 @@ export function acceptReply(
     if (index < 0) no(`protocol ${rp.protocol}: transform ${rt.id} not offered or lifetime raised`);
     if (index !== 0) optimistic = false;
     const ispi = spiNumber(sp.spi);
-    const rspi = spiNumber(rp.spi);
     if (ispi === undefined || ispi === 0) {
       throw new IpsecError("invalid-argument", ctx, "the CREATE's SPI is not 4 octets");
     }
-    if (rspi === undefined || rspi === 0) {
-      throw new IpsecError("invalid-spi", ctx, `responder SPI of ${rp.spi.length} octets`);
-    }
+    const rspi = peerSpi(rp.spi, ctx, "responder SPI");
     return {
       protocol: sp.protocol,
       transform: chosen,
