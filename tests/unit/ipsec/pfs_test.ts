@@ -92,6 +92,13 @@ for (const group of [14, 19]) {
       }
       assertEquals(c.lifetime?.hardAddSeconds, 600);
     }
+    // Key bytes never show in Deno.inspect of what keyQuickMode returns: each algorithm record
+    // prints as its name and key length only.
+    for (const s of atI) {
+      const alg = s.config!.aead ?? s.config!.auth!;
+      assertEquals(Deno.inspect(alg), `${alg.name} <${alg.key.length}-octet key redacted>`);
+    }
+    nodeAssert.ok(Deno.inspect(atI, { depth: 10 }).includes("octet key redacted"));
     const { inbound, outbound } = saConfigsFor(atI, "initiator");
     assertEquals(inbound.map((c) => c.spi), [0x1111, 0x2222]);
     assertEquals(outbound.map((c) => c.spi), [0x3333, 0x4444]);
