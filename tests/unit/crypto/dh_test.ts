@@ -194,3 +194,41 @@ Deno.test("peer public values are validated with typed errors (range for MODP, o
   assertEquals(Deno.inspect(a), "DhPrivate(group 14, private value redacted)");
   a.dispose();
 });
+
+Deno.test("fuzz: random and mutated peer values give a secret or a CryptoError, nothing else", () => {
+  const rnd = new SeededRandom(5903);
+  const mine = { 14: generateDh(14, rnd), 19: generateDh(19, rnd) };
+  const peers = { 14: generateDh(14, rnd).publicValue, 19: generateDh(19, rnd).publicValue };
+  let secrets = 0;
+  for (let i = 0; i < 1200; i++) {
+    const g = i % 6 === 0 ? 14 : 19; // MODP values are mostly in range: fewer, they cost 2 ms each
+    const base = peers[g];
+    let v: Uint8Array;
+    switch (i % 4) {
+      case 0:
+        v = rnd.fill(new Uint8Array(base.length));
+        break;
+      case 1: {
+        v = base.slice();
+        const at = rnd.nextUint32() % v.length;
+        v[at] = v[at]! ^ (1 << (rnd.nextUint32() % 8));
+        break;
+      }
+      case 2:
+        v = base.subarray(0, rnd.nextUint32() % (base.length + 1));
+        break;
+      default:
+        v = new Uint8Array([...base, ...rnd.fill(new Uint8Array(1 + (rnd.nextUint32() % 3)))]);
+    }
+    try {
+      const s = mine[g].computeSecret(v);
+      assertEquals(s.length, dhGroup(g).secretLength);
+      secrets++;
+    } catch (e) {
+      if (!(e instanceof CryptoError) || e.category !== "invalid-public-value") throw e;
+    }
+  }
+  assert(secrets > 0, "some values were valid");
+  mine[14].dispose();
+  mine[19].dispose();
+});
