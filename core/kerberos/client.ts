@@ -54,6 +54,7 @@ import {
 } from "./messages.ts";
 import { formatPrincipal, type Principal, principalEquals, tgsPrincipal } from "./principal.ts";
 import {
+  AuthenticatorTimes,
   makeApReq,
   type ServiceKeyEntry,
   splitTime,
@@ -62,6 +63,8 @@ import {
   tryDecrypt,
 } from "./service.ts";
 import { type KdcEndpoint, type KdcSendOptions, sendToKdc } from "./transport.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
+import { type RandomSource, randomUint32, systemRandom } from "../util/random.ts";
 import {
   type Ccache,
   type CcacheCredential,
@@ -102,10 +105,42 @@ export type ClientSecret =
   | { keytab: readonly ServiceKeyEntry[] }
   | { password: string };
 
+/**
+ * Sends one KDC request (AS-REQ or TGS-REQ DER) for `realm` and resolves to
+ * the reply (AS-REP, TGS-REP or KRB-ERROR DER). The seam between the client
+ * and the network: {@link kdcSender} goes to real KDCs over UDP/TCP, a
+ * simulator plugs an in-process KDC in. It must reject when `signal` fires.
+ */
+export type KdcSender = (
+  realm: string,
+  request: Uint8Array,
+  signal?: AbortSignal,
+) => Promise<Uint8Array>;
+
+/**
+ * The {@link KdcSender} over the network: {@link sendToKdc} to the KDCs
+ * `kdcs(realm)` lists, with the given transport settings.
+ */
+export function kdcSender(
+  kdcs: (realm: string) => readonly KdcEndpoint[],
+  transport: Omit<KdcSendOptions, "signal"> = {},
+): KdcSender {
+  return async (realm, request, signal) => {
+    const opts: KdcSendOptions = { ...transport };
+    if (signal) opts.signal = signal;
+    return (await sendToKdc(request, kdcs(realm), opts)).reply;
+  };
+}
+
 /** Options of {@link KerberosClient}. */
 export interface ClientOptions {
-  /** KDC addresses of a realm, in the order to try them. */
-  kdcs: (realm: string) => readonly KdcEndpoint[];
+  /**
+   * KDC addresses of a realm, in the order to try them. Used by the default
+   * sender; required unless `send` is given.
+   */
+  kdcs?: (realm: string) => readonly KdcEndpoint[];
+  /** How requests reach a KDC. Default: {@link kdcSender} over `kdcs` and `transport`. */
+  send?: KdcSender;
   /** Enctypes to request, preferred first. Default [18, 17, 20, 19]. */
   enctypes?: readonly number[];
   /** Transport settings (per-try timeout, udp_preference_limit). */
@@ -114,8 +149,16 @@ export interface ClientOptions {
   ticketLifetimeMs?: number;
   /** Fetch a new ticket when the cached one expires within this many ms. Default 5 min. */
   refreshBeforeMs?: number;
-  /** Clock, ms since the epoch. Default `Date.now`. */
+  /** The clock. Default {@link systemClock}. */
+  clock?: Clock;
+  /** Clock as a bare function (older form of `clock`; `clock` wins). */
   now?: () => number;
+  /**
+   * Randomness for request nonces, authenticator times and confounders.
+   * Default {@link systemRandom}; a seeded source makes a simulated run
+   * reproducible.
+   */
+  random?: RandomSource;
 }
 
 /** The default enctype preference: AES-SHA1 first (MIT's default), then RFC 8009. */
@@ -169,11 +212,14 @@ export class KerberosClient {
   readonly #opts: ClientOptions;
   readonly #enctypes: readonly number[];
   readonly #now: () => number;
+  readonly #random: RandomSource;
+  readonly #sendFn: KdcSender;
+  readonly #times = new AuthenticatorTimes();
   #tgt: Credentials | undefined;
   #tickets = new Map<string, Credentials>();
   #retired: Credentials[] = [];
-  #tgtInFlight: Promise<Credentials> | undefined;
-  #tgsInFlight = new Map<string, Promise<Credentials>>();
+  #tgtInFlight: Flight<Credentials> | undefined;
+  #tgsInFlight = new Map<string, Flight<Credentials>>();
   #clockOffsetMs = 0;
   #offsetMeasured = false;
 
@@ -182,16 +228,26 @@ export class KerberosClient {
    *
    * @param principal the client principal
    * @param secret keytab entries (only those of `principal` are used) or a password
-   * @param opts KDC lookup, enctypes, timeouts, clock
+   * @param opts KDC lookup or sender, enctypes, timeouts, clock, randomness
    */
   constructor(principal: Principal, secret: ClientSecret, opts: ClientOptions) {
+    if (!opts.send && !opts.kdcs) {
+      throw new KerberosError(
+        "invalid-argument",
+        "Kerberos client",
+        "neither a KDC list (kdcs) nor a sender (send) was given",
+      );
+    }
     this.principal = principal;
     this.#secret = "keytab" in secret
       ? { keytab: secret.keytab.filter((e) => principalEquals(e.principal, principal)) }
       : secret;
     this.#opts = opts;
     this.#enctypes = (opts.enctypes ?? DEFAULT_CLIENT_ENCTYPES).filter((e) => e >= 17 && e <= 20);
-    this.#now = opts.now ?? Date.now;
+    const clock: Clock = opts.clock ?? (opts.now ? { now: opts.now } : systemClock);
+    this.#now = () => clock.now();
+    this.#random = opts.random ?? systemRandom;
+    this.#sendFn = opts.send ?? kdcSender(opts.kdcs!, opts.transport);
   }
 
   /**
@@ -294,23 +350,26 @@ export class KerberosClient {
     this.#tgt = c;
   }
 
-  /** The TGT: cached while fresh, otherwise a new AS exchange. */
+  /**
+   * The TGT: cached while fresh, otherwise a new AS exchange. Concurrent
+   * callers share one exchange; each caller's `signal` ends only that
+   * caller's wait (the exchange itself is aborted when every waiter left).
+   */
   async getTgt(signal?: AbortSignal): Promise<Credentials> {
     this.#sweepRetired();
     if (this.#fresh(this.#tgt)) return this.#tgt;
-    // Concurrent callers share one AS exchange.
-    this.#tgtInFlight ??= this.asExchange(signal).then(
-      (c) => {
-        this.#tgtInFlight = undefined;
-        this.#replaceTgt(c);
-        return c;
-      },
-      (e) => {
-        this.#tgtInFlight = undefined;
-        throw e;
-      },
-    );
-    return await this.#tgtInFlight;
+    let f = this.#tgtInFlight;
+    if (!f) {
+      const flight: Flight<Credentials> = startFlight(
+        (s) => this.asExchange(s),
+        (c) => this.#replaceTgt(c),
+        () => {
+          if (this.#tgtInFlight === flight) this.#tgtInFlight = undefined;
+        },
+      );
+      f = this.#tgtInFlight = flight;
+    }
+    return await joinFlight(f, signal, "AS exchange");
   }
 
   /**
@@ -318,7 +377,7 @@ export class KerberosClient {
    * exchange (getting a TGT first when needed). With `peerTgt`, a
    * user-to-user ticket encrypted in that TGT's session key (never cached:
    * the peer's TGT decides). Concurrent requests for the same server share
-   * one exchange.
+   * one exchange; each caller's `signal` ends only that caller's wait.
    */
   async getServiceTicket(
     server: Principal,
@@ -329,26 +388,32 @@ export class KerberosClient {
     const key = cacheKey(server, u2u);
     const cached = this.#tickets.get(key);
     if (!u2u && this.#fresh(cached)) return cached;
-    const inFlight = u2u ? undefined : this.#tgsInFlight.get(key);
-    if (inFlight) return await inFlight;
-    const run = (async () => {
-      const tgt = await this.getTgt(opts.signal);
-      const tgsOpts: { additionalTicket?: Ticket; signal?: AbortSignal } = {};
-      if (opts.peerTgt) tgsOpts.additionalTicket = opts.peerTgt;
-      if (opts.signal) tgsOpts.signal = opts.signal;
-      const c = await this.tgsExchange(tgt, server, tgsOpts);
+    const store = (c: Credentials) => {
       const old = this.#tickets.get(key);
       if (old && old !== c) this.#retire(old);
       this.#tickets.set(key, c);
+    };
+    const run = async (signal: AbortSignal | undefined) => {
+      const tgt = await this.getTgt(signal);
+      const tgsOpts: { additionalTicket?: Ticket; signal?: AbortSignal } = {};
+      if (opts.peerTgt) tgsOpts.additionalTicket = opts.peerTgt;
+      if (signal) tgsOpts.signal = signal;
+      return await this.tgsExchange(tgt, server, tgsOpts);
+    };
+    if (u2u) {
+      const c = await run(opts.signal);
+      store(c);
       return c;
-    })();
-    if (u2u) return await run;
-    this.#tgsInFlight.set(key, run);
-    try {
-      return await run;
-    } finally {
-      this.#tgsInFlight.delete(key);
     }
+    let f = this.#tgsInFlight.get(key);
+    if (!f) {
+      const flight: Flight<Credentials> = startFlight(run, store, () => {
+        if (this.#tgsInFlight.get(key) === flight) this.#tgsInFlight.delete(key);
+      });
+      f = flight;
+      this.#tgsInFlight.set(key, f);
+    }
+    return await joinFlight(f, opts.signal, `TGS exchange for ${formatPrincipal(server)}`);
   }
 
   /**
@@ -369,10 +434,7 @@ export class KerberosClient {
   }
 
   async #send(realm: string, req: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
-    const opts: KdcSendOptions = { ...this.#opts.transport };
-    if (signal) opts.signal = signal;
-    const r = await sendToKdc(req, this.#opts.kdcs(realm), opts);
-    return r.reply;
+    return await this.#sendFn(realm, req, signal);
   }
 
   /** Performs an AS exchange for `krbtgt/REALM@REALM` (with preauthentication when asked). */
@@ -383,7 +445,7 @@ export class KerberosClient {
     let padata: PaData[] | undefined;
     let usedInfo: EtypeInfo2Entry | undefined;
     for (let round = 0; round < 3; round++) {
-      const nonce = randomNonce();
+      const nonce = randomNonce(this.#random);
       const body = this.#body(tgsPrincipal(me.realm), me.realm, nonce, enctypes, 0);
       body.cname = toPrincipalName(me);
       const req: Parameters<typeof encodeKdcReq>[0] = {
@@ -463,7 +525,7 @@ export class KerberosClient {
       );
     }
     const u2u = opts.additionalTicket !== undefined;
-    const nonce = randomNonce();
+    const nonce = randomNonce(this.#random);
     const body = this.#body(
       server,
       server.realm,
@@ -484,6 +546,8 @@ export class KerberosClient {
       usage: KeyUsage.TGS_REQ_PA_AUTHENTICATOR,
       now: this.#now,
       clockOffsetMs: this.#clockOffsetMs,
+      random: this.#random,
+      times: this.#times,
     });
     const req = encodeKdcReq({
       pvno: 5,
@@ -605,7 +669,7 @@ export class KerberosClient {
     try {
       const { time, usec } = splitTime(this.#now() + this.#clockOffsetMs);
       const ts = encodePaEncTsEnc({ patimestamp: time, pausec: usec });
-      const cipher = encrypt(key, KeyUsage.AS_REQ_PA_ENC_TIMESTAMP, ts);
+      const cipher = encrypt(key, KeyUsage.AS_REQ_PA_ENC_TIMESTAMP, ts, this.#random);
       const ed: { etype: number; kvno?: number; cipher: Uint8Array } = {
         etype: key.enctype,
         cipher,
@@ -823,10 +887,84 @@ export function defaultSalt(p: Principal): string {
   return p.realm + p.components.join("");
 }
 
-function randomNonce(): number {
-  const b = new Uint32Array(1);
-  crypto.getRandomValues(b);
-  return b[0]! & 0x7fffffff;
+function randomNonce(random: RandomSource): number {
+  return randomUint32(random) & 0x7fffffff;
+}
+
+/** One exchange shared by concurrent callers (see {@link startFlight}). */
+interface Flight<T> {
+  promise: Promise<T>;
+  controller: AbortController;
+  waiters: number;
+  settled: boolean;
+  /** Forgets the flight so that later callers start a new one. */
+  forget: () => void;
+}
+
+/**
+ * Starts `run` under a signal of its own. `onOk` sees the result before any
+ * waiter does; `forget` is called once the flight settles or is abandoned.
+ */
+function startFlight<T>(
+  run: (signal: AbortSignal) => Promise<T>,
+  onOk: (v: T) => void,
+  forget: () => void,
+): Flight<T> {
+  const controller = new AbortController();
+  const f = { controller, waiters: 0, settled: false, forget } as Flight<T>;
+  f.promise = run(controller.signal).then(
+    (v) => {
+      f.settled = true;
+      forget();
+      onOk(v);
+      return v;
+    },
+    (e) => {
+      f.settled = true;
+      forget();
+      throw e;
+    },
+  );
+  f.promise.catch(() => {}); // an abandoned flight's failure has no waiter
+  return f;
+}
+
+/**
+ * Waits for a shared flight as one caller. The caller's `signal` rejects
+ * only this wait; when the last waiter leaves an unsettled flight, the
+ * flight is aborted and forgotten, so a later caller starts afresh.
+ */
+async function joinFlight<T>(
+  f: Flight<T>,
+  signal: AbortSignal | undefined,
+  what: string,
+): Promise<T> {
+  const aborted = () => new KerberosError("aborted", what, "the caller gave up waiting");
+  if (signal?.aborted) throw aborted();
+  f.waiters++;
+  try {
+    if (!signal) return await f.promise;
+    return await new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(aborted());
+      signal.addEventListener("abort", onAbort, { once: true });
+      f.promise.then(
+        (v) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(v);
+        },
+        (e) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(e);
+        },
+      );
+    });
+  } finally {
+    f.waiters--;
+    if (f.waiters === 0 && !f.settled) {
+      f.forget();
+      f.controller.abort();
+    }
+  }
 }
 
 /** Builds `kink/<host>@REALM` (name type NT-SRV-HST). */
@@ -902,9 +1040,11 @@ export function credentialsFromCcache(cc: Ccache): Credentials[] {
  * `udp_preference_limit`. Throws {@link KerberosError} for a KDC address it
  * cannot parse.
  */
-export function clientOptionsFromKrb5Conf(conf: Krb5Conf): ClientOptions {
+export function clientOptionsFromKrb5Conf(
+  conf: Krb5Conf,
+): ClientOptions & { kdcs: (realm: string) => readonly KdcEndpoint[] } {
   const cache = new Map<string, KdcEndpoint[]>();
-  const opts: ClientOptions = {
+  const opts: ClientOptions & { kdcs: (realm: string) => readonly KdcEndpoint[] } = {
     kdcs: (realm) => {
       let list = cache.get(realm);
       if (!list) {

@@ -34,8 +34,10 @@ export { ReplayCache } from "./replay.ts";
 export type { ReplayCacheOptions, ReplayEntry, ReplayVerdict } from "./replay.ts";
 export {
   ApError,
+  AuthenticatorTimes,
   checksumTypeFor,
   DEFAULT_CLOCK_SKEW_MS,
+  ipAddressBytes,
   KerberosService,
   makeApRep,
   makeApReq,
@@ -50,8 +52,10 @@ export type {
   MakeApReqOptions,
   ServiceKeyEntry,
   ServiceOptions,
+  TicketAddressPolicy,
   VerifiedApRep,
   VerifiedApReq,
+  VerifyApReqOptions,
 } from "./service.ts";
 export {
   clientOptionsFromKrb5Conf,
@@ -61,7 +65,8 @@ export {
   defaultSalt,
   describeClockOffset,
   KdcError,
+  kdcSender,
   KerberosClient,
   kinkServicePrincipal,
 } from "./client.ts";
-export type { ClientOptions, ClientSecret, Credentials } from "./client.ts";
+export type { ClientOptions, ClientSecret, Credentials, KdcSender } from "./client.ts";

@@ -7,6 +7,7 @@ import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:asse
 import { type Realm, withRealm } from "../../harness/krb5_realm.ts";
 import { KerberosClient } from "../../../core/kerberos/client.ts";
 import { ApError, KerberosService, makeApReq } from "../../../core/kerberos/service.ts";
+import { ReplayCache } from "../../../core/kerberos/replay.ts";
 import { readKeytab } from "../../../core/kerberos/keytab.ts";
 import { parsePrincipal } from "../../../core/kerberos/principal.ts";
 import { ErrorCode } from "../../../core/kerberos/iana.ts";
@@ -41,6 +42,11 @@ Deno.test("kerberos service: RFC 4120 §3.2.3 refusals on MIT-issued tickets", a
       new KerberosService({
         keys: o.keys ?? keys,
         principal: svcPrinc,
+        replayCache: ReplayCache.open({
+          skewMs: 300_000,
+          firstStart: true,
+          ...(o.now ? { now: o.now } : {}),
+        }),
         ...(o.now ? { now: o.now } : {}),
       });
     const ap = () => makeApReq(alice.principal, st.ticket, st.sessionKey).apReq;
@@ -54,6 +60,7 @@ Deno.test("kerberos service: RFC 4120 §3.2.3 refusals on MIT-issued tickets", a
     await t.step("ticket for another service: KRB_AP_ERR_NOT_US", () => {
       const other = new KerberosService({
         keys: readKeytab(Deno.readFileSync(realm.keytab("kink/c.kink.test"))),
+        replayCache: ReplayCache.open({ skewMs: 300_000, firstStart: true }),
       });
       expectAp(() => other.verifyApReq(ap()), ErrorCode.KRB_AP_ERR_NOT_US, /no key is held/);
     });
