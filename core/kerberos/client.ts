@@ -70,7 +70,7 @@ import {
   type CcacheCredential,
   readCcache,
   wipeCcache,
-  writeCcache,
+  writeCcacheFile,
 } from "./ccache.ts";
 import { decodeTicket, encodeTicket } from "./messages.ts";
 import type { Krb5Conf } from "./krb5conf.ts";
@@ -160,6 +160,12 @@ export interface ClientOptions {
    */
   random?: RandomSource;
 }
+
+/** The enctypes kink implements (RFC 3962, RFC 8009). */
+const SUPPORTED_ENCTYPES: readonly number[] = [17, 18, 19, 20];
+
+/** How to export a keytab without changing the keys, for MIT and Heimdal. */
+const STALE_KEYTAB_HINT = "(MIT: kadmin ktadd -norandkey; Heimdal: kadmin ext_keytab)";
 
 /** The default enctype preference: AES-SHA1 first (MIT's default), then RFC 8009. */
 export const DEFAULT_CLIENT_ENCTYPES: readonly number[] = [18, 17, 20, 19];
@@ -282,22 +288,17 @@ export class KerberosClient {
 
   /**
    * Writes every credential held to a FILE ccache (format version 4, as
-   * MIT's `klist` reads it), atomically: a temporary file beside it, mode
-   * 0600, renamed over `path`. Needs write permission for `path` and
-   * `path + ".tmp"`.
+   * MIT's `klist` reads it), atomically, through {@link writeCcacheFile}: a
+   * temporary file created exclusively beside it (random name when the
+   * process may create files in the directory, else `path + ".tmp"`), mode
+   * 0600, fsynced, renamed over `path`.
    */
   async saveCcache(path: string): Promise<void> {
     const cc = credentialsToCcache(this.principal, this.credentials(), this.#clockOffsetMs);
-    const bytes = writeCcache(cc);
-    wipeCcache({ ...cc, version: 4 });
-    const tmp = `${path}.tmp`;
     try {
-      await Deno.writeFile(tmp, bytes, { mode: 0o600 });
-      await Deno.rename(tmp, path);
-    } catch (e) {
-      throw new KerberosError("io", `write ccache ${path}`, (e as Error).message, { cause: e });
+      await writeCcacheFile(path, cc, this.#random);
     } finally {
-      bytes.fill(0);
+      wipeCcache(cc);
     }
   }
 
@@ -608,14 +609,23 @@ export class KerberosClient {
     const list = this.#enctypes.filter((e) => have.has(e));
     if (list.length === 0) {
       const k = this.#secret.keytab;
+      const me = formatPrincipal(this.principal);
+      const held = [...have].map(enctypeName).join(", ");
+      const usable = [...have].some((e) => SUPPORTED_ENCTYPES.includes(e));
       throw new KerberosError(
         "not-found",
         ctx,
         k.length === 0
-          ? `the keytab holds no key for ${formatPrincipal(this.principal)}`
-          : `the keytab's keys for ${formatPrincipal(this.principal)} are ${
-            [...have].map(enctypeName).join(", ")
-          }, none of which kink supports (${this.#enctypes.map(enctypeName).join(", ")})`,
+          ? `the keytab holds no key for ${me}`
+          : usable
+          ? `the configured enctypes (${
+            this.#enctypes.map(enctypeName).join(", ")
+          }) and the keytab's keys for ${me} (${held}) do not meet: ` +
+            "allow one of the keytab's enctypes (krb5.conf default_tkt_enctypes) or export a key " +
+            "of a configured enctype"
+          : `the keytab's keys for ${me} are ${held}, none of which kink supports (${
+            SUPPORTED_ENCTYPES.map(enctypeName).join(", ")
+          })`,
       );
     }
     return list;
@@ -731,7 +741,7 @@ export class KerberosClient {
           `the KDC's key for ${formatPrincipal(me)} is kvno ${kvno}, the keytab holds kvno ${
             [...new Set(ofType.map((e) => e.kvno))].join(", ")
           } (${enctypeName(etype)}): the keytab is outdated — export the current keys again ` +
-            "(kadmin ktadd -norandkey)",
+            STALE_KEYTAB_HINT,
           { errorCode: ErrorCode.KRB_AP_ERR_BADKEYVER },
         );
       }
@@ -760,7 +770,7 @@ export class KerberosClient {
         kvno === undefined ? "" : ` (kvno ${kvno})`
       } is not the one in the keytab (kvno ${held.join(", ")}): ` +
         "the keytab is outdated or from another KDC — export the current keys again " +
-        "(kadmin ktadd -norandkey)",
+        STALE_KEYTAB_HINT,
       { errorCode: ErrorCode.KRB_AP_ERR_BADKEYVER },
     );
   }
@@ -831,7 +841,7 @@ export class KerberosClient {
           ? `the KDC rejected the password of ${me}`
           : `the KDC rejected the keytab's key for ${me} (kvno ${
             [...new Set(this.#secret.keytab.map((e) => e.kvno))].join(", ")
-          }): the keytab is outdated or from another KDC — export the current keys again`;
+          }): the keytab is outdated or from another KDC — export the current keys again ${STALE_KEYTAB_HINT}`;
         break;
       case ErrorCode.KRB_AP_ERR_SKEW: {
         offset = err.stime.getTime() + err.susec / 1000 - this.#now();
@@ -987,6 +997,9 @@ export function credentialsToCcache(
       server: c.server,
       key: { keytype: c.sessionKey.enctype, keyvalue: c.sessionKey.exportBytes() },
       authtime: c.authtime,
+      // A KDC may omit starttime (it then equals authtime); MIT and Heimdal
+      // store authtime there rather than 0.
+      starttime: c.starttime ?? c.authtime,
       endtime: c.endtime,
       isSkey: c.userToUser === true,
       ticketFlags: c.flags,
@@ -995,7 +1008,6 @@ export function credentialsToCcache(
       ticket: encodeTicket(c.ticket),
       secondTicket: new Uint8Array(0),
     };
-    if (c.starttime) e.starttime = c.starttime;
     if (c.renewTill) e.renewTill = c.renewTill;
     return e;
   });

@@ -392,6 +392,7 @@ export class ReplayCache {
     if (this.#recoveringUntil > now) parts.push(`R ${this.#recoveringUntil}\n`);
     for (const [k, exp] of this.#entries) if (exp > now) parts.push(`E ${exp} ${k}\n`);
     let f: Deno.FsFile | undefined;
+    let created = false;
     let renamed = false;
     try {
       // A leftover temp file is ours (we hold the lock); anything else there
@@ -402,6 +403,7 @@ export class ReplayCache {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
       }
       f = Deno.openSync(tmp, { read: true, write: true, createNew: true, mode: 0o600 });
+      created = true;
       writeAll(f, this.#enc.encode(parts.join("")));
       f.syncSync();
       Deno.renameSync(tmp, path);
@@ -426,13 +428,13 @@ export class ReplayCache {
           // already closed
         }
       }
-      if (!renamed) {
+      if (created && !renamed) {
         try {
           Deno.removeSync(tmp);
         } catch {
-          // not created, or not ours to remove
+          // already gone
         }
-      } else {
+      } else if (renamed) {
         this.#broken = true; // the rename may not be durable: write it again
       }
       this.#nextCompactTry = now + Math.max(1000, this.#skewMs / 8);
