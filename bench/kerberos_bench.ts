@@ -138,8 +138,7 @@ for (const enctype of [18, 20] as const) {
 {
   const group = "replay cache check at the limit: 1M entries vs 1k entries";
   const A = { client: "alice@KINK.TEST", server: "kink/b.kink.test@KINK.TEST" };
-  let t = NOW;
-  const clock = { now: () => t };
+  const clock = { now: () => NOW };
   const small = ReplayCache.open({ skewMs: 300_000, firstStart: true, clock, maxEntries: 1_000 });
   for (let i = 0; i < 1_000; i++) small.check({ ...A, ctimeMs: NOW, cusec: i });
   const FULL = 1_000_000;
