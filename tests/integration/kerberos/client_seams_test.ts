@@ -101,3 +101,21 @@ Deno.test("kerberos client: one caller's abort ends only its own wait on a share
     });
   });
 });
+
+Deno.test("kerberos client: a stale keytab's message names MIT's and Heimdal's export commands", async () => {
+  await withRealm({ principals: ["alice"] }, async (realm) => {
+    // The keytab's keys are no longer the KDC's (as after a key change elsewhere).
+    const stale = readKeytab(Deno.readFileSync(realm.keytab("alice")))
+      .map((e) => ({ ...e, key: e.key.map((b) => b ^ 1) }));
+    const c = new KerberosClient(parsePrincipal(realm.principal("alice")), { keytab: stale }, {
+      send: kdcSender(() => [realm.kdc]),
+    });
+    await rejects(c.getTgt(), (e: unknown) => {
+      assert(e instanceof KerberosError, String(e));
+      assert(/kadmin ktadd -norandkey/.test(e.message), e.message);
+      assert(/Heimdal: kadmin ext_keytab/.test(e.message), e.message);
+      return true;
+    });
+    c.dispose();
+  });
+});

@@ -80,7 +80,10 @@ Deno.test("kink ticket: every KDC address form against a live KDC, with the laun
           const conf = `${realm.dir}/named.conf`;
           Deno.writeTextFileSync(
             conf,
-            Deno.readTextFileSync(realm.krb5Conf).replace(/^(\s*)kdc = .*$/m, `$1kdc = localhost:${P}`),
+            Deno.readTextFileSync(realm.krb5Conf).replace(
+              /^(\s*)kdc = .*$/m,
+              `$1kdc = localhost:${P}`,
+            ),
           );
           const args = [...base.slice(0, -1), conf];
           const flags = launchArgs(args).filter((f) => f.startsWith("--allow-net"));
