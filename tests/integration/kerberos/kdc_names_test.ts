@@ -34,7 +34,7 @@ async function v6Relay(kdcPort: number): Promise<{ port: number; close(): void }
       udp.send(reply, from.port, from.address);
       up.close();
     });
-    up.send(m, kdcPort, "127.0.0.1");
+    up.bind(0, "127.0.0.1", () => up.send(m, kdcPort, "127.0.0.1"));
   });
   await new Promise<void>((r) => udp.bind(port, "::1", () => r()));
   return { port, close: () => (tcp.close(), udp.close()) };
