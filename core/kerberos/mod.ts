@@ -15,6 +15,9 @@ export * from "./keytab.ts";
 export * from "./ccache.ts";
 export * from "./krb5conf.ts";
 export { DER_MAX_DEPTH, DER_MAX_INPUT, type DerLimits } from "./der.ts";
+// The seams the client, the service and the replay cache take.
+export type { Clock } from "../util/clock.ts";
+export type { RandomSource } from "../util/random.ts";
 
 // Kerberos exchanges (KDC transport, AS/TGS client, AP-REQ/AP-REP service side, replay cache)
 export {
