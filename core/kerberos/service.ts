@@ -109,9 +109,11 @@ export interface ServiceOptions {
   skewMs?: number;
   /**
    * The replay cache (RFC 4120 §3.2.3). Required; its skew must be at least
-   * the service's. {@link NO_REPLAY_CACHE_FOR_TESTS} only in tests.
+   * the service's. The symbol `NO_REPLAY_CACHE_FOR_TESTS` (exported by
+   * `service.ts` only, not by the layer's `mod.ts`) stands in for it in tests;
+   * any other symbol is refused.
    */
-  replayCache: ReplayCache | typeof NO_REPLAY_CACHE_FOR_TESTS;
+  replayCache: ReplayCache | symbol;
   /** The clock. Default {@link systemClock}. */
   clock?: Clock;
   /** Clock as a bare function (older form of `clock`; `clock` wins). */
@@ -265,7 +267,10 @@ export class KerberosService {
         "a replay cache is required (RFC 4120 §3.2.3)",
       );
     }
-    this.#replay = rc === NO_REPLAY_CACHE_FOR_TESTS ? undefined : rc;
+    if (typeof rc === "symbol" && rc !== NO_REPLAY_CACHE_FOR_TESTS) {
+      throw new KerberosError("invalid-argument", "Kerberos service", "not a replay cache");
+    }
+    this.#replay = typeof rc === "symbol" ? undefined : rc;
     this.#principal = opts.principal;
     this.#skewMs = opts.skewMs ?? this.#replay?.skewMs ?? DEFAULT_CLOCK_SKEW_MS;
     if (!(this.#skewMs > 0)) {
