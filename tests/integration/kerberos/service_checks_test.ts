@@ -17,7 +17,7 @@ import { KeyUsage } from "../../../core/kerberos/iana.ts";
 import { readCcache } from "../../../core/kerberos/ccache.ts";
 import { credentialsFromCcache } from "../../../core/kerberos/client.ts";
 import { checksumType, getMic, Key } from "../../../core/crypto/mod.ts";
-import type { VerifiedApReq } from "../../../core/kerberos/service.ts";
+import type { ServiceOptions, VerifiedApReq } from "../../../core/kerberos/service.ts";
 import { buildStatus } from "../../../core/wire/builders.ts";
 import { ReceiveError, receiveKinkMessage } from "../../../core/wire/receive.ts";
 import { keyOps } from "../../../core/wire/session.ts";
@@ -191,6 +191,11 @@ Deno.test("kerberos service: skew, authenticator checksum, replay recording on M
         () =>
           new KerberosService({ keys, principal: svcPrinc, replayCache: cache(), skewMs: 600_000 }),
         (e: unknown) => e instanceof KerberosError && e.category === "invalid-argument",
+      );
+      // Nor one without a replay cache.
+      throws(
+        () => new KerberosService({ keys, principal: svcPrinc } as unknown as ServiceOptions),
+        (e: unknown) => e instanceof KerberosError && /replay cache is required/.test(e.message),
       );
       // Without an explicit skew the service takes the cache's.
       const s = new KerberosService({ keys, principal: svcPrinc, replayCache: cache(120_000) });

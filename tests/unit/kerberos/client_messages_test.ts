@@ -11,6 +11,9 @@ import { KerberosError } from "../../../core/kerberos/errors.ts";
 import { decodeTicket, encodeTicket } from "../../../core/kerberos/messages.ts";
 import { parsePrincipal } from "../../../core/kerberos/principal.ts";
 import { Key } from "../../../core/crypto/mod.ts";
+import { AuthenticatorTimes, makeApRep, makeApReq } from "../../../core/kerberos/service.ts";
+import { ManualClock } from "../../../core/util/clock.ts";
+import { SeededRandom } from "../../../core/util/random.ts";
 
 const me = parsePrincipal("kink/a.kink.test@KINK.TEST");
 const noKdc = () => Promise.reject(new Error("the KDC must not be asked"));
@@ -53,4 +56,29 @@ Deno.test("client: configured enctypes that miss the keytab's say the two do not
   const old = [{ principal: me, kvno: 2, enctype: 23, key: new Uint8Array(16) }];
   const c2 = new KerberosClient(me, { keytab: old }, { send: noKdc });
   await rejects(c2.getTgt(), /arcfour-hmac, none of which kink supports/);
+});
+
+Deno.test("makeApReq / makeApRep: a seeded RandomSource and clock reproduce them bit for bit", () => {
+  const ticket = decodeTicket(encodeTicket({
+    tktVno: 5,
+    realm: "KINK.TEST",
+    sname: { nameType: 2, components: ["kink", "b.kink.test"] },
+    encPart: { etype: 18, kvno: 1, cipher: new Uint8Array(64).fill(3) },
+  }));
+  const key = Key.fromBytes(18, new Uint8Array(32).fill(5));
+  const run = (seed: number) => {
+    const random = new SeededRandom(seed);
+    const clock = new ManualClock(1_790_000_000_123);
+    const times = new AuthenticatorTimes();
+    const a = makeApReq(me, ticket, key, { clock, random, times });
+    const b = makeApReq(me, ticket, key, { clock, random, times }); // same instant
+    const rep = makeApRep(key, a.time.ctime, a.time.cusec, random);
+    return { a: a.apReq, b: b.apReq, rep, ta: a.time, tb: b.time };
+  };
+  const x = run(1), y = run(1), z = run(2);
+  assertEquals(x, y);
+  // Two authenticators at one instant still differ in (ctime, cusec).
+  assert(x.ta.cusec !== x.tb.cusec || x.ta.ctime.getTime() !== x.tb.ctime.getTime());
+  assert(x.a.some((v, i) => v !== z.a[i]), "another seed, another AP-REQ");
+  key.dispose();
 });
