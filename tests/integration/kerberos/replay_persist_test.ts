@@ -271,3 +271,85 @@ function canStrace(): boolean {
     return false;
   }
 }
+
+Deno.test(
+  "replay: a full disk makes the cache answer unavailable (never ok unpersisted) until it can write again",
+  { ignore: !canUnshare() },
+  withDir(async (dir) => {
+    // A 64 KiB tmpfs in a private mount namespace of a child process.
+    const mnt = `${dir}/mnt`;
+    Deno.mkdirSync(mnt);
+    const mod = new URL("../../../core/kerberos/replay.ts", import.meta.url).href;
+    const script = `${dir}/full.ts`;
+    Deno.writeTextFileSync(
+      script,
+      `import { ReplayCache } from ${JSON.stringify(mod)};
+const path = ${JSON.stringify(`${mnt}/rc`)};
+let t = 1_700_000_000_000;
+const clock = { now: () => t };
+const A = { client: "alice@KINK.TEST", server: "kink/b.kink.test@KINK.TEST" };
+const rc = ReplayCache.open({ skewMs: 300000, path, firstStart: true, clock });
+// Fill the file system up to the last few octets.
+const filler = Deno.openSync(${JSON.stringify(`${mnt}/filler`)}, { write: true, create: true });
+try { while (true) filler.writeSync(new Uint8Array(512)); } catch { /* ENOSPC */ }
+try { while (true) filler.writeSync(new Uint8Array(1)); } catch { /* ENOSPC */ }
+const verdicts = [];
+const accepted = [];
+for (let i = 0; i < 200; i++) {
+  const v = rc.check({ ...A, ctimeMs: t, cusec: i });
+  verdicts.push(v.ok ? "ok" : v.reason);
+  if (v.ok) accepted.push(i);
+}
+const firstFail = verdicts.findIndex((v) => v !== "ok");
+// The one that could not be persisted is refused again if presented again.
+const again = rc.check({ ...A, ctimeMs: t, cusec: firstFail });
+// Space comes back: after the retry delay a fresh snapshot is written and checks work.
+filler.close();
+Deno.removeSync(${JSON.stringify(`${mnt}/filler`)});
+t += 60_000;
+const after = rc.check({ ...A, ctimeMs: t, cusec: 999 });
+rc.close();
+// Everything that got "ok" is refused as a replay after a restart.
+const rc2 = ReplayCache.open({ skewMs: 300000, path, clock });
+const replays = accepted.map((i) => rc2.check({ ...A, ctimeMs: 1_700_000_000_000, cusec: i }));
+console.log(JSON.stringify({
+  firstFail, tail: verdicts.slice(firstFail), again: again.ok ? "ok" : again.reason,
+  after: after.ok, recovering: rc2.recoveringUntil,
+  replaysRefused: replays.every((v) => !v.ok && v.reason === "replay"), accepted: accepted.length,
+}));
+rc2.close();
+`,
+    );
+    const out = await new Deno.Command("unshare", {
+      args: [
+        "-m",
+        "sh",
+        "-c",
+        `mount -t tmpfs -o size=64k kink-test ${mnt} && exec "$0" run --quiet -A ${script}`,
+        Deno.execPath(),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(out.stderr);
+    assert(out.success, err);
+    const r = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert(r.firstFail >= 0, "the disk filled up during the run");
+    // From the first failure on, nothing is accepted.
+    assert((r.tail as string[]).every((v) => v === "unavailable"), JSON.stringify(r.tail));
+    assertEquals(r.again, "replay");
+    assert(r.after, "accepting again once space is back");
+    assertEquals(r.recovering, 0);
+    assert(r.replaysRefused && r.accepted === r.firstFail, JSON.stringify(r));
+  }),
+);
+
+function canUnshare(): boolean {
+  try {
+    return Deno.uid() === 0 &&
+      new Deno.Command("unshare", { args: ["-m", "true"], stdout: "null", stderr: "null" })
+        .outputSync().success;
+  } catch {
+    return false;
+  }
+}
