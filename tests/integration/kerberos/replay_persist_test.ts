@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
 import { ReplayCache } from "../../../core/kerberos/replay.ts";
 import { KerberosError } from "../../../core/kerberos/errors.ts";
+import { skipUnless } from "../../harness/tiers.ts";
 
 // Persistence of the replay cache across restarts (RFC 4120 §3.2.3). Integration
 // tier because it reads back files under the temporary directory.
@@ -209,12 +210,12 @@ Deno.test(
   }),
 );
 
-Deno.test(
-  "replay: each accepted entry is fsynced before ok, and a compaction fsyncs file, then directory after the rename (strace)",
-  {
-    ignore: !canStrace(),
-  },
-  withDir(async (dir) => {
+Deno.test({
+  ...skipUnless(
+    "replay: each accepted entry is fsynced before ok, and a compaction fsyncs file, then directory after the rename (strace)",
+    canStrace() ? undefined : "needs strace",
+  ),
+  fn: withDir(async (dir) => {
     const path = `${dir}/rcache`;
     const mod = new URL("../../../core/kerberos/replay.ts", import.meta.url).href;
     // One open (compaction: write, fsync, rename, fsync of the directory) and
@@ -261,7 +262,7 @@ Deno.test(
     const sync2 = at(new RegExp(`fdatasync\\(${tmpFd}\\)`), mark);
     assert(mark > 0 && sync2 > mark && sync2 < done, "entry fdatasynced before check returned");
   }),
-);
+});
 
 function canStrace(): boolean {
   try {
@@ -272,10 +273,12 @@ function canStrace(): boolean {
   }
 }
 
-Deno.test(
-  "replay: a full disk makes the cache answer unavailable (never ok unpersisted) until it can write again",
-  { ignore: !canUnshare() },
-  withDir(async (dir) => {
+Deno.test({
+  ...skipUnless(
+    "replay: a full disk makes the cache answer unavailable (never ok unpersisted) until it can write again",
+    canUnshare() ? undefined : "needs root for a private mount namespace (unshare -m)",
+  ),
+  fn: withDir(async (dir) => {
     // A 64 KiB tmpfs in a private mount namespace of a child process.
     const mnt = `${dir}/mnt`;
     Deno.mkdirSync(mnt);
@@ -342,13 +345,13 @@ rc2.close();
     assertEquals(r.recovering, 0);
     assert(r.replaysRefused && r.accepted === r.firstFail, JSON.stringify(r));
   }),
-);
+});
 
 function canUnshare(): boolean {
   try {
-    return Deno.uid() === 0 &&
-      new Deno.Command("unshare", { args: ["-m", "true"], stdout: "null", stderr: "null" })
-        .outputSync().success;
+    // Succeeds only as root (or with CAP_SYS_ADMIN).
+    return new Deno.Command("unshare", { args: ["-m", "true"], stdout: "null", stderr: "null" })
+      .outputSync().success;
   } catch {
     return false;
   }
