@@ -608,6 +608,14 @@ function tryTcp(
       }
       resolve(r);
     };
+    // As for UDP: an exception in a socket callback must not escape.
+    const guard = <A extends unknown[]>(fn: (...a: A) => void) => (...a: A) => {
+      try {
+        fn(...a);
+      } catch (e) {
+        finish({ ok: false, reason: describeSocketError(e) });
+      }
+    };
     if (signal?.aborted) return resolve({ ok: false, reason: "aborted", aborted: true });
     const timer = setTimeout(
       () => finish({ ok: false, reason: `timeout ${timeoutMs} ms`, timedOut: true }),
@@ -622,58 +630,70 @@ function tryTcp(
     } catch (e) {
       return finish({ ok: false, reason: describeSocketError(e) });
     }
-    sock.on("error", (e) => finish({ ok: false, reason: describeSocketError(e) }));
-    sock.on("connect", () => {
-      sock?.write(framed);
-    });
-    sock.on("data", (d: Uint8Array) => {
-      chunks.push(new Uint8Array(d));
-      have += d.length;
-      if (want < 0 && have >= 4) {
-        const all = joinChunks(chunks, have);
-        chunks.length = 0;
-        chunks.push(all);
-        const n = new DataView(all.buffer, all.byteOffset, 4).getUint32(0);
-        if (n & 0x80000000) {
-          return finish({
-            ok: false,
-            reason: "malformed reply: TCP length prefix has the reserved high bit set",
-            badReply: true,
-          });
+    sock.on("error", guard((e: Error) => finish({ ok: false, reason: describeSocketError(e) })));
+    sock.on(
+      "connect",
+      guard(() => {
+        sock?.write(framed);
+      }),
+    );
+    sock.on(
+      "data",
+      guard((d: Uint8Array) => {
+        chunks.push(new Uint8Array(d));
+        have += d.length;
+        if (want < 0 && have >= 4) {
+          const all = joinChunks(chunks, have);
+          chunks.length = 0;
+          chunks.push(all);
+          const n = new DataView(all.buffer, all.byteOffset, 4).getUint32(0);
+          if (n & 0x80000000) {
+            return finish({
+              ok: false,
+              reason: "malformed reply: TCP length prefix has the reserved high bit set",
+              badReply: true,
+            });
+          }
+          if (n > maxReply) {
+            return finish({
+              ok: false,
+              reason: `malformed reply: TCP length ${n} exceeds the ${maxReply}-octet limit`,
+              badReply: true,
+            });
+          }
+          want = n;
         }
-        if (n > maxReply) {
-          return finish({
-            ok: false,
-            reason: `malformed reply: TCP length ${n} exceeds the ${maxReply}-octet limit`,
-            badReply: true,
-          });
+        if (want >= 0 && have >= 4 + want) {
+          const all = joinChunks(chunks, have);
+          if (have > 4 + want) {
+            return finish({
+              ok: false,
+              reason: `malformed reply: ${have - 4 - want} octet(s) after the framed reply`,
+              badReply: true,
+            });
+          }
+          const reply = all.slice(4);
+          const bad = checkKdcReplyFraming(reply);
+          finish(bad ? { ok: false, reason: bad, badReply: true } : { ok: true, reply });
         }
-        want = n;
-      }
-      if (want >= 0 && have >= 4 + want) {
-        const all = joinChunks(chunks, have);
-        if (have > 4 + want) {
-          return finish({
-            ok: false,
-            reason: `malformed reply: ${have - 4 - want} octet(s) after the framed reply`,
-            badReply: true,
-          });
-        }
-        const reply = all.slice(4);
-        const bad = checkKdcReplyFraming(reply);
-        finish(bad ? { ok: false, reason: bad, badReply: true } : { ok: true, reply });
-      }
-    });
-    sock.on("end", () => {
-      finish({
-        ok: false,
-        reason: want < 0
-          ? `connection closed after ${have} octet(s), before the length prefix`
-          : `connection closed after ${have - 4} of ${want} reply octets`,
-        badReply: have > 0,
-      });
-    });
-    sock.on("close", () => finish({ ok: false, reason: "connection closed without a reply" }));
+      }),
+    );
+    sock.on(
+      "end",
+      guard(() => {
+        finish({
+          ok: false,
+          reason: want < 0
+            ? `connection closed after ${have} octet(s), before the length prefix`
+            : `connection closed after ${have - 4} of ${want} reply octets`,
+          badReply: have > 0,
+        });
+      }),
+    );
+    sock.on(
+      "close",
+      guard(() => finish({ ok: false, reason: "connection closed without a reply" })),
+    );
   });
 }
 
