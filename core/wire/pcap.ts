@@ -79,7 +79,7 @@ function pcapError(detail: string): WireError {
 export const CAPTURE_MAX_PACKET = 262144;
 
 /** Largest pcapng block accepted (octets): a maximal packet plus room for options. */
-export const PCAPNG_MAX_BLOCK = CAPTURE_MAX_PACKET + 131072;
+export const PCAPNG_MAX_BLOCK: number = CAPTURE_MAX_PACKET + 131072;
 
 /** Where the octets of a capture come from: an open file (`Deno.FsFile`) or memory. */
 export interface CaptureSource {
@@ -134,7 +134,11 @@ export class CaptureReader implements IterableIterator<CapturedPacket> {
   /** Set when the file ends inside a record: what was cut off. */
   truncatedTail: string | undefined;
 
-  /** @param source the capture's octets (a file opened for reading, or {@link memorySource}) */
+  /**
+   * Reads from `source`; nothing is read until the first packet is asked for.
+   *
+   * @param source the capture's octets (a file opened for reading, or {@link memorySource})
+   */
   constructor(source: CaptureSource) {
     this.#src = source;
   }
@@ -218,6 +222,7 @@ export class CaptureReader implements IterableIterator<CapturedPacket> {
     return p ? { value: p, done: false } : { value: undefined, done: true };
   }
 
+  /** The reader is its own iterator (one pass over the capture). */
   [Symbol.iterator](): this {
     return this;
   }
