@@ -378,6 +378,8 @@ export type SimResult = "bypass" | "blocked" | "acquire" | "protected";
 export class MemoryKernel implements KernelIpsec {
   /** Always `"memory"`. */
   readonly backend = "memory" as const;
+  /** Always 0: the model holds only what it can describe. */
+  readonly undecodable = 0;
   readonly #clock: TimerClock;
   readonly #random: RandomSource;
   readonly #sas = new SaTable();
