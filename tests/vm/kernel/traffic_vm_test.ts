@@ -11,11 +11,11 @@ import { type Netns, withNetns } from "../../harness/netns.ts";
 import { NetlinkKernel } from "../../../core/kernel/mod.ts";
 import { toHex } from "../../../core/util/bytes.ts";
 import { type SaConfig, selector, type XfrmMode } from "../../../core/kernel/mod.ts";
-import { canUseKernel, kernelHasEsp, parseIpXfrmState } from "../../integration/kernel/env.ts";
+import { espSkipReason, parseIpXfrmState } from "../../integration/kernel/env.ts";
+import { skipUnless } from "../../harness/tiers.ts";
 import { testKey } from "../../unit/kernel/contract.ts";
 
-const usable = canUseKernel("kernel ESP traffic tests");
-const esp = usable ? await kernelHasEsp() : false;
+const noEsp = await espSkipReason();
 
 type Algs = Pick<SaConfig, "enc" | "auth" | "aead">;
 
@@ -86,8 +86,7 @@ const CASES: { name: string; alg: "cbc" | "gcm"; bits: number; mode: XfrmMode; v
 
 for (const c of CASES) {
   Deno.test({
-    name: `kernel ESP traffic: ${c.name}`,
-    ignore: !esp,
+    ...skipUnless(`kernel ESP traffic: ${c.name}`, noEsp),
     sanitizeResources: false,
     sanitizeOps: false,
     fn: () =>
