@@ -270,9 +270,24 @@ Deno.test({
           dir: "in",
           lifetime: { hardAddSeconds: 1 },
         });
-        for await (const e of sub) {
-          if (e.type === "polexpire" && e.hard) break;
+        // The hard POLEXPIRE is due after 1 s; waiting is bounded so that a missing event
+        // fails the test instead of hanging it.
+        const it = sub[Symbol.asyncIterator]();
+        const deadline = Date.now() + 15_000;
+        let expired = false;
+        while (!expired && Date.now() < deadline) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const r = await Promise.race([
+            it.next(),
+            new Promise<"timeout">((
+              res,
+            ) => (timer = setTimeout(res, deadline - Date.now(), "timeout"))),
+          ]);
+          clearTimeout(timer);
+          if (r === "timeout" || r.done) break;
+          expired = r.value.type === "polexpire" && r.value.hard;
         }
+        assert.ok(expired, "a hard POLEXPIRE arrived within 15 s of a policy with a 1 s lifetime");
         assert.ok(
           ticks >= 5,
           `timers kept running while the socket waited (${ticks} ticks in ~1 s)`,
