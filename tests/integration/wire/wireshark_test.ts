@@ -54,6 +54,7 @@ const ROOT = new URL("../../../", import.meta.url).pathname;
 const LUA = `${ROOT}contrib/wireshark/kink.lua`;
 const RACOON2 = `${ROOT}tests/fixtures/racoon2/kink.pcap`;
 const KEYTAB_B = `${ROOT}tests/fixtures/racoon2/B.keytab`;
+const KEYTAB_A = `${ROOT}tests/fixtures/racoon2/A.keytab`;
 
 type J = string | J[] | { [k: string]: J };
 type Obj = { [k: string]: J };
@@ -99,9 +100,12 @@ async function decode(pcap: string): Promise<Map<number, Obj>> {
     pcap,
     "--keytab",
     KEYTAB_B,
+    "--keytab",
+    KEYTAB_A,
     "--show-keys",
     "--json",
   ], { cwd: ROOT, env: { NO_COLOR: "1" } });
+  // 0: every message decoded, every Cksum verified, every KINK_ENCRYPT opened.
   assert.equal(r.code, 0, r.stderr);
   const out = new Map<number, Obj>();
   for (const line of r.stdout.trim().split("\n")) {
