@@ -203,10 +203,14 @@ export class KdcError extends KerberosError {
 const ENC_AS_REP_USAGE = KeyUsage.AS_REP_ENC_PART;
 const ENC_TGS_REP_USAGE = KeyUsage.TGS_REP_ENC_PART_SESSKEY;
 
-/** Describes a clock offset for an operator. */
-export function describeClockOffset(offsetMs: number): string {
+/**
+ * Describes a clock offset for an operator; an offset within `resolutionMs`
+ * (the measurement's resolution) is reported as in step.
+ */
+export function describeClockOffset(offsetMs: number, resolutionMs = 0): string {
   const s = Math.round(Math.abs(offsetMs) / 1000);
-  if (s === 0) return "in step with the KDC";
+  // An offset no larger than the measurement's resolution cannot be told from none.
+  if (s === 0 || Math.abs(offsetMs) <= resolutionMs) return "in step with the KDC";
   return offsetMs > 0 ? `${s} s behind the KDC` : `${s} s ahead of the KDC`;
 }
 

@@ -392,7 +392,7 @@ export const ticketCommand: Command = {
       io.out(`TGT      ${describeCreds(tgt)}`);
       const skewS = ld?.clockskew ?? 300;
       const offset = kc.clockOffsetMs;
-      io.out(`clock    ${describeClockOffset(offset)} (measured from the KDC's reply, ±1 s)`);
+      io.out(`clock    ${describeClockOffset(offset, 1000)} (measured from the KDC's reply, ±1 s)`);
       if (Math.abs(offset) > skewS * 1000) {
         throw new KerberosError(
           "skew",

@@ -49,7 +49,19 @@ async function runFor(
     stderr: "piped",
     stdin: "null",
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
-    env: { NO_COLOR: "1", ...(opts.env ?? {}) },
+    // As from an operator's shell: no INIT_CWD inherited from the deno task running the tests
+    // (deno task keeps an INIT_CWD it finds instead of setting the caller's directory).
+    clearEnv: true,
+    env: {
+      ...Object.fromEntries(
+        ["PATH", "HOME", "DENO_DIR", "TMPDIR"].flatMap((k) => {
+          const v = Deno.env.get(k);
+          return v === undefined ? [] : [[k, v]];
+        }),
+      ),
+      NO_COLOR: "1",
+      ...(opts.env ?? {}),
+    },
   }).spawn();
   let timedOut = false;
   const timer = setTimeout(() => {
