@@ -149,6 +149,7 @@ Deno.test("config: control characters from the file are escaped in messages", ()
   const got = problems(
     MIN + '[[peer]]\nname = "a\\u001b[2Jb"\naddress = "192.0.2.1"\nprincipal = "kink/p@EX"\n',
   );
+  // deno-lint-ignore no-control-regex
   assert.ok(got.every((p) => !/[\u0000-\u001f\u007f-\u009f]/.test(p)), JSON.stringify(got));
   assert.ok(got.some((p) => p.includes("\\x1b[2J")), got.join("\n"));
 });
