@@ -170,7 +170,7 @@ export class ConfigInvalidError extends ConfigError {
   /** @param file the configuration file; @param problems one line each */
   constructor(file: string, problems: string[]) {
     super(
-      "invalid",
+      "value",
       file,
       `${problems.length} problem${problems.length === 1 ? "" : "s"}:\n  ${problems.join("\n  ")}`,
     );

@@ -57,7 +57,7 @@ function sel(
   dport = 0,
 ): Selector {
   return {
-    family: src.includes(":") ? 6 : 4,
+    family: src.includes(":") ? "inet6" : "inet",
     src,
     srcPrefixLen: srcLen,
     dst,
