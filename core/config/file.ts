@@ -6,7 +6,7 @@
 import { ConfigError } from "../errors.ts";
 import { type DaemonConfig, parseConfig } from "./schema.ts";
 import { MAX_CONFIG_OCTETS } from "./toml.ts";
-import { escapeControl } from "./text.ts";
+import { escapeControl } from "../util/text.ts";
 
 /**
  * Reads and validates a configuration file. Refuses anything but a regular

@@ -12,7 +12,7 @@ import { ConfigError } from "../errors.ts";
 import { formatPath, type KeyPath, parseToml, type TomlDocument, type TomlValue } from "./toml.ts";
 import { type Cidr, type Endpoint, parseCidr, parseEndpoint, parseIp } from "./net.ts";
 import { parseProposal, PROPOSAL_SYNTAX, type ProposalSpec } from "./proposals.ts";
-import { escapeControl } from "./text.ts";
+import { escapeControl } from "../util/text.ts";
 
 /** UDP port of KINK (RFC 4430 §4). */
 export const KINK_PORT = 910;

@@ -13,7 +13,7 @@
  */
 import { getStaticTOMLValue, parseTOML } from "toml-eslint-parser";
 import { ConfigError } from "../errors.ts";
-import { escapeControl } from "./text.ts";
+import { escapeControl } from "../util/text.ts";
 
 /** A TOML value as kink reads it (dates are not used by kink's configuration). */
 export type TomlValue =

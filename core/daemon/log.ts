@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { escapeControl } from "../config/text.ts";
+import { escapeControl } from "../util/text.ts";
 
 /** Log levels, most verbose first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
