@@ -11,6 +11,7 @@
  * | `@kink/kink/kerberos` | Kerberos V5: DER messages, principals, keytab, ccache, krb5.conf, KDC transport, AS/TGS client, AP-REQ/AP-REP service side, replay cache |
  * | `@kink/kink/wire` | the KINK wire format, the ISAKMP Quick Mode payloads it carries, a pcap/pcapng reader |
  * | `@kink/kink/kernel` | the kernel's IPsec SAs and policies: NETLINK_XFRM through Deno FFI, and an in-memory backend with the same semantics |
+ * | `@kink/kink/ipsec` | IPsec SA negotiation and keying: proposals, the responder's choice, a negotiated Quick Mode turned into kernel SAs (KEYMAT), the inbound re-key |
  *
  * This module gathers what every layer shares — the error family rooted at
  * {@link KinkError}, the clock and randomness seams, {@link VERSION} — and
@@ -28,6 +29,8 @@ export { WireError } from "./core/wire/errors.ts";
 export type { WireErrorCategory, WireErrorOptions, WireReaction } from "./core/wire/errors.ts";
 export { KernelError } from "./core/kernel/mod.ts";
 export type { KernelErrorCategory } from "./core/kernel/mod.ts";
+export { IpsecError } from "./core/ipsec/errors.ts";
+export type { IpsecErrorCategory } from "./core/ipsec/errors.ts";
 export { VERSION } from "./core/version.ts";
 
 // The seams every layer takes its time and randomness from.
@@ -44,3 +47,5 @@ export * as kerberos from "./core/kerberos/mod.ts";
 export * as wire from "./core/wire/mod.ts";
 /** Kernel (typed IPsec SA/policy interface; NETLINK_XFRM backend, in-memory backend). */
 export * as kernel from "./core/kernel/mod.ts";
+/** IPsec SA layer (proposal negotiation, KEYMAT → kernel SAs, inbound re-key). */
+export * as ipsec from "./core/ipsec/mod.ts";

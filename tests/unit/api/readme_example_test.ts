@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type {
   ConfigErrorCategory,
   CryptoErrorCategory,
+  IpsecErrorCategory,
   KerberosErrorCategory,
   KernelErrorCategory,
   WireErrorCategory,
@@ -103,5 +104,6 @@ const closedCategories: [
   Closed<WireErrorCategory>,
   Closed<KernelErrorCategory>,
   Closed<ConfigErrorCategory>,
-] = [true, true, true, true, true];
+  Closed<IpsecErrorCategory>,
+] = [true, true, true, true, true, true];
 void closedCategories;
