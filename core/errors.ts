@@ -19,6 +19,7 @@ export type ErrorLayer =
   | "kerberos"
   | "wire"
   | "kernel"
+  | "engine"
   | "config"
   | "daemon"
   | "cli";
