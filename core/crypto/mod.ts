@@ -1,7 +1,8 @@
 /**
  * kink's crypto core: Kerberos encryption types 17, 18 (RFC 3961/3962) and
  * 19, 20 (RFC 8009), their mandatory checksums and PRFs, string-to-key, and
- * the KINK KEYMAT expansion (RFC 4430 §7, RFC 2409 §5.5).
+ * the KINK KEYMAT expansion (RFC 4430 §7, RFC 2409 §5.5), and the
+ * Diffie-Hellman groups 14 and 19 of the optional KE payload (`dh.ts`).
  *
  * The primitives run in a Rust core compiled to WebAssembly
  * (`crypto-wasm/`). Keys live in wasm memory behind {@link Key} objects;
@@ -19,6 +20,21 @@ import { type RandomSource, systemRandom } from "../util/random.ts";
 
 export { CryptoError } from "./errors.ts";
 export type { CryptoErrorCategory } from "./errors.ts";
+export {
+  dhGroup,
+  type DhGroupId,
+  type DhGroupInfo,
+  DhPrivate,
+  ECP256_B,
+  ECP256_N,
+  ECP256_P,
+  generateDh,
+  isSupportedDhGroup,
+  MODP_2048_EXPONENT_OCTETS,
+  MODP_2048_GENERATOR,
+  MODP_2048_PRIME,
+  validateDhPublic,
+} from "./dh.ts";
 
 /** The supported Kerberos encryption types. */
 export type Enctype = 17 | 18 | 19 | 20;

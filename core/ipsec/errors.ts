@@ -44,6 +44,8 @@ export class IpsecError extends KinkError {
   readonly notifyType: number;
 
   /**
+   * Makes an error; its {@link IpsecError.notifyType} follows from the category.
+   *
    * @param category what kind of failure
    * @param context what was being done (e.g. `"choose proposal"`)
    * @param detail what went wrong, without secret material
