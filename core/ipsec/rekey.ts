@@ -19,7 +19,13 @@
  *
  * @module
  */
-import { KernelError, type KernelIpsec, type SaConfig, type SaState } from "../kernel/mod.ts";
+import {
+  KernelError,
+  type KernelIpsec,
+  type SaConfig,
+  type SaState,
+  validateSa,
+} from "../kernel/mod.ts";
 
 /** How {@link replaceInboundSa} installed the new keys. */
 export type ReplaceOutcome =
@@ -40,6 +46,7 @@ function isLarval(s: SaState): boolean {
  * when the add fails after the delete, the old SA is restored first.
  */
 export async function replaceInboundSa(kernel: KernelIpsec, sa: SaConfig): Promise<ReplaceOutcome> {
+  validateSa(sa, "replace inbound SA"); // refuse a bad configuration before the old SA is gone
   const id = {
     dst: sa.dst,
     spi: sa.spi,
