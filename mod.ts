@@ -10,7 +10,9 @@
  *   AP-REQ/AP-REP service side);
  * - the KINK wire format and the ISAKMP Quick Mode payloads it carries;
  * - the kernel interface (NETLINK_XFRM through Deno FFI, and an in-memory
- *   backend with the same semantics).
+ *   backend with the same semantics);
+ * - IPsec SA keying: proposals, the responder's choice, and a negotiated
+ *   Quick Mode turned into kernel SAs (KEYMAT, RFC 4430 §7).
  *
  * @module
  */
@@ -29,3 +31,6 @@ export * from "./core/wire/mod.ts";
 
 // Kernel (typed IPsec SA/policy interface; NETLINK_XFRM backend via libc FFI, in-memory backend)
 export * from "./core/kernel/mod.ts";
+
+// IPsec SA layer (proposal negotiation, KEYMAT → kernel SAs, inbound re-key)
+export * from "./core/ipsec/mod.ts";

@@ -1,7 +1,7 @@
 /**
  * The root of kink's error families.
  *
- * Every layer (crypto, Kerberos, KINK wire format, kernel, configuration,
+ * Every layer (crypto, Kerberos, KINK wire format, kernel, IPsec SA keying, configuration,
  * daemon, CLI) throws exactly one subclass of {@link KinkError}. Each error
  * carries the layer, a machine-readable `category` and a `context` naming what
  * was being done ("decode KINK_ENCRYPT"), so that callers can branch on the
@@ -19,6 +19,7 @@ export type ErrorLayer =
   | "kerberos"
   | "wire"
   | "kernel"
+  | "ipsec"
   | "engine"
   | "config"
   | "daemon"

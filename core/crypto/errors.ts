@@ -11,13 +11,18 @@ import { KinkError, type KinkErrorOptions } from "../errors.ts";
  * - `"integrity"`: a decrypt or checksum verification failed;
  * - `"invalid-input"`: wrong key length, short ciphertext, bad key usage,
  *   bad KEYMAT seed or length, bad string-to-key parameters;
- * - `"disposed"`: the key was disposed.
+ * - `"disposed"`: the key (or Diffie-Hellman private value) was disposed;
+ * - `"unsupported-group"`: a Diffie-Hellman group other than 14 and 19;
+ * - `"invalid-public-value"`: a peer's Diffie-Hellman public value of the
+ *   wrong length, out of range or not on the curve.
  */
 export type CryptoErrorCategory =
   | "unsupported-enctype"
   | "integrity"
   | "invalid-input"
-  | "disposed";
+  | "disposed"
+  | "unsupported-group"
+  | "invalid-public-value";
 
 /** Errors raised by the crypto core. Messages never contain key material. */
 export class CryptoError extends KinkError {

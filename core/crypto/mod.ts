@@ -1,7 +1,8 @@
 /**
  * kink's crypto core: Kerberos encryption types 17, 18 (RFC 3961/3962) and
  * 19, 20 (RFC 8009), their mandatory checksums and PRFs, string-to-key, and
- * the KINK KEYMAT expansion (RFC 4430 §7, RFC 2409 §5.5).
+ * the KINK KEYMAT expansion (RFC 4430 §7, RFC 2409 §5.5), and the
+ * Diffie-Hellman groups 14 and 19 of the optional KE payload (`dh.ts`).
  *
  * The primitives run in a Rust core compiled to WebAssembly
  * (`crypto-wasm/`). Keys live in wasm memory behind {@link Key} objects;
@@ -20,22 +21,20 @@ import { type RandomSource, systemRandom } from "../util/random.ts";
 export { CryptoError } from "./errors.ts";
 export type { CryptoErrorCategory } from "./errors.ts";
 export {
-  authKeyLength,
-  ESP_AUTH_HMAC_MD5,
-  ESP_AUTH_HMAC_SHA1,
-  ESP_AUTH_HMAC_SHA2_256,
-  ESP_AUTH_HMAC_SHA2_384,
-  ESP_AUTH_HMAC_SHA2_512,
-  ESP_TRANSFORM_3DES,
-  ESP_TRANSFORM_AES_CBC,
-  ESP_TRANSFORM_AES_GCM_12,
-  ESP_TRANSFORM_AES_GCM_16,
-  ESP_TRANSFORM_AES_GCM_8,
-  ESP_TRANSFORM_NULL,
-  keymatLength,
-  splitKeymat,
-} from "./keymat_split.ts";
-export type { EspKeys, EspKeySpec } from "./keymat_split.ts";
+  dhGroup,
+  type DhGroupId,
+  type DhGroupInfo,
+  DhPrivate,
+  ECP256_B,
+  ECP256_N,
+  ECP256_P,
+  generateDh,
+  isSupportedDhGroup,
+  MODP_2048_EXPONENT_OCTETS,
+  MODP_2048_GENERATOR,
+  MODP_2048_PRIME,
+  validateDhPublic,
+} from "./dh.ts";
 
 /** The supported Kerberos encryption types. */
 export type Enctype = 17 | 18 | 19 | 20;
@@ -547,7 +546,7 @@ export function keymatSeed(seed: KeymatSeed): Uint8Array {
  * KINK KEYMAT (RFC 4430 §7 with RFC 2409 §5.5): `K1 = prf(sessionKey, seed)`,
  * `Kn = prf(sessionKey, K(n-1) ‖ seed)`, `KEYMAT = K1 ‖ K2 ‖ …` truncated to
  * `length` octets; prf is the session key's enctype PRF in `mode`.
- * Split the result with {@link splitKeymat}.
+ * How an SA splits it is the IPsec layer's business (`core/ipsec`).
  */
 export function keymat(
   sessionKey: Key,

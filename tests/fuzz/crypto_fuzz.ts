@@ -2,7 +2,7 @@
  * Fuzzer of the crypto core's input handling: mutated ciphertexts (bit
  * flips, truncation, extension, splices of two messages) for decrypt,
  * mutated checksums for verifyMic, and random argument values (usage
- * numbers, enctypes, key lengths, KEYMAT seeds and lengths, ESP specs).
+ * numbers, enctypes, key lengths, KEYMAT seeds and lengths).
  *
  * Asserts for every input: the call returns or throws a `CryptoError`
  * (nothing untyped); a mutated ciphertext or checksum never verifies; the
@@ -19,8 +19,6 @@ import {
   getMic,
   Key,
   keymat,
-  keymatLength,
-  splitKeymat,
   verifyMic,
 } from "../../core/crypto/mod.ts";
 import { key_count } from "../../core/crypto/wasm.ts";
@@ -119,14 +117,6 @@ export function fuzzCrypto(iterations: number, seed: number): Record<string, num
         int(-2, 300),
       )
     );
-    expectTyped(() =>
-      splitKeymat(bytes(int(0, 120)), {
-        transform: int(0, 25),
-        keyBits: [64, 128, 192, 256, 100][int(0, 4)]!,
-        authAlgorithm: int(0, 9),
-      })
-    );
-    expectTyped(() => keymatLength({ transform: int(0, 25), authAlgorithm: int(0, 9) }));
   }
   for (const k of keys) k.dispose();
   if (key_count() !== before) throw new Error(`key leak: ${key_count()} live, ${before} before`);

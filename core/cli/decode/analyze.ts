@@ -64,16 +64,8 @@
  *
  * @module
  */
-import {
-  authKeyLength,
-  decrypt,
-  isSupportedEnctype,
-  Key,
-  keymat,
-  keymatLength,
-  type PrfMode,
-  splitKeymat,
-} from "../../crypto/mod.ts";
+import { decrypt, isSupportedEnctype, Key, type PrfMode } from "../../crypto/mod.ts";
+import { keyQuickMode, transformSpec, wipeSaConfig } from "../../ipsec/mod.ts";
 import {
   decodeApRep,
   decodeApReq,
@@ -90,7 +82,7 @@ import {
   type PrincipalName,
   type Ticket,
 } from "../../kerberos/messages.ts";
-import { errorCodeName } from "../../kerberos/iana.ts";
+import { errorCodeName, KeyUsage, MsgType, PaType } from "../../kerberos/iana.ts";
 import type { KeytabEntry } from "../../kerberos/keytab.ts";
 import { formatPrincipalName } from "../../kerberos/principal.ts";
 import { isKinkError } from "../../errors.ts";
@@ -110,12 +102,19 @@ import {
   KEY_USAGE_FAST_REP,
   krbFxCf2,
 } from "./fast.ts";
-import { kinkErrorName, messageTypeName } from "../../wire/constants.ts";
+import {
+  KINK_PORT,
+  kinkErrorName,
+  MessageType as M,
+  messageTypeName,
+  PayloadType as P,
+} from "../../wire/constants.ts";
 import {
   attributeName,
   attributeValueName,
   idTypeName,
   isakmpPayloadName,
+  IsakmpPayloadType as Q,
   notifyTypeName,
   ProtocolId,
   protocolName,
@@ -214,8 +213,8 @@ interface Transaction {
   authenticators: { frame: number; ctime: number; cusec: number }[];
 }
 
-/** PA-FX-FAST (RFC 6113). */
-const PA_FX_FAST = 136;
+/** The Kerberos KDC port (RFC 4120 §7.2.3). */
+const KERBEROS_PORT = 88;
 
 const iso = (d: Date) => d.toISOString().replace(".000Z", "Z");
 
@@ -264,8 +263,8 @@ export function analyzeCapture(file: Uint8Array, opts: AnalyzeOptions): CaptureR
   for (const p of packets) {
     const u = extractUdp(p);
     if (!("payload" in u)) continue;
-    if (u.srcPort === 88 || u.dstPort === 88) a.kerberos(u);
-    else if (u.srcPort === 910 || u.dstPort === 910) {
+    if (u.srcPort === KERBEROS_PORT || u.dstPort === KERBEROS_PORT) a.kerberos(u);
+    else if (u.srcPort === KINK_PORT || u.dstPort === KINK_PORT) {
       try {
         a.kink(u);
       } catch (e) {
@@ -348,9 +347,9 @@ class Analyzer {
     const b = u.payload;
     const t = peekMessageType(b);
     try {
-      if (t === 11) this.#asRep(u.frame, b);
-      else if (t === 12) this.#tgsReq(u.frame, b);
-      else if (t === 13) this.#tgsRep(u.frame, b);
+      if (t === MsgType.AS_REP) this.#asRep(u.frame, b);
+      else if (t === MsgType.TGS_REQ) this.#tgsReq(u.frame, b);
+      else if (t === MsgType.TGS_REP) this.#tgsRep(u.frame, b);
     } catch (e) {
       this.krbNotes.push(`frame ${u.frame}: ${errText(e)}`);
     }
@@ -361,7 +360,7 @@ class Analyzer {
     const client = pname(rep.cname, rep.crealm);
     const keys = this.#keytabKeys(client, rep.encPart.etype, rep.encPart.kvno);
     if (!keys.length) return;
-    const pt = this.#tryDecrypt(keys, 3, rep.encPart.cipher);
+    const pt = this.#tryDecrypt(keys, KeyUsage.AS_REP_ENC_PART, rep.encPart.cipher);
     if (!pt) {
       this.krbNotes.push(`frame ${frame}: AS-REP for ${client} not decryptable with its keys`);
       return;
@@ -378,20 +377,22 @@ class Analyzer {
 
   #tgsReq(frame: number, b: Uint8Array): void {
     const req = decodeTgsReq(b);
-    const pa = req.padata?.find((p) => p.padataType === 1);
+    const pa = req.padata?.find((p) => p.padataType === PaType.TGS_REQ);
     if (!pa) return;
     const ap = decodeApReq(pa.padataValue);
     const s = this.#ticketKeys.get(toHex(ap.ticket.encPart.cipher));
     if (!s) return;
-    const keys = [{ key: s.key, usage: 8 }];
-    const auth = decodeAuthenticator(decrypt(s.key, 7, ap.authenticator.cipher));
+    const keys = [{ key: s.key, usage: KeyUsage.TGS_REP_ENC_PART_SESSKEY as number }];
+    const auth = decodeAuthenticator(
+      decrypt(s.key, KeyUsage.TGS_REQ_PA_AUTHENTICATOR, ap.authenticator.cipher),
+    );
     let armorKey: Key | undefined;
     if (auth.subkey && isSupportedEnctype(auth.subkey.keytype)) {
       const sub = this.#key(auth.subkey.keytype, auth.subkey.keyvalue);
-      keys.unshift({ key: sub, usage: 9 });
+      keys.unshift({ key: sub, usage: KeyUsage.TGS_REP_ENC_PART_SUBKEY });
       auth.subkey.keyvalue.fill(0);
       // FAST with implicit TGS armor (RFC 6113 §5.4.1.1)
-      if (req.padata?.some((p) => p.padataType === PA_FX_FAST)) {
+      if (req.padata?.some((p) => p.padataType === PaType.FX_FAST)) {
         armorKey = krbFxCf2(sub, s.key, "subkeyarmor", "ticketarmor");
         this.#owned.push(armorKey);
       }
@@ -401,7 +402,7 @@ class Analyzer {
 
   #tgsRep(frame: number, b: Uint8Array): void {
     const rep = decodeTgsRep(b);
-    const fx = rep.padata?.find((p) => p.padataType === PA_FX_FAST);
+    const fx = rep.padata?.find((p) => p.padataType === PaType.FX_FAST);
     for (const [, req] of this.#tgsReqs) {
       let strengthen: Key | undefined;
       if (fx && req.armorKey) {
@@ -492,8 +493,9 @@ class Analyzer {
       cksumLen: dec.header.cksumLen,
       trailing: dec.trailing,
     };
-    const isCommand = m.type === 1 || m.type === 2 || m.type === 6 || m.type === 4;
-    const txKey = isCommand || m.type === 5
+    const isCommand = m.type === M.CREATE || m.type === M.DELETE || m.type === M.STATUS ||
+      m.type === M.GETTGT;
+    const txKey = isCommand || m.type === M.ACK
       ? `${u.src}|${u.dst}|${m.xid}`
       : `${u.dst}|${u.src}|${m.xid}`;
     let tx = this.#tx.get(txKey);
@@ -513,11 +515,11 @@ class Analyzer {
       r.transaction = { role: "command", command: messageTypeName(m.type) };
     } else if (tx) {
       r.transaction = {
-        role: m.type === 5 ? "ack" : "reply",
+        role: m.type === M.ACK ? "ack" : "reply",
         command: messageTypeName(tx.command),
         commandFrame: tx.commandFrame,
       };
-    } else if (m.type === 3 || m.type === 5) {
+    } else if (m.type === M.REPLY || m.type === M.ACK) {
       r.problems.push(`no command with XID ${m.xid} between these peers in the capture`);
     }
 
@@ -537,7 +539,7 @@ class Analyzer {
         payloads.push(this.#apRep(p.apRep, p.epoch, session, tx, r));
       } else if (p.kind !== "encrypt") payloads.push(this.#payload(p));
     }
-    if (!session && !isCommand && m.type !== 3) session = tx?.session;
+    if (!session && !isCommand && m.type !== M.REPLY) session = tx?.session;
     if (session) {
       r.session = { enctype: session.key.enctype, source: session.source };
       if (this.#opts.showKeys) r.session.key = toHex(session.key.exportBytes());
@@ -547,7 +549,7 @@ class Analyzer {
     // Cksum
     if (dec.header.cksumLen === 0) {
       r.cksum = { length: 0, status: "absent" };
-      if (m.type === 3 && !m.payloads.some((p) => p.kind === "ap-rep")) {
+      if (m.type === M.REPLY && !m.payloads.some((p) => p.kind === "ap-rep")) {
         r.problems.push("unauthenticated reply (CksumLen 0): contents not protected");
       } else if (m.payloads.some((p) => p.kind === "ap-req" || p.kind === "ap-rep")) {
         r.problems.push("keyed message without Cksum: a receiver must drop it");
@@ -566,7 +568,7 @@ class Analyzer {
     const enc = m.payloads.find((p) => p.kind === "encrypt");
     if (enc && enc.kind === "encrypt") {
       const er: { [k: string]: Json } = {
-        type: 7,
+        type: P.ENCRYPT,
         name: "KINK_ENCRYPT",
         length: 4 + enc.ciphertext!.length,
         ciphertextLength: enc.ciphertext!.length,
@@ -594,10 +596,12 @@ class Analyzer {
       if (n && n.kind === "nonce") q.nonce = n.nonce;
       return q;
     });
-    if (m.type === 1 && tx) {
+    if (m.type === M.CREATE && tx) {
       tx.qms = qms;
       if (session && (!enc || inner.length)) this.#optimistic(tx, r, session);
-    } else if (m.type === 3 && tx && tx.command === 1 && session && (!enc || inner.length)) {
+    } else if (
+      m.type === M.REPLY && tx && tx.command === M.CREATE && session && (!enc || inner.length)
+    ) {
       this.#replySas(tx, qms, r, session);
     }
   }
@@ -610,7 +614,7 @@ class Analyzer {
     frame: number,
   ): { report: { [k: string]: Json }; session?: Session } {
     const rep: { [k: string]: Json } = {
-      type: 1,
+      type: P.AP_REQ,
       name: "KINK_AP_REQ",
       length: 8 + der.length,
       epoch,
@@ -637,7 +641,7 @@ class Analyzer {
     const lt = this.#keytabKeys(server, t.encPart.etype, t.encPart.kvno);
     if (lt.length) {
       try {
-        const pt = this.#tryDecrypt(lt, 2, t.encPart.cipher);
+        const pt = this.#tryDecrypt(lt, KeyUsage.KDC_REP_TICKET, t.encPart.cipher);
         if (!pt) throw new Error("integrity check failed with every matching key");
         const etp = decodeEncTicketPart(pt);
         tr.decrypted = true;
@@ -666,7 +670,9 @@ class Analyzer {
     }
     if (session) {
       try {
-        const au = decodeAuthenticator(decrypt(session.key, 11, ap.authenticator.cipher));
+        const au = decodeAuthenticator(
+          decrypt(session.key, KeyUsage.AP_REQ_AUTHENTICATOR, ap.authenticator.cipher),
+        );
         rep.authenticator = {
           client: pname(au.cname, au.crealm),
           ctime: iso(au.ctime),
@@ -690,7 +696,7 @@ class Analyzer {
     r: MessageReport,
   ): { [k: string]: Json } {
     const rep: { [k: string]: Json } = {
-      type: 2,
+      type: P.AP_REP,
       name: "KINK_AP_REP",
       length: 8 + der.length,
       epoch,
@@ -702,7 +708,11 @@ class Analyzer {
       return rep;
     }
     try {
-      const part = decodeEncApRepPart(decrypt(session.key, 12, decodeApRep(der).encPart.cipher));
+      const part = decodeEncApRepPart(decrypt(
+        session.key,
+        KeyUsage.AP_REP_ENC_PART,
+        decodeApRep(der).encPart.cipher,
+      ));
       rep.decrypted = true;
       rep.ctime = iso(part.ctime);
       rep.cusec = part.cusec;
@@ -720,12 +730,12 @@ class Analyzer {
   #payload(p: KinkPayload): { [k: string]: Json } {
     switch (p.kind) {
       case "ap-req":
-        return { type: 1, name: "KINK_AP_REQ", length: 8 + p.apReq.length, epoch: p.epoch };
+        return { type: P.AP_REQ, name: "KINK_AP_REQ", length: 8 + p.apReq.length, epoch: p.epoch };
       case "ap-rep":
-        return { type: 2, name: "KINK_AP_REP", length: 8 + p.apRep.length, epoch: p.epoch };
+        return { type: P.AP_REP, name: "KINK_AP_REP", length: 8 + p.apRep.length, epoch: p.epoch };
       case "krb-error": {
         const out: { [k: string]: Json } = {
-          type: 3,
+          type: P.KRB_ERROR,
           name: "KINK_KRB_ERROR",
           length: 4 + p.krbError.length,
         };
@@ -743,10 +753,10 @@ class Analyzer {
         return out;
       }
       case "tgt-req":
-        return { type: 4, name: "KINK_TGT_REQ", length: 4, princName: p.princName };
+        return { type: P.TGT_REQ, name: "KINK_TGT_REQ", length: 4, princName: p.princName };
       case "tgt-rep": {
         const out: { [k: string]: Json } = {
-          type: 5,
+          type: P.TGT_REP,
           name: "KINK_TGT_REP",
           length: 4 + p.tgt.length,
         };
@@ -762,16 +772,20 @@ class Analyzer {
       }
       case "isakmp":
         return {
-          type: 6,
+          type: P.ISAKMP,
           name: "KINK_ISAKMP",
           qmVersion: "1.0",
           payloads: p.payloads.map((q) => this.#isakmp(q)),
         };
       case "encrypt":
-        return { type: 7, name: "KINK_ENCRYPT", ciphertextLength: p.ciphertext?.length ?? 0 };
+        return {
+          type: P.ENCRYPT,
+          name: "KINK_ENCRYPT",
+          ciphertextLength: p.ciphertext?.length ?? 0,
+        };
       case "error":
         return {
-          type: 8,
+          type: P.ERROR,
           name: "KINK_ERROR",
           length: 8,
           code: p.code,
@@ -784,7 +798,7 @@ class Analyzer {
     switch (q.kind) {
       case "sa":
         return {
-          type: 1,
+          type: Q.SA,
           name: "SA",
           doi: q.doi,
           situation: q.situation,
@@ -810,15 +824,15 @@ class Analyzer {
           })),
         };
       case "nonce": {
-        const o: { [k: string]: Json } = { type: 10, name: "NONCE", length: q.nonce.length };
+        const o: { [k: string]: Json } = { type: Q.NONCE, name: "NONCE", length: q.nonce.length };
         if (this.#opts.showKeys) o.data = toHex(q.nonce);
         return o;
       }
       case "ke":
-        return { type: 4, name: "KE", length: q.data.length };
+        return { type: Q.KE, name: "KE", length: q.data.length };
       case "id":
         return {
-          type: 5,
+          type: Q.ID,
           name: "ID",
           idType: q.idType,
           idTypeName: idTypeName(q.idType),
@@ -828,7 +842,7 @@ class Analyzer {
         };
       case "notify":
         return {
-          type: 11,
+          type: Q.NOTIFY,
           name: "NOTIFY",
           notifyType: q.notifyType,
           notifyName: notifyTypeName(q.notifyType),
@@ -838,7 +852,7 @@ class Analyzer {
         };
       case "delete":
         return {
-          type: 12,
+          type: Q.DELETE,
           name: "DELETE",
           protocol: q.protocol,
           protocolName: protocolName(q.protocol),
@@ -868,6 +882,7 @@ class Analyzer {
             attrs: t.attributes,
             ni: q.nonce,
             optimistic: true,
+            toInitiator: true,
           });
         }
       }
@@ -902,9 +917,21 @@ class Analyzer {
             ...(rq.nonce ? { nr: rq.nonce } : {}),
           };
           // initiator → responder: the responder's SPI (in the REPLY)
-          this.#derive(r, s, { ...base, src: tx.initiator, dst: tx.responder, spi: rp.spi });
+          this.#derive(r, s, {
+            ...base,
+            src: tx.initiator,
+            dst: tx.responder,
+            spi: rp.spi,
+            toInitiator: false,
+          });
           // responder → initiator: the initiator's SPI (in the CREATE)
-          this.#derive(r, s, { ...base, src: tx.responder, dst: tx.initiator, spi: cp.spi });
+          this.#derive(r, s, {
+            ...base,
+            src: tx.responder,
+            dst: tx.initiator,
+            spi: cp.spi,
+            toInitiator: true,
+          });
         }
       });
     });
@@ -923,6 +950,8 @@ class Analyzer {
       ni: Uint8Array;
       nr?: Uint8Array;
       optimistic: boolean;
+      /** The SA is towards the initiator (keyed with the initiator's SPI). */
+      toInitiator: boolean;
     },
   ): void {
     const attr = (t: number) => {
@@ -953,42 +982,39 @@ class Analyzer {
       r.problems.push(`SA with a ${d.spi.length}-octet SPI not keyed`);
       return;
     }
-    // One seed per SA (RFC 4430 §7): its protocol, the receiver's SPI, Ni, and Nr if sent.
-    const derive = (len: number) =>
-      keymat(
-        s.key,
-        { protocol: d.protocol, spi, ni: d.ni, ...(d.nr ? { nr: d.nr } : {}) },
-        len,
-        this.#opts.prf,
-      );
     try {
-      let len: number;
-      if (d.protocol === ProtocolId.ESP) {
-        const spec = {
-          transform: d.transform,
-          ...(keyBits !== undefined ? { keyBits } : {}),
-          ...(auth !== undefined ? { authAlgorithm: auth } : {}),
-        };
-        len = keymatLength(spec);
-        const km = derive(len);
-        const keys = splitKeymat(km, spec);
-        km.fill(0);
-        if (this.#opts.showKeys) {
-          sa.encKey = toHex(keys.encKey);
-          sa.authKey = toHex(keys.authKey);
-          if (keys.salt) sa.salt = toHex(keys.salt);
-        }
-        keys.encKey.fill(0);
-        keys.authKey.fill(0);
-      } else if (d.protocol === ProtocolId.AH) {
-        len = authKeyLength(auth ?? 0);
-        const km = derive(len);
-        if (this.#opts.showKeys) sa.authKey = toHex(km);
-        km.fill(0);
-      } else {
-        len = 0; // IPCOMP: no keys
+      const transform = transformSpec(d.protocol, {
+        number: 0,
+        id: d.transform,
+        attributes: d.attrs,
+      });
+      const [keyed] = keyQuickMode({
+        sas: [{
+          protocol: d.protocol,
+          transform,
+          ...(d.toInitiator ? { initiatorSpi: spi } : { responderSpi: spi }),
+        }],
+        initiator: d.toInitiator ? d.dst : d.src,
+        responder: d.toInitiator ? d.src : d.dst,
+        ni: d.ni,
+        ...(d.nr ? { nr: d.nr } : {}),
+        sessionKey: s.key,
+        prf: this.#opts.prf,
+      });
+      sa.keymatLength = keyed!.keymatLength;
+      const c = keyed!.config;
+      if (c && this.#opts.showKeys) {
+        if (c.aead) {
+          const k = c.aead.key;
+          sa.encKey = toHex(k.subarray(0, k.length - 4));
+          sa.authKey = "";
+          sa.salt = toHex(k.subarray(k.length - 4));
+        } else if (d.protocol === ProtocolId.ESP) {
+          sa.encKey = toHex(c.enc?.key ?? new Uint8Array(0));
+          sa.authKey = toHex(c.auth?.key ?? new Uint8Array(0));
+        } else if (c.auth) sa.authKey = toHex(c.auth.key);
       }
-      sa.keymatLength = len;
+      if (c) wipeSaConfig(c);
     } catch (e) {
       r.problems.push(`KEYMAT for SPI ${sa.spi} not derived: ${errText(e)}`);
       return;

@@ -1,7 +1,7 @@
 /**
  * The crypto API's contract: typed errors for every bad input, key hygiene
  * (dispose zeroes wasm memory, no key bytes in toString/inspect/JSON or
- * error messages), KEYMAT splitting, and a short fuzz run of decrypt /
+ * error messages), and a short fuzz run of decrypt /
  * verifyMic on random garbage (only typed errors, never anything else).
  */
 import { assertEquals, assertThrows } from "./assert.ts";
@@ -15,21 +15,13 @@ import {
   decrypt,
   DEFAULT_PRF_MODE,
   encrypt,
-  ESP_AUTH_HMAC_SHA1,
-  ESP_AUTH_HMAC_SHA2_256,
-  ESP_AUTH_HMAC_SHA2_512,
-  ESP_TRANSFORM_3DES,
-  ESP_TRANSFORM_AES_CBC,
-  ESP_TRANSFORM_AES_GCM_16,
   getMic,
   Key,
   keyLength,
   keymat,
-  keymatLength,
   prf,
   prfLength,
   randomToKey,
-  splitKeymat,
   stringToKey,
   verifyMic,
 } from "../../../core/crypto/mod.ts";
@@ -223,38 +215,6 @@ Deno.test("plaintexts and key bytes passed through wasm do not linger in freed m
   Key.fromBytes(17, kb).dispose();
   assertEquals(contains(wasmMemory(), kb), false);
   k.dispose();
-});
-
-Deno.test("splitKeymat / keymatLength per RFC 4301 §4.5.2 and RFC 4106", () => {
-  const km = new Uint8Array(100).map((_, i) => i);
-  const aes = { transform: ESP_TRANSFORM_AES_CBC, keyBits: 128, authAlgorithm: ESP_AUTH_HMAC_SHA1 };
-  assertEquals(keymatLength(aes), 36);
-  const s = splitKeymat(km, aes);
-  assertEquals([s.encKey.length, s.authKey.length, s.salt], [16, 20, undefined]);
-  assertEquals([s.encKey[0], s.authKey[0]], [0, 16]);
-  const des = { transform: ESP_TRANSFORM_3DES, authAlgorithm: ESP_AUTH_HMAC_SHA1 };
-  assertEquals(keymatLength(des), 44);
-  assertEquals(splitKeymat(km, des).authKey[0], 24);
-  const a256 = {
-    transform: ESP_TRANSFORM_AES_CBC,
-    keyBits: 256,
-    authAlgorithm: ESP_AUTH_HMAC_SHA2_256,
-  };
-  assertEquals(keymatLength(a256), 64);
-  assertEquals(keymatLength({ ...a256, authAlgorithm: ESP_AUTH_HMAC_SHA2_512 }), 96);
-  assertEquals(
-    keymatLength({ transform: ESP_TRANSFORM_AES_CBC, keyBits: 192, authAlgorithm: 6 }),
-    72,
-  );
-  const gcm = { transform: ESP_TRANSFORM_AES_GCM_16, keyBits: 256 };
-  assertEquals(keymatLength(gcm), 36);
-  const g = splitKeymat(km, gcm);
-  assertEquals([g.encKey.length, g.salt?.length, g.authKey.length, g.salt?.[0]], [32, 4, 0, 32]);
-  assertThrows(() => splitKeymat(km.subarray(0, 35), aes), CryptoError, "35 < 36");
-  assertThrows(() => keymatLength({ transform: 99 }), CryptoError, "transform 99");
-  assertThrows(() => keymatLength({ ...aes, keyBits: 64 }), CryptoError, "128, 192 or 256");
-  assertThrows(() => keymatLength({ ...gcm, authAlgorithm: 2 }), CryptoError, "GCM");
-  assertThrows(() => keymatLength({ ...aes, authAlgorithm: 9 }), CryptoError, "algorithm 9");
 });
 
 Deno.test("cryptoBuildId names the build", () => {
