@@ -20,6 +20,7 @@
  * @module
  */
 import { checksumType, CryptoError, decrypt, encrypt, Key } from "../crypto/mod.ts";
+import { randomBelow, type RandomSource, systemRandom } from "../util/random.ts";
 import { KerberosError } from "./errors.ts";
 import {
   ApOption,
@@ -540,10 +541,18 @@ export function tryDecrypt(key: Key, usage: number, cipher: Uint8Array): Uint8Ar
   }
 }
 
-/** Builds an AP-REP answering an authenticator (ctime, cusec), encrypted in `sessionKey`. */
-export function makeApRep(sessionKey: Key, ctime: Date, cusec: number): Uint8Array {
+/**
+ * Builds an AP-REP answering an authenticator (ctime, cusec), encrypted in
+ * `sessionKey`; the confounder comes from `random` (default: the system CSPRNG).
+ */
+export function makeApRep(
+  sessionKey: Key,
+  ctime: Date,
+  cusec: number,
+  random: RandomSource = systemRandom,
+): Uint8Array {
   const part: EncApRepPart = { ctime, cusec };
-  const cipher = encrypt(sessionKey, KeyUsage.AP_REP_ENC_PART, encodeEncApRepPart(part));
+  const cipher = encrypt(sessionKey, KeyUsage.AP_REP_ENC_PART, encodeEncApRepPart(part), random);
   return encodeApRep({
     pvno: 5,
     msgType: MsgType.AP_REP,
@@ -630,6 +639,17 @@ export interface MakeApReqOptions {
   checksum?: { cksumtype: number; checksum: Uint8Array };
   /** Key usage of the authenticator encryption. Default 11 (AP-REQ); 7 in a TGS-REQ. */
   usage?: number;
+  /**
+   * Source of the confounder and of the sub-millisecond part of cusec
+   * (default: the system CSPRNG). A deterministic engine passes its own.
+   */
+  random?: RandomSource;
+  /**
+   * The authenticator time to use, exactly. The caller then guarantees that
+   * no (ctime, cusec) pair repeats (the process-wide uniqueness set is not
+   * consulted), as a deterministic engine with its own clock must.
+   */
+  time?: AuthenticatorTime;
 }
 
 /** An AP-REQ built by {@link makeApReq}. */
@@ -646,8 +666,8 @@ const issued = new Set<string>();
 const issuedRing: (string | undefined)[] = new Array(ISSUED_MAX);
 let issuedNext = 0;
 
-function uniqueTime(nowMs: number): { time: Date; usec: number } {
-  const start = splitTime(nowMs, Math.floor(Math.random() * 1000));
+function uniqueTime(nowMs: number, random: RandomSource): { time: Date; usec: number } {
+  const start = splitTime(nowMs, randomBelow(random, 1000));
   let sec = start.time.getTime() / 1000;
   let usec = start.usec;
   while (issued.has(`${sec}.${usec}`)) {
@@ -676,8 +696,10 @@ export function makeApReq(
   sessionKey: Key,
   opts: MakeApReqOptions = {},
 ): BuiltApReq {
-  const nowMs = (opts.now ?? Date.now)() + (opts.clockOffsetMs ?? 0);
-  const { time, usec } = uniqueTime(nowMs);
+  const random = opts.random ?? systemRandom;
+  const { time, usec } = opts.time
+    ? { time: opts.time.ctime, usec: opts.time.cusec }
+    : uniqueTime((opts.now ?? Date.now)() + (opts.clockOffsetMs ?? 0), random);
   const auth: Authenticator = {
     authenticatorVno: 5,
     crealm: client.realm,
@@ -690,6 +712,7 @@ export function makeApReq(
     sessionKey,
     opts.usage ?? KeyUsage.AP_REQ_AUTHENTICATOR,
     encodeAuthenticator(auth),
+    random,
   );
   const bits: number[] = [];
   if (opts.userToUser) bits.push(ApOption.USE_SESSION_KEY);
