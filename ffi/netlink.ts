@@ -557,10 +557,12 @@ export class NetlinkSocket {
 
   /**
    * Receives multicast messages forever (until {@link close}): yields each
-   * message, or the string `"overrun"` when the receive queue overflowed and
-   * messages were lost (the caller should resynchronize with a dump).
+   * message, the string `"overrun"` when the receive queue overflowed and
+   * messages were lost (the caller should resynchronize with a dump), or a
+   * `KernelError("malformed")` for a datagram that does not frame as netlink
+   * messages (reported, never thrown: the stream goes on).
    */
-  async *messages(): AsyncGenerator<NlMsg | "overrun", void, undefined> {
+  async *messages(): AsyncGenerator<NlMsg | "overrun" | KernelError, void, undefined> {
     while (!this.#closed) {
       const n = c.recv(this.#fd, this.#rbuf);
       if (n >= 0) {
@@ -571,8 +573,10 @@ export class NetlinkSocket {
         let msgs: NlMsg[];
         try {
           msgs = parseNlMsgs(this.#rbuf.slice(0, n));
-        } catch {
-          continue; // a datagram we cannot frame is dropped, not fatal
+        } catch (e) {
+          if (!(e instanceof KernelError)) throw e;
+          yield e; // a datagram we cannot frame is reported, not fatal
+          continue;
         }
         for (const m of msgs) yield m;
         continue;

@@ -9,7 +9,12 @@ import { KernelError } from "./errors.ts";
 
 /** Address family by name. */
 export type Family = "inet" | "inet6";
-const cache = new Map<string, { family: Family; bytes: Uint8Array }>();
+interface Parsed {
+  family: Family;
+  bytes: Uint8Array;
+  text?: string;
+}
+const cache = new Map<string, Parsed>();
 const CACHE_MAX = 4096;
 
 /**
@@ -34,6 +39,47 @@ export function parseAddr(
   if (cache.size >= CACHE_MAX) cache.clear();
   cache.set(s, r);
   return r;
+}
+
+/**
+ * True when `s` is an IPv4 dotted quad already in normal form (no leading
+ * zeros): such text is its own normal form, so the hot paths skip the
+ * parse and its allocation.
+ */
+function isNormalV4(s: string): boolean {
+  const n = s.length;
+  if (n < 7 || n > 15) return false;
+  let parts = 0, digits = 0, val = 0, lead = 0;
+  for (let i = 0; i <= n; i++) {
+    const ch = i < n ? s.charCodeAt(i) : 46;
+    if (ch >= 48 && ch <= 57) {
+      if (digits === 0) lead = ch;
+      else if (lead === 48) return false;
+      val = val * 10 + ch - 48;
+      if (++digits > 3 || val > 255) return false;
+    } else if (ch === 46 && digits > 0) {
+      parts++;
+      digits = 0;
+      val = 0;
+    } else return false;
+  }
+  return parts === 4;
+}
+
+/**
+ * The normal text form of an address (what `ip` prints and the kernel's
+ * replies decode to), e.g. `"FD00:0::1"` → `"fd00::1"`; throws
+ * `KernelError("invalid")` for a non-address. Cached with the parse.
+ */
+export function normalizeAddr(s: string, context = "parse address"): string {
+  if (isNormalV4(s)) return s;
+  const p: Parsed = parseAddr(s, context);
+  return p.text ??= formatAddr(p.family, p.bytes);
+}
+
+/** The family of address `s`; throws `KernelError("invalid")` for a non-address. */
+export function addrFamily(s: string, context = "parse address"): Family {
+  return isNormalV4(s) ? "inet" : parseAddr(s, context).family;
 }
 
 /** Family of an address string, or undefined when it is not one. */

@@ -53,6 +53,8 @@ export class KernelError extends KinkError {
   readonly kernelMessage: string | undefined;
 
   /**
+   * A kernel-layer error.
+   *
    * @param category one of {@link KernelErrorCategory}
    * @param context what was being done, e.g. `"XFRM_MSG_NEWSA"`
    * @param detail what went wrong (never key material)

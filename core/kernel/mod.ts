@@ -10,6 +10,7 @@
  *   the typed model and its validation, shared by both backends;
  * - `xfrm/encode.ts`, `xfrm/decode.ts` — the model mapped onto the XFRM
  *   structs whose layout `ffi/xfrm/` holds;
+ * - `bypass.ts` — the clear-text policies a daemon's own socket needs;
  * - `netlink.ts`, `memory.ts` — the two backends of {@link KernelIpsec}.
  *
  * Code outside the layer imports this module only.
@@ -18,11 +19,28 @@
  */
 export type { BatchOutcome, EventSubscription, KernelIpsec } from "./types.ts";
 export { NetlinkKernel, type NetlinkKernelOptions } from "./netlink.ts";
-export { ACQ_EXPIRES_SECONDS, MemoryKernel, type SimPacket, type SimResult } from "./memory.ts";
-export { errnoName, KernelError, type KernelErrorCategory } from "./errors.ts";
+export {
+  ACQ_EXPIRES_SECONDS,
+  MemoryKernel,
+  type MemoryKernelOptions,
+  type SimPacket,
+  type SimResult,
+} from "./memory.ts";
+export {
+  errnoName,
+  KernelError,
+  type KernelErrorCategory,
+  type KernelErrorOptions,
+} from "./errors.ts";
+/** The root of kink's error families, which {@link KernelError} extends. */
+export { type ErrorLayer, KinkError, type KinkErrorOptions } from "../errors.ts";
+/** The seams {@link MemoryKernel} takes: a clock with timers and a source of randomness. */
+export type { Clock, TimerClock, TimerId } from "../util/clock.ts";
+export type { RandomSource } from "../util/random.ts";
 export { type Family, familyOf } from "./addr.ts";
 export { AEAD_ALGS, type AlgInfo, AUTH_ALGS, CRYPT_ALGS } from "./algorithms.ts";
-export { anySelector, selector } from "./selector.ts";
+export { anySelector, selector, selectorMatches } from "./selector.ts";
+export { type BypassOptions, bypassPolicyIds, socketBypassPolicies } from "./bypass.ts";
 export { validatePolicy, validateSa, validateSelector } from "./validate.ts";
 export type {
   AeadAlgo,
@@ -30,6 +48,7 @@ export type {
   AuthAlgo,
   CryptAlgo,
   CurrentLifetime,
+  Flow,
   Lifetime,
   Mark,
   PolicyAction,

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Family } from "./addr.ts";
+import type { KernelError } from "./errors.ts";
 
 export type { Family } from "./addr.ts";
 
@@ -316,7 +317,37 @@ export type XfrmEvent =
   | {
     /** Events were lost (receive queue overflow); resynchronize. */
     type: "overrun";
+  }
+  | {
+    /**
+     * A kernel message on the event socket that kink could not decode (an
+     * unknown protocol, a truncated struct, a datagram that does not frame):
+     * reported instead of dropped silently, so a daemon can log and count it.
+     */
+    type: "undecodable";
+    /** The netlink message type, when the datagram could be framed. */
+    messageType?: number;
+    /** Why it could not be decoded (category `"malformed"`). */
+    error: KernelError;
   };
+
+/**
+ * One packet's flow, to match against policy selectors (see
+ * `KernelIpsec.matchPolicy`). For ICMP, `sport`/`dport` carry type and code
+ * as in the kernel's selectors.
+ */
+export interface Flow {
+  /** Source address. */
+  src: string;
+  /** Destination address. */
+  dst: string;
+  /** IP protocol (default 0). */
+  proto?: number;
+  /** Source port (default 0). */
+  sport?: number;
+  /** Destination port (default 0). */
+  dport?: number;
+}
 
 /** Parameters of an SPI allocation (XFRM_MSG_ALLOCSPI). */
 export interface AllocSpiRequest {

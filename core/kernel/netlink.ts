@@ -10,9 +10,13 @@
 import { NETLINK_XFRM, NetlinkSocket, type NlRequest } from "../../ffi/netlink.ts";
 import { XFRM_MSG, XFRMNLGRP } from "../../ffi/xfrm/layout.ts";
 import { KernelError } from "./errors.ts";
+import { parseAddr } from "./addr.ts";
+import { selectorMatches } from "./selector.ts";
 import type {
   AllocSpiRequest,
+  Flow,
   PolicyConfig,
+  PolicyDir,
   PolicyId,
   PolicyState,
   SaConfig,
@@ -59,11 +63,6 @@ export class NetlinkKernel implements KernelIpsec {
     if (opts.netns !== undefined) o.netns = opts.netns;
     if (opts.timeoutMs !== undefined) o.timeoutMs = opts.timeoutMs;
     return new NetlinkKernel(NetlinkSocket.open(NETLINK_XFRM, o), opts);
-  }
-
-  /** The underlying socket (for diagnostics and benchmarks). */
-  get socket(): NetlinkSocket {
-    return this.#sock;
   }
 
   /** `ip xfrm state allocspi src S dst D proto P [mode M] [reqid R] [min A max B]`. */
@@ -229,6 +228,35 @@ export class NetlinkKernel implements KernelIpsec {
     return decodePolicy(m.payload);
   }
 
+  /** `ip xfrm policy get …`, resolving to `undefined` on ENOENT. */
+  async findPolicy(id: PolicyId): Promise<PolicyState | undefined> {
+    try {
+      return await this.getPolicy(id);
+    } catch (e) {
+      if (e instanceof KernelError && e.category === "kernel" && e.errnoName === "ENOENT") {
+        return undefined;
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * The policy the kernel applies to `flow` in direction `dir`. NETLINK_XFRM
+   * has no "match this flow" query (GETPOLICY wants the exact selector), so
+   * this dumps the policies (`ip xfrm policy list dir D`) and applies the
+   * kernel's selector rules here: lowest priority value, oldest on a tie.
+   */
+  async matchPolicy(dir: PolicyDir, flow: Flow): Promise<PolicyState | undefined> {
+    parseAddr(flow.src, "match policy");
+    parseAddr(flow.dst, "match policy");
+    let best: PolicyState | undefined;
+    for (const p of await this.listPolicies()) { // newest first
+      if (p.dir !== dir || !selectorMatches(p.selector, flow)) continue;
+      if (!best || p.priority <= best.priority) best = p;
+    }
+    return best;
+  }
+
   /** `ip xfrm policy delete src S/L dst D/L dir D` or `… index N dir D`. */
   async deletePolicy(id: PolicyId): Promise<void> {
     await this.#sock.request({
@@ -271,11 +299,20 @@ export class NetlinkKernel implements KernelIpsec {
     if (this.#opts.netns !== undefined) o.netns = this.#opts.netns;
     const sock = NetlinkSocket.open(NETLINK_XFRM, o);
     const subs = this.#subs;
+    let undecodable = 0;
     const sub: EventSubscription = {
+      get undecodable() {
+        return undecodable;
+      },
       async *[Symbol.asyncIterator](): AsyncGenerator<XfrmEvent> {
         for await (const m of sock.messages()) {
           if (m === "overrun") {
             yield { type: "overrun" };
+            continue;
+          }
+          if (m instanceof KernelError) {
+            undecodable++;
+            yield { type: "undecodable", error: m };
             continue;
           }
           let ev: XfrmEvent | undefined;
@@ -283,7 +320,10 @@ export class NetlinkKernel implements KernelIpsec {
             ev = decodeEvent(m.type, m.payload);
           } catch (e) {
             if (!(e instanceof KernelError)) throw e;
-            continue; // an event we cannot decode is skipped, never fatal
+            // never fatal: reported and counted, and the stream goes on
+            undecodable++;
+            yield { type: "undecodable", messageType: m.type, error: e };
+            continue;
           }
           if (ev) {
             if (ev.type === "expire") {

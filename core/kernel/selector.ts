@@ -1,11 +1,11 @@
 /**
- * Building traffic selectors: {@link anySelector} and the `ip`-style
- * {@link selector}.
+ * Traffic selectors: building them ({@link anySelector}, the `ip`-style
+ * {@link selector}) and matching flows against them ({@link selectorMatches}).
  *
  * @module
  */
-import { anyAddr, type Family, familyOf, maxPrefix } from "./addr.ts";
-import type { Selector } from "./model.ts";
+import { anyAddr, type Family, familyOf, maxPrefix, parseAddr } from "./addr.ts";
+import type { Flow, Selector } from "./model.ts";
 import { invalid } from "./validate.ts";
 
 /** A selector that matches everything of `family`. */
@@ -58,4 +58,29 @@ function splitPrefix(s: string): [string, number | undefined] {
     invalid("selector", `bad prefix length in ${JSON.stringify(s.slice(0, 64))}`);
   }
   return [s.slice(0, i), n];
+}
+
+function prefixMatch(addr: Uint8Array, net: Uint8Array, len: number): boolean {
+  const whole = len >> 3;
+  for (let i = 0; i < whole; i++) if (addr[i] !== net[i]) return false;
+  const rest = len & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return ((addr[whole]! ^ net[whole]!) & mask) === 0;
+}
+
+/**
+ * True when selector `s` covers `flow`, by the kernel's rules
+ * (`xfrm_selector_match`): same family, both addresses inside the
+ * prefixes, protocol 0 or equal, each port 0 (any) or equal. The selector's
+ * interface index is not compared (a flow here has no interface).
+ */
+export function selectorMatches(s: Selector, flow: Flow): boolean {
+  const src = parseAddr(flow.src), dst = parseAddr(flow.dst);
+  if (src.family !== s.family || dst.family !== s.family) return false;
+  if (s.proto && s.proto !== (flow.proto ?? 0)) return false;
+  if (s.sport && s.sport !== (flow.sport ?? 0)) return false;
+  if (s.dport && s.dport !== (flow.dport ?? 0)) return false;
+  return prefixMatch(src.bytes, parseAddr(s.src).bytes, s.srcPrefixLen) &&
+    prefixMatch(dst.bytes, parseAddr(s.dst).bytes, s.dstPrefixLen);
 }

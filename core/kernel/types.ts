@@ -13,7 +13,9 @@
  */
 import type {
   AllocSpiRequest,
+  Flow,
   PolicyConfig,
+  PolicyDir,
   PolicyId,
   PolicyState,
   SaConfig,
@@ -29,6 +31,8 @@ export type BatchOutcome = KernelError | undefined;
 
 /** A subscription to kernel events; iterate it, and close it when done. */
 export interface EventSubscription extends AsyncIterable<XfrmEvent> {
+  /** Kernel messages on this subscription that could not be decoded (each also yielded as an `"undecodable"` event). */
+  readonly undecodable: number;
   /** Stops the subscription; pending iteration ends. */
   close(): Promise<void>;
 }
@@ -61,6 +65,19 @@ export interface KernelIpsec {
   addPolicies(ps: PolicyConfig[], perSend?: number): Promise<BatchOutcome[]>;
   /** Reads one policy; ENOENT if none. */
   getPolicy(id: PolicyId): Promise<PolicyState>;
+  /**
+   * Reads one policy by exact selector (+ mark) or by index, like
+   * {@link getPolicy}, but resolves to `undefined` when it does not exist
+   * (the "is it installed?" query; other errors still reject).
+   */
+  findPolicy(id: PolicyId): Promise<PolicyState | undefined>;
+  /**
+   * The policy of direction `dir` the kernel applies to `flow`: among the
+   * policies whose selector covers the flow, the lowest priority value, the
+   * oldest on a tie (for ACQUIRE handling: which policy, hence which traffic
+   * selectors, a packet fell under). `undefined` when none matches.
+   */
+  matchPolicy(dir: PolicyDir, flow: Flow): Promise<PolicyState | undefined>;
   /** Deletes a policy; ENOENT if none. */
   deletePolicy(id: PolicyId): Promise<void>;
   /** Lists every policy. */

@@ -7,7 +7,7 @@
  * @module
  */
 import { KernelError } from "./errors.ts";
-import { type Family, maxPrefix, parseAddr } from "./addr.ts";
+import { addrFamily, type Family, maxPrefix } from "./addr.ts";
 import { AEAD_ALGS, AUTH_ALGS, CRYPT_ALGS } from "./algorithms.ts";
 import type {
   AllocSpiRequest,
@@ -38,8 +38,8 @@ export function checkU32(context: string, what: string, v: number | undefined): 
 
 /** Validates a selector; returns it unchanged. */
 export function validateSelector(s: Selector, context: string): Selector {
-  const fs = parseAddr(s.src, context).family;
-  const fd = parseAddr(s.dst, context).family;
+  const fs = addrFamily(s.src, context);
+  const fd = addrFamily(s.dst, context);
   if (fs !== s.family || fd !== s.family) {
     invalid(context, `selector addresses ${s.src} and ${s.dst} are not both ${s.family}`);
   }
@@ -69,8 +69,8 @@ export function validateSelector(s: Selector, context: string): Selector {
 
 /** Validates an SA before it is sent; throws `KernelError("invalid")`. */
 export function validateSa(sa: SaConfig, context = "validate SA"): Family {
-  const fs = parseAddr(sa.src, context).family;
-  const fd = parseAddr(sa.dst, context).family;
+  const fs = addrFamily(sa.src, context);
+  const fd = addrFamily(sa.dst, context);
   if (fs !== fd) invalid(context, `source ${sa.src} and destination ${sa.dst} differ in family`);
   if (sa.proto !== "esp" && sa.proto !== "ah") {
     invalid(context, `protocol ${String(sa.proto)} is not esp or ah`);
@@ -213,7 +213,7 @@ export function validatePolicy(p: PolicyConfig, context = "validate policy"): vo
     }
     if (t.mode === "tunnel") {
       if (!t.src || !t.dst) invalid(context, "tunnel-mode template needs src and dst");
-      if (parseAddr(t.src, context).family !== parseAddr(t.dst, context).family) {
+      if (addrFamily(t.src, context) !== addrFamily(t.dst, context)) {
         invalid(context, `template src ${t.src} and dst ${t.dst} differ in family`);
       }
     } else if ((t.src && !isAny(t.src)) || (t.dst && !isAny(t.dst))) {
@@ -232,14 +232,14 @@ function isAny(a: string): boolean {
 
 /** Validates an SA identifier; returns the family of its destination. */
 export function validateSaId(id: SaId, ctx = "validate SA id"): Family {
-  const family = parseAddr(id.dst, ctx).family;
+  const family = addrFamily(id.dst, ctx);
   if (!Number.isInteger(id.spi) || id.spi <= 0 || id.spi > 0xffffffff) {
     invalid(ctx, `SPI ${id.spi} must be in 1..0xffffffff`);
   }
   if (id.proto !== "esp" && id.proto !== "ah") {
     invalid(ctx, `protocol ${String(id.proto)} is not esp or ah`);
   }
-  if (id.src !== undefined && parseAddr(id.src, ctx).family !== family) {
+  if (id.src !== undefined && addrFamily(id.src, ctx) !== family) {
     invalid(ctx, `source ${id.src} and destination ${id.dst} differ in family`);
   }
   if (id.mark) validateMark(id.mark, ctx);
@@ -248,8 +248,8 @@ export function validateSaId(id: SaId, ctx = "validate SA id"): Family {
 
 /** Validates an SPI allocation request; returns its family. */
 export function validateAllocSpi(r: AllocSpiRequest, ctx = "validate ALLOCSPI"): Family {
-  const fs = parseAddr(r.src, ctx).family;
-  const family = parseAddr(r.dst, ctx).family;
+  const fs = addrFamily(r.src, ctx);
+  const family = addrFamily(r.dst, ctx);
   if (fs !== family) invalid(ctx, `source ${r.src} and destination ${r.dst} differ in family`);
   const min = r.min ?? 0x100, max = r.max ?? 0xffffffff;
   checkU32(ctx, "min SPI", min);

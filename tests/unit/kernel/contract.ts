@@ -10,7 +10,10 @@
  * own output.
  */
 import assert from "node:assert/strict";
+import type { ManualClock } from "../../../core/util/clock.ts";
 import {
+  bypassPolicyIds,
+  type EventSubscription,
   KernelError,
   type KernelIpsec,
   type PolicyConfig,
@@ -18,6 +21,8 @@ import {
   type SaConfig,
   type SaState,
   selector,
+  socketBypassPolicies,
+  type XfrmEvent,
 } from "../../../core/kernel/mod.ts";
 
 /** A fresh, empty backend and how to dispose of it. */
@@ -26,6 +31,12 @@ export interface ContractEnv {
   k: KernelIpsec;
   /** Releases it (closes sockets, deletes namespaces). */
   done(): Promise<void>;
+  /**
+   * The backend's clock when it runs on virtual time (the in-memory backend
+   * on a `ManualClock`): time-dependent tests advance it instead of waiting.
+   * Absent for a real kernel, whose lifetimes run on wall-clock time.
+   */
+  clock?: ManualClock;
 }
 
 /** Which parts of the contract a backend can run. */
@@ -51,6 +62,35 @@ export async function rejectsKernel(
     return e;
   }
   assert.fail(`expected a ${category} ${errnoName ?? ""} error, got success`);
+}
+
+/**
+ * Reads events of one type from a subscription with a deadline: resolves to
+ * the next such event, or `undefined` when none arrives within `waitMs`
+ * (0 on virtual time: the in-memory backend delivers synchronously, so an
+ * event due is already queued). The pending read carries over to the next call.
+ */
+export function eventReader<T extends XfrmEvent["type"]>(
+  sub: EventSubscription,
+  type: T,
+): (waitMs: number) => Promise<Extract<XfrmEvent, { type: T }> | undefined> {
+  const it = sub[Symbol.asyncIterator]();
+  let pending: Promise<IteratorResult<XfrmEvent>> | undefined;
+  return async (waitMs) => {
+    for (;;) {
+      pending ??= it.next();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const r = await Promise.race([
+        pending,
+        new Promise<"none">((res) => (timer = setTimeout(() => res("none"), waitMs))),
+      ]);
+      clearTimeout(timer);
+      if (r === "none") return undefined;
+      pending = undefined;
+      if (r.done) assert.fail("subscription ended");
+      if (r.value.type === type) return r.value as Extract<XfrmEvent, { type: T }>;
+    }
+  };
 }
 
 /** Deterministic test key of `n` octets (never a real secret). */
@@ -339,7 +379,11 @@ export function registerContract(
   parts: ContractParts,
   ignore = false,
 ): void {
-  const t = (title: string, fn: (k: KernelIpsec) => Promise<void>, when = true) =>
+  const t = (
+    title: string,
+    fn: (k: KernelIpsec, env: ContractEnv) => Promise<void>,
+    when = true,
+  ) =>
     Deno.test({
       name: `kernel contract [${name}]: ${title}`,
       ignore: ignore || !when,
@@ -348,7 +392,7 @@ export function registerContract(
       async fn() {
         const env = await make();
         try {
-          await fn(env.k);
+          await fn(env.k, env);
         } finally {
           await env.done();
         }
@@ -357,7 +401,8 @@ export function registerContract(
 
   t(
     "policies round-trip field for field (IPv4/IPv6, ports, marks, templates, lifetimes)",
-    async (k) => {
+    async (k, env) => {
+      const now = env.clock?.now() ?? Date.now();
       for (const c of POLICY_CASES) await k.addPolicy(c.config);
       for (const c of POLICY_CASES) {
         const got = await k.getPolicy(
@@ -371,7 +416,7 @@ export function registerContract(
           { in: 0, out: 1, fwd: 2 }[c.config.dir],
           "index encodes the direction",
         );
-        assert.ok(Math.abs(got.current.addTime - Date.now() / 1000) < 60, "addTime is now");
+        assert.ok(Math.abs(got.current.addTime - now / 1000) < 60, "addTime is now");
       }
       const all = await k.listPolicies();
       assert.equal(all.length, POLICY_CASES.length);
@@ -443,6 +488,98 @@ export function registerContract(
     });
     assert.equal((await k.listPolicies()).length, 70);
   }, parts.policies);
+
+  t(
+    "policy queries: findPolicy by selector or index, matchPolicy by the kernel's rules",
+    async (k) => {
+      const wide = selector("10.1.0.0/16", "10.2.0.0/16");
+      const https = selector("10.1.5.0/24", "10.2.0.0/16", { proto: 6, dport: 443 });
+      await k.addPolicy({
+        selector: wide,
+        dir: "out",
+        priority: 100,
+        templates: [{ proto: "esp", mode: "transport", reqid: 1 }],
+      });
+      await k.addPolicy({ selector: https, dir: "out", priority: 50, action: "block" });
+      await k.addPolicy({ selector: wide, dir: "in", priority: 100 });
+      const w = await k.findPolicy({ dir: "out", selector: wide });
+      assert.equal(w?.priority, 100);
+      assert.equal(await k.findPolicy({ dir: "fwd", selector: wide }), undefined);
+      assert.equal(
+        await k.findPolicy({ dir: "out", selector: selector("10.1.0.0/16", "10.3.0.0/16") }),
+        undefined,
+      );
+      const h = await k.findPolicy({ dir: "out", selector: https });
+      assert.equal((await k.findPolicy({ dir: "out", index: h!.index }))?.action, "block");
+      await rejectsKernel(k.findPolicy({ dir: "out" }), "invalid");
+      // the flow of one packet: the covering policy with the lowest priority value wins
+      const flow = { src: "10.1.5.9", dst: "10.2.3.4", proto: 6, sport: 40000, dport: 443 };
+      assert.equal((await k.matchPolicy("out", flow))?.index, h!.index);
+      assert.equal((await k.matchPolicy("out", { ...flow, dport: 80 }))?.index, w!.index);
+      assert.equal((await k.matchPolicy("out", { ...flow, proto: 17 }))?.index, w!.index);
+      assert.equal((await k.matchPolicy("out", { ...flow, src: "10.1.4.9" }))?.index, w!.index);
+      assert.equal(await k.matchPolicy("out", { ...flow, dst: "10.3.0.1" }), undefined);
+      assert.equal(
+        await k.matchPolicy("out", { ...flow, src: "fd00::1", dst: "fd00::2" }),
+        undefined,
+      );
+      assert.equal((await k.matchPolicy("in", flow))?.dir, "in");
+      assert.equal(await k.matchPolicy("fwd", flow), undefined);
+    },
+    parts.policies,
+  );
+
+  t(
+    "bypass policies for a daemon's UDP socket are what `ip xfrm policy add … action allow` installs",
+    async (k) => {
+      await k.addPolicy({
+        selector: selector("0.0.0.0/0", "0.0.0.0/0"),
+        dir: "out",
+        priority: 10,
+        templates: [{ proto: "esp", mode: "transport", reqid: 1 }],
+      });
+      const res = await k.addPolicies(socketBypassPolicies(910));
+      assert.deepEqual(res, [undefined, undefined, undefined, undefined]);
+      const expect = (family: "inet" | "inet6", dir: "in" | "out") => {
+        const any = family === "inet" ? "0.0.0.0" : "::";
+        return {
+          selector: {
+            family,
+            src: any,
+            srcPrefixLen: 0,
+            dst: any,
+            dstPrefixLen: 0,
+            proto: 17,
+            sport: dir === "out" ? 910 : 0,
+            dport: dir === "in" ? 910 : 0,
+            ifindex: 0,
+          },
+          dir,
+          action: "allow",
+          priority: 0,
+          templates: [],
+          lifetime: {},
+          flags: 0,
+        };
+      };
+      for (const id of bypassPolicyIds(910)) {
+        const got = await k.getPolicy(id);
+        assert.deepEqual(stripPolicy(got), expect(id.selector!.family, id.dir as "in" | "out"));
+      }
+      const kink = { src: "192.0.2.1", dst: "192.0.2.2", proto: 17, sport: 910, dport: 910 };
+      assert.equal((await k.matchPolicy("out", kink))?.action, "allow");
+      assert.equal((await k.matchPolicy("out", kink))?.templates.length, 0, "KINK goes in clear");
+      assert.equal(
+        (await k.matchPolicy("out", { ...kink, sport: 911 }))?.templates[0]?.proto,
+        "esp",
+        "other traffic stays protected",
+      );
+      for (const id of bypassPolicyIds(910)) await k.deletePolicy(id);
+      assert.equal((await k.listPolicies()).length, 1);
+      assert.throws(() => socketBypassPolicies(0), KernelError);
+    },
+    parts.policies,
+  );
 
   t("invalid requests are refused before anything is sent", async (k) => {
     const sel = selector("10.0.0.1", "10.0.0.2");
@@ -530,7 +667,7 @@ export function registerContract(
     assert.deepEqual(await k.listSas(), []);
   }, parts.policies);
 
-  t("POLEXPIRE events: soft then hard, and the policy is gone", async (k) => {
+  t("POLEXPIRE events: soft then hard, and the policy is gone", async (k, env) => {
     const sub = await k.subscribe();
     try {
       const sel = selector("10.5.0.0/24", "10.6.0.0/24");
@@ -540,16 +677,26 @@ export function registerContract(
         priority: 9,
         lifetime: { softAddSeconds: 1, hardAddSeconds: 2 },
       });
-      const seen: { hard: boolean; priority: number }[] = [];
-      const t0 = Date.now();
-      for await (const e of sub) {
-        if (e.type !== "polexpire") continue;
-        seen.push({ hard: e.hard, priority: e.policy.priority });
-        assert.deepEqual(e.policy.selector, sel);
-        if (e.hard) break;
+      const next = eventReader(sub, "polexpire");
+      const clock = env.clock;
+      const t0 = clock?.now() ?? Date.now();
+      const wait = clock ? 0 : 10_000;
+      if (clock) clock.advance(999);
+      assert.equal(await next(0), undefined, "no POLEXPIRE before the soft limit");
+      if (clock) clock.advance(1);
+      const soft = await next(wait);
+      if (clock) {
+        clock.advance(999);
+        assert.equal(await next(0), undefined, "no hard POLEXPIRE before the hard limit");
+        clock.advance(1);
       }
-      assert.deepEqual(seen, [{ hard: false, priority: 9 }, { hard: true, priority: 9 }]);
-      assert.ok(Date.now() - t0 >= 1500, "hard expiry after about 2 s");
+      const hard = await next(wait);
+      assert.deepEqual(
+        [soft, hard].map((e) => e && { hard: e.hard, priority: e.policy.priority }),
+        [{ hard: false, priority: 9 }, { hard: true, priority: 9 }],
+      );
+      assert.deepEqual(soft!.policy.selector, sel);
+      assert.ok((clock?.now() ?? Date.now()) - t0 >= 1500, "hard expiry after about 2 s");
       await rejectsKernel(k.getPolicy({ dir: "out", selector: sel }), "kernel", "ENOENT");
     } finally {
       await sub.close();
@@ -646,21 +793,32 @@ export function registerContract(
     assert.equal((await k.listSas()).length, 240);
   }, parts.sas);
 
-  t("SA lifetimes in seconds raise soft then hard EXPIRE, and the SA is gone", async (k) => {
+  t("SA lifetimes in seconds raise soft then hard EXPIRE, and the SA is gone", async (k, env) => {
     const sub = await k.subscribe();
     try {
       const [a] = saCases();
       await k.addSa({ ...a!, lifetime: { softAddSeconds: 1, hardAddSeconds: 2 } });
-      const seen: boolean[] = [];
-      for await (const e of sub) {
-        if (e.type !== "expire") continue;
+      const id = { dst: a!.dst, spi: a!.spi, proto: "esp" as const };
+      const next = eventReader(sub, "expire");
+      const clock = env.clock;
+      const wait = clock ? 0 : 10_000;
+      if (clock) clock.advance(999);
+      assert.equal(await next(0), undefined, "no EXPIRE before the soft limit");
+      if (clock) clock.advance(1);
+      const soft = await next(wait);
+      if (clock) {
+        clock.advance(999);
+        assert.equal(await next(0), undefined, "no hard EXPIRE before the hard limit");
+        await k.getSa(id); // still there until the hard limit
+        clock.advance(1);
+      }
+      const hard = await next(wait);
+      assert.deepEqual([soft?.hard, hard?.hard], [false, true]);
+      for (const e of [soft!, hard!]) {
         assert.equal(e.sa.spi, a!.spi);
         assert.equal(e.sa.enc, undefined, "EXPIRE carries no keys");
-        seen.push(e.hard);
-        if (e.hard) break;
       }
-      assert.deepEqual(seen, [false, true]);
-      await rejectsKernel(k.getSa({ dst: a!.dst, spi: a!.spi, proto: "esp" }), "kernel", "ESRCH");
+      await rejectsKernel(k.getSa(id), "kernel", "ESRCH");
     } finally {
       await sub.close();
     }

@@ -1,11 +1,23 @@
 /**
  * The in-memory backend's traffic model (which the kernel contract cannot
  * exercise without packets): ACQUIRE on a policy without SA, once per flow
- * until answered; counters and byte/packet lifetimes; block and bypass.
+ * until answered; counters and byte/packet lifetimes; block and bypass;
+ * and that its direct SA normalization equals the XFRM codec's round trip.
  */
 import assert from "node:assert/strict";
-import { MemoryKernel, selector, type XfrmEvent } from "../../../core/kernel/mod.ts";
-import { testKey } from "./contract.ts";
+import {
+  MemoryKernel,
+  type SaConfig,
+  selector,
+  socketBypassPolicies,
+  type XfrmEvent,
+} from "../../../core/kernel/mod.ts";
+import { normalizeSa } from "../../../core/kernel/memory.ts";
+import { decodeSa } from "../../../core/kernel/xfrm/decode.ts";
+import { encodeSa } from "../../../core/kernel/xfrm/encode.ts";
+import { ManualClock } from "../../../core/util/clock.ts";
+import { SeededRandom } from "../../../core/util/random.ts";
+import { eventReader, saCases, testKey } from "./contract.ts";
 
 Deno.test("memory backend: ACQUIRE, answer, counters, soft and hard packet expiry", async () => {
   const k = new MemoryKernel();
@@ -68,5 +80,88 @@ Deno.test("memory backend: ACQUIRE, answer, counters, soft and hard packet expir
   assert.equal(k.saCount, 0);
   await sub.close();
   await pump;
+  await k.close();
+});
+
+Deno.test("memory backend: an SA stored directly equals the XFRM encode/decode round trip, for every contract case", () => {
+  const cases: SaConfig[] = [
+    ...saCases(),
+    ...saCases().map((c) => ({
+      ...c,
+      dst: c.dst.includes(":") ? "FD00:0:0::0002" : c.dst, // normal form differs from the input
+      lifetime: { softBytes: 0, hardBytes: 10, softAddSeconds: 0, hardUseSeconds: 9 },
+      mark: { value: 0, mask: 0 },
+      acquireSeq: 77,
+      flags: 1,
+    })),
+  ];
+  for (const c of cases) {
+    const direct = normalizeSa(c, 1234);
+    const wire = decodeSa(encodeSa(c));
+    if (wire.mark && !wire.mark.value && !wire.mark.mask) delete wire.mark; // the kernel drops a zero mark
+    wire.current.addTime = 1234;
+    wire.replay = { oseq: 0, seq: 0, oseqHi: 0, seqHi: 0 };
+    assert.deepEqual(direct, wire, `SA 0x${c.spi.toString(16)}`);
+    // and its keys are copies: wiping the caller's leaves the stored ones
+    assert.notEqual(
+      direct.enc?.key ?? direct.aead?.key ?? direct.auth?.key,
+      c.enc?.key ?? c.aead?.key ?? c.auth?.key,
+    );
+  }
+});
+
+Deno.test("memory backend on virtual time: larval SAs die after 30 s, ACQUIREs repeat only after 30 s", async () => {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  const k = new MemoryKernel({ clock, random: new SeededRandom(1) });
+  const sub = await k.subscribe();
+  const next = eventReader(sub, "acquire");
+  await k.allocSpi({ src: "10.0.0.1", dst: "10.0.0.2", proto: "esp" });
+  assert.equal(k.saCount, 1);
+  clock.advance(29_999);
+  assert.equal(k.saCount, 1);
+  clock.advance(1);
+  assert.equal(k.saCount, 0, "the larval SA expired at 30 s (xfrm_acq_expires)");
+  await k.addPolicy({
+    selector: selector("10.0.0.0/24", "10.0.1.0/24"),
+    dir: "out",
+    templates: [{ proto: "esp", mode: "transport", reqid: 2 }],
+  });
+  const pkt = { src: "10.0.0.5", dst: "10.0.1.9" };
+  assert.equal(k.sendPacket(pkt), "acquire");
+  assert.equal((await next(0))?.seq, 1);
+  clock.advance(29_000);
+  assert.equal(k.sendPacket(pkt), "acquire");
+  assert.equal(await next(0), undefined, "no second ACQUIRE while one is pending");
+  clock.advance(1_001);
+  assert.equal(k.sendPacket(pkt), "acquire");
+  assert.equal((await next(0))?.seq, 2, "a new ACQUIRE once the first timed out");
+  await sub.close();
+  await k.close();
+});
+
+Deno.test("memory backend: SPI allocation from a seeded source reproduces; allow without templates is a bypass", async () => {
+  const spis = async () => {
+    const k = new MemoryKernel({ clock: new ManualClock(0), random: new SeededRandom(42) });
+    const out: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      out.push(await k.allocSpi({ src: "10.0.0.1", dst: "10.0.0.2", proto: "esp", reqid: i }));
+    }
+    await k.close();
+    return out;
+  };
+  const a = await spis();
+  assert.deepEqual(await spis(), a);
+  assert.equal(new Set(a).size, 5);
+  const k = new MemoryKernel();
+  await k.addPolicies(socketBypassPolicies(910));
+  await k.addPolicy({
+    selector: selector("0.0.0.0/0", "0.0.0.0/0"),
+    dir: "out",
+    priority: 10,
+    templates: [{ proto: "esp", mode: "transport" }],
+  });
+  const kink = { src: "192.0.2.1", dst: "192.0.2.2", proto: 17, sport: 910, dport: 910 };
+  assert.equal(k.sendPacket(kink), "bypass");
+  assert.equal(k.sendPacket({ ...kink, sport: 5000 }), "acquire");
   await k.close();
 });
