@@ -28,6 +28,7 @@ import {
   type KeytabEntry,
   loadKrb5Conf,
   parsePrincipal,
+  principalEquals,
   readCcache,
   readKeytab,
   ReplayCache,
@@ -68,6 +69,28 @@ interface ReqidState {
   reqids: Record<string, number>;
 }
 
+/** One kernel SA this daemon owns, as `kink status` shows it (never key bytes). */
+export interface SaSummary {
+  /** Peer the SA belongs to (by reqid), when known. */
+  peer?: string;
+  /** `in` (towards us) or `out`. */
+  dir: "in" | "out";
+  src: string;
+  dst: string;
+  proto: string;
+  spi: number;
+  mode: string;
+  reqid: number;
+  /** Algorithm names and key sizes, e.g. `rfc4106(gcm(aes)) 128-bit, icv 128`. */
+  algorithms: string[];
+  bytes: number;
+  packets: number;
+  /** Seconds since the SA was added. */
+  ageSeconds: number;
+  /** Seconds until the hard lifetime, when the kernel holds one. */
+  remainingSeconds?: number;
+}
+
 /** What `kink status` shows. */
 export interface DaemonStatus {
   config: string;
@@ -76,6 +99,8 @@ export interface DaemonStatus {
   engine: EngineStatus;
   driver: Record<string, number>;
   kernel: { backend: string; sas: number; policies: number };
+  /** The kernel SAs this daemon owns. */
+  sas: SaSummary[];
 }
 
 /** A running daemon. */
@@ -95,6 +120,9 @@ export class Daemon {
   #running: Promise<void>;
   #stopping: Promise<void> | undefined;
   readonly #signals: [Deno.Signal, () => void][] = [];
+  readonly #reqids: Record<string, number>;
+  readonly #locals: string[];
+  readonly #http: Deno.HttpServer | undefined;
 
   private constructor(p: {
     cfg: DaemonConfig;
@@ -110,7 +138,13 @@ export class Daemon {
     running: Promise<void>;
     opts: DaemonOptions;
     startedAt: number;
+    reqids: Record<string, number>;
+    locals: string[];
+    http: Deno.HttpServer | undefined;
   }) {
+    this.#reqids = p.reqids;
+    this.#locals = p.locals;
+    this.#http = p.http;
     this.#cfg = p.cfg;
     this.#log = p.log;
     this.#kernel = p.kernel;
@@ -145,14 +179,16 @@ export class Daemon {
       throw e;
     };
     try {
-      const { lock, warnings } = await openStateDir(cfg.daemon.stateDir);
+      const { lock, warnings, created } = await openStateDir(cfg.daemon.stateDir);
       cleanups.push(() => lock.close());
       for (const w of warnings) log.warn("state-dir", { detail: w });
 
       const replay = ReplayCache.open({
         skewMs: 300_000,
         path: `${cfg.daemon.stateDir}/replay.log`,
-        clock,
+        now: () => clock.now(),
+        // A state directory created just now never held a cache: nothing was accepted before.
+        firstStart: created,
       });
       cleanups.push(() => replay.close());
       if (replay.recoveringUntil > clock.now()) {
@@ -169,9 +205,7 @@ export class Daemon {
       let tgt: Credentials | undefined;
       if (cfg.identity.keytab) {
         const all = readKeytab(await Deno.readFile(cfg.identity.keytab));
-        keys = all.filter((e) =>
-          e.principal.realm === me.realm && e.principal.name.join("/") === me.name.join("/")
-        );
+        keys = all.filter((e) => principalEquals(e.principal, me));
         wipeKeytab(all.filter((e) => !keys.includes(e)));
         if (keys.length === 0) {
           throw new DaemonError(
@@ -182,7 +216,7 @@ export class Daemon {
         }
       } else if (cfg.identity.ccache) {
         const cc = readCcache(await Deno.readFile(cfg.identity.ccache));
-        tgt = credentialsFromCcache(cc).find((c) => c.server.name[0] === "krbtgt");
+        tgt = credentialsFromCcache(cc).find((c) => c.server.components[0] === "krbtgt");
         if (!tgt) {
           throw new DaemonError(
             "startup",
@@ -195,8 +229,7 @@ export class Daemon {
       const client = keys.length > 0
         ? new KerberosClient(me, { keytab: keys }, {
           ...clientOptionsFromKrb5Conf(krb5),
-          clock,
-          random: systemRandom,
+          now: () => clock.now(),
         })
         : undefined;
       if (tgt && client === undefined) {
@@ -236,12 +269,14 @@ export class Daemon {
       const locals: string[] = [];
       for (const p of cfg.peers) {
         const local = p.localAddress ??
-          (opts.localAddressToward ? await opts.localAddressToward(p) : undefined);
+          (opts.localAddressToward
+            ? await opts.localAddressToward(p)
+            : listenAddressToward(cfg, p.addresses[0]!));
         if (!local) {
           throw new DaemonError(
             "startup",
             `peer ${p.name}`,
-            "local_address is not set and could not be learnt",
+            "local_address is not set and no specific listen address of its family is configured",
           );
         }
         locals.push(local);
@@ -270,7 +305,27 @@ export class Daemon {
         cfg.daemon.controlSocket,
         (req) => daemon!.#handle(req.cmd, req.args),
       );
+      let http: Deno.HttpServer | undefined;
+      const ml = cfg.daemon.metricsListen;
+      if (ml) {
+        http = Deno.serve({
+          hostname: ml.address,
+          port: ml.port,
+          onListen: () => {},
+        }, async (req) => {
+          if (new URL(req.url).pathname !== "/metrics" || req.method !== "GET") {
+            return new Response("not found\n", { status: 404 });
+          }
+          return new Response(await daemon!.metrics(), {
+            headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+          });
+        });
+        cleanups.push(() => http!.shutdown());
+      }
       daemon = new Daemon({
+        reqids,
+        locals,
+        http,
         cfg,
         log,
         kernel,
@@ -350,6 +405,37 @@ export class Daemon {
   async status(): Promise<DaemonStatus> {
     const [sas, pols] = await Promise.all([this.#kernel.listSas(), this.#kernel.listPolicies()]);
     const base = this.#cfg.daemon.reqidBase;
+    const nowS = Math.floor(Date.now() / 1000);
+    const byReqid = new Map(Object.entries(this.#reqids).map(([k, v]) => [v, k]));
+    const locals = new Set(this.#locals);
+    const summaries: SaSummary[] = sas.filter((s) => ownsSa(s, base)).map((s) => {
+      const algorithms: string[] = [];
+      if (s.aead) {
+        algorithms.push(`${s.aead.name} ${(s.aead.key.length - 4) * 8}-bit icv ${s.aead.icvBits}`);
+      }
+      if (s.enc) algorithms.push(`${s.enc.name} ${s.enc.key.length * 8}-bit`);
+      if (s.auth) algorithms.push(`${s.auth.name} trunc ${s.auth.truncBits}`);
+      const sum: SaSummary = {
+        dir: locals.has(s.dst) ? "in" : "out",
+        src: s.src,
+        dst: s.dst,
+        proto: s.proto,
+        spi: s.spi,
+        mode: s.mode,
+        reqid: s.reqid,
+        algorithms,
+        bytes: s.current.bytes,
+        packets: s.current.packets,
+        ageSeconds: s.current.addTime > 0 ? Math.max(0, nowS - s.current.addTime) : 0,
+      };
+      const peer = byReqid.get(s.reqid);
+      if (peer !== undefined) sum.peer = peer;
+      const hard = s.lifetime.hardAddSeconds;
+      if (hard !== undefined && hard > 0 && s.current.addTime > 0) {
+        sum.remainingSeconds = Math.max(0, s.current.addTime + hard - nowS);
+      }
+      return sum;
+    });
     const out: DaemonStatus = {
       config: this.#cfg.file,
       principal: this.#cfg.identity.principal,
@@ -361,6 +447,7 @@ export class Daemon {
         sas: sas.filter((s) => ownsSa(s, base)).length,
         policies: pols.filter((p) => ownsPolicy(p, base)).length,
       },
+      sas: summaries,
     };
     for (const s of sas) s.enc?.key.fill(0), s.auth?.key.fill(0), s.aead?.key.fill(0);
     return out;
@@ -470,6 +557,7 @@ export class Daemon {
       }
       await this.#driver.close();
       await this.#control.close();
+      await this.#http?.shutdown().catch(() => {});
       await this.#transport.close().catch(() => {});
       const removed = await removeOwned(this.#kernel, this.#cfg.daemon.reqidBase).catch(() => ({
         sas: -1,
@@ -500,9 +588,9 @@ export async function removeOwned(
     s.aead?.key.fill(0);
     if (!mine) continue;
     await kernel.deleteSa({
-      dst: s.id.dst,
-      spi: s.id.spi,
-      proto: s.id.proto,
+      dst: s.dst,
+      spi: s.spi,
+      proto: s.proto,
       ...(s.mark ? { mark: s.mark } : {}),
     })
       .then(() => sas++, () => {});
@@ -525,6 +613,14 @@ export function reconcile(
   base: number,
 ): Promise<{ sas: number; policies: number }> {
   return removeOwned(kernel, base);
+}
+
+/** A specific (not wildcard) listen address of the peer address's family, if one is configured. */
+function listenAddressToward(cfg: DaemonConfig, peerAddress: string): string | undefined {
+  const v6 = peerAddress.includes(":");
+  return cfg.daemon.listen.find((e) =>
+    e.address.includes(":") === v6 && e.address !== "0.0.0.0" && e.address !== "::"
+  )?.address;
 }
 
 async function assignReqids(cfg: DaemonConfig): Promise<Record<string, number>> {

@@ -10,12 +10,21 @@
 import { DaemonError } from "./errors.ts";
 import { escapeControl } from "../util/text.ts";
 
-/** Opens (creating if needed) and checks the state directory; returns the held lock. */
+/**
+ * Opens (creating if needed) and checks the state directory; returns the
+ * held lock and whether the directory was created now (a first start).
+ */
 export async function openStateDir(
   dir: string,
-): Promise<{ lock: Deno.FsFile; warnings: string[] }> {
+): Promise<{ lock: Deno.FsFile; warnings: string[]; created: boolean }> {
   const shown = escapeControl(dir);
   const warnings: string[] = [];
+  let created = false;
+  try {
+    await Deno.lstat(dir);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) created = true;
+  }
   try {
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (e) {
@@ -70,7 +79,7 @@ export async function openStateDir(
     lock.close();
     throw e;
   }
-  return { lock, warnings };
+  return { lock, warnings, created };
 }
 
 /** Writes `data` to `path` atomically and durably. */

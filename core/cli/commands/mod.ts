@@ -11,6 +11,8 @@ import { saListCommand } from "./sa.ts";
 import { policyListCommand } from "./policy.ts";
 import { ticketCommand } from "./ticket.ts";
 import { configCheckCommand } from "./config.ts";
+import { daemonCommand } from "./daemon.ts";
+import { controlCommands } from "./control.ts";
 
 /** Every subcommand, in the order `kink --help` lists them. */
 export const COMMANDS: Command[] = [
@@ -20,6 +22,8 @@ export const COMMANDS: Command[] = [
   policyListCommand,
   ticketCommand,
   configCheckCommand,
+  daemonCommand,
+  ...controlCommands,
 ];
 
 /**
