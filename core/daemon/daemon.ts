@@ -300,10 +300,10 @@ export class Daemon {
       const running = driver.run(events);
       const startedAt = clock.now();
 
-      let daemon: Daemon | undefined;
+      const daemon: { d?: Daemon } = {};
       const control = await ControlServer.start(
         cfg.daemon.controlSocket,
-        (req) => daemon!.#handle(req.cmd, req.args),
+        (req) => daemon.d!.#handle(req.cmd, req.args),
       );
       let http: Deno.HttpServer | undefined;
       const ml = cfg.daemon.metricsListen;
@@ -316,13 +316,13 @@ export class Daemon {
           if (new URL(req.url).pathname !== "/metrics" || req.method !== "GET") {
             return new Response("not found\n", { status: 404 });
           }
-          return new Response(await daemon!.metrics(), {
+          return new Response(await daemon.d!.metrics(), {
             headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
           });
         });
         cleanups.push(() => http!.shutdown());
       }
-      daemon = new Daemon({
+      daemon.d = new Daemon({
         reqids,
         locals,
         http,
@@ -351,7 +351,7 @@ export class Daemon {
         kernel: kernel.backend,
         listen: cfg.daemon.listen.map((e) => `${e.address}:${e.port}`).join(","),
       });
-      return daemon;
+      return daemon.d;
     } catch (e) {
       return await fail(e);
     }
