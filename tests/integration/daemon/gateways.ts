@@ -140,6 +140,7 @@ export interface StatusJson {
     transactions: unknown[];
   };
   kernel: { backend: string; sas: number; policies: number };
+  driver: Record<string, number>;
   sas: {
     dir: string;
     spi: number;
