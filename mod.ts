@@ -11,6 +11,7 @@
  * | `@kink/kink/kerberos` | Kerberos V5: DER messages, principals, keytab, ccache, krb5.conf, KDC transport, AS/TGS client, AP-REQ/AP-REP service side, replay cache |
  * | `@kink/kink/wire` | the KINK wire format, the ISAKMP Quick Mode payloads it carries, a pcap/pcapng reader |
  * | `@kink/kink/kernel` | the kernel's IPsec SAs and policies: NETLINK_XFRM through Deno FFI, and an in-memory backend with the same semantics |
+ * | `@kink/kink/net` | the datagram transport KINK messages travel on: UDP over Deno sockets (IPv4/IPv6), an in-memory hub with loss/delay hooks |
  * | `@kink/kink/ipsec` | IPsec SA negotiation and keying: proposals, the responder's choice, a negotiated Quick Mode turned into kernel SAs (KEYMAT), the inbound re-key |
  *
  * This module gathers what every layer shares — the error family rooted at
@@ -29,6 +30,8 @@ export { WireError } from "./core/wire/errors.ts";
 export type { WireErrorCategory, WireErrorOptions, WireReaction } from "./core/wire/errors.ts";
 export { KernelError } from "./core/kernel/mod.ts";
 export type { KernelErrorCategory } from "./core/kernel/mod.ts";
+export { NetError } from "./core/net/errors.ts";
+export type { NetErrorCategory } from "./core/net/errors.ts";
 export { IpsecError } from "./core/ipsec/errors.ts";
 export type { IpsecErrorCategory } from "./core/ipsec/errors.ts";
 export { VERSION } from "./core/version.ts";
@@ -49,3 +52,5 @@ export * as wire from "./core/wire/mod.ts";
 export * as kernel from "./core/kernel/mod.ts";
 /** IPsec SA layer (proposal negotiation, KEYMAT → kernel SAs, inbound re-key). */
 export * as ipsec from "./core/ipsec/mod.ts";
+/** Network (datagram transport seam: UDP on Deno sockets, IPv4/IPv6; in-memory hub). */
+export * as net from "./core/net/mod.ts";

@@ -130,3 +130,40 @@ for (const enctype of [18, 20] as const) {
     },
   });
 }
+
+// The replay cache's check at its limit against the same check on a small
+// cache: expiry pops the head of a time-ordered queue, so the cost per check
+// must not grow with the number of entries (the old code swept every entry
+// on each check once the cache was full: 7.6 ms per check at 1M entries).
+{
+  const group = "replay cache check at the limit: 1M entries vs 1k entries";
+  const A = { client: "alice@KINK.TEST", server: "kink/b.kink.test@KINK.TEST" };
+  const clock = { now: () => NOW };
+  const small = ReplayCache.open({ skewMs: 300_000, firstStart: true, clock, maxEntries: 1_000 });
+  for (let i = 0; i < 1_000; i++) small.check({ ...A, ctimeMs: NOW, cusec: i });
+  const FULL = 1_000_000;
+  const full = ReplayCache.open({ skewMs: 300_000, firstStart: true, clock, maxEntries: FULL });
+  for (let i = 0; i < FULL; i++) full.check({ ...A, ctimeMs: NOW, cusec: i });
+  let n = 0;
+  let sink = 0;
+  Deno.bench({
+    name: "check of a new authenticator, cache full at 1k live entries (refused: full)",
+    group,
+    baseline: true,
+    fn() {
+      const v = small.check({ ...A, ctimeMs: NOW + 1000, cusec: n++ % 1_000_000 });
+      sink += v.ok ? 1 : 0;
+    },
+  });
+  Deno.bench({
+    name: "check of a new authenticator, cache full at 1M live entries (refused: full)",
+    group,
+    fn() {
+      const v = full.check({ ...A, ctimeMs: NOW + 1000, cusec: n++ % 1_000_000 });
+      sink += v.ok ? 1 : 2;
+    },
+  });
+  globalThis.addEventListener("unload", () => {
+    if (sink < 0) console.log(sink);
+  });
+}

@@ -1,8 +1,8 @@
 /**
  * The root of kink's error families.
  *
- * Every layer (crypto, Kerberos, KINK wire format, kernel, IPsec SA keying, configuration,
- * daemon, CLI) throws exactly one subclass of {@link KinkError}. Each error
+ * Every layer (crypto, Kerberos, KINK wire format, kernel, network, IPsec SA
+ * keying, configuration, daemon, CLI) throws exactly one subclass of {@link KinkError}. Each error
  * carries the layer, a machine-readable `category` and a `context` naming what
  * was being done ("decode KINK_ENCRYPT"), so that callers can branch on the
  * category and operators read one line that says what failed and where.
@@ -21,6 +21,7 @@ export type ErrorLayer =
   | "kernel"
   | "ipsec"
   | "engine"
+  | "net"
   | "config"
   | "daemon"
   | "cli";
@@ -53,6 +54,7 @@ export abstract class KinkError extends Error {
    * @param category stable machine-readable category
    * @param context what was being done
    * @param detail what went wrong (no secret material)
+   * @param options the lower-level error as `cause`
    */
   constructor(
     category: string,

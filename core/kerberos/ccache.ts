@@ -20,6 +20,7 @@ import { KerberosError } from "./errors.ts";
 import { NameType } from "./iana.ts";
 import type { AuthorizationDataEntry, EncryptionKey, HostAddress } from "./messages.ts";
 import { formatPrincipal, type Principal } from "./principal.ts";
+import { type RandomSource, systemRandom } from "../util/random.ts";
 
 /** Realm of configuration entries. */
 export const CCACHE_CONF_REALM = "X-CACHECONF:";
@@ -312,4 +313,105 @@ export function ccacheConfig(
 /** Zeroes every session key in the cache. */
 export function wipeCcache(cc: Ccache): void {
   for (const c of cc.credentials) c.key.keyvalue.fill(0);
+}
+
+/**
+ * Writes a ccache to `path` atomically and privately:
+ *
+ * 1. the temporary file is created exclusively (O_CREAT|O_EXCL: an existing
+ *    file or symbolic link there makes it fail, so nothing is written through
+ *    a link another user planted) with mode 0600, named
+ *    `<path>.<16 random hex digits>.tmp` when the process may create files in
+ *    the directory, else `<path>.tmp` (the one name a narrowly permitted
+ *    process, such as `kink ticket`, is granted);
+ * 2. it is written and fsynced, then renamed over `path`;
+ * 3. the directory is fsynced when the process may read it (without that
+ *    permission the rename reaches the disk with the next file-system commit;
+ *    a power loss before then leaves the previous ccache in place).
+ *
+ * On every failure the temporary file is removed. The serialised bytes are
+ * zeroed afterwards; the caller wipes `cc`.
+ */
+export async function writeCcacheFile(
+  path: string,
+  cc: Omit<Ccache, "version"> & { version?: number },
+  random: RandomSource = systemRandom,
+): Promise<void> {
+  const bytes = writeCcache(cc);
+  const dir = dirOf(path);
+  let tmp = `${path}.tmp`;
+  if (permitted("write", dir)) {
+    const r = random.fill(new Uint8Array(8));
+    tmp = `${path}.${[...r].map((b) => b.toString(16).padStart(2, "0")).join("")}.tmp`;
+  }
+  let created = false;
+  let renamed = false;
+  const fail = (what: string, e: unknown): never => {
+    throw new KerberosError("io", `write ccache ${path}`, `${what}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  };
+  try {
+    let f: Deno.FsFile;
+    try {
+      f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+    } catch (e) {
+      return fail(
+        e instanceof Deno.errors.AlreadyExists
+          ? `temporary file ${tmp} already exists (left by an interrupted run, or planted): remove it`
+          : `cannot create ${tmp}`,
+        e,
+      );
+    }
+    created = true;
+    try {
+      let off = 0;
+      while (off < bytes.length) off += await f.write(bytes.subarray(off));
+      await f.sync();
+    } catch (e) {
+      fail(`cannot write ${tmp}`, e);
+    } finally {
+      f.close();
+    }
+    try {
+      await Deno.rename(tmp, path);
+      renamed = true;
+    } catch (e) {
+      fail(`cannot rename ${tmp} to ${path}`, e);
+    }
+    if (permitted("read", dir)) {
+      try {
+        const d = await Deno.open(dir, { read: true });
+        try {
+          await d.sync();
+        } finally {
+          d.close();
+        }
+      } catch (e) {
+        fail(`cannot fsync ${dir}`, e);
+      }
+    }
+  } finally {
+    bytes.fill(0);
+    if (created && !renamed) {
+      try {
+        await Deno.remove(tmp);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
+function permitted(name: "read" | "write", path: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name, path }).state === "granted";
+  } catch {
+    return false;
+  }
 }

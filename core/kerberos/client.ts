@@ -54,6 +54,7 @@ import {
 } from "./messages.ts";
 import { formatPrincipal, type Principal, principalEquals, tgsPrincipal } from "./principal.ts";
 import {
+  AuthenticatorTimes,
   makeApReq,
   type ServiceKeyEntry,
   splitTime,
@@ -62,12 +63,14 @@ import {
   tryDecrypt,
 } from "./service.ts";
 import { type KdcEndpoint, type KdcSendOptions, sendToKdc } from "./transport.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
+import { type RandomSource, randomUint32, systemRandom } from "../util/random.ts";
 import {
   type Ccache,
   type CcacheCredential,
   readCcache,
   wipeCcache,
-  writeCcache,
+  writeCcacheFile,
 } from "./ccache.ts";
 import { decodeTicket, encodeTicket } from "./messages.ts";
 import type { Krb5Conf } from "./krb5conf.ts";
@@ -102,10 +105,42 @@ export type ClientSecret =
   | { keytab: readonly ServiceKeyEntry[] }
   | { password: string };
 
+/**
+ * Sends one KDC request (AS-REQ or TGS-REQ DER) for `realm` and resolves to
+ * the reply (AS-REP, TGS-REP or KRB-ERROR DER). The seam between the client
+ * and the network: {@link kdcSender} goes to real KDCs over UDP/TCP, a
+ * simulator plugs an in-process KDC in. It must reject when `signal` fires.
+ */
+export type KdcSender = (
+  realm: string,
+  request: Uint8Array,
+  signal?: AbortSignal,
+) => Promise<Uint8Array>;
+
+/**
+ * The {@link KdcSender} over the network: {@link sendToKdc} to the KDCs
+ * `kdcs(realm)` lists, with the given transport settings.
+ */
+export function kdcSender(
+  kdcs: (realm: string) => readonly KdcEndpoint[],
+  transport: Omit<KdcSendOptions, "signal"> = {},
+): KdcSender {
+  return async (realm, request, signal) => {
+    const opts: KdcSendOptions = { ...transport };
+    if (signal) opts.signal = signal;
+    return (await sendToKdc(request, kdcs(realm), opts)).reply;
+  };
+}
+
 /** Options of {@link KerberosClient}. */
 export interface ClientOptions {
-  /** KDC addresses of a realm, in the order to try them. */
-  kdcs: (realm: string) => readonly KdcEndpoint[];
+  /**
+   * KDC addresses of a realm, in the order to try them. Used by the default
+   * sender; required unless `send` is given.
+   */
+  kdcs?: (realm: string) => readonly KdcEndpoint[];
+  /** How requests reach a KDC. Default: {@link kdcSender} over `kdcs` and `transport`. */
+  send?: KdcSender;
   /** Enctypes to request, preferred first. Default [18, 17, 20, 19]. */
   enctypes?: readonly number[];
   /** Transport settings (per-try timeout, udp_preference_limit). */
@@ -114,9 +149,23 @@ export interface ClientOptions {
   ticketLifetimeMs?: number;
   /** Fetch a new ticket when the cached one expires within this many ms. Default 5 min. */
   refreshBeforeMs?: number;
-  /** Clock, ms since the epoch. Default `Date.now`. */
+  /** The clock. Default {@link systemClock}. */
+  clock?: Clock;
+  /** Clock as a bare function (older form of `clock`; `clock` wins). */
   now?: () => number;
+  /**
+   * Randomness for request nonces, authenticator times and confounders.
+   * Default {@link systemRandom}; a seeded source makes a simulated run
+   * reproducible.
+   */
+  random?: RandomSource;
 }
+
+/** The enctypes kink implements (RFC 3962, RFC 8009). */
+const SUPPORTED_ENCTYPES: readonly number[] = [17, 18, 19, 20];
+
+/** How to export a keytab without changing the keys, for MIT and Heimdal. */
+const STALE_KEYTAB_HINT = "(MIT: kadmin ktadd -norandkey; Heimdal: kadmin ext_keytab)";
 
 /** The default enctype preference: AES-SHA1 first (MIT's default), then RFC 8009. */
 export const DEFAULT_CLIENT_ENCTYPES: readonly number[] = [18, 17, 20, 19];
@@ -169,11 +218,14 @@ export class KerberosClient {
   readonly #opts: ClientOptions;
   readonly #enctypes: readonly number[];
   readonly #now: () => number;
+  readonly #random: RandomSource;
+  readonly #sendFn: KdcSender;
+  readonly #times = new AuthenticatorTimes();
   #tgt: Credentials | undefined;
   #tickets = new Map<string, Credentials>();
   #retired: Credentials[] = [];
-  #tgtInFlight: Promise<Credentials> | undefined;
-  #tgsInFlight = new Map<string, Promise<Credentials>>();
+  #tgtInFlight: Flight<Credentials> | undefined;
+  #tgsInFlight = new Map<string, Flight<Credentials>>();
   #clockOffsetMs = 0;
   #offsetMeasured = false;
 
@@ -182,16 +234,26 @@ export class KerberosClient {
    *
    * @param principal the client principal
    * @param secret keytab entries (only those of `principal` are used) or a password
-   * @param opts KDC lookup, enctypes, timeouts, clock
+   * @param opts KDC lookup or sender, enctypes, timeouts, clock, randomness
    */
   constructor(principal: Principal, secret: ClientSecret, opts: ClientOptions) {
+    if (!opts.send && !opts.kdcs) {
+      throw new KerberosError(
+        "invalid-argument",
+        "Kerberos client",
+        "neither a KDC list (kdcs) nor a sender (send) was given",
+      );
+    }
     this.principal = principal;
     this.#secret = "keytab" in secret
       ? { keytab: secret.keytab.filter((e) => principalEquals(e.principal, principal)) }
       : secret;
     this.#opts = opts;
     this.#enctypes = (opts.enctypes ?? DEFAULT_CLIENT_ENCTYPES).filter((e) => e >= 17 && e <= 20);
-    this.#now = opts.now ?? Date.now;
+    const clock: Clock = opts.clock ?? (opts.now ? { now: opts.now } : systemClock);
+    this.#now = () => clock.now();
+    this.#random = opts.random ?? systemRandom;
+    this.#sendFn = opts.send ?? kdcSender(opts.kdcs!, opts.transport);
   }
 
   /**
@@ -226,22 +288,17 @@ export class KerberosClient {
 
   /**
    * Writes every credential held to a FILE ccache (format version 4, as
-   * MIT's `klist` reads it), atomically: a temporary file beside it, mode
-   * 0600, renamed over `path`. Needs write permission for `path` and
-   * `path + ".tmp"`.
+   * MIT's `klist` reads it), atomically, through {@link writeCcacheFile}: a
+   * temporary file created exclusively beside it (random name when the
+   * process may create files in the directory, else `path + ".tmp"`), mode
+   * 0600, fsynced, renamed over `path`.
    */
   async saveCcache(path: string): Promise<void> {
     const cc = credentialsToCcache(this.principal, this.credentials(), this.#clockOffsetMs);
-    const bytes = writeCcache(cc);
-    wipeCcache({ ...cc, version: 4 });
-    const tmp = `${path}.tmp`;
     try {
-      await Deno.writeFile(tmp, bytes, { mode: 0o600 });
-      await Deno.rename(tmp, path);
-    } catch (e) {
-      throw new KerberosError("io", `write ccache ${path}`, (e as Error).message, { cause: e });
+      await writeCcacheFile(path, cc, this.#random);
     } finally {
-      bytes.fill(0);
+      wipeCcache(cc);
     }
   }
 
@@ -294,23 +351,26 @@ export class KerberosClient {
     this.#tgt = c;
   }
 
-  /** The TGT: cached while fresh, otherwise a new AS exchange. */
+  /**
+   * The TGT: cached while fresh, otherwise a new AS exchange. Concurrent
+   * callers share one exchange; each caller's `signal` ends only that
+   * caller's wait (the exchange itself is aborted when every waiter left).
+   */
   async getTgt(signal?: AbortSignal): Promise<Credentials> {
     this.#sweepRetired();
     if (this.#fresh(this.#tgt)) return this.#tgt;
-    // Concurrent callers share one AS exchange.
-    this.#tgtInFlight ??= this.asExchange(signal).then(
-      (c) => {
-        this.#tgtInFlight = undefined;
-        this.#replaceTgt(c);
-        return c;
-      },
-      (e) => {
-        this.#tgtInFlight = undefined;
-        throw e;
-      },
-    );
-    return await this.#tgtInFlight;
+    let f = this.#tgtInFlight;
+    if (!f) {
+      const flight: Flight<Credentials> = startFlight(
+        (s) => this.asExchange(s),
+        (c) => this.#replaceTgt(c),
+        () => {
+          if (this.#tgtInFlight === flight) this.#tgtInFlight = undefined;
+        },
+      );
+      f = this.#tgtInFlight = flight;
+    }
+    return await joinFlight(f, signal, "AS exchange");
   }
 
   /**
@@ -318,7 +378,7 @@ export class KerberosClient {
    * exchange (getting a TGT first when needed). With `peerTgt`, a
    * user-to-user ticket encrypted in that TGT's session key (never cached:
    * the peer's TGT decides). Concurrent requests for the same server share
-   * one exchange.
+   * one exchange; each caller's `signal` ends only that caller's wait.
    */
   async getServiceTicket(
     server: Principal,
@@ -329,26 +389,32 @@ export class KerberosClient {
     const key = cacheKey(server, u2u);
     const cached = this.#tickets.get(key);
     if (!u2u && this.#fresh(cached)) return cached;
-    const inFlight = u2u ? undefined : this.#tgsInFlight.get(key);
-    if (inFlight) return await inFlight;
-    const run = (async () => {
-      const tgt = await this.getTgt(opts.signal);
-      const tgsOpts: { additionalTicket?: Ticket; signal?: AbortSignal } = {};
-      if (opts.peerTgt) tgsOpts.additionalTicket = opts.peerTgt;
-      if (opts.signal) tgsOpts.signal = opts.signal;
-      const c = await this.tgsExchange(tgt, server, tgsOpts);
+    const store = (c: Credentials) => {
       const old = this.#tickets.get(key);
       if (old && old !== c) this.#retire(old);
       this.#tickets.set(key, c);
+    };
+    const run = async (signal: AbortSignal | undefined) => {
+      const tgt = await this.getTgt(signal);
+      const tgsOpts: { additionalTicket?: Ticket; signal?: AbortSignal } = {};
+      if (opts.peerTgt) tgsOpts.additionalTicket = opts.peerTgt;
+      if (signal) tgsOpts.signal = signal;
+      return await this.tgsExchange(tgt, server, tgsOpts);
+    };
+    if (u2u) {
+      const c = await run(opts.signal);
+      store(c);
       return c;
-    })();
-    if (u2u) return await run;
-    this.#tgsInFlight.set(key, run);
-    try {
-      return await run;
-    } finally {
-      this.#tgsInFlight.delete(key);
     }
+    let f = this.#tgsInFlight.get(key);
+    if (!f) {
+      const flight: Flight<Credentials> = startFlight(run, store, () => {
+        if (this.#tgsInFlight.get(key) === flight) this.#tgsInFlight.delete(key);
+      });
+      f = flight;
+      this.#tgsInFlight.set(key, f);
+    }
+    return await joinFlight(f, opts.signal, `TGS exchange for ${formatPrincipal(server)}`);
   }
 
   /**
@@ -369,10 +435,7 @@ export class KerberosClient {
   }
 
   async #send(realm: string, req: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
-    const opts: KdcSendOptions = { ...this.#opts.transport };
-    if (signal) opts.signal = signal;
-    const r = await sendToKdc(req, this.#opts.kdcs(realm), opts);
-    return r.reply;
+    return await this.#sendFn(realm, req, signal);
   }
 
   /** Performs an AS exchange for `krbtgt/REALM@REALM` (with preauthentication when asked). */
@@ -383,7 +446,7 @@ export class KerberosClient {
     let padata: PaData[] | undefined;
     let usedInfo: EtypeInfo2Entry | undefined;
     for (let round = 0; round < 3; round++) {
-      const nonce = randomNonce();
+      const nonce = randomNonce(this.#random);
       const body = this.#body(tgsPrincipal(me.realm), me.realm, nonce, enctypes, 0);
       body.cname = toPrincipalName(me);
       const req: Parameters<typeof encodeKdcReq>[0] = {
@@ -463,7 +526,7 @@ export class KerberosClient {
       );
     }
     const u2u = opts.additionalTicket !== undefined;
-    const nonce = randomNonce();
+    const nonce = randomNonce(this.#random);
     const body = this.#body(
       server,
       server.realm,
@@ -484,6 +547,8 @@ export class KerberosClient {
       usage: KeyUsage.TGS_REQ_PA_AUTHENTICATOR,
       now: this.#now,
       clockOffsetMs: this.#clockOffsetMs,
+      random: this.#random,
+      times: this.#times,
     });
     const req = encodeKdcReq({
       pvno: 5,
@@ -544,14 +609,23 @@ export class KerberosClient {
     const list = this.#enctypes.filter((e) => have.has(e));
     if (list.length === 0) {
       const k = this.#secret.keytab;
+      const me = formatPrincipal(this.principal);
+      const held = [...have].map(enctypeName).join(", ");
+      const usable = [...have].some((e) => SUPPORTED_ENCTYPES.includes(e));
       throw new KerberosError(
         "not-found",
         ctx,
         k.length === 0
-          ? `the keytab holds no key for ${formatPrincipal(this.principal)}`
-          : `the keytab's keys for ${formatPrincipal(this.principal)} are ${
-            [...have].map(enctypeName).join(", ")
-          }, none of which kink supports (${this.#enctypes.map(enctypeName).join(", ")})`,
+          ? `the keytab holds no key for ${me}`
+          : usable
+          ? `the configured enctypes (${
+            this.#enctypes.map(enctypeName).join(", ")
+          }) and the keytab's keys for ${me} (${held}) do not meet: ` +
+            "allow one of the keytab's enctypes (krb5.conf default_tkt_enctypes) or export a key " +
+            "of a configured enctype"
+          : `the keytab's keys for ${me} are ${held}, none of which kink supports (${
+            SUPPORTED_ENCTYPES.map(enctypeName).join(", ")
+          })`,
       );
     }
     return list;
@@ -605,7 +679,7 @@ export class KerberosClient {
     try {
       const { time, usec } = splitTime(this.#now() + this.#clockOffsetMs);
       const ts = encodePaEncTsEnc({ patimestamp: time, pausec: usec });
-      const cipher = encrypt(key, KeyUsage.AS_REQ_PA_ENC_TIMESTAMP, ts);
+      const cipher = encrypt(key, KeyUsage.AS_REQ_PA_ENC_TIMESTAMP, ts, this.#random);
       const ed: { etype: number; kvno?: number; cipher: Uint8Array } = {
         etype: key.enctype,
         cipher,
@@ -667,7 +741,7 @@ export class KerberosClient {
           `the KDC's key for ${formatPrincipal(me)} is kvno ${kvno}, the keytab holds kvno ${
             [...new Set(ofType.map((e) => e.kvno))].join(", ")
           } (${enctypeName(etype)}): the keytab is outdated — export the current keys again ` +
-            "(kadmin ktadd -norandkey)",
+            STALE_KEYTAB_HINT,
           { errorCode: ErrorCode.KRB_AP_ERR_BADKEYVER },
         );
       }
@@ -696,7 +770,7 @@ export class KerberosClient {
         kvno === undefined ? "" : ` (kvno ${kvno})`
       } is not the one in the keytab (kvno ${held.join(", ")}): ` +
         "the keytab is outdated or from another KDC — export the current keys again " +
-        "(kadmin ktadd -norandkey)",
+        STALE_KEYTAB_HINT,
       { errorCode: ErrorCode.KRB_AP_ERR_BADKEYVER },
     );
   }
@@ -767,7 +841,7 @@ export class KerberosClient {
           ? `the KDC rejected the password of ${me}`
           : `the KDC rejected the keytab's key for ${me} (kvno ${
             [...new Set(this.#secret.keytab.map((e) => e.kvno))].join(", ")
-          }): the keytab is outdated or from another KDC — export the current keys again`;
+          }): the keytab is outdated or from another KDC — export the current keys again ${STALE_KEYTAB_HINT}`;
         break;
       case ErrorCode.KRB_AP_ERR_SKEW: {
         offset = err.stime.getTime() + err.susec / 1000 - this.#now();
@@ -823,10 +897,84 @@ export function defaultSalt(p: Principal): string {
   return p.realm + p.components.join("");
 }
 
-function randomNonce(): number {
-  const b = new Uint32Array(1);
-  crypto.getRandomValues(b);
-  return b[0]! & 0x7fffffff;
+function randomNonce(random: RandomSource): number {
+  return randomUint32(random) & 0x7fffffff;
+}
+
+/** One exchange shared by concurrent callers (see {@link startFlight}). */
+interface Flight<T> {
+  promise: Promise<T>;
+  controller: AbortController;
+  waiters: number;
+  settled: boolean;
+  /** Forgets the flight so that later callers start a new one. */
+  forget: () => void;
+}
+
+/**
+ * Starts `run` under a signal of its own. `onOk` sees the result before any
+ * waiter does; `forget` is called once the flight settles or is abandoned.
+ */
+function startFlight<T>(
+  run: (signal: AbortSignal) => Promise<T>,
+  onOk: (v: T) => void,
+  forget: () => void,
+): Flight<T> {
+  const controller = new AbortController();
+  const f = { controller, waiters: 0, settled: false, forget } as Flight<T>;
+  f.promise = run(controller.signal).then(
+    (v) => {
+      f.settled = true;
+      forget();
+      onOk(v);
+      return v;
+    },
+    (e) => {
+      f.settled = true;
+      forget();
+      throw e;
+    },
+  );
+  f.promise.catch(() => {}); // an abandoned flight's failure has no waiter
+  return f;
+}
+
+/**
+ * Waits for a shared flight as one caller. The caller's `signal` rejects
+ * only this wait; when the last waiter leaves an unsettled flight, the
+ * flight is aborted and forgotten, so a later caller starts afresh.
+ */
+async function joinFlight<T>(
+  f: Flight<T>,
+  signal: AbortSignal | undefined,
+  what: string,
+): Promise<T> {
+  const aborted = () => new KerberosError("aborted", what, "the caller gave up waiting");
+  if (signal?.aborted) throw aborted();
+  f.waiters++;
+  try {
+    if (!signal) return await f.promise;
+    return await new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(aborted());
+      signal.addEventListener("abort", onAbort, { once: true });
+      f.promise.then(
+        (v) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(v);
+        },
+        (e) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(e);
+        },
+      );
+    });
+  } finally {
+    f.waiters--;
+    if (f.waiters === 0 && !f.settled) {
+      f.forget();
+      f.controller.abort();
+    }
+  }
 }
 
 /** Builds `kink/<host>@REALM` (name type NT-SRV-HST). */
@@ -849,6 +997,9 @@ export function credentialsToCcache(
       server: c.server,
       key: { keytype: c.sessionKey.enctype, keyvalue: c.sessionKey.exportBytes() },
       authtime: c.authtime,
+      // A KDC may omit starttime (it then equals authtime); MIT and Heimdal
+      // store authtime there rather than 0.
+      starttime: c.starttime ?? c.authtime,
       endtime: c.endtime,
       isSkey: c.userToUser === true,
       ticketFlags: c.flags,
@@ -857,7 +1008,6 @@ export function credentialsToCcache(
       ticket: encodeTicket(c.ticket),
       secondTicket: new Uint8Array(0),
     };
-    if (c.starttime) e.starttime = c.starttime;
     if (c.renewTill) e.renewTill = c.renewTill;
     return e;
   });
@@ -902,9 +1052,11 @@ export function credentialsFromCcache(cc: Ccache): Credentials[] {
  * `udp_preference_limit`. Throws {@link KerberosError} for a KDC address it
  * cannot parse.
  */
-export function clientOptionsFromKrb5Conf(conf: Krb5Conf): ClientOptions {
+export function clientOptionsFromKrb5Conf(
+  conf: Krb5Conf,
+): ClientOptions & { kdcs: (realm: string) => readonly KdcEndpoint[] } {
   const cache = new Map<string, KdcEndpoint[]>();
-  const opts: ClientOptions = {
+  const opts: ClientOptions & { kdcs: (realm: string) => readonly KdcEndpoint[] } = {
     kdcs: (realm) => {
       let list = cache.get(realm);
       if (!list) {

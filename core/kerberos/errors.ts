@@ -28,6 +28,7 @@ import { KinkError, type KinkErrorOptions } from "../errors.ts";
  * - `"not-found"`: no keytab entry, credential or principal matched;
  * - `"ccache"`: a credential cache cannot be used;
  * - `"io"`: a file could not be read or written;
+ * - `"busy"`: a file another process (or object) holds locked, e.g. a replay cache;
  * - `"disposed"`: an object was used after being closed.
  */
 export type KerberosErrorCategory =
@@ -46,6 +47,7 @@ export type KerberosErrorCategory =
   | "not-found"
   | "ccache"
   | "io"
+  | "busy"
   | "disposed";
 
 /** Options of a {@link KerberosError}. */

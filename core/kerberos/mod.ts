@@ -15,6 +15,9 @@ export * from "./keytab.ts";
 export * from "./ccache.ts";
 export * from "./krb5conf.ts";
 export { DER_MAX_DEPTH, DER_MAX_INPUT, type DerLimits } from "./der.ts";
+// The seams the client, the service and the replay cache take.
+export type { Clock } from "../util/clock.ts";
+export type { RandomSource } from "../util/random.ts";
 
 // Kerberos exchanges (KDC transport, AS/TGS client, AP-REQ/AP-REP service side, replay cache)
 export {
@@ -34,8 +37,10 @@ export { ReplayCache } from "./replay.ts";
 export type { ReplayCacheOptions, ReplayEntry, ReplayVerdict } from "./replay.ts";
 export {
   ApError,
+  AuthenticatorTimes,
   checksumTypeFor,
   DEFAULT_CLOCK_SKEW_MS,
+  ipAddressBytes,
   KerberosService,
   makeApRep,
   makeApReq,
@@ -50,8 +55,10 @@ export type {
   MakeApReqOptions,
   ServiceKeyEntry,
   ServiceOptions,
+  TicketAddressPolicy,
   VerifiedApRep,
   VerifiedApReq,
+  VerifyApReqOptions,
 } from "./service.ts";
 export {
   clientOptionsFromKrb5Conf,
@@ -61,7 +68,8 @@ export {
   defaultSalt,
   describeClockOffset,
   KdcError,
+  kdcSender,
   KerberosClient,
   kinkServicePrincipal,
 } from "./client.ts";
-export type { ClientOptions, ClientSecret, Credentials } from "./client.ts";
+export type { ClientOptions, ClientSecret, Credentials, KdcSender } from "./client.ts";

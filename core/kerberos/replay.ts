@@ -4,24 +4,50 @@
  * A service remembers every authenticator it accepted, keyed on (client,
  * server, ctime, cusec), for as long as that authenticator could still pass
  * the clock-skew check, and rejects a second presentation with
- * KRB_AP_ERR_REPEAT. Memory is bounded: an entry is dropped once its ctime is
- * more than one skew interval in the past, and a hard cap on the number of
- * live entries makes the cache fail closed rather than grow without limit.
+ * KRB_AP_ERR_REPEAT.
  *
- * The cache can be persisted to a file so that a restarted service still
- * rejects replays of authenticators it accepted before the restart. The file
- * is an append-only log of fixed-size text lines (expiry time and a SHA-256
- * digest of the key — principal names are not stored in clear), compacted
- * from time to time by writing a snapshot to a temporary file and renaming it
- * over the log. When the file is missing at start-up the cache cannot know
- * what it accepted before, so, as RFC 4120 §3.2.3 requires, it rejects every
- * authenticator for one skew interval; that "recovering" deadline is written
- * to the new file so a second restart inside the interval keeps it.
+ * **Expiry and the limit.** Entries are kept in a map and in a queue in the
+ * order they were accepted; each check pops the expired entries at the head
+ * of the queue, so expiry costs amortised O(1) per entry whatever the size.
+ * An entry expires one skew interval after max(ctime, time accepted); an
+ * entry at the head that is still live holds back the ones behind it, so an
+ * expired entry can occupy its slot for up to one more skew interval (the
+ * cache is sized for two skew intervals of traffic). At `maxEntries` live
+ * entries the cache fails closed for *new* authenticators (verdict `full`):
+ * it never evicts a live entry, because an evicted entry could be replayed.
+ *
+ * **Persistence.** With `path` the cache is persisted so that a restarted
+ * service still rejects replays of authenticators it accepted before the
+ * restart. The file is an append-only log of text lines (expiry time and a
+ * SHA-256 digest of the key — principal names are not stored in clear).
+ * Every accepted entry is written — and, `durable` by default, fsynced —
+ * before {@link ReplayCache.check} says `ok`; when it cannot be written the
+ * verdict is `unavailable` and the cache keeps refusing until a complete
+ * snapshot has been written again (fail closed). The log is compacted from
+ * time to time: a snapshot goes to `path.tmp` (created exclusively, mode
+ * 0600), is fsynced, renamed over the log, and the directory is fsynced; a
+ * failed compaction leaves the old log in use and is retried later.
+ *
+ * **Restarts.** When the file is missing at start-up (and `firstStart` is
+ * not set), its header is damaged, a line is malformed, or its last line is
+ * torn (a power loss in the middle of a write), the cache cannot know what
+ * it accepted before, so, as RFC 4120 §3.2.3 requires, it rejects every
+ * authenticator for one skew interval (verdict `recovering`); that deadline
+ * is written to the file so a second restart inside the interval keeps it.
+ *
+ * **One process per file.** `path.lock` is locked (flock) for as long as the
+ * cache is open; a second {@link ReplayCache.open} of the same file, in this
+ * process or another, is refused rather than let two writers lose each
+ * other's entries.
+ *
+ * Permissions: read and write of `path`, `path.tmp` and `path.lock`, and
+ * read of the directory (to fsync it).
  *
  * @module
  */
 import { createHash } from "node:crypto";
 import { KerberosError } from "./errors.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
 
 /** The identity of one authenticator as the replay cache sees it. */
 export interface ReplayEntry {
@@ -35,14 +61,15 @@ export interface ReplayEntry {
   cusec: number;
 }
 
-/** Outcome of {@link ReplayCache.check}. */
+/** Outcome of {@link ReplayCache.check} and {@link ReplayCache.peek}. */
 export type ReplayVerdict =
   | { ok: true }
   | {
     ok: false;
     /** `replay`: seen before; `recovering`: cache lost, rejecting everything until
-     * `until`; `full`: the entry cap is reached. */
-    reason: "replay" | "recovering" | "full";
+     * `until`; `full`: the entry cap is reached; `unavailable`: the entry could
+     * not be persisted. */
+    reason: "replay" | "recovering" | "full" | "unavailable";
     /** For `recovering`, when acceptance resumes (ms since the epoch). */
     until?: number;
   };
@@ -61,12 +88,16 @@ export interface ReplayCacheOptions {
   firstStart?: boolean;
   /** Largest number of live entries; beyond it new authenticators are refused. Default 1,000,000. */
   maxEntries?: number;
-  /** Clock, milliseconds since the epoch. Default `Date.now`. */
+  /** The clock. Default {@link systemClock}. */
+  clock?: Clock;
+  /** Clock as a bare function (older form of `clock`; `clock` wins). */
   now?: () => number;
   /**
-   * fsync the file after every accepted authenticator, so that entries
-   * survive a power loss, not only a process crash. Default false (each
-   * entry is written to the kernel at once, which survives a crash).
+   * fsync the log after every accepted authenticator, so that entries
+   * survive a power loss, not only a crash of the process. Default true.
+   * With false an entry reaches the kernel before `ok` (it survives a crash
+   * of the process) but a power loss can lose the last entries without a
+   * trace: use false only where the replay window is otherwise protected.
    */
   durable?: boolean;
 }
@@ -80,13 +111,20 @@ export class ReplayCache {
   readonly #skewMs: number;
   readonly #path: string | undefined;
   readonly #maxEntries: number;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #durable: boolean;
   #entries = new Map<string, number>(); // digest hex → expiry ms
+  // Accepted entries in order, for expiry: parallel arrays from #qHead on.
+  #qKeys: string[] = [];
+  #qExp: number[] = [];
+  #qHead = 0;
   #recoveringUntil = 0;
   #file: Deno.FsFile | undefined;
+  #lock: Deno.FsFile | undefined;
+  /** A write failed: nothing is accepted until a full snapshot is written. */
+  #broken = false;
+  #nextCompactTry = 0;
   #logLines = 0;
-  #lastSweep = 0;
   #closed = false;
   readonly #enc = new TextEncoder();
 
@@ -97,157 +135,346 @@ export class ReplayCache {
     this.#skewMs = opts.skewMs;
     this.#path = opts.path;
     this.#maxEntries = opts.maxEntries ?? 1_000_000;
-    this.#now = opts.now ?? Date.now;
-    this.#durable = opts.durable ?? false;
+    this.#clock = opts.clock ?? (opts.now ? { now: opts.now } : systemClock);
+    this.#durable = opts.durable ?? true;
   }
 
   /**
-   * Opens a replay cache, loading and compacting its file when `path` is
-   * given. Needs read and write permission for `path` and `path + ".tmp"`.
+   * Opens a replay cache, locking, loading and compacting its file when
+   * `path` is given. Throws {@link KerberosError} `"busy"` when another
+   * cache holds the file, `"io"` when it cannot be read or written.
    */
   static open(opts: ReplayCacheOptions): ReplayCache {
     const rc = new ReplayCache(opts);
-    rc.#load(opts.firstStart ?? false);
+    try {
+      rc.#open(opts.firstStart ?? false);
+    } catch (e) {
+      rc.close();
+      throw e;
+    }
     return rc;
   }
 
-  /** Number of live entries held in memory. */
+  /** The skew interval entries are remembered for, milliseconds. */
+  get skewMs(): number {
+    return this.#skewMs;
+  }
+
+  /** Number of entries held in memory (live, plus expired ones not yet popped). */
   get size(): number {
     return this.#entries.size;
   }
 
   /** Until when every authenticator is refused after a lost cache (0 when not recovering). */
   get recoveringUntil(): number {
-    return this.#recoveringUntil > this.#now() ? this.#recoveringUntil : 0;
+    return this.#recoveringUntil > this.#clock.now() ? this.#recoveringUntil : 0;
+  }
+
+  /** Whether new entries cannot be persisted at present (every check says `unavailable`). */
+  get unavailable(): boolean {
+    return this.#broken;
+  }
+
+  /**
+   * Says whether an authenticator would be refused (seen before, or the
+   * cache recovering) without recording it. {@link check} decides.
+   */
+  peek(e: ReplayEntry): ReplayVerdict {
+    this.#assertOpen();
+    const now = this.#clock.now();
+    if (this.#recoveringUntil > now) {
+      return { ok: false, reason: "recovering", until: this.#recoveringUntil };
+    }
+    const exp = this.#entries.get(digestEntry(e));
+    if (exp !== undefined && exp > now) return { ok: false, reason: "replay" };
+    return { ok: true };
   }
 
   /**
    * Checks one authenticator and, when it was not seen before, records it
-   * (in memory and in the file). The caller must have checked the skew first:
-   * the entry is kept until `ctimeMs + skew`.
+   * (in memory and, with a file, persisted before this returns `ok`). The
+   * caller must have checked the skew first: the entry is kept until
+   * max(ctime, now) + skew.
    */
   check(e: ReplayEntry): ReplayVerdict {
-    if (this.#closed) throw new KerberosError("disposed", "replay cache", "cache is closed");
-    const now = this.#now();
+    this.#assertOpen();
+    const now = this.#clock.now();
     if (this.#recoveringUntil > now) {
       return { ok: false, reason: "recovering", until: this.#recoveringUntil };
     }
-    if (now - this.#lastSweep > this.#skewMs / 8 || this.#entries.size >= this.#maxEntries) {
-      this.#sweep(now);
-    }
+    this.#expire(now);
     const key = digestEntry(e);
     const exp = this.#entries.get(key);
     if (exp !== undefined && exp > now) return { ok: false, reason: "replay" };
+    if (this.#broken && !(now >= this.#nextCompactTry && this.#compact(now))) {
+      return { ok: false, reason: "unavailable" };
+    }
     if (this.#entries.size >= this.#maxEntries) return { ok: false, reason: "full" };
     const expiry = Math.max(e.ctimeMs, now) + this.#skewMs;
+    // In memory first: an entry that could not be persisted is still refused
+    // if presented again.
     this.#entries.set(key, expiry);
-    this.#append(`E ${expiry} ${key}\n`);
+    this.#qKeys.push(key);
+    this.#qExp.push(expiry);
+    if (this.#path !== undefined && !this.#append(`E ${expiry} ${key}\n`)) {
+      return { ok: false, reason: "unavailable" };
+    }
+    if (
+      this.#path !== undefined && this.#logLines > 2 * this.#entries.size + 1024 &&
+      now >= this.#nextCompactTry
+    ) {
+      this.#compact(now); // on failure the log in use stays valid; retried later
+    }
     return { ok: true };
   }
 
-  /** Flushes and closes the file. The cache refuses further use. */
+  /** Closes the file and releases the lock. The cache refuses further use. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#file?.close();
+    for (const f of [this.#file, this.#lock]) {
+      try {
+        f?.close();
+      } catch {
+        // already closed
+      }
+    }
     this.#file = undefined;
+    this.#lock = undefined;
   }
 
-  #sweep(now: number): void {
-    this.#lastSweep = now;
-    for (const [k, exp] of this.#entries) if (exp <= now) this.#entries.delete(k);
-    if (this.#path && this.#logLines > 2 * this.#entries.size + 1024) this.#compact();
+  #assertOpen(): void {
+    if (this.#closed) throw new KerberosError("disposed", "replay cache", "cache is closed");
   }
 
-  #load(firstStart: boolean): void {
-    const now = this.#now();
-    if (this.#path === undefined) {
+  /** Pops expired entries off the head of the queue. */
+  #expire(now: number): void {
+    let h = this.#qHead;
+    const keys = this.#qKeys, exps = this.#qExp;
+    while (h < keys.length && exps[h]! <= now) {
+      const k = keys[h]!;
+      if (this.#entries.get(k) === exps[h]) this.#entries.delete(k);
+      h++;
+    }
+    if (h > 1024 && h * 2 > keys.length) {
+      this.#qKeys = keys.slice(h);
+      this.#qExp = exps.slice(h);
+      h = 0;
+    }
+    this.#qHead = h;
+  }
+
+  #open(firstStart: boolean): void {
+    const now = this.#clock.now();
+    const path = this.#path;
+    if (path === undefined) {
       if (!firstStart) this.#recoveringUntil = now + this.#skewMs;
       return;
     }
-    let text: string | undefined;
+    this.#takeLock(path);
+    let bytes: Uint8Array | undefined;
     try {
-      text = Deno.readTextFileSync(this.#path);
+      bytes = Deno.readFileSync(path);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) {
-        throw new KerberosError("io", `replay cache ${this.#path}`, "cannot read the file", {
+        throw new KerberosError("io", `replay cache ${path}`, "cannot read the file", {
           cause: e,
         });
       }
     }
-    if (text === undefined) {
+    let clean = false;
+    if (bytes === undefined) {
       if (!firstStart) this.#recoveringUntil = now + this.#skewMs;
     } else {
-      const lines = text.split("\n");
-      if (lines[0] !== MAGIC) {
-        // Not our file or damaged beyond its header: treat as lost.
-        this.#recoveringUntil = now + this.#skewMs;
-      } else {
-        for (let i = 1; i < lines.length; i++) {
-          const line = lines[i]!;
-          let m = RECORD_RE.exec(line);
-          if (m) {
-            const exp = Number(m[1]);
-            if (exp > now) this.#entries.set(m[2]!, exp);
-            continue;
-          }
-          m = RECOVER_RE.exec(line);
-          if (m) {
-            this.#recoveringUntil = Math.max(this.#recoveringUntil, Number(m[1]));
-            continue;
-          }
-          // A torn last line after a crash is expected; anything else means
-          // the log cannot be trusted.
-          if (line !== "" && i !== lines.length - 1) {
-            this.#recoveringUntil = Math.max(this.#recoveringUntil, now + this.#skewMs);
-          }
-        }
-      }
+      clean = this.#load(bytes, now);
+      if (!clean) this.#recoveringUntil = Math.max(this.#recoveringUntil, now + this.#skewMs);
     }
-    this.#compact();
-  }
-
-  /** Writes a snapshot of the live entries and renames it over the log. */
-  #compact(): void {
-    const path = this.#path!;
-    const now = this.#now();
-    const parts = [MAGIC + "\n"];
-    if (this.#recoveringUntil > now) parts.push(`R ${this.#recoveringUntil}\n`);
-    for (const [k, exp] of this.#entries) if (exp > now) parts.push(`E ${exp} ${k}\n`);
-    const tmp = path + ".tmp";
+    if (this.#compact(now)) return;
+    // The snapshot could not be written. A clean existing log is still a
+    // valid place to append to; anything else is refused.
+    if (bytes === undefined || !clean) {
+      throw new KerberosError(
+        "io",
+        `replay cache ${path}`,
+        `cannot write a snapshot to ${path}.tmp and the existing file cannot be appended to`,
+      );
+    }
     try {
-      this.#file?.close();
-      this.#file = undefined;
-      const f = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
-      try {
-        const data = this.#enc.encode(parts.join(""));
-        let off = 0;
-        while (off < data.length) off += f.writeSync(data.subarray(off));
-        f.syncSync();
-      } finally {
-        f.close();
-      }
-      Deno.renameSync(tmp, path);
       this.#file = Deno.openSync(path, { append: true });
-      this.#logLines = parts.length;
     } catch (e) {
-      throw new KerberosError("io", `replay cache ${path}`, "cannot write the file", { cause: e });
-    }
-  }
-
-  #append(line: string): void {
-    if (!this.#file) return;
-    const data = this.#enc.encode(line);
-    try {
-      let off = 0;
-      while (off < data.length) off += this.#file.writeSync(data.subarray(off));
-      if (this.#durable) this.#file.syncDataSync();
-    } catch (e) {
-      throw new KerberosError("io", `replay cache ${this.#path}`, "cannot append to the file", {
+      throw new KerberosError("io", `replay cache ${path}`, "cannot open the file for append", {
         cause: e,
       });
     }
+    this.#broken = false;
+    if (this.#recoveringUntil > now && !this.#append(`R ${this.#recoveringUntil}\n`)) {
+      throw new KerberosError("io", `replay cache ${path}`, "cannot append to the file");
+    }
+  }
+
+  #takeLock(path: string): void {
+    const lockPath = `${path}.lock`;
+    let f: Deno.FsFile;
+    try {
+      f = Deno.openSync(lockPath, { read: true, write: true, create: true, mode: 0o600 });
+    } catch (e) {
+      throw new KerberosError("io", `replay cache ${path}`, `cannot open ${lockPath}`, {
+        cause: e,
+      });
+    }
+    let locked = false;
+    try {
+      locked = f.tryLockSync(true);
+    } catch (e) {
+      f.close();
+      throw new KerberosError("io", `replay cache ${path}`, `cannot lock ${lockPath}`, {
+        cause: e,
+      });
+    }
+    if (!locked) {
+      f.close();
+      throw new KerberosError(
+        "busy",
+        `replay cache ${path}`,
+        `the file is in use by another replay cache (${lockPath} is locked); ` +
+          "two services must not share one replay cache",
+      );
+    }
+    this.#lock = f;
+  }
+
+  /** Loads the log; false when it cannot be trusted to hold every accepted entry. */
+  #load(bytes: Uint8Array, now: number): boolean {
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      return false;
+    }
+    const lines = text.split("\n");
+    if (lines[0] !== MAGIC || lines.length < 2) return false; // not ours, or damaged header
+    // The file ends with "\n"; anything after the last one is a torn write.
+    let clean = lines[lines.length - 1] === "";
+    const loaded: [string, number][] = [];
+    for (let i = 1; i < lines.length - 1; i++) {
+      const line = lines[i]!;
+      let m = RECORD_RE.exec(line);
+      if (m) {
+        const exp = Number(m[1]);
+        if (exp > now) loaded.push([m[2]!, exp]);
+        continue;
+      }
+      m = RECOVER_RE.exec(line);
+      if (m) {
+        this.#recoveringUntil = Math.max(this.#recoveringUntil, Number(m[1]));
+        continue;
+      }
+      clean = false;
+    }
+    loaded.sort((a, b) => a[1] - b[1]);
+    for (const [k, exp] of loaded) {
+      if ((this.#entries.get(k) ?? 0) < exp) this.#entries.set(k, exp);
+      this.#qKeys.push(k);
+      this.#qExp.push(exp);
+    }
+    return clean;
+  }
+
+  /**
+   * Writes a snapshot of the live entries to `path.tmp`, fsyncs it, renames
+   * it over the log and fsyncs the directory; the snapshot's handle becomes
+   * the log's. Returns false (and keeps the old log in use) on failure.
+   */
+  #compact(now: number): boolean {
+    const path = this.#path!;
+    const tmp = path + ".tmp";
+    const parts = [MAGIC + "\n"];
+    if (this.#recoveringUntil > now) parts.push(`R ${this.#recoveringUntil}\n`);
+    for (const [k, exp] of this.#entries) if (exp > now) parts.push(`E ${exp} ${k}\n`);
+    let f: Deno.FsFile | undefined;
+    let created = false;
+    let renamed = false;
+    try {
+      // A leftover temp file is ours (we hold the lock); anything else there
+      // (a directory, a link) makes the compaction fail.
+      try {
+        if (Deno.lstatSync(tmp).isFile) Deno.removeSync(tmp);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+      f = Deno.openSync(tmp, { read: true, write: true, createNew: true, mode: 0o600 });
+      created = true;
+      writeAll(f, this.#enc.encode(parts.join("")));
+      f.syncSync();
+      Deno.renameSync(tmp, path);
+      renamed = true;
+      const old = this.#file;
+      this.#file = f;
+      f = undefined;
+      this.#logLines = parts.length;
+      try {
+        old?.close();
+      } catch {
+        // already closed
+      }
+      syncDirectory(path);
+      this.#broken = false;
+      return true;
+    } catch {
+      if (f) {
+        try {
+          f.close();
+        } catch {
+          // already closed
+        }
+      }
+      if (created && !renamed) {
+        try {
+          Deno.removeSync(tmp);
+        } catch {
+          // already gone
+        }
+      } else if (renamed) {
+        this.#broken = true; // the rename may not be durable: write it again
+      }
+      this.#nextCompactTry = now + Math.max(1000, this.#skewMs / 8);
+      return false;
+    }
+  }
+
+  /** Appends one line (fsynced when durable); false, and the cache broken, on failure. */
+  #append(line: string): boolean {
+    if (!this.#file || this.#broken) {
+      this.#broken = true;
+      return false;
+    }
+    try {
+      writeAll(this.#file, this.#enc.encode(line));
+      if (this.#durable) this.#file.syncDataSync();
+    } catch {
+      // A partial line may have been written: only a fresh snapshot repairs the log.
+      this.#broken = true;
+      return false;
+    }
     this.#logLines++;
+    return true;
+  }
+}
+
+function writeAll(f: Deno.FsFile, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) off += f.writeSync(data.subarray(off));
+}
+
+/** fsyncs the directory holding `path`, so that a rename in it is durable. */
+function syncDirectory(path: string): void {
+  const slash = path.lastIndexOf("/");
+  const dir = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+  const d = Deno.openSync(dir, { read: true });
+  try {
+    d.syncSync();
+  } finally {
+    d.close();
   }
 }
 

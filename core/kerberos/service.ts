@@ -19,8 +19,7 @@
  *
  * @module
  */
-import { checksumType, CryptoError, decrypt, encrypt, Key } from "../crypto/mod.ts";
-import { randomBelow, type RandomSource, systemRandom } from "../util/random.ts";
+import { checksumType, CryptoError, decrypt, encrypt, Key, verifyMic } from "../crypto/mod.ts";
 import { KerberosError } from "./errors.ts";
 import {
   ApOption,
@@ -47,12 +46,15 @@ import {
   encodeEncApRepPart,
   encodeKrbError,
   type EncTicketPart,
+  type HostAddress,
   type KrbError,
   type PrincipalName,
   type Ticket,
 } from "./messages.ts";
 import { formatPrincipal, type Principal, principalEquals } from "./principal.ts";
-import type { ReplayCache } from "./replay.ts";
+import type { ReplayCache, ReplayVerdict } from "./replay.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
+import { randomBelow, type RandomSource, systemRandom } from "../util/random.ts";
 
 /** Default allowed clock skew (krb5.conf `clockskew`), milliseconds. */
 export const DEFAULT_CLOCK_SKEW_MS = 300_000;
@@ -69,6 +71,27 @@ export interface ServiceKeyEntry {
   key: Uint8Array;
 }
 
+/**
+ * Stands in for the replay cache in tests that verify the same AP-REQ more
+ * than once on purpose. Not exported from `core/kerberos/mod.ts`: a service
+ * outside tests always has a {@link ReplayCache}.
+ */
+export const NO_REPLAY_CACHE_FOR_TESTS: unique symbol = Symbol("no replay cache (tests only)");
+
+/**
+ * What the service does with the addresses a ticket may be restricted to
+ * (EncTicketPart `caddr`):
+ *
+ * - `"check"` (default): an address-less ticket is accepted from anywhere
+ *   (MIT's and Heimdal's default `noaddresses = true` asks the KDC for
+ *   those); a ticket that lists addresses is accepted only from one of them,
+ *   so the caller must give the sender's address (`senderAddress`) or the
+ *   ticket is refused with KRB_AP_ERR_BADADDR.
+ * - `"ignore"`: addresses in tickets are not looked at (behind NAT, where
+ *   the address a ticket names is not the one the packet comes from).
+ */
+export type TicketAddressPolicy = "check" | "ignore";
+
 /** Options of {@link KerberosService}. */
 export interface ServiceOptions {
   /** Keys the service may decrypt tickets with (a keytab's entries). */
@@ -78,12 +101,39 @@ export interface ServiceOptions {
    * in `keys`.
    */
   principal?: Principal;
-  /** Allowed clock skew, milliseconds. Default 300 000 (5 minutes). */
+  /**
+   * Allowed clock skew, milliseconds. Default: the replay cache's window
+   * (300 000 without one). It may not exceed the replay cache's window:
+   * an authenticator must be remembered for as long as it could pass.
+   */
   skewMs?: number;
-  /** Replay cache; absent means no replay detection (tests and tools only). */
-  replayCache?: ReplayCache;
-  /** Clock, milliseconds since the epoch. Default `Date.now`. */
+  /**
+   * The replay cache (RFC 4120 §3.2.3). Required; its skew must be at least
+   * the service's. The symbol `NO_REPLAY_CACHE_FOR_TESTS` (exported by
+   * `service.ts` only, not by the layer's `mod.ts`) stands in for it in tests;
+   * any other symbol is refused.
+   */
+  replayCache: ReplayCache | symbol;
+  /** The clock. Default {@link systemClock}. */
+  clock?: Clock;
+  /** Clock as a bare function (older form of `clock`; `clock` wins). */
   now?: () => number;
+  /** Randomness for the AP-REP's confounder. Default {@link systemRandom}. */
+  random?: RandomSource;
+  /** Ticket address policy; see {@link TicketAddressPolicy}. Default `"check"`. */
+  ticketAddresses?: TicketAddressPolicy;
+}
+
+/** Per-request inputs of {@link KerberosService.verifyApReq} and {@link KerberosService.checkApReq}. */
+export interface VerifyApReqOptions {
+  /** The sender's IP address (text form), for tickets restricted to addresses. */
+  senderAddress?: string;
+  /**
+   * The application data an authenticator checksum covers. KINK defines
+   * none, so a checksum, when present, must be over the empty string
+   * (the default).
+   */
+  checksumData?: Uint8Array;
 }
 
 /** A verified AP-REQ. */
@@ -108,6 +158,8 @@ export interface VerifiedApReq {
   mutualRequired: boolean;
   /** Whether the ticket was a user-to-user ticket (ap-options use-session-key). */
   userToUser: boolean;
+  /** Whether the authenticator was recorded in the replay cache. */
+  recorded: boolean;
 }
 
 /**
@@ -197,6 +249,8 @@ export class KerberosService {
   readonly #skewMs: number;
   readonly #replay: ReplayCache | undefined;
   readonly #now: () => number;
+  readonly #random: RandomSource;
+  readonly #addressPolicy: TicketAddressPolicy;
   #tgtKeys: Key[] = [];
 
   /**
@@ -205,10 +259,36 @@ export class KerberosService {
    * @param opts keys, accepted principal, skew, replay cache, clock
    */
   constructor(opts: ServiceOptions) {
+    const rc = opts.replayCache;
+    if (rc === undefined || rc === null) {
+      throw new KerberosError(
+        "invalid-argument",
+        "Kerberos service",
+        "a replay cache is required (RFC 4120 §3.2.3)",
+      );
+    }
+    if (typeof rc === "symbol" && rc !== NO_REPLAY_CACHE_FOR_TESTS) {
+      throw new KerberosError("invalid-argument", "Kerberos service", "not a replay cache");
+    }
+    this.#replay = typeof rc === "symbol" ? undefined : rc;
     this.#principal = opts.principal;
-    this.#skewMs = opts.skewMs ?? DEFAULT_CLOCK_SKEW_MS;
-    this.#replay = opts.replayCache;
-    this.#now = opts.now ?? Date.now;
+    this.#skewMs = opts.skewMs ?? this.#replay?.skewMs ?? DEFAULT_CLOCK_SKEW_MS;
+    if (!(this.#skewMs > 0)) {
+      throw new KerberosError("invalid-argument", "Kerberos service", "skew must be positive");
+    }
+    if (this.#replay && this.#replay.skewMs < this.#skewMs) {
+      throw new KerberosError(
+        "invalid-argument",
+        "Kerberos service",
+        `the replay cache remembers authenticators for ${this.#replay.skewMs / 1000} s, ` +
+          `the service accepts ${this.#skewMs / 1000} s of skew: a replay inside the difference ` +
+          "would pass; give both the same skew",
+      );
+    }
+    const clock: Clock = opts.clock ?? (opts.now ? { now: opts.now } : systemClock);
+    this.#now = () => clock.now();
+    this.#random = opts.random ?? systemRandom;
+    this.#addressPolicy = opts.ticketAddresses ?? "check";
     this.#keys = [];
     for (const e of opts.keys) {
       if (this.#principal && !principalEquals(e.principal, this.#principal)) continue;
@@ -242,12 +322,84 @@ export class KerberosService {
   }
 
   /**
-   * Verifies an AP-REQ (DER or decoded) as RFC 4120 §3.2.3 describes.
-   * Throws {@link ApError} with the error code to answer, or a
-   * {@link KerberosError} `"decode"` for bytes that are not an AP-REQ
-   * (answer KRB_AP_ERR_MSG_TYPE / KRB_ERR_GENERIC).
+   * Verifies an AP-REQ (DER or decoded) as RFC 4120 §3.2.3 describes and
+   * records its authenticator in the replay cache: {@link checkApReq} then
+   * {@link recordApReq}. Throws {@link ApError} with the error code to
+   * answer, or a {@link KerberosError} `"decode"` for bytes that are not an
+   * AP-REQ (answer KRB_AP_ERR_MSG_TYPE / KRB_ERR_GENERIC).
+   *
+   * KINK must not use this for a message whose Cksum is not yet verified:
+   * a forged message carrying a sniffed AP-REQ would burn the genuine one.
+   * Use {@link checkApReq}, verify the Cksum, then {@link recordApReq}.
    */
-  verifyApReq(input: Uint8Array | ApReq): VerifiedApReq {
+  verifyApReq(input: Uint8Array | ApReq, opts: VerifyApReqOptions = {}): VerifiedApReq {
+    const v = this.checkApReq(input, opts);
+    try {
+      this.recordApReq(v);
+    } catch (e) {
+      v.sessionKey.dispose();
+      throw e;
+    }
+    return v;
+  }
+
+  /**
+   * Records a checked AP-REQ's authenticator in the replay cache — call it
+   * once the message that carried it is authenticated (KINK: its Cksum
+   * verified with the session key), before answering. Throws {@link ApError}
+   * KRB_AP_ERR_REPEAT when the authenticator was presented before (or the
+   * cache is recovering or full), KRB_ERR_GENERIC when the cache cannot
+   * persist it; the entry is persisted before this returns. On failure the
+   * caller still owns `v.sessionKey`.
+   */
+  recordApReq(v: VerifiedApReq): void {
+    if (v.recorded) return;
+    if (this.#replay) {
+      const { ctime, cusec } = v.authenticator;
+      this.#replayReject(
+        this.#replay.check(this.#replayEntry(v.client, v.server, ctime, cusec)),
+        v.client,
+        ctime,
+        cusec,
+      );
+    }
+    v.recorded = true;
+  }
+
+  #replayEntry(client: Principal, server: Principal, ctime: Date, cusec: number) {
+    return {
+      client: formatPrincipal(client),
+      server: formatPrincipal(server),
+      ctimeMs: ctime.getTime(),
+      cusec,
+    };
+  }
+
+  #replayReject(v: ReplayVerdict, client: Principal, ctime: Date, cusec: number): void {
+    if (v.ok) return;
+    const why = v.reason === "replay"
+      ? "this authenticator was already presented"
+      : v.reason === "recovering"
+      ? `the replay cache was lost; every request is refused until ${
+        new Date(v.until ?? 0).toISOString()
+      }`
+      : v.reason === "full"
+      ? "the replay cache is full"
+      : "the replay cache cannot persist new entries";
+    throw new ApError(
+      v.reason === "unavailable" ? ErrorCode.KRB_ERR_GENERIC : ErrorCode.KRB_AP_ERR_REPEAT,
+      `${why} (client ${formatPrincipal(client)})`,
+      { ctime, cusec, client },
+    );
+  }
+
+  /**
+   * Checks an AP-REQ as {@link verifyApReq} does — ticket, authenticator,
+   * checksum, addresses, skew, validity, and whether the replay cache
+   * already holds the authenticator — without recording it. The result's
+   * `recorded` is false until {@link recordApReq} is called.
+   */
+  checkApReq(input: Uint8Array | ApReq, opts: VerifyApReqOptions = {}): VerifiedApReq {
     const apReq = input instanceof Uint8Array ? decodeApReq(input) : input;
     if (apReq.pvno !== 5) {
       throw new ApError(ErrorCode.KRB_AP_ERR_BADVERSION, `pvno ${apReq.pvno}, expected 5`);
@@ -264,87 +416,7 @@ export class KerberosService {
     const mutualRequired = hasFlag(apReq.apOptions, ApOption.MUTUAL_REQUIRED);
 
     // 1. The ticket.
-    let plain: Uint8Array | undefined;
-    let kvno: number | undefined;
-    const etype = ticket.encPart.etype;
-    if (userToUser) {
-      if (this.#principal && !principalEquals(server, this.#principal)) {
-        throw new ApError(
-          ErrorCode.KRB_AP_ERR_NOT_US,
-          `user-to-user ticket is for ${formatPrincipal(server)}, this service is ${
-            formatPrincipal(this.#principal)
-          }`,
-        );
-      }
-      const cands = this.#tgtKeys.filter((k) => k.enctype === etype);
-      if (cands.length === 0) {
-        throw new ApError(
-          ErrorCode.KRB_AP_ERR_NO_TGT,
-          `user-to-user ticket for ${formatPrincipal(server)} in ${
-            enctypeName(etype)
-          }, but no TGT session key of that enctype is held`,
-        );
-      }
-      for (const k of cands) {
-        plain = tryDecrypt(k, KeyUsage.KDC_REP_TICKET, ticket.encPart.cipher);
-        if (plain) break;
-      }
-      if (!plain) {
-        throw new ApError(
-          ErrorCode.KRB_AP_ERR_BAD_INTEGRITY,
-          `user-to-user ticket for ${
-            formatPrincipal(server)
-          } does not decrypt with our TGT session key (our TGT may have been renewed)`,
-        );
-      }
-    } else {
-      const mine = this.#keys.filter((k) => principalEquals(k.principal, server));
-      if (mine.length === 0) {
-        throw new ApError(
-          ErrorCode.KRB_AP_ERR_NOT_US,
-          `ticket is for ${formatPrincipal(server)}, for which no key is held${
-            this.#principal ? ` (this service is ${formatPrincipal(this.#principal)})` : ""
-          }`,
-        );
-      }
-      const wantKvno = ticket.encPart.kvno;
-      const byKvno = wantKvno === undefined ? mine : mine.filter((k) => k.kvno === wantKvno);
-      if (byKvno.length === 0) {
-        const have = [...new Set(mine.map((k) => k.kvno))].join(", ");
-        throw new ApError(
-          ErrorCode.KRB_AP_ERR_BADKEYVER,
-          `ticket for ${
-            formatPrincipal(server)
-          } is encrypted with key version ${wantKvno}, the keytab holds kvno ${have}: ` +
-            "re-export the keytab (ktadd -norandkey) after the key change",
-        );
-      }
-      const cands = byKvno.filter((k) => k.key.enctype === etype).sort((a, b) => b.kvno - a.kvno);
-      if (cands.length === 0) {
-        const have = [...new Set(byKvno.map((k) => enctypeName(k.key.enctype)))].join(", ");
-        throw new ApError(
-          ErrorCode.KRB_AP_ERR_NOKEY,
-          `ticket for ${formatPrincipal(server)} is encrypted with ${
-            enctypeName(etype)
-          }, the keytab holds only ${have} for that kvno`,
-        );
-      }
-      for (const k of cands) {
-        plain = tryDecrypt(k.key, KeyUsage.KDC_REP_TICKET, ticket.encPart.cipher);
-        if (plain) {
-          kvno = k.kvno;
-          break;
-        }
-      }
-      if (!plain) {
-        throw new ApError(
-          ErrorCode.KRB_AP_ERR_BAD_INTEGRITY,
-          `ticket for ${formatPrincipal(server)} (${enctypeName(etype)}, kvno ${
-            wantKvno ?? "unspecified"
-          }) fails the integrity check with the keytab's key: the keytab does not match the KDC`,
-        );
-      }
-    }
+    const { plain, kvno } = this.#decryptTicket(ticket, server, userToUser);
     let encTicketPart: EncTicketPart;
     try {
       encTicketPart = decodeEncTicketPart(plain);
@@ -352,6 +424,8 @@ export class KerberosService {
       throw new ApError(ErrorCode.KRB_AP_ERR_MODIFIED, "ticket decrypts but does not decode", {
         cause: e,
       });
+    } finally {
+      plain.fill(0); // the decoded fields are copies
     }
     let sessionKey: Key;
     try {
@@ -398,6 +472,8 @@ export class KerberosService {
         throw new ApError(ErrorCode.KRB_AP_ERR_MODIFIED, "authenticator does not decode", {
           cause: e,
         });
+      } finally {
+        aplain.fill(0);
       }
       if (authenticator.subkey) authenticator.subkey.keyvalue.fill(0); // ignored (RFC 4430 §7)
       const ctime = authenticator.ctime;
@@ -411,6 +487,33 @@ export class KerberosService {
           }`,
           { ctime, cusec, client },
         );
+      }
+      // 2b. The authenticator checksum, when present (RFC 4120 §5.5.1).
+      if (authenticator.cksum) {
+        const want = checksumType(sessionKey.enctype);
+        if (authenticator.cksum.cksumtype !== want) {
+          throw new ApError(
+            ErrorCode.KRB_AP_ERR_INAPP_CKSUM,
+            `authenticator checksum type ${authenticator.cksum.cksumtype}, expected ${want} ` +
+              `for a ${enctypeName(sessionKey.enctype)} session key`,
+            { ctime, cusec, client },
+          );
+        }
+        const data = opts.checksumData ?? new Uint8Array(0);
+        if (
+          !verifyMic(
+            sessionKey,
+            KeyUsage.AP_REQ_AUTHENTICATOR_CKSUM,
+            data,
+            authenticator.cksum.checksum,
+          )
+        ) {
+          throw new ApError(
+            ErrorCode.KRB_AP_ERR_MODIFIED,
+            "authenticator checksum does not verify",
+            { ctime, cusec, client },
+          );
+        }
       }
       // 3. Clock skew.
       const now = this.#now();
@@ -441,28 +544,16 @@ export class KerberosService {
           { ctime, cusec, client },
         );
       }
-      // 5. Replay.
+      // 5. Ticket addresses.
+      this.#checkAddresses(encTicketPart.caddr, opts.senderAddress, client, ctime, cusec);
+      // 6. Replay (not recorded here).
       if (this.#replay) {
-        const v = this.#replay.check({
-          client: formatPrincipal(client),
-          server: formatPrincipal(server),
-          ctimeMs: ctime.getTime(),
+        this.#replayReject(
+          this.#replay.peek(this.#replayEntry(client, server, ctime, cusec)),
+          client,
+          ctime,
           cusec,
-        });
-        if (!v.ok) {
-          const why = v.reason === "replay"
-            ? "this authenticator was already presented"
-            : v.reason === "recovering"
-            ? `the replay cache was lost; every request is refused until ${
-              new Date(v.until ?? 0).toISOString()
-            }`
-            : "the replay cache is full";
-          throw new ApError(
-            ErrorCode.KRB_AP_ERR_REPEAT,
-            `${why} (client ${formatPrincipal(client)})`,
-            { ctime, cusec, client },
-          );
-        }
+        );
       }
       return {
         apReq,
@@ -475,6 +566,7 @@ export class KerberosService {
         kvno,
         mutualRequired,
         userToUser,
+        recorded: false,
       };
     } catch (e) {
       sessionKey.dispose();
@@ -482,9 +574,124 @@ export class KerberosService {
     }
   }
 
+  #checkAddresses(
+    caddr: HostAddress[] | undefined,
+    sender: string | undefined,
+    client: Principal,
+    ctime: Date,
+    cusec: number,
+  ): void {
+    if (this.#addressPolicy === "ignore" || !caddr || caddr.length === 0) return;
+    const fail = (why: string) =>
+      new ApError(
+        ErrorCode.KRB_AP_ERR_BADADDR,
+        `ticket of ${formatPrincipal(client)} is restricted to ${caddr.length} address(es); ${why}`,
+        { ctime, cusec, client },
+      );
+    if (sender === undefined) throw fail("the sender's address is not known to check it");
+    const b = ipAddressBytes(sender);
+    if (!b) throw fail(`the sender's address '${sender}' is not an IP address`);
+    const v4 = b.length === 16 && isV4Mapped(b) ? b.subarray(12) : b;
+    const match = caddr.some((a) =>
+      (a.addrType === 2 && v4.length === 4 && equalBytes(a.address, v4)) ||
+      (a.addrType === 24 && b.length === 16 && equalBytes(a.address, b))
+    );
+    if (!match) throw fail(`the request comes from ${sender}, which is not one of them`);
+  }
+
+  #decryptTicket(
+    ticket: Ticket,
+    server: Principal,
+    userToUser: boolean,
+  ): { plain: Uint8Array; kvno: number | undefined } {
+    let plain: Uint8Array | undefined;
+    let kvno: number | undefined;
+    const etype = ticket.encPart.etype;
+    if (userToUser) {
+      if (this.#principal && !principalEquals(server, this.#principal)) {
+        throw new ApError(
+          ErrorCode.KRB_AP_ERR_NOT_US,
+          `user-to-user ticket is for ${formatPrincipal(server)}, this service is ${
+            formatPrincipal(this.#principal)
+          }`,
+        );
+      }
+      const cands = this.#tgtKeys.filter((k) => k.enctype === etype);
+      if (cands.length === 0) {
+        throw new ApError(
+          ErrorCode.KRB_AP_ERR_NO_TGT,
+          `user-to-user ticket for ${formatPrincipal(server)} in ${
+            enctypeName(etype)
+          }, but no TGT session key of that enctype is held`,
+        );
+      }
+      for (const k of cands) {
+        plain = tryDecrypt(k, KeyUsage.KDC_REP_TICKET, ticket.encPart.cipher);
+        if (plain) break;
+      }
+      if (!plain) {
+        throw new ApError(
+          ErrorCode.KRB_AP_ERR_BAD_INTEGRITY,
+          `user-to-user ticket for ${
+            formatPrincipal(server)
+          } does not decrypt with our TGT session key (our TGT may have been renewed)`,
+        );
+      }
+      return { plain, kvno };
+    }
+    const mine = this.#keys.filter((k) => principalEquals(k.principal, server));
+    if (mine.length === 0) {
+      throw new ApError(
+        ErrorCode.KRB_AP_ERR_NOT_US,
+        `ticket is for ${formatPrincipal(server)}, for which no key is held${
+          this.#principal ? ` (this service is ${formatPrincipal(this.#principal)})` : ""
+        }`,
+      );
+    }
+    const wantKvno = ticket.encPart.kvno;
+    const byKvno = wantKvno === undefined ? mine : mine.filter((k) => k.kvno === wantKvno);
+    if (byKvno.length === 0) {
+      const have = [...new Set(mine.map((k) => k.kvno))].join(", ");
+      throw new ApError(
+        ErrorCode.KRB_AP_ERR_BADKEYVER,
+        `ticket for ${
+          formatPrincipal(server)
+        } is encrypted with key version ${wantKvno}, the keytab holds kvno ${have}: ` +
+          "re-export the keytab after the key change (MIT: kadmin ktadd -norandkey; " +
+          "Heimdal: kadmin ext_keytab)",
+      );
+    }
+    const cands = byKvno.filter((k) => k.key.enctype === etype).sort((a, b) => b.kvno - a.kvno);
+    if (cands.length === 0) {
+      const have = [...new Set(byKvno.map((k) => enctypeName(k.key.enctype)))].join(", ");
+      throw new ApError(
+        ErrorCode.KRB_AP_ERR_NOKEY,
+        `ticket for ${formatPrincipal(server)} is encrypted with ${
+          enctypeName(etype)
+        }, the keytab holds only ${have} for that kvno`,
+      );
+    }
+    for (const k of cands) {
+      plain = tryDecrypt(k.key, KeyUsage.KDC_REP_TICKET, ticket.encPart.cipher);
+      if (plain) {
+        kvno = k.kvno;
+        break;
+      }
+    }
+    if (!plain) {
+      throw new ApError(
+        ErrorCode.KRB_AP_ERR_BAD_INTEGRITY,
+        `ticket for ${formatPrincipal(server)} (${enctypeName(etype)}, kvno ${
+          wantKvno ?? "unspecified"
+        }) fails the integrity check with the keytab's key: the keytab does not match the KDC`,
+      );
+    }
+    return { plain, kvno };
+  }
+
   /** Builds the AP-REP for a verified AP-REQ (EncAPRepPart, key usage 12, no subkey). */
   makeApRep(v: VerifiedApReq): Uint8Array {
-    return makeApRep(v.sessionKey, v.authenticator.ctime, v.authenticator.cusec);
+    return makeApRep(v.sessionKey, v.authenticator.ctime, v.authenticator.cusec, this.#random);
   }
 
   /**
@@ -524,6 +731,64 @@ export class KerberosService {
   }
 }
 
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function isV4Mapped(b: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
+  return b[10] === 0xff && b[11] === 0xff;
+}
+
+/** The octets of an IPv4 (dotted quad) or IPv6 address in text form, or undefined. */
+export function ipAddressBytes(text: string): Uint8Array | undefined {
+  const v4 = (t: string): number[] | undefined => {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(t);
+    if (!m) return undefined;
+    const o = m.slice(1).map(Number);
+    return o.every((x) => x <= 255) ? o : undefined;
+  };
+  const four = v4(text);
+  if (four) return new Uint8Array(four);
+  let t = text;
+  const pct = t.indexOf("%");
+  if (pct >= 0) t = t.slice(0, pct); // zone id
+  if (!/^[0-9a-fA-F:.]+$/.test(t) || !t.includes(":")) return undefined;
+  const halves = t.split("::");
+  if (halves.length > 2) return undefined;
+  const groups = (h: string): number[] | undefined => {
+    if (h === "") return [];
+    const out: number[] = [];
+    const parts = h.split(":");
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (i === parts.length - 1 && p.includes(".")) {
+        const q = v4(p);
+        if (!q) return undefined;
+        out.push((q[0]! << 8) | q[1]!, (q[2]! << 8) | q[3]!);
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return undefined;
+        out.push(parseInt(p, 16));
+      }
+    }
+    return out;
+  };
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  if (!head || !tail) return undefined;
+  const fill = 8 - head.length - tail.length;
+  if (halves.length === 2 ? fill < 1 : fill !== 0) return undefined;
+  const all = [...head, ...new Array<number>(fill).fill(0), ...tail];
+  const out = new Uint8Array(16);
+  all.forEach((g, i) => {
+    out[2 * i] = g >> 8;
+    out[2 * i + 1] = g & 0xff;
+  });
+  return out;
+}
+
 function describeOffset(ms: number): string {
   const s = Math.round(Math.abs(ms) / 1000);
   return ms > 0 ? `${s} s ahead of ours` : `${s} s behind ours`;
@@ -543,7 +808,7 @@ export function tryDecrypt(key: Key, usage: number, cipher: Uint8Array): Uint8Ar
 
 /**
  * Builds an AP-REP answering an authenticator (ctime, cusec), encrypted in
- * `sessionKey`; the confounder comes from `random` (default: the system CSPRNG).
+ * `sessionKey` with a confounder from `random` (default {@link systemRandom}).
  */
 export function makeApRep(
   sessionKey: Key,
@@ -631,25 +896,20 @@ export interface MakeApReqOptions {
   mutual?: boolean;
   /** The ticket is a user-to-user ticket (use-session-key). Default false. */
   userToUser?: boolean;
-  /** Clock, ms since the epoch. Default `Date.now`. */
+  /** The clock. Default {@link systemClock}. */
+  clock?: Clock;
+  /** Clock as a bare function (older form of `clock`; `clock` wins). */
   now?: () => number;
+  /** Randomness for the cusec's low digits and the confounder. Default {@link systemRandom}. */
+  random?: RandomSource;
+  /** Where (ctime, cusec) uniqueness is tracked. Default: one tracker per process. */
+  times?: AuthenticatorTimes;
   /** Correction added to the clock (from a protected KRB_AP_ERR_SKEW), ms. */
   clockOffsetMs?: number;
   /** Checksum over application data (e.g. the TGS-REQ body), put in the authenticator. */
   checksum?: { cksumtype: number; checksum: Uint8Array };
   /** Key usage of the authenticator encryption. Default 11 (AP-REQ); 7 in a TGS-REQ. */
   usage?: number;
-  /**
-   * Source of the confounder and of the sub-millisecond part of cusec
-   * (default: the system CSPRNG). A deterministic engine passes its own.
-   */
-  random?: RandomSource;
-  /**
-   * The authenticator time to use, exactly. The caller then guarantees that
-   * no (ctime, cusec) pair repeats (the process-wide uniqueness set is not
-   * consulted), as a deterministic engine with its own clock must.
-   */
-  time?: AuthenticatorTime;
 }
 
 /** An AP-REQ built by {@link makeApReq}. */
@@ -660,30 +920,43 @@ export interface BuiltApReq {
   time: AuthenticatorTime;
 }
 
-/** Recently issued (ctime, cusec) pairs, so that none repeats (RFC 4120 §3.2.3). */
 const ISSUED_MAX = 65_536;
-const issued = new Set<string>();
-const issuedRing: (string | undefined)[] = new Array(ISSUED_MAX);
-let issuedNext = 0;
 
-function uniqueTime(nowMs: number, random: RandomSource): { time: Date; usec: number } {
-  const start = splitTime(nowMs, randomBelow(random, 1000));
-  let sec = start.time.getTime() / 1000;
-  let usec = start.usec;
-  while (issued.has(`${sec}.${usec}`)) {
-    if (++usec > 999_999) {
-      sec++;
-      usec = 0;
+/**
+ * Hands out authenticator times (ctime, cusec) so that none repeats among
+ * the last 65 536 issued (RFC 4120 §3.2.3: a service rejects a second
+ * authenticator with the same time from the same client). The sub-millisecond
+ * part is random. Each {@link KerberosClient} has its own; {@link makeApReq}
+ * uses one per process unless given another, so a simulated run that gives
+ * each gateway its own instance does not depend on what ran before it.
+ */
+export class AuthenticatorTimes {
+  readonly #issued = new Set<string>();
+  readonly #ring: (string | undefined)[] = new Array(ISSUED_MAX);
+  #next = 0;
+
+  /** A (ctime, cusec) at `nowMs` not issued before by this instance. */
+  next(nowMs: number, random: RandomSource = systemRandom): { time: Date; usec: number } {
+    const start = splitTime(nowMs, randomBelow(random, 1000));
+    let sec = start.time.getTime() / 1000;
+    let usec = start.usec;
+    while (this.#issued.has(`${sec}.${usec}`)) {
+      if (++usec > 999_999) {
+        sec++;
+        usec = 0;
+      }
     }
+    const k = `${sec}.${usec}`;
+    const old = this.#ring[this.#next];
+    if (old !== undefined) this.#issued.delete(old);
+    this.#ring[this.#next] = k;
+    this.#next = (this.#next + 1) % ISSUED_MAX;
+    this.#issued.add(k);
+    return { time: new Date(sec * 1000), usec };
   }
-  const k = `${sec}.${usec}`;
-  const old = issuedRing[issuedNext];
-  if (old !== undefined) issued.delete(old);
-  issuedRing[issuedNext] = k;
-  issuedNext = (issuedNext + 1) % ISSUED_MAX;
-  issued.add(k);
-  return { time: new Date(sec * 1000), usec };
 }
+
+const processTimes = new AuthenticatorTimes();
 
 /**
  * Builds an AP-REQ presenting `ticket` (whose session key is `sessionKey`)
@@ -696,10 +969,10 @@ export function makeApReq(
   sessionKey: Key,
   opts: MakeApReqOptions = {},
 ): BuiltApReq {
+  const clock: Clock = opts.clock ?? (opts.now ? { now: opts.now } : systemClock);
   const random = opts.random ?? systemRandom;
-  const { time, usec } = opts.time
-    ? { time: opts.time.ctime, usec: opts.time.cusec }
-    : uniqueTime((opts.now ?? Date.now)() + (opts.clockOffsetMs ?? 0), random);
+  const nowMs = clock.now() + (opts.clockOffsetMs ?? 0);
+  const { time, usec } = (opts.times ?? processTimes).next(nowMs, random);
   const auth: Authenticator = {
     authenticatorVno: 5,
     crealm: client.realm,
@@ -708,12 +981,13 @@ export function makeApReq(
     ctime: time,
   };
   if (opts.checksum) auth.cksum = opts.checksum;
-  const cipher = encrypt(
-    sessionKey,
-    opts.usage ?? KeyUsage.AP_REQ_AUTHENTICATOR,
-    encodeAuthenticator(auth),
-    random,
-  );
+  const authPlain = encodeAuthenticator(auth);
+  let cipher: Uint8Array;
+  try {
+    cipher = encrypt(sessionKey, opts.usage ?? KeyUsage.AP_REQ_AUTHENTICATOR, authPlain, random);
+  } finally {
+    authPlain.fill(0);
+  }
   const bits: number[] = [];
   if (opts.userToUser) bits.push(ApOption.USE_SESSION_KEY);
   if (opts.mutual ?? true) bits.push(ApOption.MUTUAL_REQUIRED);

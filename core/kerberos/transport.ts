@@ -9,12 +9,25 @@
  * happens, and nothing here blocks the event loop: a dead KDC costs its
  * timeout in wall-clock time, never in CPU or in other tasks' latency.
  *
+ * **Host names.** A KDC given by name (`kdc = kdc.example.com`, the usual
+ * krb5.conf form) is resolved here, never inside a socket callback: over
+ * UDP with `node:dns` `lookup` (the system resolver, getaddrinfo: /etc/hosts
+ * then DNS), which under Deno needs `--allow-net=<name>` (the name, any
+ * port) and then `--allow-net=<address>:<port>` for each address it yields;
+ * the addresses are tried in the resolver's order. Over TCP the name goes to
+ * the socket, which Deno resolves under `--allow-net=<name>:<port>` alone.
+ * So a process granted only `<name>:<port>` (what `kink ticket --kdc` grants)
+ * cannot resolve the name for UDP: it then asks that KDC over TCP (which
+ * MIT and Heimdal KDCs serve on the same port) and says so in the attempts.
+ * A socket callback never throws: every failure becomes an attempt outcome.
+ *
  * Errors name every address tried and why it failed, e.g.
  * `"KDC unreachable: tried 127.0.0.1:7 (timeout 1000 ms), 127.0.0.1:8 (connection refused)"`.
  *
  * @module
  */
 import dgram from "node:dgram";
+import dns from "node:dns";
 import net from "node:net";
 import { KerberosError } from "./errors.ts";
 
@@ -216,7 +229,9 @@ export async function sendToKdc(
           if (r.badReply) sawBadReply = true;
           if (r.aborted) throwIfAborted(options.signal, attempts);
           if (r.timedOut) timedOut.push(i);
-          continue;
+          // UDP could not even be tried (the name cannot be resolved under
+          // this process's permissions): TCP to the name may still be allowed.
+          if (!(r.unresolvable && kdc.protocol !== "udp" && round === 0)) continue;
         }
       } else if (round > 0) {
         continue; // TCP retransmits by itself; it is tried once
@@ -248,7 +263,15 @@ function throwIfAborted(signal: AbortSignal | undefined, attempts: KdcAttempt[])
 
 type TryResult =
   | { ok: true; reply: Uint8Array }
-  | { ok: false; reason: string; badReply?: boolean; aborted?: boolean; timedOut?: boolean };
+  | {
+    ok: false;
+    reason: string;
+    badReply?: boolean;
+    aborted?: boolean;
+    timedOut?: boolean;
+    /** The host name could not be resolved for UDP (no permission to resolve it). */
+    unresolvable?: boolean;
+  };
 
 /**
  * Checks that `b` is exactly one DER element tagged [APPLICATION 11], [13]
@@ -338,7 +361,7 @@ function udpFamily(host: string): "udp4" | "udp6" {
  * loopback address for a loopback KDC (so that a process allowed only
  * loopback traffic can talk to a local KDC), otherwise the wildcard address.
  * A process needs Deno net permission for `<address>:0` besides the KDC's
- * `host:port`.
+ * `host:port`. For a host name, give the address it resolves to.
  */
 export function localBindAddress(host: string): string {
   const v6 = net.isIP(host) === 6;
@@ -355,7 +378,7 @@ function tryOnce(
   signal: AbortSignal | undefined,
 ): Promise<TryResult> {
   return protocol === "udp"
-    ? tryUdp(kdc, request, timeoutMs, signal)
+    ? tryUdpKdc(kdc, request, timeoutMs, signal)
     : tryTcp(kdc, request, timeoutMs, maxReply, signal);
 }
 
@@ -366,22 +389,116 @@ function tryOnce(
  */
 function missingNetPermission(host: string, port: number): string | undefined {
   const desc = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  return netGranted(desc) === false ? desc : undefined;
+}
+
+/** Whether Deno grants net access to `desc`; undefined when the API does not accept it. */
+function netGranted(desc: string): boolean | undefined {
   try {
-    const st = Deno.permissions.querySync({ name: "net", host: desc });
-    return st.state === "granted" ? undefined : desc;
+    return Deno.permissions.querySync({ name: "net", host: desc }).state === "granted";
   } catch {
     return undefined; // not a name the permission API accepts; let the socket decide
   }
 }
 
-function tryUdp(
+/** Largest number of addresses of one KDC name tried over UDP. */
+const MAX_RESOLVED = 8;
+
+/**
+ * Resolves a KDC host name with the system resolver (`node:dns` lookup,
+ * getaddrinfo: /etc/hosts, then DNS), bounded by `timeoutMs`. Never throws.
+ */
+export function resolveKdcHost(
+  host: string,
+  timeoutMs: number,
+): Promise<{ addresses: string[] } | { error: string; permission?: boolean }> {
+  if (net.isIP(host) !== 0) return Promise.resolve({ addresses: [host] });
+  if (netGranted(host) === false) {
+    return Promise.resolve({
+      error: `resolving ${host} needs --allow-net=${host}`,
+      permission: true,
+    });
+  }
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (r: { addresses: string[] } | { error: string; permission?: boolean }) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(r);
+    };
+    const timer = setTimeout(
+      () => finish({ error: `resolving ${host} timed out after ${timeoutMs} ms` }),
+      timeoutMs,
+    );
+    try {
+      dns.lookup(host, { all: true }, (err, addrs) => {
+        try {
+          if (err) {
+            const code = (err as { code?: string }).code;
+            if (code === "EPERM") {
+              return finish({
+                error: `resolving ${host} needs --allow-net=${host}`,
+                permission: true,
+              });
+            }
+            return finish({ error: `cannot resolve ${host}: ${describeSocketError(err)}` });
+          }
+          const list = [...new Set((addrs ?? []).map((a) => a.address))]
+            .filter((a) => net.isIP(a) !== 0)
+            .slice(0, MAX_RESOLVED);
+          finish(
+            list.length > 0 ? { addresses: list } : { error: `${host} has no address` },
+          );
+        } catch (e) {
+          finish({ error: `cannot resolve ${host}: ${describeSocketError(e)}` });
+        }
+      });
+    } catch (e) {
+      finish({ error: `cannot resolve ${host}: ${describeSocketError(e)}` });
+    }
+  });
+}
+
+/** UDP to a KDC by address or name: names are resolved first, each address tried in turn. */
+async function tryUdpKdc(
   kdc: KdcEndpoint,
   request: Uint8Array,
   timeoutMs: number,
   signal: AbortSignal | undefined,
 ): Promise<TryResult> {
-  const bindAddr = localBindAddress(kdc.host);
-  const missing = missingNetPermission(bindAddr, 0) ?? missingNetPermission(kdc.host, kdc.port);
+  if (net.isIP(kdc.host) !== 0) return await tryUdp(kdc.host, kdc.port, request, timeoutMs, signal);
+  const deadline = Date.now() + timeoutMs;
+  const res = await resolveKdcHost(kdc.host, timeoutMs);
+  if ("error" in res) {
+    return res.permission
+      ? { ok: false, reason: res.error, unresolvable: true }
+      : { ok: false, reason: res.error };
+  }
+  const reasons: string[] = [];
+  let last: TryResult = { ok: false, reason: "no address" };
+  for (const ip of res.addresses) {
+    if (signal?.aborted) return { ok: false, reason: "aborted", aborted: true };
+    const left = Math.max(1, deadline - Date.now());
+    last = await tryUdp(ip, kdc.port, request, left, signal);
+    if (last.ok || last.aborted || last.badReply) return last;
+    reasons.push(`${formatEndpoint({ host: ip, port: kdc.port })}: ${last.reason}`);
+    if (deadline - Date.now() <= 0) break;
+  }
+  const r: TryResult = { ok: false, reason: reasons.join("; ") || last.reason };
+  if (!last.ok && last.timedOut) r.timedOut = true;
+  return r;
+}
+
+function tryUdp(
+  host: string,
+  port: number,
+  request: Uint8Array,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<TryResult> {
+  const bindAddr = localBindAddress(host);
+  const missing = missingNetPermission(bindAddr, 0) ?? missingNetPermission(host, port);
   if (missing) {
     return Promise.resolve({ ok: false, reason: `no Deno --allow-net permission for ${missing}` });
   }
@@ -404,6 +521,15 @@ function tryUdp(
       }
       resolve(r);
     };
+    // Every callback below runs outside this promise's executor: an
+    // exception there would be uncaught and end the process.
+    const guard = <A extends unknown[]>(fn: (...a: A) => void) => (...a: A) => {
+      try {
+        fn(...a);
+      } catch (e) {
+        finish({ ok: false, reason: describeSocketError(e) });
+      }
+    };
     if (signal?.aborted) return resolve({ ok: false, reason: "aborted", aborted: true });
     const timer = setTimeout(
       () => finish({ ok: false, reason: `timeout ${timeoutMs} ms`, timedOut: true }),
@@ -411,26 +537,42 @@ function tryUdp(
     );
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      sock = dgram.createSocket(udpFamily(kdc.host));
+      sock = dgram.createSocket(udpFamily(host));
     } catch (e) {
       return finish({ ok: false, reason: describeSocketError(e) });
     }
-    sock.on("error", (e) => finish({ ok: false, reason: describeSocketError(e) }));
-    sock.on("message", (msg: Uint8Array) => {
-      const reply = new Uint8Array(msg);
-      const bad = checkKdcReplyFraming(reply);
-      finish(bad ? { ok: false, reason: bad, badReply: true } : { ok: true, reply });
-    });
+    const s = sock;
+    s.on("error", guard((e: Error) => finish({ ok: false, reason: describeSocketError(e) })));
+    s.on(
+      "message",
+      guard((msg: Uint8Array) => {
+        const reply = new Uint8Array(msg);
+        const bad = checkKdcReplyFraming(reply);
+        finish(bad ? { ok: false, reason: bad, badReply: true } : { ok: true, reply });
+      }),
+    );
     try {
-      sock.bind(0, bindAddr, () => {
-        if (done || !sock) return;
-        sock.connect(kdc.port, kdc.host, () => {
-          if (done || !sock) return;
-          sock.send(request, (err) => {
-            if (err) finish({ ok: false, reason: describeSocketError(err) });
-          });
-        });
-      });
+      s.bind(
+        0,
+        bindAddr,
+        guard(() => {
+          if (done) return;
+          // Connected to the KDC's address: only it can answer.
+          s.connect(
+            port,
+            host,
+            guard(() => {
+              if (done) return;
+              s.send(
+                request,
+                guard((err: Error | null) => {
+                  if (err) finish({ ok: false, reason: describeSocketError(err) });
+                }),
+              );
+            }),
+          );
+        }),
+      );
     } catch (e) {
       finish({ ok: false, reason: describeSocketError(e) });
     }
@@ -466,6 +608,14 @@ function tryTcp(
       }
       resolve(r);
     };
+    // As for UDP: an exception in a socket callback must not escape.
+    const guard = <A extends unknown[]>(fn: (...a: A) => void) => (...a: A) => {
+      try {
+        fn(...a);
+      } catch (e) {
+        finish({ ok: false, reason: describeSocketError(e) });
+      }
+    };
     if (signal?.aborted) return resolve({ ok: false, reason: "aborted", aborted: true });
     const timer = setTimeout(
       () => finish({ ok: false, reason: `timeout ${timeoutMs} ms`, timedOut: true }),
@@ -480,58 +630,70 @@ function tryTcp(
     } catch (e) {
       return finish({ ok: false, reason: describeSocketError(e) });
     }
-    sock.on("error", (e) => finish({ ok: false, reason: describeSocketError(e) }));
-    sock.on("connect", () => {
-      sock?.write(framed);
-    });
-    sock.on("data", (d: Uint8Array) => {
-      chunks.push(new Uint8Array(d));
-      have += d.length;
-      if (want < 0 && have >= 4) {
-        const all = joinChunks(chunks, have);
-        chunks.length = 0;
-        chunks.push(all);
-        const n = new DataView(all.buffer, all.byteOffset, 4).getUint32(0);
-        if (n & 0x80000000) {
-          return finish({
-            ok: false,
-            reason: "malformed reply: TCP length prefix has the reserved high bit set",
-            badReply: true,
-          });
+    sock.on("error", guard((e: Error) => finish({ ok: false, reason: describeSocketError(e) })));
+    sock.on(
+      "connect",
+      guard(() => {
+        sock?.write(framed);
+      }),
+    );
+    sock.on(
+      "data",
+      guard((d: Uint8Array) => {
+        chunks.push(new Uint8Array(d));
+        have += d.length;
+        if (want < 0 && have >= 4) {
+          const all = joinChunks(chunks, have);
+          chunks.length = 0;
+          chunks.push(all);
+          const n = new DataView(all.buffer, all.byteOffset, 4).getUint32(0);
+          if (n & 0x80000000) {
+            return finish({
+              ok: false,
+              reason: "malformed reply: TCP length prefix has the reserved high bit set",
+              badReply: true,
+            });
+          }
+          if (n > maxReply) {
+            return finish({
+              ok: false,
+              reason: `malformed reply: TCP length ${n} exceeds the ${maxReply}-octet limit`,
+              badReply: true,
+            });
+          }
+          want = n;
         }
-        if (n > maxReply) {
-          return finish({
-            ok: false,
-            reason: `malformed reply: TCP length ${n} exceeds the ${maxReply}-octet limit`,
-            badReply: true,
-          });
+        if (want >= 0 && have >= 4 + want) {
+          const all = joinChunks(chunks, have);
+          if (have > 4 + want) {
+            return finish({
+              ok: false,
+              reason: `malformed reply: ${have - 4 - want} octet(s) after the framed reply`,
+              badReply: true,
+            });
+          }
+          const reply = all.slice(4);
+          const bad = checkKdcReplyFraming(reply);
+          finish(bad ? { ok: false, reason: bad, badReply: true } : { ok: true, reply });
         }
-        want = n;
-      }
-      if (want >= 0 && have >= 4 + want) {
-        const all = joinChunks(chunks, have);
-        if (have > 4 + want) {
-          return finish({
-            ok: false,
-            reason: `malformed reply: ${have - 4 - want} octet(s) after the framed reply`,
-            badReply: true,
-          });
-        }
-        const reply = all.slice(4);
-        const bad = checkKdcReplyFraming(reply);
-        finish(bad ? { ok: false, reason: bad, badReply: true } : { ok: true, reply });
-      }
-    });
-    sock.on("end", () => {
-      finish({
-        ok: false,
-        reason: want < 0
-          ? `connection closed after ${have} octet(s), before the length prefix`
-          : `connection closed after ${have - 4} of ${want} reply octets`,
-        badReply: have > 0,
-      });
-    });
-    sock.on("close", () => finish({ ok: false, reason: "connection closed without a reply" }));
+      }),
+    );
+    sock.on(
+      "end",
+      guard(() => {
+        finish({
+          ok: false,
+          reason: want < 0
+            ? `connection closed after ${have} octet(s), before the length prefix`
+            : `connection closed after ${have - 4} of ${want} reply octets`,
+          badReply: have > 0,
+        });
+      }),
+    );
+    sock.on(
+      "close",
+      guard(() => finish({ ok: false, reason: "connection closed without a reply" })),
+    );
   });
 }
 

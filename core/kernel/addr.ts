@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ipv4Text, ipv6Text } from "../util/ip.ts";
+import { ipv4Text, ipv6Text, parseIp } from "../util/ip.ts";
 import { KernelError } from "./errors.ts";
 
 /** Address family by name. */
@@ -27,8 +27,7 @@ export function parseAddr(
 ): { family: Family; bytes: Uint8Array } {
   const hit = cache.get(s);
   if (hit) return hit;
-  const v4 = parseV4(s);
-  const r = v4 ? { family: "inet" as const, bytes: v4 } : parseV6(s);
+  const r: Parsed | undefined = parseIp(s);
   if (!r) {
     throw new KernelError(
       "invalid",
@@ -89,66 +88,6 @@ export function familyOf(s: string): Family | undefined {
   } catch {
     return undefined;
   }
-}
-
-function parseV4(s: string): Uint8Array | undefined {
-  if (s.length < 7 || s.length > 15) return undefined;
-  const out = new Uint8Array(4);
-  let part = 0, val = 0, digits = 0;
-  for (let i = 0; i <= s.length; i++) {
-    const ch = i < s.length ? s.charCodeAt(i) : 46; // end acts as a final "."
-    if (ch >= 48 && ch <= 57) {
-      val = val * 10 + ch - 48;
-      if (++digits > 3 || val > 255) return undefined;
-    } else if (ch === 46) {
-      if (digits === 0 || part > 3) return undefined;
-      out[part++] = val;
-      val = 0;
-      digits = 0;
-    } else return undefined;
-  }
-  return part === 4 ? out : undefined;
-}
-
-function parseV6(s: string): { family: "inet6"; bytes: Uint8Array } | undefined {
-  const b = parseV6Bytes(s);
-  return b ? { family: "inet6", bytes: b } : undefined;
-}
-
-function parseV6Bytes(s: string): Uint8Array | undefined {
-  if (!/^[0-9a-fA-F:.]+$/.test(s) || s.length > 45) return undefined;
-  let tail: Uint8Array | undefined;
-  let str = s;
-  const lastColon = s.lastIndexOf(":");
-  if (s.includes(".")) {
-    tail = parseV4(s.slice(lastColon + 1));
-    if (!tail) return undefined;
-    str = s.slice(0, lastColon + 1) + "0:0";
-  }
-  const dbl = str.indexOf("::");
-  if (dbl >= 0 && str.indexOf("::", dbl + 1) >= 0) return undefined;
-  const groups = (x: string) => (x === "" ? [] : x.split(":"));
-  let head: string[], rest: string[];
-  if (dbl >= 0) {
-    head = groups(str.slice(0, dbl));
-    rest = groups(str.slice(dbl + 2));
-    if (head.length + rest.length > 7) return undefined;
-  } else {
-    head = groups(str);
-    rest = [];
-    if (head.length !== 8) return undefined;
-  }
-  const all = [...head, ...new Array(8 - head.length - rest.length).fill("0"), ...rest];
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) {
-    const g = all[i]!;
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-    const v = parseInt(g, 16);
-    out[2 * i] = v >> 8;
-    out[2 * i + 1] = v & 255;
-  }
-  if (tail) out.set(tail, 12);
-  return out;
 }
 
 /** Formats 4 or 16 address bytes (of `family`) as text (RFC 5952 for IPv6). */

@@ -40,11 +40,11 @@ import type {
 import { redactKeyInspect } from "./model.ts";
 import { anySelector, selectorMatches } from "./selector.ts";
 import {
+  checkSa,
   DIR_NUM,
   validateAllocSpi,
   validatePolicy,
   validatePolicyId,
-  validateSa,
   validateSaId,
 } from "./validate.ts";
 import { decodePolicy } from "./xfrm/decode.ts";
@@ -189,13 +189,14 @@ class StoredSa {
   constructor(
     cfg: SaConfig,
     family: SaState["family"],
+    src: string,
     dst: string,
     larval: boolean,
     addTime: number,
   ) {
     const flags = ((cfg.flags ?? 0) | (cfg.esn ? 128 : 0)) & 0xff;
     this.larval = larval;
-    this.src = normalizeAddr(cfg.src);
+    this.src = src;
     this.dst = dst;
     this.family = family;
     this.proto = cfg.proto;
@@ -215,10 +216,12 @@ class StoredSa {
     const ek = cfg.enc?.key, ak = cfg.auth?.key, gk = cfg.aead?.key;
     this.encLen = ek?.length ?? 0;
     this.authLen = ak?.length ?? 0;
-    this.keys = new Uint8Array(this.encLen + this.authLen + (gk?.length ?? 0));
-    if (ek) this.keys.set(ek, 0);
-    if (ak) this.keys.set(ak, this.encLen);
-    if (gk) this.keys.set(gk, this.encLen + this.authLen);
+    const keys = this.keys = new Uint8Array(this.encLen + this.authLen + (gk?.length ?? 0));
+    // byte loops: cheaper than TypedArray.prototype.set for keys this short
+    let o = 0;
+    if (ek) { for (let i = 0; i < ek.length; i++) keys[o++] = ek[i]!; }
+    if (ak) { for (let i = 0; i < ak.length; i++) keys[o++] = ak[i]!; }
+    if (gk) { for (let i = 0; i < gk.length; i++) keys[o++] = gk[i]!; }
     this.encName = cfg.enc?.name;
     this.authName = cfg.auth?.name;
     this.truncBits = cfg.auth?.truncBits ?? 0;
@@ -358,8 +361,8 @@ class SaTable {
  * gives back), built directly after the netlink backend's validation.
  */
 export function normalizeSa(cfg: SaConfig, addTime: number): SaState {
-  const family = validateSa(cfg, "XFRM_MSG_NEWSA");
-  return new StoredSa(cfg, family, normalizeAddr(cfg.dst), false, addTime).state(true);
+  const a = checkSa(cfg, "XFRM_MSG_NEWSA");
+  return new StoredSa(cfg, a.family, a.src, a.dst, false, addTime).state(true);
 }
 
 /** Describes one packet for {@link MemoryKernel.sendPacket}. */
@@ -375,6 +378,8 @@ export type SimResult = "bypass" | "blocked" | "acquire" | "protected";
 export class MemoryKernel implements KernelIpsec {
   /** Always `"memory"`. */
   readonly backend = "memory" as const;
+  /** Always 0: the model holds only what it can describe. */
+  readonly undecodable = 0;
   readonly #clock: TimerClock;
   readonly #random: RandomSource;
   readonly #sas = new SaTable();
@@ -529,7 +534,14 @@ export class MemoryKernel implements KernelIpsec {
     if (req.reqid !== undefined) cfg.reqid = req.reqid;
     if (req.acquireSeq !== undefined) cfg.acquireSeq = req.acquireSeq;
     if (req.mark) cfg.mark = req.mark;
-    const e = new StoredSa(cfg, family, normalizeAddr(req.dst), true, this.#nowSeconds());
+    const e = new StoredSa(
+      cfg,
+      family,
+      normalizeAddr(req.src),
+      normalizeAddr(req.dst),
+      true,
+      this.#nowSeconds(),
+    );
     e.larvalKey = lkey;
     return e;
   }
@@ -538,12 +550,11 @@ export class MemoryKernel implements KernelIpsec {
   addSa(cfg: SaConfig): Promise<void> {
     try {
       this.#check("XFRM_MSG_NEWSA");
-      const family = validateSa(cfg, "XFRM_MSG_NEWSA"); // the netlink backend's validation
-      const dst = normalizeAddr(cfg.dst);
-      if (this.#sas.get(cfg.proto, dst, cfg.spi, cfg.mark)) {
+      const a = checkSa(cfg, "XFRM_MSG_NEWSA"); // the netlink backend's validation
+      if (this.#sas.get(cfg.proto, a.dst, cfg.spi, cfg.mark)) {
         throw refuse("XFRM_MSG_NEWSA", Errno.EEXIST);
       }
-      this.#insertSa(new StoredSa(cfg, family, dst, false, this.#nowSeconds()));
+      this.#insertSa(new StoredSa(cfg, a.family, a.src, a.dst, false, this.#nowSeconds()));
       return RESOLVED;
     } catch (e) {
       return Promise.reject(e);
@@ -557,14 +568,13 @@ export class MemoryKernel implements KernelIpsec {
   updateSa(cfg: SaConfig): Promise<void> {
     try {
       this.#check("XFRM_MSG_UPDSA");
-      const family = validateSa(cfg, "XFRM_MSG_UPDSA");
-      const dst = normalizeAddr(cfg.dst);
-      const old = this.#sas.get(cfg.proto, dst, cfg.spi, cfg.mark);
+      const a = checkSa(cfg, "XFRM_MSG_UPDSA");
+      const old = this.#sas.get(cfg.proto, a.dst, cfg.spi, cfg.mark);
       if (!old) throw refuse("XFRM_MSG_UPDSA", Errno.ESRCH);
       this.#removeSa(old);
       if (old.larval) {
         old.wipe();
-        this.#insertSa(new StoredSa(cfg, family, dst, false, this.#nowSeconds()));
+        this.#insertSa(new StoredSa(cfg, a.family, a.src, a.dst, false, this.#nowSeconds()));
       } else {
         old.lifetime = normLifetime(cfg.lifetime);
         this.#insertSa(old);

@@ -51,6 +51,7 @@ export class NetlinkKernel implements KernelIpsec {
   readonly #sock: NetlinkSocket;
   readonly #opts: NetlinkKernelOptions;
   readonly #subs = new Set<EventSubscription>();
+  #undecodable = 0;
 
   private constructor(sock: NetlinkSocket, opts: NetlinkKernelOptions) {
     this.#sock = sock;
@@ -153,16 +154,39 @@ export class NetlinkKernel implements KernelIpsec {
     });
   }
 
-  /** `ip xfrm state list` (dump). */
+  /**
+   * `ip xfrm state list` (dump). An SA kink cannot decode (an IPComp SA
+   * another program installed, say) is skipped and counted in
+   * {@link undecodable} instead of failing the whole list.
+   */
   async listSas(): Promise<SaState[]> {
     const msgs = await this.#sock.dump(XFRM_MSG.GETSA, new Uint8Array(0), "XFRM_MSG_GETSA dump");
     const out: SaState[] = [];
-    for (const m of msgs) {
-      if (m.type !== XFRM_MSG.NEWSA) continue;
-      out.push(decodeSa(m.payload));
-      m.payload.fill(0);
+    try {
+      for (const m of msgs) {
+        if (m.type !== XFRM_MSG.NEWSA) continue;
+        const sa = this.#decodeOrCount(() => decodeSa(m.payload));
+        if (sa) out.push(sa);
+      }
+    } finally {
+      for (const m of msgs) m.payload.fill(0); // replies carry keys
     }
     return out;
+  }
+
+  #decodeOrCount<T>(decode: () => T): T | undefined {
+    try {
+      return decode();
+    } catch (e) {
+      if (!(e instanceof KernelError) || e.category !== "malformed") throw e;
+      this.#undecodable++;
+      return undefined;
+    }
+  }
+
+  /** Entries of dumps ({@link listSas}, {@link listPolicies}) that could not be decoded and were skipped. */
+  get undecodable(): number {
+    return this.#undecodable;
   }
 
   /** `ip xfrm state flush [proto P]`. */
@@ -266,14 +290,23 @@ export class NetlinkKernel implements KernelIpsec {
     });
   }
 
-  /** `ip xfrm policy list` (dump). */
+  /**
+   * `ip xfrm policy list` (dump). A policy kink cannot decode (an IPComp
+   * template, say) is skipped and counted in {@link undecodable}.
+   */
   async listPolicies(): Promise<PolicyState[]> {
     const msgs = await this.#sock.dump(
       XFRM_MSG.GETPOLICY,
       new Uint8Array(0),
       "XFRM_MSG_GETPOLICY dump",
     );
-    return msgs.filter((m) => m.type === XFRM_MSG.NEWPOLICY).map((m) => decodePolicy(m.payload));
+    const out: PolicyState[] = [];
+    for (const m of msgs) {
+      if (m.type !== XFRM_MSG.NEWPOLICY) continue;
+      const p = this.#decodeOrCount(() => decodePolicy(m.payload));
+      if (p) out.push(p);
+    }
+    return out;
   }
 
   /** `ip xfrm policy flush`. */

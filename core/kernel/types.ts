@@ -41,6 +41,12 @@ export interface EventSubscription extends AsyncIterable<XfrmEvent> {
 export interface KernelIpsec {
   /** Backend name, `"netlink"` or `"memory"`. */
   readonly backend: "netlink" | "memory";
+  /**
+   * Entries of SA/policy dumps the backend could not decode and skipped (a
+   * real kernel may hold state kink does not model, e.g. IPComp); always 0
+   * for the in-memory model.
+   */
+  readonly undecodable: number;
   /** Allocates an SPI in a range for an inbound SA (creates a larval SA). */
   allocSpi(req: AllocSpiRequest): Promise<number>;
   /** Installs an SA; EEXIST if one with the same dst/SPI/proto/mark exists. */

@@ -7,7 +7,7 @@
  * @module
  */
 import { KernelError } from "./errors.ts";
-import { addrFamily, type Family, maxPrefix } from "./addr.ts";
+import { addrFamily, type Family, maxPrefix, normalizeAddr } from "./addr.ts";
 import { AEAD_ALGS, AUTH_ALGS, CRYPT_ALGS } from "./algorithms.ts";
 import type {
   AllocSpiRequest,
@@ -67,10 +67,22 @@ export function validateSelector(s: Selector, context: string): Selector {
   return s;
 }
 
-/** Validates an SA before it is sent; throws `KernelError("invalid")`. */
+/** Validates an SA before it is sent; throws `KernelError("invalid")`. Returns its family. */
 export function validateSa(sa: SaConfig, context = "validate SA"): Family {
-  const fs = addrFamily(sa.src, context);
-  const fd = addrFamily(sa.dst, context);
+  return checkSa(sa, context).family;
+}
+
+/**
+ * {@link validateSa}, also returning the addresses in normal form (the
+ * in-memory backend stores them; computing them here saves a second parse).
+ */
+export function checkSa(
+  sa: SaConfig,
+  context: string,
+): { family: Family; src: string; dst: string } {
+  const src = normalizeAddr(sa.src, context), dst = normalizeAddr(sa.dst, context);
+  const fs: Family = src.includes(":") ? "inet6" : "inet";
+  const fd: Family = dst.includes(":") ? "inet6" : "inet";
   if (fs !== fd) invalid(context, `source ${sa.src} and destination ${sa.dst} differ in family`);
   if (sa.proto !== "esp" && sa.proto !== "ah") {
     invalid(context, `protocol ${String(sa.proto)} is not esp or ah`);
@@ -157,7 +169,7 @@ export function validateSa(sa: SaConfig, context = "validate SA"): Family {
   if (sa.mark) validateMark(sa.mark, context);
   checkU32(context, "flags", sa.flags);
   if (sa.acquireSeq !== undefined) checkU32(context, "acquire seq", sa.acquireSeq);
-  return fs;
+  return { family: fs, src, dst };
 }
 
 /** Validates a mark. */

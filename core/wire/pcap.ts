@@ -79,7 +79,7 @@ function pcapError(detail: string): WireError {
 export const CAPTURE_MAX_PACKET = 262144;
 
 /** Largest pcapng block accepted (octets): a maximal packet plus room for options. */
-export const PCAPNG_MAX_BLOCK = CAPTURE_MAX_PACKET + 131072;
+export const PCAPNG_MAX_BLOCK: number = CAPTURE_MAX_PACKET + 131072;
 
 /** Where the octets of a capture come from: an open file (`Deno.FsFile`) or memory. */
 export interface CaptureSource {
@@ -102,6 +102,7 @@ export function memorySource(bytes: Uint8Array): CaptureSource {
 }
 
 const CHUNK = 65536;
+const EMPTY = new Uint8Array(0);
 
 /**
  * Reads a classic pcap or pcapng capture one record at a time from a
@@ -118,6 +119,7 @@ const CHUNK = 65536;
 export class CaptureReader implements IterableIterator<CapturedPacket> {
   readonly #src: CaptureSource;
   #buf = new Uint8Array(CHUNK);
+  #dv = new DataView(this.#buf.buffer);
   #start = 0;
   #end = 0;
   #eof = false;
@@ -132,7 +134,11 @@ export class CaptureReader implements IterableIterator<CapturedPacket> {
   /** Set when the file ends inside a record: what was cut off. */
   truncatedTail: string | undefined;
 
-  /** @param source the capture's octets (a file opened for reading, or {@link memorySource}) */
+  /**
+   * Reads from `source`; nothing is read until the first packet is asked for.
+   *
+   * @param source the capture's octets (a file opened for reading, or {@link memorySource})
+   */
   constructor(source: CaptureSource) {
     this.#src = source;
   }
@@ -151,6 +157,7 @@ export class CaptureReader implements IterableIterator<CapturedPacket> {
         const nb = new Uint8Array(Math.max(n, CHUNK));
         nb.set(this.#buf.subarray(this.#start, this.#end));
         this.#buf = nb;
+        this.#dv = new DataView(nb.buffer);
         this.#end -= this.#start;
         this.#start = 0;
       } else if (this.#end === this.#buf.length) {
@@ -171,6 +178,7 @@ export class CaptureReader implements IterableIterator<CapturedPacket> {
     // Keep the buffer from holding on to one large record forever.
     if (this.#start === this.#end && this.#buf.length > 4 * CHUNK) {
       this.#buf = new Uint8Array(CHUNK);
+      this.#dv = new DataView(this.#buf.buffer);
       this.#start = this.#end = 0;
     }
   }
@@ -214,6 +222,7 @@ export class CaptureReader implements IterableIterator<CapturedPacket> {
     return p ? { value: p, done: false } : { value: undefined, done: true };
   }
 
+  /** The reader is its own iterator (one pass over the capture). */
   [Symbol.iterator](): this {
     return this;
   }
@@ -229,12 +238,13 @@ export class CaptureReader implements IterableIterator<CapturedPacket> {
     if (!this.#fill(16)) {
       return this.#tail(`${this.#end - this.#start} octets of a 16-octet record header`);
     }
-    const h = this.#view(16);
+    const h = this.#dv;
+    const o = this.#start;
     const le = this.#le;
-    const sec = h.getUint32(0, le);
-    const frac = h.getUint32(4, le);
-    const incl = h.getUint32(8, le);
-    const orig = h.getUint32(12, le);
+    const sec = h.getUint32(o, le);
+    const frac = h.getUint32(o + 4, le);
+    const incl = h.getUint32(o + 8, le);
+    const orig = h.getUint32(o + 12, le);
     if (incl > CAPTURE_MAX_PACKET) {
       throw pcapError(
         `pcap: record ${this.#frames + 1} at offset ${this.#consumed} claims ${incl} octets, ` +
@@ -246,7 +256,9 @@ export class CaptureReader implements IterableIterator<CapturedPacket> {
         `record ${this.#frames + 1} claims ${incl} octets, ${this.#end - this.#start - 16} present`,
       );
     }
-    const data = this.#buf.slice(this.#start + 16, this.#start + 16 + incl);
+    // An empty record shares one empty array: allocating one per record is what made
+    // runs of zero-length records cost many times their size.
+    const data = incl === 0 ? EMPTY : this.#buf.slice(this.#start + 16, this.#start + 16 + incl);
     this.#take(16 + incl);
     return {
       frame: ++this.#frames,

@@ -5,9 +5,13 @@
  * 1. header: size, Length, CksumLen, MjVer (KINK_INVMAJ), DOI (KINK_INVDOI);
  * 2. outer payload chain: alignment, lengths, KINK_ENCRYPT last (KINK_PROTOERR);
  * 3. Kerberos: the caller's `authenticate` processes KINK_AP_REQ/KINK_AP_REP
- *    and returns the ticket session key's operations;
+ *    and returns the ticket session key's operations — checking the AP-REQ
+ *    but not yet recording its authenticator in the replay cache;
  * 4. Cksum (usage 40): a keyed message without one, or one that does not
- *    verify, is dropped silently;
+ *    verify, is dropped silently; once it verifies, the `commit` that
+ *    `authenticate` returned records the authenticator (a replay is refused
+ *    here). Recording only now keeps a forged datagram carrying a sniffed
+ *    AP-REQ from burning the genuine one;
  * 5. KINK_ENCRYPT (usage 39) is opened and its inner chain decoded;
  * 6. KINK_ISAKMP contents (QM version → KINK_BADQMVERS; content → Notify) and
  *    the §6 payload rules (KINK_PROTOERR).
@@ -31,15 +35,33 @@ import {
 } from "./kink.ts";
 import { checkPayloadRules, type RuleContext } from "./rules.ts";
 
+/**
+ * What `authenticate` returns for a message whose AP-REQ must be recorded
+ * once the message is authenticated: the key, and `commit`, called exactly
+ * once after the Cksum verified (e.g. `KerberosService.recordApReq`). It
+ * throws to refuse the message (a replayed authenticator).
+ */
+export interface PendingAuthentication {
+  /** The session key's operations. */
+  key: KinkKeyOps;
+  /** Records the authenticator; throws to refuse the message. */
+  commit: () => void;
+}
+
 /** Options of {@link receiveKinkMessage}. */
 export interface ReceiveOptions extends Omit<KinkDecodeOptions, "deferIsakmp"> {
   /**
    * Step 3: processes the KINK_AP_REQ / KINK_AP_REP of the decoded message
    * (ticket, authenticator, freshness) and returns the session key's
    * operations, or undefined when the message carries no key (GETTGT, lone
-   * errors). May throw its own (e.g. Kerberos) errors.
+   * errors). For an AP-REQ it returns a {@link PendingAuthentication} so
+   * that the authenticator is recorded only after the Cksum verified (use
+   * `KerberosService.checkApReq`, not `verifyApReq`). May throw its own
+   * (e.g. Kerberos) errors.
    */
-  authenticate?: (decoded: DecodedKinkMessage) => KinkKeyOps | undefined;
+  authenticate?: (
+    decoded: DecodedKinkMessage,
+  ) => KinkKeyOps | PendingAuthentication | undefined;
   /** Context for the §6 rules (e.g. the command a REPLY answers). */
   rules?: RuleContext;
 }
@@ -78,7 +100,9 @@ export function receiveKinkMessage(
   const hasKeyPayload = decoded.message.payloads.some((p) =>
     p.kind === "ap-req" || p.kind === "ap-rep"
   );
-  const key = options.authenticate?.(decoded); // step 3
+  const auth = options.authenticate?.(decoded); // step 3
+  const pending = auth !== undefined && isPending(auth) ? auth : undefined;
+  const key: KinkKeyOps | undefined = pending ? pending.key : auth as KinkKeyOps | undefined;
   let message: KinkMessage = decoded.message;
   try {
     if (hasKeyPayload && !key) {
@@ -104,6 +128,7 @@ export function receiveKinkMessage(
           reaction: { action: "drop" },
         });
       }
+      pending?.commit(); // step 4b: the message is authentic; record its authenticator
       message = openKinkMessage(message, key, true); // step 5
     } else if (message.payloads.some((p) => p.kind === "encrypt")) {
       throw new WireError("unauthenticated", "open KINK_ENCRYPT", "no session key", {
@@ -119,4 +144,9 @@ export function receiveKinkMessage(
     throw e;
   }
   return { ...decoded, message, authenticated: key !== undefined };
+}
+
+function isPending(a: KinkKeyOps | PendingAuthentication): a is PendingAuthentication {
+  return typeof (a as Partial<PendingAuthentication>).commit === "function" &&
+    typeof (a as Partial<PendingAuthentication>).key === "object";
 }

@@ -6,6 +6,7 @@
 import { type Command, type CommandIO, flagOpt } from "../command.ts";
 import { type KernelIpsec, LIBC_PATH, type PolicyState } from "../../kernel/mod.ts";
 import { formatLifetime, formatSelector, openKernel } from "./sa.ts";
+import { safeJson } from "../../util/text.ts";
 
 /** Renders policies as text. */
 export function formatPolicies(ps: PolicyState[]): string[] {
@@ -35,7 +36,7 @@ export async function listPoliciesTo(
   json: boolean,
 ): Promise<number> {
   const ps = await k.listPolicies();
-  if (json) io.out(JSON.stringify(ps, null, 2));
+  if (json) io.out(safeJson(ps, 2));
   else for (const l of formatPolicies(ps)) io.out(l);
   return 0;
 }

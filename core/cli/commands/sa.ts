@@ -21,6 +21,7 @@ import {
   type Selector,
 } from "../../kernel/mod.ts";
 import { toHex } from "../../util/bytes.ts";
+import { safeJson } from "../../util/text.ts";
 
 /** Opens the netlink backend in the namespace named by `--netns`, if any. */
 export function openKernel(args: ParsedArgs): NetlinkKernel {
@@ -113,7 +114,7 @@ export async function listSasTo(
 ): Promise<number> {
   const sas = await k.listSas();
   try {
-    if (json) io.out(JSON.stringify(saJson(sas, showKeys), null, 2));
+    if (json) io.out(safeJson(saJson(sas, showKeys), 2));
     else for (const l of formatSas(sas, showKeys)) io.out(l);
   } finally {
     for (const s of sas) for (const key of [s.enc?.key, s.auth?.key, s.aead?.key]) key?.fill(0);

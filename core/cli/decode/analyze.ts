@@ -272,6 +272,13 @@ export interface CaptureSummary {
   kerberosNotesDropped: number;
 }
 
+/** Distinct tickets whose decryption is remembered (the oldest is forgotten first). */
+const MAX_OPENED_TICKETS = 4096;
+/** Authenticators remembered per transaction (to pair AP-REPs with retransmissions). */
+const MAX_AUTHENTICATORS = 64;
+/** Open transactions remembered (the oldest is forgotten first). */
+const MAX_TRANSACTIONS = 65536;
+
 /** Kerberos notes kept for the summary; the rest are counted. */
 export const MAX_KERBEROS_NOTES = 1000;
 
@@ -365,6 +372,11 @@ class Analyzer {
   >();
   readonly #tx = new Map<string, Transaction>();
   readonly #owned: Key[] = [];
+  /** Tickets decrypted so far (see {@link MAX_OPENED_TICKETS}). */
+  readonly #openedTickets = new Map<
+    string,
+    { client: string; authtime: string; endtime: string; session?: Session; problem?: string }
+  >();
   /** One Key per keytab entry, made once (not once per datagram). */
   readonly #entryKeys = new Map<KeytabEntry, Key>();
 
@@ -584,7 +596,9 @@ class Analyzer {
         qms: [],
         authenticators: prev,
       };
+      this.#tx.delete(txKey); // re-inserted last: the oldest transaction is evicted first
       this.#tx.set(txKey, tx);
+      if (this.#tx.size > MAX_TRANSACTIONS) this.#tx.delete(this.#tx.keys().next().value!);
       r.transaction = { role: "command", command: messageTypeName(m.type) };
     } else if (tx) {
       r.transaction = {
@@ -715,8 +729,19 @@ class Analyzer {
     };
     rep.ticket = tr;
     let session: Session | undefined;
-    const lt = this.#keytabKeys(server, t.encPart.etype, t.encPart.kvno);
-    if (lt.length) {
+    // A ticket seen before (retransmissions, later commands under the same ticket) is
+    // not decrypted again: one session Key per ticket, not one per datagram.
+    const ticketId = `${t.encPart.etype}/${t.encPart.kvno ?? "-"}/${toHex(t.encPart.cipher)}`;
+    const known = this.#openedTickets.get(ticketId);
+    const lt = known ? [] : this.#keytabKeys(server, t.encPart.etype, t.encPart.kvno);
+    if (known) {
+      tr.decrypted = true;
+      tr.client = known.client;
+      tr.authtime = known.authtime;
+      tr.endtime = known.endtime;
+      if (known.session) session = known.session;
+      else r.problems.push(known.problem ?? "session key not usable");
+    } else if (lt.length) {
       try {
         const pt = this.#tryDecrypt(lt, KeyUsage.KDC_REP_TICKET, t.encPart.cipher);
         if (!pt) throw new Error("integrity check failed with every matching key");
@@ -725,14 +750,28 @@ class Analyzer {
         tr.client = pname(etp.cname, etp.crealm);
         tr.authtime = iso(etp.authtime);
         tr.endtime = iso(etp.endtime);
+        let problem: string | undefined;
         if (isSupportedEnctype(etp.key.keytype)) {
           session = {
             key: this.#key(etp.key.keytype, etp.key.keyvalue),
             source: `ticket decrypted with ${server} kvno ${t.encPart.kvno ?? "?"}`,
           };
-        } else r.problems.push(`session key enctype ${etp.key.keytype} is not supported`);
+        } else {
+          problem = `session key enctype ${etp.key.keytype} is not supported`;
+          r.problems.push(problem);
+        }
         etp.key.keyvalue.fill(0);
         pt.fill(0);
+        if (this.#openedTickets.size >= MAX_OPENED_TICKETS) {
+          this.#openedTickets.delete(this.#openedTickets.keys().next().value!);
+        }
+        this.#openedTickets.set(ticketId, {
+          client: tr.client,
+          authtime: tr.authtime,
+          endtime: tr.endtime,
+          ...(session ? { session } : {}),
+          ...(problem ? { problem } : {}),
+        });
       } catch (e) {
         r.problems.push(`ticket not decryptable with the keytab entry: ${errText(e)}`);
       }
@@ -759,6 +798,8 @@ class Analyzer {
         };
         au.subkey?.keyvalue.fill(0);
         tx?.authenticators.push({ frame, ctime: au.ctime.getTime(), cusec: au.cusec });
+        // Retransmissions of one command: keep the latest authenticators only.
+        if (tx && tx.authenticators.length > MAX_AUTHENTICATORS) tx.authenticators.shift();
       } catch (e) {
         r.problems.push(`authenticator not decryptable: ${errText(e)}`);
       }

@@ -15,6 +15,8 @@
  */
 import type { MessageReport } from "./analyze.ts";
 
+export type { MessageReport };
+
 /** Exit codes of `kink decode` (see the module documentation). */
 export const DecodeExit = {
   OK: 0,

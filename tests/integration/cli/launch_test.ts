@@ -43,8 +43,16 @@ Deno.test("launcher: bad command lines give one line on stderr and exit 2", asyn
 
 Deno.test("launcher: decode runs with --allow-read of exactly its files", async () => {
   const pcap = "tests/fixtures/racoon2/kink.pcap";
-  const keytab = "tests/fixtures/racoon2/B.keytab";
+  // Both peers' keytabs: every message verifies, so the exit status is 0.
+  const keytab = "tests/fixtures/racoon2/B.keytab,tests/fixtures/racoon2/A.keytab";
   const ok = await kink("decode", pcap, "--keytab", keytab);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /KINK/);
+  // B's alone leaves the kvno-4 frames unverifiable: exit 4, and the verdict says why.
+  const partial = await kink("decode", pcap, "--keytab", "tests/fixtures/racoon2/B.keytab");
+  assert.equal(partial.code, 4, partial.stderr);
+  assert.match(
+    partial.stdout,
+    /^verdict: could not verify 4 message\(s\) \(frames 26, 28, 30, 32\)/m,
+  );
 });

@@ -8,6 +8,7 @@ import { ENCTYPE_SETS, withRealm } from "../../harness/krb5_realm.ts";
 import { mitMakeApReq, mitReadApReq } from "../../harness/mit/judge.ts";
 import { KerberosClient } from "../../../core/kerberos/client.ts";
 import { KerberosService, makeApReq } from "../../../core/kerberos/service.ts";
+import { ReplayCache } from "../../../core/kerberos/replay.ts";
 import { readKeytab } from "../../../core/kerberos/keytab.ts";
 import { parsePrincipal } from "../../../core/kerberos/principal.ts";
 import { enctypeName } from "../../../core/kerberos/iana.ts";
@@ -51,7 +52,11 @@ for (const set of ["aes-sha1", "aes-sha2"] as const) {
         // MIT builds an AP-REQ from our ccache's service ticket; we verify it.
         const m = await mitMakeApReq(realm.env, `FILE:${path}`, realm.principal(SERVICE));
         assert(m.ok, m.ok ? "" : m.message);
-        const svc = new KerberosService({ keys: keytab(SERVICE), principal: svcPrinc });
+        const svc = new KerberosService({
+          keys: keytab(SERVICE),
+          principal: svcPrinc,
+          replayCache: ReplayCache.open({ skewMs: 300_000, firstStart: true }),
+        });
         const v = svc.verifyApReq(m.value.apReq);
         assertEquals(v.client, alicePrinc);
         assert((await m.value.readReply(svc.makeApRep(v))).ok);

@@ -47,8 +47,13 @@ function serviceFor(realm: Realm, opts: { replay?: ReplayCache; now?: () => numb
   const o: ConstructorParameters<typeof KerberosService>[0] = {
     keys: keytabOf(realm, SERVICE),
     principal: parsePrincipal(realm.principal(SERVICE)),
+    replayCache: opts.replay ??
+      ReplayCache.open({
+        skewMs: 300_000,
+        firstStart: true,
+        ...(opts.now ? { now: opts.now } : {}),
+      }),
   };
-  if (opts.replay) o.replayCache = opts.replay;
   if (opts.now) o.now = opts.now;
   return new KerberosService(o);
 }
@@ -245,7 +250,11 @@ for (const set of ["aes-sha1", "aes-sha2"] as const) {
           const u2u = await alice.getServiceTicket(bobPrinc, { peerTgt: bobTgt.ticket });
           assertEquals(u2u.ticket.encPart.etype, bobTgt.sessionKey.enctype);
           // bob verifies with his TGT's session key, not a keytab key.
-          const svc = new KerberosService({ keys: [], principal: bobPrinc });
+          const svc = new KerberosService({
+            keys: [],
+            principal: bobPrinc,
+            replayCache: ReplayCache.open({ skewMs: 300_000, firstStart: true }),
+          });
           svc.setTgtSessionKeys([bobTgt.sessionKey]);
           const ap = makeApReq(alice.principal, u2u.ticket, u2u.sessionKey, { userToUser: true });
           const v = svc.verifyApReq(ap.apReq);

@@ -7,11 +7,22 @@ import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:asse
 import { type Realm, withRealm } from "../../harness/krb5_realm.ts";
 import { KerberosClient } from "../../../core/kerberos/client.ts";
 import { ApError, KerberosService, makeApReq } from "../../../core/kerberos/service.ts";
+import { ReplayCache } from "../../../core/kerberos/replay.ts";
 import { readKeytab } from "../../../core/kerberos/keytab.ts";
 import { parsePrincipal } from "../../../core/kerberos/principal.ts";
 import { ErrorCode } from "../../../core/kerberos/iana.ts";
 import { KerberosError } from "../../../core/kerberos/errors.ts";
 import { decodeApReq, encodeApReq } from "../../../core/kerberos/messages.ts";
+import { KeyUsage } from "../../../core/kerberos/iana.ts";
+import { readCcache } from "../../../core/kerberos/ccache.ts";
+import { credentialsFromCcache } from "../../../core/kerberos/client.ts";
+import { checksumType, getMic, Key } from "../../../core/crypto/mod.ts";
+import type { ServiceOptions, VerifiedApReq } from "../../../core/kerberos/service.ts";
+import { buildStatus } from "../../../core/wire/builders.ts";
+import { ReceiveError, receiveKinkMessage } from "../../../core/wire/receive.ts";
+import { keyOps } from "../../../core/wire/session.ts";
+import { ManualClock } from "../../../core/util/clock.ts";
+import { ipv4Text, ipv6Text } from "../../../core/util/ip.ts";
 
 const SERVICE = "kink/b.kink.test";
 
@@ -41,6 +52,11 @@ Deno.test("kerberos service: RFC 4120 §3.2.3 refusals on MIT-issued tickets", a
       new KerberosService({
         keys: o.keys ?? keys,
         principal: svcPrinc,
+        replayCache: ReplayCache.open({
+          skewMs: 300_000,
+          firstStart: true,
+          ...(o.now ? { now: o.now } : {}),
+        }),
         ...(o.now ? { now: o.now } : {}),
       });
     const ap = () => makeApReq(alice.principal, st.ticket, st.sessionKey).apReq;
@@ -54,6 +70,7 @@ Deno.test("kerberos service: RFC 4120 §3.2.3 refusals on MIT-issued tickets", a
     await t.step("ticket for another service: KRB_AP_ERR_NOT_US", () => {
       const other = new KerberosService({
         keys: readKeytab(Deno.readFileSync(realm.keytab("kink/c.kink.test"))),
+        replayCache: ReplayCache.open({ skewMs: 300_000, firstStart: true }),
       });
       expectAp(() => other.verifyApReq(ap()), ErrorCode.KRB_AP_ERR_NOT_US, /no key is held/);
     });
@@ -153,6 +170,194 @@ Deno.test("kerberos service: RFC 4120 §3.2.3 refusals on MIT-issued tickets", a
       assert(accepted < 2000, `accepted ${accepted}`);
       s.dispose();
     });
+    alice.dispose();
+  });
+});
+
+Deno.test("kerberos service: skew, authenticator checksum, replay recording on MIT-issued tickets", async (t) => {
+  await withRealm({ principals: ["alice", SERVICE] }, async (realm) => {
+    const { alice, st } = await setup(realm);
+    const svcPrinc = parsePrincipal(realm.principal(SERVICE));
+    const keys = readKeytab(Deno.readFileSync(realm.keytab(SERVICE)));
+    const clock = new ManualClock(Date.now());
+    const cache = (skewMs = 300_000) => ReplayCache.open({ skewMs, firstStart: true, clock });
+    const svc = () =>
+      new KerberosService({ keys, principal: svcPrinc, replayCache: cache(), clock });
+    const ap = (o: Parameters<typeof makeApReq>[3] = {}) =>
+      makeApReq(alice.principal, st.ticket, st.sessionKey, { clock, ...o }).apReq;
+
+    await t.step("a service whose skew exceeds its replay cache's window cannot be built", () => {
+      throws(
+        () =>
+          new KerberosService({ keys, principal: svcPrinc, replayCache: cache(), skewMs: 600_000 }),
+        (e: unknown) => e instanceof KerberosError && e.category === "invalid-argument",
+      );
+      // Nor one without a replay cache.
+      throws(
+        () => new KerberosService({ keys, principal: svcPrinc } as unknown as ServiceOptions),
+        (e: unknown) => e instanceof KerberosError && /replay cache is required/.test(e.message),
+      );
+      // Without an explicit skew the service takes the cache's.
+      const s = new KerberosService({ keys, principal: svcPrinc, replayCache: cache(120_000) });
+      assertEquals(s.skewMs, 120_000);
+      s.dispose();
+    });
+
+    await t.step("600 s of skew: a replay 400 s later is refused as a replay", () => {
+      const s = new KerberosService({
+        keys,
+        principal: svcPrinc,
+        replayCache: cache(600_000),
+        clock,
+      });
+      assertEquals(s.skewMs, 600_000);
+      const a = ap();
+      s.verifyApReq(a).sessionKey.dispose();
+      clock.advance(400_000);
+      expectAp(() => s.verifyApReq(a), ErrorCode.KRB_AP_ERR_REPEAT, /already presented/);
+      s.dispose();
+    });
+
+    await t.step("a bogus authenticator checksum is refused, a correct one accepted", () => {
+      const s = svc();
+      const type = checksumType(st.sessionKey.enctype);
+      const bogus = { cksumtype: type, checksum: new Uint8Array(12).fill(0x5a) };
+      expectAp(() => s.verifyApReq(ap({ checksum: bogus })), ErrorCode.KRB_AP_ERR_MODIFIED);
+      // A checksum of a type that does not go with the session key.
+      const other = { cksumtype: 0x8003, checksum: new Uint8Array(24) };
+      expectAp(() => s.verifyApReq(ap({ checksum: other })), ErrorCode.KRB_AP_ERR_INAPP_CKSUM);
+      // Keyed over the application data (KINK: none) with usage 10: accepted.
+      const good = {
+        cksumtype: type,
+        checksum: getMic(st.sessionKey, KeyUsage.AP_REQ_AUTHENTICATOR_CKSUM, new Uint8Array(0)),
+      };
+      s.verifyApReq(ap({ checksum: good })).sessionKey.dispose();
+      const data = new TextEncoder().encode("application data");
+      const over = {
+        cksumtype: type,
+        checksum: getMic(st.sessionKey, KeyUsage.AP_REQ_AUTHENTICATOR_CKSUM, data),
+      };
+      s.verifyApReq(ap({ checksum: over }), { checksumData: data }).sessionKey.dispose();
+      expectAp(() => s.verifyApReq(ap({ checksum: over })), ErrorCode.KRB_AP_ERR_MODIFIED);
+      s.dispose();
+    });
+
+    await t.step("checkApReq does not record; recordApReq does, once", () => {
+      const s = svc();
+      const a = ap();
+      const v1 = s.checkApReq(a);
+      const v2 = s.checkApReq(a); // nothing recorded yet
+      assert(!v1.recorded && !v2.recorded);
+      s.recordApReq(v1);
+      assert(v1.recorded);
+      expectAp(() => s.recordApReq(v2), ErrorCode.KRB_AP_ERR_REPEAT, /already presented/);
+      expectAp(() => s.checkApReq(a), ErrorCode.KRB_AP_ERR_REPEAT);
+      for (const v of [v1, v2]) v.sessionKey.dispose();
+      s.dispose();
+    });
+    alice.dispose();
+  });
+});
+
+Deno.test("kerberos service: ticket address policy on an address-restricted MIT ticket", async () => {
+  await withRealm({ principals: ["alice"] }, async (realm) => {
+    // kinit -a asks for a TGT restricted to this host's addresses; the krbtgt
+    // key (exported without changing it) lets our service verify that ticket.
+    const kinit = await realm.tool([
+      "kinit",
+      "-a",
+      "-k",
+      "-t",
+      realm.keytab("alice"),
+      realm.principal("alice"),
+    ]);
+    assert(kinit.success, kinit.stderr);
+    const tgs = `krbtgt/${realm.realm}@${realm.realm}`;
+    const kt = `${realm.dir}/krbtgt.keytab`;
+    const ex = await realm.tool([
+      "kadmin.local",
+      "-r",
+      realm.realm,
+      "-q",
+      `ktadd -norandkey -k ${kt} ${tgs}`,
+    ]);
+    assert(ex.success, ex.stderr);
+    const cc = readCcache(Deno.readFileSync(realm.env.KRB5CCNAME!.replace(/^FILE:/, "")));
+    const [tgt] = credentialsFromCcache(cc).filter((c) => c.server.components[0] === "krbtgt");
+    assert(tgt);
+    const caddr = cc.credentials.find((c) => c.server.components[0] === "krbtgt")!.addresses;
+    assert(caddr.length > 0, "kinit -a gave a ticket with addresses");
+    const listed = caddr.map((a) => a.addrType === 2 ? ipv4Text(a.address) : ipv6Text(a.address));
+    const svc = (policy?: "check" | "ignore") =>
+      new KerberosService({
+        keys: readKeytab(Deno.readFileSync(kt)),
+        principal: parsePrincipal(tgs),
+        replayCache: ReplayCache.open({ skewMs: 300_000, firstStart: true }),
+        ...(policy ? { ticketAddresses: policy } : {}),
+      });
+    const ap = () => makeApReq(tgt.client, tgt.ticket, tgt.sessionKey).apReq;
+    const s = svc();
+    for (const addr of listed) {
+      s.verifyApReq(ap(), { senderAddress: addr }).sessionKey.dispose();
+    }
+    const v4 = caddr.find((a) => a.addrType === 2);
+    if (v4) {
+      // The IPv4-mapped form of a listed IPv4 address is the same sender.
+      s.verifyApReq(ap(), { senderAddress: `::ffff:${ipv4Text(v4.address)}` }).sessionKey
+        .dispose();
+    }
+    expectAp(
+      () => s.verifyApReq(ap(), { senderAddress: "198.51.100.77" }),
+      ErrorCode.KRB_AP_ERR_BADADDR,
+      /198\.51\.100\.77, which is not one of them/,
+    );
+    expectAp(() => s.verifyApReq(ap()), ErrorCode.KRB_AP_ERR_BADADDR, /not known/);
+    // "ignore" accepts it from anywhere.
+    svc("ignore").verifyApReq(ap(), { senderAddress: "198.51.100.77" }).sessionKey.dispose();
+    s.dispose();
+    tgt.sessionKey.dispose();
+  });
+});
+
+Deno.test("KINK receive order: a forged datagram carrying a sniffed AP-REQ does not burn the genuine one", async () => {
+  await withRealm({ principals: ["alice", SERVICE] }, async (realm) => {
+    const { alice, st } = await setup(realm);
+    const svc = new KerberosService({
+      keys: readKeytab(Deno.readFileSync(realm.keytab(SERVICE))),
+      principal: parsePrincipal(realm.principal(SERVICE)),
+      replayCache: ReplayCache.open({ skewMs: 300_000, firstStart: true }),
+    });
+    const apReq = makeApReq(alice.principal, st.ticket, st.sessionKey).apReq;
+    const genuine = buildStatus({ xid: 7, epoch: 1, apReq, key: keyOps(st.sessionKey) });
+    // The attacker copies the AP-REQ off the wire but cannot know the session key.
+    const wrongKey = Key.fromBytes(
+      st.sessionKey.enctype,
+      new Uint8Array(st.sessionKey.exportBytes().length).fill(7),
+    );
+    const forged = buildStatus({ xid: 8, epoch: 1, apReq, key: keyOps(wrongKey) });
+    const held: VerifiedApReq[] = [];
+    const receive = (b: Uint8Array) =>
+      receiveKinkMessage(b, {
+        authenticate: (d) => {
+          const p = d.message.payloads.find((x) => x.kind === "ap-req");
+          if (!p || p.kind !== "ap-req") return undefined;
+          const v = svc.checkApReq(p.apReq);
+          held.push(v);
+          return { key: keyOps(v.sessionKey), commit: () => svc.recordApReq(v) };
+        },
+      });
+    throws(
+      () => receive(forged),
+      (e: unknown) => e instanceof ReceiveError && e.category === "integrity",
+    );
+    // The genuine message, arriving after the forgery, is accepted …
+    const r = receive(genuine);
+    assert(r.authenticated);
+    // … and the replay cache still refuses it a second time.
+    expectAp(() => receive(genuine), ErrorCode.KRB_AP_ERR_REPEAT);
+    for (const v of held) v.sessionKey.dispose();
+    wrongKey.dispose();
+    svc.dispose();
     alice.dispose();
   });
 });

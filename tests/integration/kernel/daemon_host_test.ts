@@ -206,7 +206,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "kernel host: an ACQUIRE kink cannot decode (IPComp template) is reported and counted, not dropped",
+    "kernel host: an ACQUIRE and a dump entry kink cannot decode (IPComp) are reported and counted, not dropped",
   ignore: !usable,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -245,6 +245,11 @@ Deno.test({
         assert.ok(ev.error instanceof KernelError && ev.error.category === "malformed");
         assert.match(ev.error.message, /protocol 108/);
         assert.equal(sub.undecodable, 1);
+        // a dump with that policy in it still lists what kink can describe, and counts the rest
+        await k.addPolicy({ selector: selector("10.9.0.0/16", "10.8.0.0/16"), dir: "in" });
+        const listed = await k.listPolicies();
+        assert.deepEqual(listed.map((p) => p.selector.src), ["10.9.0.0"]);
+        assert.equal(k.undecodable, 1);
       } finally {
         sock.close();
         peer.close();

@@ -11,6 +11,7 @@ import type {
   IpsecErrorCategory,
   KerberosErrorCategory,
   KernelErrorCategory,
+  NetErrorCategory,
   WireErrorCategory,
 } from "../../../mod.ts";
 
@@ -105,5 +106,6 @@ const closedCategories: [
   Closed<KernelErrorCategory>,
   Closed<ConfigErrorCategory>,
   Closed<IpsecErrorCategory>,
-] = [true, true, true, true, true, true];
+  Closed<NetErrorCategory>,
+] = [true, true, true, true, true, true, true];
 void closedCategories;

@@ -10,10 +10,10 @@ import { launchArgs } from "../../../core/cli/launch.ts";
 import { main } from "../../../core/cli/main.ts";
 import { type CommandIO, parseCommandArgs, UsageError } from "../../../core/cli/command.ts";
 import { decodeCommand } from "../../../core/cli/commands/decode.ts";
-import { analyzeCapture, orderedReport } from "../../../core/cli/decode/analyze.ts";
+import { analyzeCapture, analyzePackets, orderedReport } from "../../../core/cli/decode/analyze.ts";
 import { renderReport } from "../../../core/cli/decode/render.ts";
 import { buildErrorReply } from "../../../core/wire/builders.ts";
-import { readCapture } from "../../../core/wire/pcap.ts";
+import { type CapturedPacket, readCapture } from "../../../core/wire/pcap.ts";
 import { attributeValue } from "../../../core/wire/isakmp.ts";
 import { encodeKrbError, formatPrincipal, readKeytab } from "../../../core/kerberos/mod.ts";
 import { toHex } from "../../../core/util/bytes.ts";
@@ -318,4 +318,23 @@ Deno.test("kink decode: exit 0 only when every message is verified; 4 without a 
   const onlyB = await decode([PCAP, "--keytab", B_KT, "--json"]);
   assert.equal(onlyB.code, 4);
   assert.ok(onlyB.err.some((l) => /frames 26, 28, 30, 32/.test(l)), onlyB.err.join("\n"));
+});
+
+Deno.test("kink decode: memory does not grow per datagram (20000 copies of one CREATE)", () => {
+  const f7 = readCapture(Deno.readFileSync(PCAP))[6]!;
+  const keytab = readKeytab(Deno.readFileSync(B_KT));
+  function* copies(): Generator<CapturedPacket> {
+    for (let i = 0; i < 20000; i++) yield { ...f7, frame: i + 1, data: f7.data.slice() };
+  }
+  const before = Deno.memoryUsage().rss;
+  let seen = 0;
+  const sum = analyzePackets(copies(), { keytab, prf: "racoon2", showKeys: false }, (m) => {
+    if (m.cksum?.status === "verified") seen++;
+  });
+  const grew = Deno.memoryUsage().rss - before;
+  assert.equal(sum.messages, 20000);
+  assert.equal(seen, 20000);
+  // One session key per ticket and no report kept: 15–35 MiB of runtime noise here, where a
+  // key and a report per datagram cost ~125 MiB.
+  assert.ok(grew < 64 * 2 ** 20, `RSS grew by ${(grew / 2 ** 20).toFixed(1)} MiB`);
 });

@@ -425,6 +425,7 @@ export function registerContract(
         [...POLICY_CASES].reverse().map((c) => c.expect),
         "dump lists newest first",
       );
+      assert.equal(k.undecodable, 0, "every dumped policy decoded");
     },
     parts.policies,
   );
