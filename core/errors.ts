@@ -20,6 +20,7 @@ export type ErrorLayer =
   | "wire"
   | "kernel"
   | "ipsec"
+  | "engine"
   | "config"
   | "daemon"
   | "cli";
