@@ -170,7 +170,13 @@ export interface TimerConfig {
   rekeyMarginMaxMs: number;
   /** How long an inbound SA stays after a DELETE (RFC 4430 §3.3 grace). */
   deleteGraceMs: number;
-  /** How long a responder keeps a REPLY to answer retransmitted commands. kinkd: 60 s. */
+  /**
+   * How long a responder keeps a REPLY to answer retransmitted commands
+   * (kinkd: 60 s). A copy of a command with an authenticator the replay
+   * cache has not seen stays acceptable to Kerberos for the whole clock-skew
+   * window, so the engine keeps REPLYs at least skew + 2 retransmission
+   * spans, whatever is set here: no copy can create a second SA.
+   */
   replyCacheMs: number;
   /** Minimum time a service ticket must still be valid to be used for a new transaction. */
   ticketMarginMs: number;
@@ -304,6 +310,15 @@ export interface EngineConfig {
   peers: readonly PeerConfig[];
   /** Allowed Kerberos clock skew (default 300 000 ms). */
   skewMs?: number;
+  /**
+   * Only for the default in-memory replay cache (no {@link EngineSeams.replayCache}):
+   * true when no AP-REQ was ever accepted under this identity before (a first
+   * start). Default false: as RFC 4120 §3.2.3 requires of a service that lost
+   * its replay cache, every AP-REQ is refused for one skew interval from the
+   * first datagram — a restarted gateway must not accept a replay of a message
+   * its previous incarnation accepted. A daemon passes a persisted cache instead.
+   */
+  firstStart?: boolean;
   /** Default timers (each peer may override). */
   timers?: Partial<TimerConfig>;
   /** Table limits. */
@@ -321,8 +336,11 @@ export interface EngineSeams {
   /** Every random octet (nonces, SPI ranges, XIDs, confounders, jitter). */
   random: RandomSource;
   /**
-   * Authenticator replay cache (RFC 4120 §3.2.3). Absent: an in-memory one
-   * whose clock is the engine's `now`. A daemon gives a persisted one.
+   * Authenticator replay cache (RFC 4120 §3.2.3), kept across restarts by
+   * the driver (a daemon: the persisted `ReplayCache`; a simulator: the same
+   * object handed to the restarted engine). Absent: an in-memory one whose
+   * clock is the engine's `now`, refusing everything for one skew interval
+   * unless {@link EngineConfig.firstStart}.
    */
   replayCache?: ReplayChecker;
 }
@@ -412,7 +430,15 @@ export type FailureReason =
   | "peer-dead"
   | "aborted";
 
-/** Operator and log events. Never contain key bytes; wire strings are escaped. */
+/**
+ * Operator and log events. Never contain key bytes; wire strings are
+ * escaped. `sa-up` / `sa-down`: an SA pair installed / removed;
+ * `exchange-failed`: a transaction ended without success (per-peer reason);
+ * `peer-epoch-changed`: the peer restarted (its SAs were torn down);
+ * `peer-alive` / `peer-dead`: dead-peer detection; `clock-offset`: a
+ * protected KRB_AP_ERR_SKEW corrected our authenticator time; `dropped`: a
+ * datagram refused (with why); `limit`: a table is full.
+ */
 export type EngineEvent =
   | {
     type: "sa-up";
@@ -479,10 +505,21 @@ export type EngineOutput =
 // ---------------------------------------------------------------------------
 // Status snapshot
 
+/** One protocol's SPI of an SA pair direction. */
+export interface SpiOf {
+  /** IPsec protocol. */
+  protocol: XfrmProto;
+  /** SPI. */
+  spi: number;
+}
+
 /** One peer in {@link EngineStatus}. */
 export interface PeerStatus {
+  /** Configured name. */
   name: string;
+  /** KINK address. */
   address: string;
+  /** Principal. */
   principal: string;
   /** `unknown` before any exchange; `suspect` while a dead-peer STATUS is outstanding. */
   state: "unknown" | "alive" | "suspect" | "dead";
@@ -490,7 +527,9 @@ export interface PeerStatus {
   peerEpoch?: number;
   /** Smoothed RTT, ms. */
   srttMs?: number;
+  /** SA pairs held with the peer. */
   saPairs: number;
+  /** Transactions in progress with the peer. */
   transactions: number;
   /** Clock offset applied to our authenticators for this peer (from a protected SKEW). */
   clockOffsetMs: number;
@@ -500,12 +539,17 @@ export interface PeerStatus {
 
 /** One SA pair in {@link EngineStatus}. */
 export interface SaPairStatus {
+  /** Peer name. */
   peer: string;
-  inbound: { protocol: XfrmProto; spi: number }[];
-  outbound: { protocol: XfrmProto; spi: number }[];
-  /** `larval`: inbound only (3-way, waiting for ACK / REPLY); `dying`: deleted, inbound in grace. */
+  /** Our inbound SPIs. */
+  inbound: SpiOf[];
+  /** Our outbound SPIs. */
+  outbound: SpiOf[];
+  /** `larval`: inbound only (3-way, waiting for the ACK); `dying`: deleted, inbound in grace. */
   state: "larval" | "optimistic" | "mature" | "rekeying" | "dying";
+  /** Whether we initiated it (only the initiator rekeys). */
   initiator: boolean;
+  /** When it was created (engine time, ms). */
   createdAt: number;
   /** When the initiator rekeys (initiator only). */
   rekeyAt?: number;
@@ -515,22 +559,35 @@ export interface SaPairStatus {
 
 /** One transaction in {@link EngineStatus}. */
 export interface TransactionStatus {
+  /** Peer name. */
   peer: string;
+  /** XID. */
   xid: number;
+  /** Command name (`CREATE`, …). */
   command: string;
+  /** Our role. */
   role: "initiator" | "responder";
+  /** Internal state name (for operators). */
   state: string;
+  /** Transmissions so far. */
   transmissions: number;
 }
 
 /** A snapshot for `kink status`. */
 export interface EngineStatus {
+  /** Our epoch. */
   epoch: number;
+  /** Engine time of the last input. */
   now: number;
+  /** Every peer. */
   peers: PeerStatus[];
+  /** Every SA pair. */
   saPairs: SaPairStatus[];
+  /** Every transaction in progress. */
   transactions: TransactionStatus[];
+  /** REPLYs held in the reply cache. */
   replyCache: number;
+  /** Event counters (sent, received, retransmissions, dropped-*, failed-*, …). */
   counters: Record<string, number>;
 }
 

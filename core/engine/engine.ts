@@ -60,6 +60,7 @@ import {
   ApError,
   ApOption,
   type AuthenticatorTime,
+  AuthenticatorTimes,
   type Credentials,
   decodeApReq,
   decodeKrbError,
@@ -127,6 +128,8 @@ const NONCE_LEN = 16;
 const MAX_RESTARTS = 2;
 /** Remembered unknown DELETEd SPIs per peer (oldest dropped first). */
 const TOMBSTONES_PER_PEER = 256;
+/** DELETE retries pending per peer (more are not scheduled). */
+const MAX_DELETE_RETRIES = 64;
 
 /** One direction's SA of a protocol. */
 interface Side {
@@ -176,7 +179,6 @@ interface Peer {
   srtt: number | undefined;
   rttvar: number;
   clockOffsetMs: number;
-  lastAuthUs: number;
   cred: Credentials | undefined;
   ticketWaiters: ((c: Credentials | undefined, err?: TicketResult) => void)[];
   ticketPending: boolean;
@@ -192,6 +194,11 @@ interface Peer {
    * the skew window) is refused, so it cannot leave SAs nobody uses.
    */
   tombstones: Map<string, number>;
+  /** DELETE retries scheduled (shown in status as waiting transactions). */
+  deleteRetries: Set<Slot>;
+  /** Newest authenticator time (ms) seen from the peer, and when (our time). */
+  newestAuthMs: number;
+  newestAuthAt: number;
   txCount: number;
   creating: Map<number, Tx>;
   lastHeard: number;
@@ -303,7 +310,10 @@ export class Engine implements EngineApi {
   readonly #service: KerberosService;
   readonly #lenient: KerberosService;
   readonly #replay: ReplayChecker;
+  readonly #authTimes = new AuthenticatorTimes();
   readonly #skewMs: number;
+  #recovering: boolean;
+  #recoverUntil = 0;
   #now = 0;
   readonly #out: EngineOutput[] = [];
   #outHead = 0;
@@ -335,19 +345,30 @@ export class Engine implements EngineApi {
     const skewMs = config.skewMs ?? 300_000;
     this.#skewMs = skewMs;
     const now = () => this.#now;
+    this.#replay = seams.replayCache ?? ReplayCache.open({ skewMs, firstStart: true, now });
+    // The engine checks AP-REQs with checkApReq and records authenticators in
+    // #replay itself, after the message's Cksum verified (digest §15); the
+    // services' own caches are never written.
     this.#service = new KerberosService({
       keys: config.identity.serviceKeys ?? [],
       principal: this.#me,
       skewMs,
+      replayCache: ReplayCache.open({ skewMs, firstStart: true, now }),
       now,
+      random: this.#random,
     });
+    // Only to protect time-dependent errors with the ticket's key (§3.5).
+    const lenientSkew = 100 * 365 * 86_400_000;
     this.#lenient = new KerberosService({
       keys: config.identity.serviceKeys ?? [],
       principal: this.#me,
-      skewMs: Number.MAX_SAFE_INTEGER / 4,
+      skewMs: lenientSkew,
+      replayCache: ReplayCache.open({ skewMs: lenientSkew, firstStart: true, now }),
       now,
+      random: this.#random,
     });
-    this.#replay = seams.replayCache ?? ReplayCache.open({ skewMs, firstStart: true, now });
+    // A fresh in-memory cache knows nothing of what an earlier incarnation accepted.
+    this.#recovering = !seams.replayCache && !config.firstStart;
     if (config.identity.tgt) this.#setTgt(config.identity.tgt);
     if (config.peers.length > this.#limits.maxPeers) {
       throw new EngineError(
@@ -415,7 +436,6 @@ export class Engine implements EngineApi {
       srtt: undefined,
       rttvar: 0,
       clockOffsetMs: 0,
-      lastAuthUs: 0,
       cred: undefined,
       ticketWaiters: [],
       ticketPending: false,
@@ -426,6 +446,9 @@ export class Engine implements EngineApi {
       pairs: new Set(),
       pairsByOut: new Map(),
       tombstones: new Map(),
+      deleteRetries: new Set(),
+      newestAuthMs: 0,
+      newestAuthAt: 0,
       txCount: 0,
       creating: new Map(),
       lastHeard: 0,
@@ -653,10 +676,20 @@ export class Engine implements EngineApi {
   /** A datagram arrived. */
   handleDatagram(now: number, dg: Datagram): void {
     this.#now = now;
+    if (this.#recovering) {
+      this.#recovering = false;
+      this.#recoverUntil = now + this.#skewMs;
+    }
     this.#count("received");
     const data = dg.data;
     if (data.length > this.#limits.maxDatagram) {
       this.#drop(dg.remote, undefined, "size", `${data.length} octets`);
+      return;
+    }
+    // Unknown senders are the cheapest to refuse: before any decoding.
+    const peer = this.#peersByAddr.get(dg.remote.address);
+    if (!peer) {
+      this.#drop(dg.remote, undefined, "unknown-peer", "sender is no configured peer");
       return;
     }
     let header: ReturnType<typeof decodeKinkHeader>;
@@ -664,11 +697,6 @@ export class Engine implements EngineApi {
       header = decodeKinkHeader(data);
     } catch (e) {
       this.#headerError(dg, e);
-      return;
-    }
-    const peer = this.#peersByAddr.get(dg.remote.address);
-    if (!peer) {
-      this.#drop(dg.remote, undefined, "unknown-peer", "sender is no configured peer");
       return;
     }
     try {
@@ -842,13 +870,11 @@ export class Engine implements EngineApi {
   #apReq(tx: Tx): Uint8Array {
     const peer = tx.peer;
     const cred = tx.cred!;
-    let us = Math.floor((this.#now + peer.clockOffsetMs) * 1000) + randomBelow(this.#random, 1000);
-    if (us <= peer.lastAuthUs) us = peer.lastAuthUs + 1;
-    peer.lastAuthUs = us;
-    const sec = Math.floor(us / 1_000_000);
-    const time: AuthenticatorTime = { ctime: new Date(sec * 1000), cusec: us - sec * 1_000_000 };
+    // (ctime, cusec) never repeat per engine (RFC 4120 §3.2.3); the sub-ms part is random.
     const built = makeApReq(this.#me, cred.ticket, cred.sessionKey, {
-      time,
+      now: () => this.#now,
+      clockOffsetMs: peer.clockOffsetMs,
+      times: this.#authTimes,
       random: this.#random,
       userToUser: cred.userToUser === true,
     });
@@ -1013,7 +1039,9 @@ export class Engine implements EngineApi {
     if (rec.authenticated) {
       if (tx.transmissions === 1) this.#rttSample(peer, this.#now - tx.firstSentAt);
       this.#heard(peer);
-      if (apRepEpoch !== undefined) this.#noteEpoch(peer, apRepEpoch, tx);
+      if (apRepEpoch !== undefined && !this.#olderEpoch(peer, apRepEpoch)) {
+        this.#noteEpoch(peer, apRepEpoch, tx);
+      }
     }
     if (tx.onReply) tx.onReply(rec);
   }
@@ -1090,7 +1118,6 @@ export class Engine implements EngineApi {
           const ours = ctimeMs ?? this.#now + peer.clockOffsetMs;
           peer.clockOffsetMs += Math.round(stimeMs - ours);
           // Our earlier (skewed) authenticators were refused, so none can collide with the new times.
-          peer.lastAuthUs = 0;
           this.#event({ type: "clock-offset", peer: peer.name, offsetMs: peer.clockOffsetMs });
           this.#restart(tx, {});
         }
@@ -1844,16 +1871,39 @@ export class Engine implements EngineApi {
       pair.state = "mature"; // let removePair report it
       this.#removePair(pair, reason, true);
     });
-    const tx = this.#deleteTx(peer, pair.inbound, (ok) => {
-      void ok;
+    const inbound = pair.inbound.map((x) => ({ ...x }));
+    const tx = this.#deleteTx(peer, inbound, (ok) => {
       grace();
+      if (!ok) this.#retryDelete(peer, inbound, 1);
     });
     if (!tx) grace();
   }
 
+  /**
+   * A DELETE that got no answer is tried again later (30 s, 60 s, 120 s) as a
+   * new transaction while the peer is not known dead: otherwise a lossy path
+   * leaves the peer holding SAs we no longer have.
+   */
+  #retryDelete(peer: Peer, inbound: Side[], attempt: number): void {
+    if (attempt > 3 || peer.deleteRetries.size >= MAX_DELETE_RETRIES || peer.state === "dead") {
+      return;
+    }
+    const s = slot(() => {
+      peer.deleteRetries.delete(s);
+      if (peer.state === "dead") return;
+      this.#deleteTx(peer, inbound, (ok) => {
+        if (!ok) this.#retryDelete(peer, inbound, attempt + 1);
+      });
+    });
+    peer.deleteRetries.add(s);
+    this.#timers.set(s, this.#now + 30_000 * 2 ** (attempt - 1));
+  }
+
   /** A DELETE of SPIs we no longer hold state for (best effort). */
   #startDeleteSpis(peer: Peer, inbound: Side[]): void {
-    this.#deleteTx(peer, inbound, () => {});
+    this.#deleteTx(peer, inbound, (ok) => {
+      if (!ok) this.#retryDelete(peer, inbound, 1);
+    });
   }
 
   #deleteTx(peer: Peer, inbound: Side[], done: (ok: boolean) => void): Tx | undefined {
@@ -2015,6 +2065,16 @@ export class Engine implements EngineApi {
   }
 
   /** Records the peer's epoch; a change invalidates every SA shared with it (A-15). */
+  /** Whether `epoch` precedes the peer's recorded one (32-bit serial order). */
+  #olderEpoch(peer: Peer, epoch: number): boolean {
+    return peer.epoch !== undefined && ((epoch - peer.epoch) | 0) < 0;
+  }
+
+  /** How far behind the peer's newest authenticator a CREATE may be (its retransmission span, twice). */
+  #staleMs(peer: Peer): number {
+    return 2 * this.#ackWindow(peer) + 1000;
+  }
+
   #noteEpoch(peer: Peer, epoch: number, current: Tx | undefined): void {
     if (peer.epoch === undefined || peer.epoch === epoch) {
       peer.epoch = epoch;
@@ -2083,7 +2143,7 @@ export class Engine implements EngineApi {
         authenticate: (d) => {
           const ap = d.message.payloads.find((p) => p.kind === "ap-req");
           if (!ap || ap.kind !== "ap-req") return undefined;
-          v = this.#service.verifyApReq(ap.apReq);
+          v = this.#service.checkApReq(ap.apReq);
           epoch = ap.epoch;
           return keyOps(v.sessionKey, this.#random);
         },
@@ -2118,6 +2178,16 @@ export class Engine implements EngineApi {
       );
       return;
     }
+    if (this.#now < this.#recoverUntil) {
+      verified.sessionKey.dispose();
+      this.#drop(
+        dg.remote,
+        peer,
+        "replay",
+        "replay cache recovering after a start (RFC 4120 §3.2.3)",
+      );
+      return;
+    }
     const verdict = this.#replay.check({
       client: formatPrincipal(verified.client),
       server: formatPrincipal(verified.server),
@@ -2129,6 +2199,31 @@ export class Engine implements EngineApi {
       verified.sessionKey.dispose();
       this.#drop(dg.remote, peer, "replay", `authenticator ${verdict.reason}`);
       return;
+    }
+    if (this.#olderEpoch(peer, epoch)) {
+      // A message of the peer's previous incarnation (delayed or replayed).
+      verified.sessionKey.dispose();
+      this.#drop(dg.remote, peer, "old-epoch", `epoch ${epoch} before ${peer.epoch}`);
+      return;
+    }
+    // A CREATE whose authenticator is older than the peer's newest by more than
+    // any live transaction can span belongs to a transaction its initiator has
+    // given up: a delayed or replayed copy must not create SAs nobody uses.
+    // (A peer whose clock steps back by more than that is refused CREATEs until
+    // the newest time recorded is 10 spans old.)
+    const ctimeMs = verified.authenticator.ctime.getTime() + verified.authenticator.cusec / 1000;
+    const stale = this.#staleMs(peer);
+    if (
+      type === M.CREATE && ctimeMs < peer.newestAuthMs - stale &&
+      this.#now - peer.newestAuthAt < 10 * stale
+    ) {
+      verified.sessionKey.dispose();
+      this.#drop(dg.remote, peer, "stale", "CREATE older than the peer's abandoned transactions");
+      return;
+    }
+    if (ctimeMs > peer.newestAuthMs || this.#now - peer.newestAuthAt >= 10 * stale) {
+      peer.newestAuthMs = ctimeMs;
+      peer.newestAuthAt = this.#now;
     }
     this.#heard(peer);
     this.#noteEpoch(peer, epoch, undefined);
@@ -2201,12 +2296,13 @@ export class Engine implements EngineApi {
       this.#drop(dg.remote, peer, "internal", errText(err));
       return;
     }
-    if (e.errorCode === ErrorCode.KRB_AP_ERR_SKEW) {
-      // Protect the SKEW error with the ticket's key so the peer may correct its clock (§3.5).
+    if (e.errorCode === ErrorCode.KRB_AP_ERR_SKEW || e.errorCode === ErrorCode.KRB_AP_ERR_TKT_NYV) {
+      // Time-dependent refusals: protected with the ticket's key so the peer may correct
+      // its clock (§3.5), and cached (below) because the same command would pass later.
       const ap = receiveApReq(dg.data);
       if (ap) {
         try {
-          const lv = this.#lenient.verifyApReq(ap.slice());
+          const lv = this.#lenient.checkApReq(ap.slice());
           try {
             const apRep = makeApRep(
               lv.sessionKey,
@@ -2214,21 +2310,38 @@ export class Engine implements EngineApi {
               lv.authenticator.cusec,
               this.#random,
             );
-            const epoch = this.#cfg.epoch;
-            this.#send(
-              dg.remote,
-              peer.local,
-              buildReply({
+            const bytes = buildReply({
+              xid,
+              command: type,
+              epoch: this.#cfg.epoch,
+              apRep,
+              key: keyOps(lv.sessionKey, this.#random),
+              krbError,
+              encrypt: true,
+            });
+            this.#send(dg.remote, peer.local, bytes);
+            // Cached like any REPLY: once time has shrunk the skew, a copy of this command
+            // (its authenticator never entered the replay cache) gets this answer again
+            // instead of creating state its initiator abandoned.
+            if (dg.data.length >= 24) {
+              const peerEpoch = new DataView(dg.data.buffer, dg.data.byteOffset + 20, 4).getUint32(
+                0,
+              );
+              this.#cacheReply(
+                peer,
                 xid,
-                command: type,
-                epoch,
-                apRep,
-                key: keyOps(lv.sessionKey, this.#random),
-                krbError,
-                encrypt: true,
-              }),
+                peerEpoch,
+                tagOf(lv.ticket.encPart.cipher),
+                bytes,
+                dg.remote,
+              );
+            }
+            this.#drop(
+              dg.remote,
+              peer,
+              e.errorCode === ErrorCode.KRB_AP_ERR_SKEW ? "skew" : "ticket-not-yet-valid",
+              e.message,
             );
-            this.#drop(dg.remote, peer, "skew", e.message);
             return;
           } finally {
             lv.sessionKey.dispose();
@@ -2264,16 +2377,9 @@ export class Engine implements EngineApi {
       this.#replyCache.delete(oldest);
       this.#count("reply-cache-evictions");
     }
-    this.#replyCache.set(ck, {
-      bytes,
-      epoch,
-      ticketTag,
-      expires: this.#now + peer.timers.replyCacheMs,
-      remote,
-    });
-    if (this.#replySlot.at === undefined) {
-      this.#timers.set(this.#replySlot, this.#now + peer.timers.replyCacheMs);
-    }
+    const ttl = Math.max(peer.timers.replyCacheMs, this.#skewMs + 2 * this.#ackWindow(peer));
+    this.#replyCache.set(ck, { bytes, epoch, ticketTag, expires: this.#now + ttl, remote });
+    if (this.#replySlot.at === undefined) this.#timers.set(this.#replySlot, this.#now + ttl);
   }
 
   #sweepReplyCache(now: number): void {
@@ -2646,9 +2752,10 @@ export class Engine implements EngineApi {
       for (const s of d.spis) {
         const n = spiNumber(s);
         const pair = proto && n !== undefined ? peer.pairsByOut.get(pk(proto, n)) : undefined;
+        // Deleted SPIs, known or not, may not be CREATEd again by a late copy.
+        if (proto && n !== undefined) this.#tombstone(peer, pk(proto, n));
         if (pair) found.add(pair);
         else {
-          if (proto && n !== undefined) this.#tombstone(peer, pk(proto, n));
           notifies.push({
             kind: "notify",
             doi: 1,
@@ -2745,7 +2852,7 @@ export class Engine implements EngineApi {
         saPairs.push(s);
       }
     }
-    const transactions = [...this.#txs.values()].map((t) => ({
+    const transactions: EngineStatus["transactions"] = [...this.#txs.values()].map((t) => ({
       peer: t.peer.name,
       xid: t.xid,
       command: messageTypeName(t.command),
@@ -2753,6 +2860,18 @@ export class Engine implements EngineApi {
       state: t.state,
       transmissions: t.transmissions,
     }));
+    for (const p of this.#peers.values()) {
+      for (let i = 0; i < p.deleteRetries.size; i++) {
+        transactions.push({
+          peer: p.name,
+          xid: 0,
+          command: "DELETE",
+          role: "initiator",
+          state: "retry-wait",
+          transmissions: 0,
+        });
+      }
+    }
     return {
       epoch: this.#cfg.epoch,
       now: this.#now,
