@@ -36,7 +36,16 @@ export function compileArgs(output: string, config?: string): string[] {
     ? launchArgs(["daemon", "--config", config]).filter((a) => a.startsWith("--allow-"))
     : INSTALL_FLAGS;
   const main = new URL("../core/cli/main.ts", import.meta.url).pathname;
-  return ["compile", "--quiet", "--no-prompt", ...flags, "--output", output, main];
+  return [
+    "compile",
+    "--quiet",
+    "--no-prompt",
+    "--unstable-net",
+    ...flags,
+    "--output",
+    output,
+    main,
+  ];
 }
 
 if (import.meta.main) {

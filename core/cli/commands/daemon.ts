@@ -15,7 +15,9 @@
  *   KDCs (plus the local address their sockets bind to) and the metrics
  *   endpoint when one is set;
  * - `--allow-ffi` of libc only, for NETLINK_XFRM (not with `--kernel memory`);
- * - `--allow-sys=uid` (the state directory's owner is checked against it).
+ * - `--allow-sys=uid` (the state directory's owner is checked against it);
+ * - `--unstable-net`: the KINK sockets are core/net's `UdpTransport`
+ *   (`Deno.listenDatagram`).
  *
  * @module
  */
@@ -30,7 +32,7 @@ import {
 import { childEnv } from "../env.ts";
 import { type DaemonConfig, readConfigFile } from "../../config/mod.ts";
 import { Daemon } from "../../daemon/daemon.ts";
-import { openUdpTransport } from "../../daemon/udp.ts";
+import { UdpTransport } from "../../net/mod.ts";
 import { LIBC_PATH } from "../../kernel/mod.ts";
 import { loadKrb5Conf } from "../../kerberos/mod.ts";
 import { readableIncludes } from "./ticket.ts";
@@ -146,6 +148,8 @@ export function daemonFlags(
     allowPaths("read", r.reads, "kink daemon"),
     allowPaths("write", r.writes, "kink daemon"),
     "--allow-sys=uid",
+    // core/net's UDP sockets are Deno.listenDatagram, still behind --unstable-net.
+    "--unstable-net",
   ];
   if (r.net.length > 0) flags.push(`--allow-net=${r.net.join(",")}`);
   if (kernel === "netlink") flags.push(`--allow-ffi=${LIBC_PATH}`);
@@ -194,7 +198,10 @@ export const daemonCommand: Command = {
     const daemon = await Daemon.start({
       configPath: config,
       kernel,
-      openTransport: (cfg) => openUdpTransport(cfg.daemon.listen),
+      openTransport: (cfg) =>
+        Promise.resolve(
+          UdpTransport.open({ locals: cfg.daemon.listen.map((e) => ({ ...e })) }),
+        ),
     });
     const stopped = Promise.withResolvers<void>();
     daemon.handleSignals(() => stopped.resolve());
