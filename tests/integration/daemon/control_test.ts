@@ -6,8 +6,17 @@ import assert from "node:assert/strict";
 import { controlRequest, ControlServer, MAX_CONTROL_LINE } from "../../../core/daemon/control.ts";
 import { DaemonError } from "../../../core/daemon/errors.ts";
 
+/**
+ * The directory the tests' sockets live in. Deno 2.9 asks for `--allow-net=unix:PATH` for a
+ * Unix socket, by exact path, so the integration tier's flags name these two sockets:
+ * `unix:/tmp/kink-control-test/kink.sock` and `unix:/tmp/kink-control-test/run/kink.sock`.
+ */
+const SOCKET_DIR = "/tmp/kink-control-test";
+
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "kink-control-" });
+  await Deno.remove(SOCKET_DIR, { recursive: true }).catch(() => {});
+  await Deno.mkdir(SOCKET_DIR, { mode: 0o700 });
+  const dir = SOCKET_DIR;
   try {
     await fn(dir);
   } finally {
