@@ -75,15 +75,23 @@ export interface SaSummary {
   peer?: string;
   /** `in` (towards us) or `out`. */
   dir: "in" | "out";
+  /** Source address. */
   src: string;
+  /** Destination address. */
   dst: string;
+  /** `esp` or `ah`. */
   proto: string;
+  /** SPI. */
   spi: number;
+  /** `transport` or `tunnel`. */
   mode: string;
+  /** The peer's reqid. */
   reqid: number;
   /** Algorithm names and key sizes, e.g. `rfc4106(gcm(aes)) 128-bit, icv 128`. */
   algorithms: string[];
+  /** Bytes processed. */
   bytes: number;
+  /** Packets processed. */
   packets: number;
   /** Seconds since the SA was added. */
   ageSeconds: number;
@@ -93,11 +101,17 @@ export interface SaSummary {
 
 /** What `kink status` shows. */
 export interface DaemonStatus {
+  /** The configuration file. */
   config: string;
+  /** Our principal. */
   principal: string;
+  /** When the daemon started (ms since the epoch). */
   startedAt: number;
+  /** The engine's snapshot: peers, SA pairs, transactions, counters. */
   engine: EngineStatus;
+  /** The driver's counters. */
   driver: Record<string, number>;
+  /** The kernel backend and how many SAs and policies of this daemon it holds. */
   kernel: { backend: string; sas: number; policies: number };
   /** The kernel SAs this daemon owns. */
   sas: SaSummary[];

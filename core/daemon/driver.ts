@@ -60,15 +60,25 @@ export interface DriverSeams {
 
 /** Counters the driver keeps (exported as metrics). */
 export interface DriverCounters {
+  /** KINK datagrams received. */
   datagramsIn: number;
+  /** KINK datagrams sent. */
   datagramsOut: number;
+  /** Sends that failed. */
   sendErrors: number;
+  /** Kernel operations run. */
   kernelOps: number;
+  /** Kernel operations that failed. */
   kernelErrors: number;
+  /** Kernel round trips (a batch of addSa counts once). */
   kernelBatches: number;
+  /** Service tickets asked for. */
   ticketRequests: number;
+  /** Ticket requests that failed. */
   ticketErrors: number;
+  /** Failures inside a handler (logged as driver-error). */
   driverErrors: number;
+  /** Kernel events (ACQUIRE, EXPIRE) received. */
   kernelEvents: number;
 }
 

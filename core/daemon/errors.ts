@@ -23,6 +23,8 @@ export class DaemonError extends KinkError {
   /** The daemon's own category when the error came back over the control socket. */
   readonly remoteCategory?: string;
   /**
+   * A daemon error.
+   *
    * @param category closed category
    * @param context what was being done
    * @param detail what went wrong
