@@ -36,6 +36,7 @@ async function withOne(
             dir: `${dir}/a`,
             realm,
             local: a!.addr4,
+            daemonExtra: ['metrics_listen = "127.0.0.1:9917"'],
             peers: [{
               name: "b",
               address: b!.addr4,
@@ -53,7 +54,7 @@ async function withOne(
 
 Deno.test({
   ...skipUnless(
-    "daemon: an invalid configuration on reload (kink reload, SIGHUP) is refused with its errors and the running one stays",
+    "daemon: metrics over HTTP; an invalid configuration on reload (kink reload, SIGHUP) is refused with its errors and the running one stays",
     ...skip,
   ),
   async fn() {
@@ -61,6 +62,15 @@ Deno.test({
       const gw = await startGateway(a, fa, "memory");
       try {
         const good = await Deno.readTextFile(fa.config);
+        // Metrics over HTTP on the loopback address of its namespace (Deno.serve).
+        const scrape = await a.run([
+          Deno.execPath(),
+          "eval",
+          'const r = await fetch("http://127.0.0.1:9917/metrics"); console.log(r.status, r.headers.get("content-type")); console.log(await r.text());',
+        ]);
+        assert.equal(scrape.code, 0, scrape.stderr);
+        assert.match(scrape.stdout, /^200 text\/plain; version=0\.0\.4/);
+        assert.match(scrape.stdout, /^kink_peers\{state="unknown"\} 1$/m);
         // Unchanged: accepted.
         const ok = await gw.ctl("reload");
         assert.equal(ok.code, 0, ok.stderr);
