@@ -397,21 +397,32 @@ export class Daemon {
         detail: "the configuration is invalid; the running one stays in force",
       };
     }
-    const same = JSON.stringify(next.peers) === JSON.stringify(this.#cfg.peers) &&
-      JSON.stringify(next.identity) === JSON.stringify(this.#cfg.identity);
-    if (!same) {
-      // TODO(engine): per-peer reconfiguration so unchanged peers keep their SAs.
-      this.#log.warn("reload-partial", {
-        detail:
-          "peer or identity changes need a restart (engine reconfiguration not yet available)",
-      });
+    const changedPeers = JSON.stringify(next.peers) !== JSON.stringify(this.#cfg.peers) ||
+      JSON.stringify(next.identity) !== JSON.stringify(this.#cfg.identity);
+    const { logLevel: _l, logFormat: _f, ...restNext } = next.daemon;
+    const { logLevel: _l2, logFormat: _f2, ...restNow } = this.#cfg.daemon;
+    const changedDaemon = JSON.stringify(restNext) !== JSON.stringify(restNow);
+    if (changedPeers || changedDaemon) {
+      // The engine cannot yet reconfigure one peer without the others (no per-peer
+      // reconfiguration in its contract); sockets, state directory and control socket are
+      // opened once. Refuse rather than disturb SAs.
+      const what = [
+        ...(changedPeers ? ["peers or identity"] : []),
+        ...(changedDaemon ? ["[daemon] settings other than log_level/log_format"] : []),
+      ].join(" and ");
+      this.#log.warn("reload-refused", { changed: what, detail: "restart to apply" });
       return {
         ok: false,
-        detail: "peer or identity changes need a restart for now; nothing was changed",
+        detail: `${what} changed: that needs a restart for now; nothing was changed`,
       };
     }
+    this.#log.configure(next.daemon.logLevel, next.daemon.logFormat);
     this.#cfg = next;
-    this.#log.info("reloaded", { file: next.file });
+    this.#log.info("reloaded", {
+      file: next.file,
+      logLevel: next.daemon.logLevel,
+      logFormat: next.daemon.logFormat,
+    });
     return { ok: true, detail: "reloaded" };
   }
 

@@ -89,6 +89,12 @@ export class Logger {
     return l;
   }
 
+  /** Changes the level and format (a reload); children made before keep theirs. */
+  configure(level: LogLevel, format: "text" | "json"): void {
+    this.#rank = RANK[level];
+    this.#format = format;
+  }
+
   /** Whether lines of `level` are written. */
   enabled(level: LogLevel): boolean {
     return RANK[level] >= this.#rank;

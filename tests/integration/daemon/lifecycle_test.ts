@@ -74,6 +74,19 @@ Deno.test({
         // Unchanged: accepted.
         const ok = await gw.ctl("reload");
         assert.equal(ok.code, 0, ok.stderr);
+        // Log level only: applied.
+        await Deno.writeTextFile(
+          fa.config,
+          good.replace('log_level = "debug"', 'log_level = "info"'),
+        );
+        const lvl = await gw.ctl("reload");
+        assert.equal(lvl.code, 0, lvl.stderr);
+        assert.ok(gw.log.some((l) => /reloaded .*logLevel=info/.test(l)), gw.log.join("\n"));
+        // A changed peer: refused (the engine cannot reconfigure one peer yet), nothing changes.
+        await Deno.writeTextFile(fa.config, good.replace(/^lifetime = .*$/m, 'lifetime = "2h"'));
+        const peerChange = await gw.ctl("reload");
+        assert.equal(peerChange.code, 1);
+        assert.match(peerChange.stderr, /peers or identity changed: that needs a restart/);
         // Invalid: refused with file:line: key.
         await Deno.writeTextFile(fa.config, good.replace(/^mode = .*$/m, 'mode = "sideways"'));
         const bad = await gw.ctl("reload");
