@@ -6,7 +6,6 @@
  * - Before any SA, A's ping to B triggers the kernel's ACQUIRE; once the
  *   daemons have negotiated, the ping passes and both kernels hold the
  *   same SPIs with the same keys.
- * - `kink down` DELETEs: the outbound SAs go on both sides.
  * - kill -9 leaves A's SAs and policies in the kernel; the next start
  *   removes every one of them (reconciliation) before installing its own.
  * - SIGTERM leaves no SA and no policy behind.
@@ -27,7 +26,7 @@ const esp = usable ? await kernelHasEsp() : false;
 
 Deno.test({
   name:
-    "daemons on an ESP kernel: ACQUIRE → SAs with equal keys, ping passes; down; kill -9 then restart reconciles; SIGTERM leaves nothing",
+    "daemons on an ESP kernel: ACQUIRE → SAs with equal keys, ping passes; kill -9 then restart reconciles; SIGTERM leaves nothing",
   ignore: !esp,
   sanitizeResources: false,
   sanitizeOps: false,
