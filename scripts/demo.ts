@@ -364,7 +364,9 @@ try {
     show(reply || "no reply");
     if (!reply) exitCode = 1;
 
-    say("kink status on both gateways");
+    say(
+      "kink status on both gateways (each daemon's control socket, printed as `kink status` prints it)",
+    );
     for (const gw of [a, b]) {
       show(`${gw.name}:`);
       show(renderStatus(await ctl<DaemonStatus>(gw, "status")), "    ");
