@@ -30,7 +30,8 @@ import {
   UsageError,
 } from "../command.ts";
 import { childEnv } from "../env.ts";
-import { type DaemonConfig, readConfigFile } from "../../config/mod.ts";
+import { ConfigInvalidError, type DaemonConfig, readConfigFile } from "../../config/mod.ts";
+import { escapeControl } from "../../util/text.ts";
 import { Daemon } from "../../daemon/daemon.ts";
 import { UdpTransport } from "../../net/mod.ts";
 import { LIBC_PATH } from "../../kernel/mod.ts";
@@ -195,14 +196,23 @@ export const daemonCommand: Command = {
     const config = stringOpt(args, "config");
     if (!config) throw new UsageError("kink daemon: --config FILE is required");
     const kernel = kernelOpt(args);
-    const daemon = await Daemon.start({
-      configPath: config,
-      kernel,
-      openTransport: (cfg) =>
-        Promise.resolve(
-          UdpTransport.open({ locals: cfg.daemon.listen.map((e) => ({ ...e })) }),
-        ),
-    });
+    let daemon: Daemon;
+    try {
+      daemon = await Daemon.start({
+        configPath: config,
+        kernel,
+        openTransport: (cfg) =>
+          Promise.resolve(
+            UdpTransport.open({ locals: cfg.daemon.listen.map((e) => ({ ...e })) }),
+          ),
+      });
+    } catch (e) {
+      if (!(e instanceof ConfigInvalidError)) throw e;
+      // One problem per line (file:line: key: detail), as `kink config check` prints them.
+      io.err(`kink daemon: ${escapeControl(config)}: ${e.problems.length} problem(s):`);
+      for (const p of e.problems) io.err(`  ${escapeControl(p)}`);
+      return 1;
+    }
     const stopped = Promise.withResolvers<void>();
     daemon.handleSignals(() => stopped.resolve());
     await stopped.promise;

@@ -10,7 +10,7 @@ import { LIBC_PATH } from "../../../core/kernel/mod.ts";
 import { run } from "../../harness/exec.ts";
 import { realmSkipReason, skipUnless } from "../../harness/tiers.ts";
 import { withRealm } from "../../harness/krb5_realm.ts";
-import { writeGatewayConfig } from "./gateways.ts";
+import { kink, writeGatewayConfig } from "./gateways.ts";
 
 Deno.test({
   ...skipUnless(
@@ -118,6 +118,18 @@ console.log(JSON.stringify(out));
         ) {
           assert.equal(got[k], "NotCapable", `${k}: ${JSON.stringify(got)}`);
         }
+        // An invalid configuration: read access to itself only, and every problem reported
+        // on its own line with file, line and key; exit 1.
+        const bad = `${dir}/bad.toml`;
+        await Deno.writeTextFile(bad, '[daemon]\nlisten = ["127.0.0.1:99999"]\n');
+        const badFlags = launchArgs(["daemon", "--config", bad]).filter((a) =>
+          a.startsWith("--allow-")
+        );
+        assert.deepEqual(badFlags, [`--allow-read=${bad}`]);
+        const r2 = await kink("daemon", "--config", bad);
+        assert.equal(r2.code, 1, r2.stderr);
+        assert.match(r2.stderr, /bad\.toml:2: daemon\.listen\[0\]: port in "127\.0\.0\.1:99999"/);
+        assert.match(r2.stderr, /^ {2}.*bad\.toml: identity: is required$/m);
       } finally {
         await Deno.remove(dir, { recursive: true }).catch(() => {});
       }
