@@ -7,8 +7,11 @@
  * of its decrypted KINK_ENCRYPT plaintexts.
  *
  * Asserts for every input: the decoder returns or throws a `WireError`
- * (nothing untyped), finishes quickly (no hang), and the heap stays bounded
- * (no allocation driven by a length field).
+ * (nothing untyped) and the heap stays bounded (no allocation driven by a
+ * length field). That no input hangs a decoder is checked from outside:
+ * tests/unit/wire/fuzz_short_test.ts runs this in a worker that reports each
+ * input before decoding it (`onInput`), and a watchdog fails the test naming
+ * the input that a decoder did not finish.
  *
  * Run: `deno run --allow-read=. tests/fuzz/wire_fuzz.ts --iterations N [--seed S]`
  * (N inputs per decoder; `deno task fuzz:wire` runs 1,000,000).
@@ -178,8 +181,15 @@ const IDENTITY: KinkKeyOps = {
   decrypt: (_u, c) => c.slice(),
 };
 
-/** Runs `iterations` mutated inputs through each decoder. */
-export function runWireFuzz(iterations: number, seed = 1): FuzzStats[] {
+/**
+ * Runs `iterations` mutated inputs through each decoder. `onInput(decoder, i)`
+ * is called before each input is decoded (the hang watchdog's heartbeat).
+ */
+export function runWireFuzz(
+  iterations: number,
+  seed = 1,
+  onInput?: (decoder: string, i: number) => void,
+): FuzzStats[] {
   const c = corpora();
   const keytab = ["B.keytab", "A.keytab"].flatMap((f) =>
     readKeytab(Deno.readFileSync(new URL(`../fixtures/racoon2/${f}`, import.meta.url)))
@@ -259,6 +269,7 @@ export function runWireFuzz(iterations: number, seed = 1): FuzzStats[] {
     const t0 = performance.now();
     for (let i = 0; i < d.n; i++) {
       const input = mutate(d.corpus[Math.floor(r() * d.corpus.length)]!, r, d.corpus);
+      onInput?.(d.name, i);
       const s = performance.now();
       try {
         d.run(input);

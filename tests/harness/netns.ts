@@ -11,7 +11,7 @@
  * test process is killed, the watchdog of `cleanup.ts` deletes the
  * namespaces.
  *
- * Skip tests with `ignore: !canUseNetns()` from `tiers.ts` when not root.
+ * Skip tests with `...skipUnless(name, netnsSkipReason())` from `tiers.ts` when not root.
  *
  * @module
  */

@@ -1,13 +1,16 @@
 /**
- * What the current test environment can do, and how tests skip with a clear
- * message when it cannot (not root, a tool missing, no ESP in the kernel).
+ * What the current test environment can do, and the one way a test is skipped
+ * when it cannot (not root, a tool missing, no ESP in the kernel): a
+ * `*SkipReason()` function says why, and {@link skipUnless} turns the reasons
+ * into the test's name and `ignore` flag, so every skip carries its reason in
+ * the test name — visible in deno's output (even under `--quiet`) and counted
+ * as "skipped" by scripts/test-all.sh.
  *
  * Usage:
  * ```ts
- * Deno.test({ name: "two namespaces ping", ignore: !canUseNetns(), fn: async () => {...} });
+ * Deno.test({ ...skipUnless("two namespaces ping", netnsSkipReason()), fn: async () => {...} });
  * ```
- * The first call that decides to skip prints one line naming the reason, so a
- * skipped test is never silent.
+ * Never write a bare `ignore:` in a test or benchmark: go through {@link skipUnless}.
  *
  * @module
  */
@@ -54,42 +57,20 @@ export function inVm(): boolean {
   }
 }
 
-const warned = new Set<string>();
-
-/** Prints `skipping <what>: <reason>` once per distinct message. */
-export function reportSkip(what: string, reason: string): void {
-  const line = `skipping ${what}: ${reason}`;
-  if (warned.has(line)) return;
-  warned.add(line);
-  console.error(line);
+/** Why the tests cannot run as root here (undefined when they can). */
+export function rootSkipReason(): string | undefined {
+  return isRoot() ? undefined : "needs root";
 }
 
-/**
- * Returns true when the tests named by `what` can run as root; otherwise
- * prints why they are skipped and returns false. Use as `ignore: !requireRoot("…")`.
- */
-export function requireRoot(what: string): boolean {
-  if (isRoot()) return true;
-  reportSkip(what, "needs root (run the integration tier as root)");
-  return false;
-}
-
-/** Returns true when every command is on PATH; otherwise prints which are missing. */
-export function requireCommands(what: string, ...commands: string[]): boolean {
+/** Which of `commands` are missing from PATH (undefined when none is). */
+export function commandsSkipReason(...commands: string[]): string | undefined {
   const missing = commands.filter((c) => !hasCommand(c));
-  if (missing.length === 0) return true;
-  reportSkip(what, `missing ${missing.join(", ")} (run scripts/install.sh)`);
-  return false;
+  return missing.length ? `missing ${missing.join(", ")} (run scripts/install.sh)` : undefined;
 }
 
-/** True when network namespaces can be created here (root and `ip` present). */
-export function canUseNetns(what = "network namespace tests"): boolean {
-  return requireRoot(what) && requireCommands(what, "ip");
-}
-
-/** True when a throwaway MIT realm can be started (MIT KDC tools present). */
-export function canStartRealm(what = "MIT KDC tests"): boolean {
-  return requireCommands(what, "krb5kdc", "kdb5_util", "kadmin.local", "kinit", "setpriv");
+/** Why a VM-tier test cannot run here: only inside `deno task test:vm` (`KINK_VM=1`). */
+export function vmSkipReason(): string | undefined {
+  return inVm() ? undefined : "KINK_VM is not 1 (run it with deno task test:vm)";
 }
 
 /** Why namespace tests cannot run here, or undefined when they can. */
@@ -101,17 +82,15 @@ export function netnsSkipReason(): string | undefined {
 
 /** Why a throwaway MIT realm cannot be started here, or undefined when it can. */
 export function realmSkipReason(): string | undefined {
-  const missing = ["krb5kdc", "kdb5_util", "kadmin.local", "kinit", "setpriv"].filter((c) =>
-    !hasCommand(c)
-  );
-  return missing.length ? `missing ${missing.join(", ")} (run scripts/install.sh)` : undefined;
+  return commandsSkipReason("krb5kdc", "kdb5_util", "kadmin.local", "kinit", "setpriv");
 }
 
 /**
  * Name and `ignore` flag for `Deno.test`: when `reason` is defined the test is
  * ignored and its name says why, so the skip is visible even under
  * `deno test --quiet` (which hides output printed outside tests):
- * `Deno.test({ ...skipUnless("netns: …", netnsSkipReason()), fn })`.
+ * `Deno.test({ ...skipUnless("netns: …", netnsSkipReason()), fn })`. Works for
+ * `Deno.bench` too. A skipped test's name ends in `[skipped: <reasons>]`.
  */
 export function skipUnless(
   name: string,

@@ -7,7 +7,9 @@
  *    `deno test --no-check --cached-only --allow-all <files>` directly; otherwise boots the qemu VM
  *    ({@link runInVm}) with the host's deno, checkout and Deno cache and runs it there as root.
  *    Either way the tests see `KINK_VM=1` (and `KINK_VM_MODE=qemu|direct`).
- * 3. Streams deno test's output, prints timing, and as the last line `N passed, N failed`;
+ * 3. Streams deno test's output, prints timing, and as the last line
+ *    `N passed, N failed, N skipped` (skipped = deno's "ignored": tests skipped through
+ *    tests/harness/tiers.ts `skipUnless`, each naming its reason);
  *    exits non-zero when a test failed or the VM could not run them.
  *
  * Arguments: optional paths (files or folders under tests/vm) to run instead of all of them;
@@ -43,7 +45,9 @@ async function collectTests(paths: string[]): Promise<string[]> {
 }
 
 /** Parses deno test's summary line, e.g. `ok | 3 passed | 0 failed | 1 ignored (4s)`. */
-export function parseSummary(output: string): { passed: number; failed: number } | undefined {
+export function parseSummary(
+  output: string,
+): { passed: number; failed: number; skipped: number } | undefined {
   // deno-lint-ignore no-control-regex
   const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
   const m = [
@@ -51,7 +55,9 @@ export function parseSummary(output: string): { passed: number; failed: number }
   ]
     .at(-1);
   if (!m) return undefined;
-  return { passed: Number(m[1]), failed: Number(m[2]) };
+  const line = plain.slice(m.index!).split("\n", 1)[0]!;
+  const ignored = /\| (\d+) ignored/.exec(line);
+  return { passed: Number(m[1]), failed: Number(m[2]), skipped: ignored ? Number(ignored[1]) : 0 };
 }
 
 async function denoDir(): Promise<string | undefined> {
@@ -74,7 +80,7 @@ async function main(): Promise<number> {
   const files = await collectTests(paths.length ? paths : ["tests/vm"]);
   if (files.length === 0) {
     say("vm tier: no tests/vm/**/*_test.ts files");
-    say("0 passed, 0 failed");
+    say("0 passed, 0 failed, 0 skipped");
     return 0;
   }
 
@@ -87,7 +93,7 @@ async function main(): Promise<number> {
   }).output();
   if (!check.success) {
     say("vm tier: type check of the VM-tier tests failed on the host");
-    say(`0 passed, ${files.length} failed`);
+    say(`0 passed, ${files.length} failed, 0 skipped`);
     return 1;
   }
   const checkMs = performance.now() - t0;
@@ -126,7 +132,7 @@ async function main(): Promise<number> {
     const err = e as Error & { console?: string };
     say(`vm tier: ${err.message}`);
     if (err.console && !err.message.includes(err.console.trimEnd())) say(err.console.trimEnd());
-    say(`0 passed, ${files.length} failed`);
+    say(`0 passed, ${files.length} failed, 0 skipped`);
     return 1;
   }
 
@@ -139,10 +145,10 @@ async function main(): Promise<number> {
   const summary = parseSummary(result.stdout);
   if (!summary) {
     say("vm tier: deno test printed no summary");
-    say(`0 passed, ${Math.max(1, files.length)} failed`);
+    say(`0 passed, ${Math.max(1, files.length)} failed, 0 skipped`);
     return 1;
   }
-  say(`${summary.passed} passed, ${summary.failed} failed`);
+  say(`${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped`);
   return result.code === 0 && summary.failed === 0 ? 0 : 1;
 }
 

@@ -43,13 +43,13 @@
  *   KINK_AP_REP:   epoch, epochTime, decrypted, ctime?, cusec?, answersFrame?
  *   KINK_KRB_ERROR: errorCode, errorName, stime, realm, sname, eText?
  *   KINK_TGT_REQ:  princName          KINK_TGT_REP: server, etype, kvno
- *   KINK_ISAKMP:   qmVersion "1.0", payloads [IsakmpReport…]
+ *   KINK_ISAKMP:   length, qmVersion "1.0", payloads [IsakmpReport…]
  *   KINK_ENCRYPT:  ciphertextLength, decrypted, inner? [PayloadReport…]
  *   KINK_ERROR:    code, codeName
  * IsakmpReport = { "type": 1, "name": "SA", … } with
  *   SA:     doi, situation, proposals [{ number, protocol, protocolName, spi,
- *           transforms [{ number, id, name, attributes [{ type, name, value,
- *           valueName }] }] }]
+ *           transforms [{ number, id, name, attributes [{ type, name, format
+ *           ("TV" | "TLV"), value, valueName }] }] }]
  *   NONCE:  length, data? (hex, only with --show-keys)
  *   KE:     length          ID: idType, idTypeName, protocol, port, data
  *   NOTIFY: notifyType, notifyName, protocol, spi, data (hex)
@@ -123,6 +123,7 @@ import {
 } from "../../wire/ipsec_doi.ts";
 import {
   attributeValue,
+  encodeIsakmpPayloads,
   type IsakmpPayload,
   type SaAttribute,
   type SaPayload,
@@ -872,7 +873,12 @@ class Analyzer {
         return out;
       }
       case "tgt-req":
-        return { type: P.TGT_REQ, name: "KINK_TGT_REQ", length: 4, princName: p.princName };
+        return {
+          type: P.TGT_REQ,
+          name: "KINK_TGT_REQ",
+          length: 4 + new TextEncoder().encode(p.princName).length,
+          princName: p.princName,
+        };
       case "tgt-rep": {
         const out: { [k: string]: Json } = {
           type: P.TGT_REP,
@@ -893,6 +899,10 @@ class Analyzer {
         return {
           type: P.ISAKMP,
           name: "KINK_ISAKMP",
+          // The decoder keeps every octet (TV/TLV forms, no slack accepted), so the re-encoded
+          // chain has the length it had on the wire: 4 header + 4 (InnerNextPload, QM version,
+          // RESERVED) + the chain.
+          length: 8 + encodeIsakmpPayloads(p.payloads).bytes.length,
           qmVersion: "1.0",
           payloads: p.payloads.map((q) => this.#isakmp(q)),
         };
@@ -935,6 +945,7 @@ class Analyzer {
                 return {
                   type: a.type,
                   name: attributeName(a.type),
+                  format: typeof a.value === "number" ? "TV" : "TLV",
                   value: typeof v === "bigint" ? `0x${v.toString(16)}` : v,
                   valueName: attributeValueName(a.type, v),
                 };

@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { prepareVm, runInVm, VmError } from "../../harness/vm.ts";
 import { run } from "../../harness/exec.ts";
-import { requireCommands } from "../../harness/tiers.ts";
+import { commandsSkipReason, skipUnless } from "../../harness/tiers.ts";
 
-const ignore = !requireCommands("VM harness tests", "qemu-system-x86_64", "busybox", "setpriv");
+const noTools = commandsSkipReason("qemu-system-x86_64", "busybox", "setpriv");
 
 /** The run folders and qemu processes this test process's VMs left behind. */
 async function leftovers(): Promise<string[]> {
@@ -24,8 +24,10 @@ async function leftovers(): Promise<string[]> {
 }
 
 Deno.test({
-  name: "vm harness: exit status, stdout and stderr come back from Debian's kernel",
-  ignore,
+  ...skipUnless(
+    "vm harness: exit status, stdout and stderr come back from Debian's kernel",
+    noTools,
+  ),
   async fn() {
     const image = await prepareVm();
     const hostRelease = (await run(["uname", "-r"])).stdout.trim();
@@ -58,8 +60,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "vm harness: a guest that misses its boot deadline is killed and its folder removed",
-  ignore,
+  ...skipUnless(
+    "vm harness: a guest that misses its boot deadline is killed and its folder removed",
+    noTools,
+  ),
   async fn() {
     const image = await prepareVm();
     const err = await runInVm({ cmd: ["true"], image, bootTimeoutMs: 300, bootAttempts: 1 })
@@ -72,8 +76,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "vm harness: a command that outlives the run deadline is killed with its VM",
-  ignore,
+  ...skipUnless(
+    "vm harness: a command that outlives the run deadline is killed with its VM",
+    noTools,
+  ),
   async fn() {
     const image = await prepareVm();
     const started = performance.now();
@@ -87,8 +93,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "vm harness: on a kernel with ESP (the VM's), test:vm runs the tier directly",
-  ignore,
+  ...skipUnless(
+    "vm harness: on a kernel with ESP (the VM's), test:vm runs the tier directly",
+    noTools,
+  ),
   async fn() {
     // vm_run.ts inside the VM: its probe must find ESP and run the tests without qemu.
     const r = await runInVm({
@@ -105,7 +113,7 @@ Deno.test({
     assert.equal(r.code, 0, `vm_run failed:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /running directly \(this kernel has ESP\)/);
     assert.match(r.stdout, /vm tier: mode direct,/);
-    assert.equal(r.stdout.trimEnd().split("\n").at(-1), "3 passed, 0 failed");
+    assert.equal(r.stdout.trimEnd().split("\n").at(-1), "3 passed, 0 failed, 0 skipped");
     assert.deepEqual(await leftovers(), []);
   },
 });

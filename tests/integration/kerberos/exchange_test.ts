@@ -99,8 +99,22 @@ for (const set of ["aes-sha1", "aes-sha2"] as const) {
           assert(second !== first, "TGT was not refreshed");
           assert(second.authtime.getTime() >= first.authtime.getTime());
           // The replaced TGT stays usable until it expires (a transaction
-          // keeps its ticket, RFC 4430 §9).
-          makeApReq(alice.principal, first.ticket, first.sessionKey);
+          // keeps its ticket, RFC 4430 §9): MIT's krb5_rd_req, given the
+          // KDC's own krbtgt key, accepts an AP-REQ built from it.
+          const tgs = `krbtgt/${realm.realm}@${realm.realm}`;
+          const tgsKeytab = `${realm.dir}/krbtgt.keytab`;
+          const ktadd = await realm.tool([
+            "kadmin.local",
+            "-q",
+            `ktadd -k ${tgsKeytab} -norandkey ${tgs}`,
+          ]);
+          assert(ktadd.success, ktadd.stderr);
+          const old = makeApReq(alice.principal, first.ticket, first.sessionKey);
+          const judged = await mitReadApReq(realm.env, tgsKeytab, tgs, old.apReq);
+          assert(judged.ok, judged.ok ? "" : judged.message);
+          assertEquals(judged.value.client, realm.principal("alice"));
+          assertEquals(judged.value.keyHex, toHex(first.sessionKey.exportBytes()));
+          assertEquals(judged.value.ctime * 1000, old.time.ctime.getTime());
           alice.dispose();
         });
 

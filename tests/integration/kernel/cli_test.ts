@@ -5,9 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { withNetns } from "../../harness/netns.ts";
-import { canUseKernel } from "./env.ts";
+import { kernelSkipReason } from "./env.ts";
+import { skipUnless } from "../../harness/tiers.ts";
 
-const usable = canUseKernel("kink sa/policy list CLI tests");
+const noKernel = kernelSkipReason();
 const launcher = new URL("../../../core/cli/launch.ts", import.meta.url).pathname;
 
 async function kink(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -21,8 +22,10 @@ async function kink(args: string[]): Promise<{ code: number; stdout: string; std
 }
 
 Deno.test({
-  name: "kink policy list / sa list: read a namespace's kernel state with FFI-to-libc only",
-  ignore: !usable,
+  ...skipUnless(
+    "kink policy list / sa list: read a namespace's kernel state with FFI-to-libc only",
+    noKernel,
+  ),
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>

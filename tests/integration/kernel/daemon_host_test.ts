@@ -24,9 +24,10 @@ import {
 } from "../../../core/kernel/mod.ts";
 import * as c from "../../../ffi/libc.ts";
 import { eventReader } from "../../unit/kernel/contract.ts";
-import { canUseKernel } from "./env.ts";
+import { kernelSkipReason } from "./env.ts";
+import { skipUnless } from "../../harness/tiers.ts";
 
-const usable = canUseKernel("kernel daemon tests");
+const noKernel = kernelSkipReason();
 
 const AF_INET = 2, AF_INET6 = 10, SOCK_DGRAM = 2;
 
@@ -109,9 +110,10 @@ async function requireEsp(k: NetlinkKernel, from: string, to: string): Promise<v
 
 for (const family of ["inet", "inet6"] as const) {
   Deno.test({
-    name:
+    ...skipUnless(
       `kernel host: a socket's bypass policies let its UDP through where IPsec is required, and nothing else (${family})`,
-    ignore: !usable,
+      noKernel,
+    ),
     sanitizeResources: false,
     sanitizeOps: false,
     fn: () =>
@@ -150,8 +152,10 @@ for (const family of ["inet", "inet6"] as const) {
 }
 
 Deno.test({
-  name: "kernel host: an ACQUIRE's policy is found again by matchPolicy and by index",
-  ignore: !usable,
+  ...skipUnless(
+    "kernel host: an ACQUIRE's policy is found again by matchPolicy and by index",
+    noKernel,
+  ),
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
@@ -205,9 +209,10 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  ...skipUnless(
     "kernel host: an ACQUIRE and a dump entry kink cannot decode (IPComp) are reported and counted, not dropped",
-  ignore: !usable,
+    noKernel,
+  ),
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>

@@ -6,22 +6,25 @@
  * `ip xfrm` output.
  */
 import { createNetns } from "../../harness/netns.ts";
-import { canUseNetns, reportSkip } from "../../harness/tiers.ts";
+import { netnsSkipReason } from "../../harness/tiers.ts";
 import { LIBC_PATH } from "../../../ffi/libc.ts";
 import { KernelError, NetlinkKernel } from "../../../core/kernel/mod.ts";
 import type { ContractEnv } from "../../unit/kernel/contract.ts";
 
-/** True when root, `ip` present, and libc FFI allowed. */
-export function canUseKernel(what: string): boolean {
-  if (!canUseNetns(what)) return false;
+/**
+ * Why a real kernel cannot be used here (not root, no `ip`, libc FFI not
+ * allowed), or undefined when it can. For `skipUnless` in tiers.ts.
+ */
+export function kernelSkipReason(): string | undefined {
+  const ns = netnsSkipReason();
+  if (ns) return ns;
   let ok = false;
   try {
     ok = Deno.permissions.querySync({ name: "ffi", path: LIBC_PATH }).state === "granted";
   } catch {
     ok = false;
   }
-  if (!ok) reportSkip(what, `needs --allow-ffi=${LIBC_PATH}`);
-  return ok;
+  return ok ? undefined : `needs --allow-ffi=${LIBC_PATH}`;
 }
 
 /** A fresh namespace with a NetlinkKernel in it (for the contract suite). */
@@ -68,6 +71,18 @@ export async function kernelHasEsp(): Promise<boolean> {
     await env.done();
   }
   return espCache;
+}
+
+/**
+ * Why ESP tests cannot run here: {@link kernelSkipReason}, or a kernel
+ * without ESP (the host's; they run in the VM tier). Undefined when they can.
+ */
+export async function espSkipReason(): Promise<string | undefined> {
+  const k = kernelSkipReason();
+  if (k) return k;
+  return await kernelHasEsp()
+    ? undefined
+    : "this kernel has no ESP (run it with deno task test:vm)";
 }
 
 /** One SA as `ip xfrm state` prints it (the fields kink checks). */

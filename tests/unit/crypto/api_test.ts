@@ -3,6 +3,10 @@
  * (dispose zeroes wasm memory, no key bytes in toString/inspect/JSON or
  * error messages), and a short fuzz run of decrypt /
  * verifyMic on random garbage (only typed errors, never anything else).
+ *
+ * Every random input (keys, plaintexts, garbage, confounders) comes from a
+ * SeededRandom: each run draws a fresh seed (or takes KINK_TEST_SEED), and a
+ * failing test names it so the run can be repeated exactly.
  */
 import { assertEquals, assertThrows } from "./assert.ts";
 import { toHex } from "../../../core/util/bytes.ts";
@@ -26,8 +30,39 @@ import {
   verifyMic,
 } from "../../../core/crypto/mod.ts";
 import { isKinkError } from "../../../core/errors.ts";
+import { SeededRandom } from "../../../core/util/random.ts";
 import * as raw from "../../../crypto-wasm/pkg/kink_crypto_bg.wasm";
 import { key_count } from "../../../core/crypto/wasm.ts";
+
+/** This run's seed: KINK_TEST_SEED when set (and readable), else a fresh one. */
+function runSeed(): number {
+  try {
+    const v = Deno.env.get("KINK_TEST_SEED");
+    if (v !== undefined && /^\d+$/.test(v)) return Number(v) >>> 0;
+  } catch {
+    // no --allow-env for it: a fresh seed
+  }
+  return crypto.getRandomValues(new Uint32Array(1))[0]!;
+}
+const SEED = runSeed();
+
+/** A test whose randomness comes from `r` (seeded from {@link SEED} and its name). */
+function seededTest(name: string, fn: (r: SeededRandom) => void): void {
+  Deno.test(name, () => {
+    let h = SEED;
+    for (const c of name) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
+    try {
+      fn(new SeededRandom(h));
+    } catch (e) {
+      const how = `random seed ${SEED}: repeat with KINK_TEST_SEED=${SEED} deno test ` +
+        `--allow-read=. --allow-write=/tmp --allow-env=TMPDIR,KINK_TEST_SEED ${
+          new URL(import.meta.url).pathname
+        }`;
+      if (e instanceof Error) e.message = `${e.message}\n(${how})`;
+      throw e;
+    }
+  });
+}
 
 const wasmMemory = () => new Uint8Array((raw.memory as WebAssembly.Memory).buffer);
 
@@ -68,7 +103,7 @@ Deno.test("enctype tables and unsupported enctypes", () => {
   }
 });
 
-Deno.test("wrong key length, short ciphertext, bad usage, bad mode are typed errors", () => {
+seededTest("wrong key length, short ciphertext, bad usage, bad mode are typed errors", (r) => {
   for (const [et, n] of [[17, 32], [18, 16], [19, 0], [20, 33]] as const) {
     const e = assertThrows(
       () => Key.fromBytes(et, new Uint8Array(n)),
@@ -78,7 +113,7 @@ Deno.test("wrong key length, short ciphertext, bad usage, bad mode are typed err
     assertEquals(e.category, "invalid-input");
   }
   for (const et of [17, 18, 19, 20]) {
-    const k = Key.random(et);
+    const k = Key.random(et, r);
     const min = ciphertextOverhead(et);
     for (const n of [0, 1, 15, 16, min - 1]) {
       const e = assertThrows(() => decrypt(k, 39, new Uint8Array(n)), CryptoError, "ciphertext");
@@ -92,7 +127,7 @@ Deno.test("wrong key length, short ciphertext, bad usage, bad mode are typed err
     for (const u of [-1, 2 ** 32, 1.5, NaN, Infinity]) {
       for (
         const f of [
-          () => encrypt(k, u, new Uint8Array(1)),
+          () => encrypt(k, u, new Uint8Array(1), r),
           () => decrypt(k, u, new Uint8Array(64)),
           () => getMic(k, u, new Uint8Array(1)),
           () => verifyMic(k, u, new Uint8Array(1), new Uint8Array(12)),
@@ -102,10 +137,10 @@ Deno.test("wrong key length, short ciphertext, bad usage, bad mode are typed err
       }
     }
     // Usage limits are inclusive.
-    assertEquals(decrypt(k, 0xffffffff, encrypt(k, 0xffffffff, new Uint8Array(3))).length, 3);
-    assertEquals(decrypt(k, 0, encrypt(k, 0, new Uint8Array(0))).length, 0);
+    assertEquals(decrypt(k, 0xffffffff, encrypt(k, 0xffffffff, new Uint8Array(3), r)).length, 3);
+    assertEquals(decrypt(k, 0, encrypt(k, 0, new Uint8Array(0), r)).length, 0);
     assertThrows(() => prf(k, new Uint8Array(1), "heimdal" as "mit"), CryptoError, "PRF mode");
-    assertThrows(() => encrypt(k, 1, "text" as unknown as Uint8Array), CryptoError);
+    assertThrows(() => encrypt(k, 1, "text" as unknown as Uint8Array, r), CryptoError);
     k.dispose();
   }
 });
@@ -127,8 +162,8 @@ Deno.test("stringToKey parameter checks", () => {
   b.dispose();
 });
 
-Deno.test("keymat argument checks", () => {
-  const k = Key.random(18);
+seededTest("keymat argument checks", (r) => {
+  const k = Key.random(18, r);
   const ni = new Uint8Array(16);
   for (const len of [0, -1, 1.5, 4097]) {
     assertThrows(() => keymat(k, { protocol: 3, spi: 1, ni }, len), CryptoError, "length");
@@ -139,41 +174,44 @@ Deno.test("keymat argument checks", () => {
   k.dispose();
 });
 
-Deno.test("Key hygiene: no key bytes in toString, inspect, JSON, errors; export is a copy", () => {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  const k = Key.fromBytes(18, bytes);
-  const hex = toHex(bytes);
-  const shown = [
-    String(k),
-    Deno.inspect(k),
-    Deno.inspect({ nested: [k] }, { depth: 5 }),
-    JSON.stringify(k),
-    `${k}`,
-  ];
-  for (const s of shown) {
-    assertEquals(s.includes(hex.slice(0, 8)), false, s);
-    assertEquals(/\b(18|aes256)/.test(s), true, s);
-  }
-  assertEquals(String(k), "Key(enctype 18 aes256-cts-hmac-sha1-96, 32 octets)");
-  const ex = k.exportBytes();
-  assertEquals(toHex(ex), hex);
-  ex.fill(0);
-  assertEquals(toHex(k.exportBytes()), hex);
-  try {
-    decrypt(k, 39, new Uint8Array(40));
-  } catch (e) {
-    assertEquals(String((e as Error).message).includes(hex.slice(0, 8)), false);
-  }
-  k.dispose();
-});
+seededTest(
+  "Key hygiene: no key bytes in toString, inspect, JSON, errors; export is a copy",
+  (r) => {
+    const bytes = r.fill(new Uint8Array(32));
+    const k = Key.fromBytes(18, bytes);
+    const hex = toHex(bytes);
+    const shown = [
+      String(k),
+      Deno.inspect(k),
+      Deno.inspect({ nested: [k] }, { depth: 5 }),
+      JSON.stringify(k),
+      `${k}`,
+    ];
+    for (const s of shown) {
+      assertEquals(s.includes(hex.slice(0, 8)), false, s);
+      assertEquals(/\b(18|aes256)/.test(s), true, s);
+    }
+    assertEquals(String(k), "Key(enctype 18 aes256-cts-hmac-sha1-96, 32 octets)");
+    const ex = k.exportBytes();
+    assertEquals(toHex(ex), hex);
+    ex.fill(0);
+    assertEquals(toHex(k.exportBytes()), hex);
+    try {
+      decrypt(k, 39, new Uint8Array(40));
+    } catch (e) {
+      assertEquals(String((e as Error).message).includes(hex.slice(0, 8)), false);
+    }
+    k.dispose();
+  },
+);
 
-Deno.test("dispose zeroes the key in wasm memory, is idempotent, and blocks further use", () => {
+seededTest("dispose zeroes the key in wasm memory, is idempotent, and blocks further use", (r) => {
   const before = key_count();
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const bytes = r.fill(new Uint8Array(32));
   const k = Key.fromBytes(20, bytes);
   // Exercise every cache (Kc, Ke/Ki, PRF) so derived state exists too.
   getMic(k, 40, new Uint8Array(10));
-  const ct = encrypt(k, 39, new Uint8Array(100));
+  const ct = encrypt(k, 39, new Uint8Array(100), r);
   prf(k, new Uint8Array(5));
   assertEquals(key_count(), before + 1);
   assertEquals(contains(wasmMemory(), bytes), true); // the key is in wasm memory ...
@@ -185,7 +223,7 @@ Deno.test("dispose zeroes the key in wasm memory, is idempotent, and blocks furt
   assertEquals(String(k).includes("disposed"), true);
   for (
     const f of [
-      () => encrypt(k, 39, new Uint8Array(1)),
+      () => encrypt(k, 39, new Uint8Array(1), r),
       () => decrypt(k, 39, ct),
       () => getMic(k, 40, new Uint8Array(1)),
       () => verifyMic(k, 40, new Uint8Array(1), new Uint8Array(24)),
@@ -198,20 +236,20 @@ Deno.test("dispose zeroes the key in wasm memory, is idempotent, and blocks furt
   }
   // `using` disposes as well.
   {
-    using k2 = Key.random(17);
+    using k2 = Key.random(17, r);
     assertEquals(k2.disposed, false);
   }
   assertEquals(key_count(), before);
 });
 
-Deno.test("plaintexts and key bytes passed through wasm do not linger in freed memory", () => {
-  const secret = crypto.getRandomValues(new Uint8Array(48));
-  const k = Key.random(18);
-  const ct = encrypt(k, 39, secret);
+seededTest("plaintexts and key bytes passed through wasm do not linger in freed memory", (r) => {
+  const secret = r.fill(new Uint8Array(48));
+  const k = Key.random(18, r);
+  const ct = encrypt(k, 39, secret, r);
   assertEquals(toHex(decrypt(k, 39, ct)), toHex(secret));
   getMic(k, 40, secret);
   assertEquals(contains(wasmMemory(), secret), false);
-  const kb = crypto.getRandomValues(new Uint8Array(16));
+  const kb = r.fill(new Uint8Array(16));
   Key.fromBytes(17, kb).dispose();
   assertEquals(contains(wasmMemory(), kb), false);
   k.dispose();
@@ -226,13 +264,13 @@ Deno.test("cryptoBuildId names the build", () => {
   );
 });
 
-Deno.test("fuzz: 20,000 random ciphertexts and checksums give only typed errors", () => {
-  const keys = [17, 18, 19, 20].map((et) => Key.random(et));
+seededTest("fuzz: 20,000 random ciphertexts and checksums give only typed errors", (r) => {
+  const keys = [17, 18, 19, 20].map((et) => Key.random(et, r));
   let integrity = 0;
   for (let i = 0; i < 20000; i++) {
     const k = keys[i & 3]!;
     const n = (i * 7919) % 300;
-    const junk = crypto.getRandomValues(new Uint8Array(n));
+    const junk = r.fill(new Uint8Array(n));
     try {
       decrypt(k, i, junk);
     } catch (e) {

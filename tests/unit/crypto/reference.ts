@@ -3,7 +3,8 @@
  * test code straight from RFC 3961 §5, RFC 3962 and RFC 8009 on top of
  * @noble/hashes and @noble/ciphers (pure JS). The differential tests and the
  * benchmarks compare the wasm core against it; a second variant over
- * node:crypto (OpenSSL) serves as the native baseline of the benchmarks.
+ * node:crypto (under Deno: Deno's own Rust implementation, not OpenSSL) serves as the
+ * native baseline of the benchmarks.
  */
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha1 } from "@noble/hashes/legacy.js";
@@ -67,6 +68,11 @@ export interface Prims {
   cbcEnc(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array;
   /** HMAC. */
   hmac(hash: "sha1" | "sha256" | "sha384", key: Uint8Array, data: Uint8Array): Uint8Array;
+  /**
+   * HMAC under one key with the key's pad state computed once (the inner and outer hash
+   * after ipad/opad), as the wasm core caches it; absent when the library cannot keep it.
+   */
+  hmacKeyed?(hash: "sha1" | "sha256" | "sha384", key: Uint8Array): (data: Uint8Array) => Uint8Array;
   /** Plain hash. */
   hash(hash: "sha1", data: Uint8Array): Uint8Array;
   /** PBKDF2. */
@@ -87,13 +93,21 @@ export const noble: Prims = {
   ecbDec: (k, d) => ecb(k, { disablePadding: true }).decrypt(d),
   cbcEnc: (k, iv, d) => cbc(k, iv, { disablePadding: true }).encrypt(d),
   hmac: (h, k, d) => hmac(H[h], k, d),
+  hmacKeyed: (h, k) => {
+    const keyed = hmac.create(H[h], k);
+    return (d) => keyed.clone().update(d).digest();
+  },
   hash: (_h, d) => sha1(d),
   pbkdf2: (h, pw, s, c, len) => pbkdf2(H[h], pw, s, { c, dkLen: len }),
 };
 
 const aesName = (k: Uint8Array, mode: string) => `aes-${k.length * 8}-${mode}`;
 
-/** The native primitives (node:crypto, i.e. OpenSSL). */
+/**
+ * The `node:crypto` primitives as Deno provides them: Deno's own implementation of the Node
+ * API in Rust (its ops over Rust crypto crates), not OpenSSL. Its Hmac cannot be copied, so
+ * there is no {@link Prims.hmacKeyed}: every HMAC hashes the key pads again.
+ */
 export const native: Prims = {
   ecbEnc: (k, d) => {
     const c = nodeCrypto.createCipheriv(aesName(k, "ecb"), k, null).setAutoPadding(false);

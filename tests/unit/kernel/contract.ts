@@ -24,6 +24,7 @@ import {
   socketBypassPolicies,
   type XfrmEvent,
 } from "../../../core/kernel/mod.ts";
+import { skipUnless } from "../../harness/tiers.ts";
 
 /** A fresh, empty backend and how to dispose of it. */
 export interface ContractEnv {
@@ -39,12 +40,19 @@ export interface ContractEnv {
   clock?: ManualClock;
 }
 
-/** Which parts of the contract a backend can run. */
+/**
+ * Whether a part of the contract is registered for a backend: `true` runs it,
+ * a string registers it as skipped with that reason (see tiers.ts
+ * `skipUnless`), `false` leaves it out because another suite runs it.
+ */
+export type ContractPart = boolean | string;
+
+/** Which parts of the contract a backend runs. */
 export interface ContractParts {
   /** Policies, SPI allocation and POLEXPIRE events. */
-  policies: boolean;
+  policies: ContractPart;
   /** SAs with every algorithm (needs ESP in the kernel). */
-  sas: boolean;
+  sas: ContractPart;
 }
 
 /** Asserts that `p` rejects with a KernelError of `category` (and `errnoName`). */
@@ -372,21 +380,28 @@ function stripSa(s: SaState): Omit<SaState, "current" | "stats" | "replay"> {
   return rest;
 }
 
-/** Registers the contract tests for one backend. */
+/**
+ * Registers the contract tests for one backend; `skipReason` (from a
+ * `*SkipReason()` of tiers.ts) skips them all with that reason.
+ */
 export function registerContract(
   name: string,
   make: () => Promise<ContractEnv>,
   parts: ContractParts,
-  ignore = false,
+  skipReason?: string,
 ): void {
   const t = (
     title: string,
     fn: (k: KernelIpsec, env: ContractEnv) => Promise<void>,
-    when = true,
-  ) =>
+    part: ContractPart = true,
+  ) => {
+    if (part === false) return;
     Deno.test({
-      name: `kernel contract [${name}]: ${title}`,
-      ignore: ignore || !when,
+      ...skipUnless(
+        `kernel contract [${name}]: ${title}`,
+        skipReason,
+        typeof part === "string" ? part : undefined,
+      ),
       sanitizeResources: false,
       sanitizeOps: false,
       async fn() {
@@ -398,6 +413,7 @@ export function registerContract(
         }
       },
     });
+  };
 
   t(
     "policies round-trip field for field (IPv4/IPv6, ports, marks, templates, lifetimes)",

@@ -94,21 +94,44 @@ Deno.test("racoon2: receive path (§15 order) accepts frames 7–21 with their �
   }
 });
 
-Deno.test("racoon2: re-sealing an opened message and re-checksumming gives a message racoon2's checks accept", () => {
-  // Re-encode frame 8 (REPLY) with fresh encryption: the Cksum must verify and the contents survive.
+// Named for what it checks: racoon2's own receiving code is not involved here (the unit tier runs
+// no subprocess and no network; kinkd judging kink's messages live is the interop tests' job).
+// What stands in for racoon2 is its bytes: the plaintext kinkd encrypted (recovered from its
+// ciphertext, and for the DELETE frames equal to what kinkd logged), its message lengths, and
+// the Cksum rule that reproduces every Cksum kinkd sent (the test above).
+Deno.test("racoon2: re-sealing every KINK_ENCRYPT gives kinkd's plaintext octets and message length, with a Cksum that verifies by kinkd's rule", () => {
   const k = sessionKey();
   const ops = keyOps(k);
-  const m = decodeKinkMessage(dgrams.find((d) => d.frame === 8)!.payload).message;
-  const enc = m.payloads[1]!;
-  assert(enc.kind === "encrypt");
-  const inner = openEncryptPayload(enc.ciphertext!, 1, ops);
-  const fresh: KinkMessage = { ...m, payloads: [m.payloads[0]!, { kind: "encrypt", inner }] };
-  const b = encodeKinkMessage(fresh, { key: ops });
-  assertEquals(b.length, dgrams.find((d) => d.frame === 8)!.payload.length);
-  assert(verifyKinkChecksum(b, ops));
-  const back = decodeKinkMessage(b).message.payloads[1]!;
-  assert(back.kind === "encrypt");
-  assertEquals(openEncryptPayload(back.ciphertext!, 1, ops), inner);
+  const logged = [
+    ...kinkdDumps("A-kinkd.log", "KINK_ENCRYPT before encryption"),
+    ...kinkdDumps("B-kinkd.log", "KINK_ENCRYPT before encryption"),
+  ].map(toHex);
+  let resealed = 0;
+  let matchedLog = 0;
+  for (const d of dgrams.filter((x) => x.frame <= 21)) {
+    const m = decodeKinkMessage(d.payload).message;
+    const enc = m.payloads.at(-1)!;
+    if (enc.kind !== "encrypt") continue;
+    const kinkdPlaintext = toHex(decrypt(k, 39, enc.ciphertext!));
+    const inner = openEncryptPayload(enc.ciphertext!, 1, ops);
+    const fresh: KinkMessage = {
+      ...m,
+      payloads: [...m.payloads.slice(0, -1), { kind: "encrypt", inner }],
+    };
+    const b = encodeKinkMessage(fresh, { key: ops });
+    assertEquals(b.length, d.payload.length, `frame ${d.frame}: kinkd's length`);
+    assert(verifyKinkChecksum(b, ops), `frame ${d.frame}: Cksum`);
+    const back = decodeKinkMessage(b).message.payloads.at(-1)!;
+    assert(back.kind === "encrypt");
+    assert(!bytesEqual(back.ciphertext!, enc.ciphertext!), `frame ${d.frame}: fresh confounder`);
+    const ours = toHex(decrypt(k, 39, back.ciphertext!));
+    assertEquals(ours, kinkdPlaintext, `frame ${d.frame}: kinkd's plaintext octets`);
+    if (logged.includes(ours)) matchedLog++;
+    resealed++;
+  }
+  assertEquals(resealed, 10);
+  assertEquals(matchedLog, 4); // the four DELETE/REPLY plaintexts kinkd logged in full
+  k.dispose();
 });
 
 Deno.test("racoon2: derived KEYMAT equals every keyed SA in A-sadb.log and B-sadb.log", () => {
@@ -161,5 +184,4 @@ Deno.test("racoon2: the kvno-4 CREATEs are reported as undecryptable", () => {
   }
   for (const s of report.sas) assertEquals(s.encKey, undefined); // no --show-keys
   assert(!JSON.stringify(report).includes("67373e19427b"));
-  void bytesEqual;
 });

@@ -9,10 +9,9 @@
  */
 import assert from "node:assert/strict";
 import { run } from "../../harness/exec.ts";
-import { inVm, reportSkip } from "../../harness/tiers.ts";
+import { skipUnless, vmSkipReason } from "../../harness/tiers.ts";
 
-const ignore = !inVm();
-if (ignore) reportSkip("VM-tier ESP proof", "KINK_VM is not 1 (run it with deno task test:vm)");
+const notVm = vmSkipReason();
 
 const ENC_KEY = "000102030405060708090a0b0c0d0e0f";
 const AUTH_KEY = "101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f";
@@ -26,8 +25,10 @@ async function inNetns(script: string): Promise<string> {
 }
 
 Deno.test({
-  name: "vm tier: ip xfrm state add proto esp with cbc(aes) + hmac(sha256) is installed",
-  ignore,
+  ...skipUnless(
+    "vm tier: ip xfrm state add proto esp with cbc(aes) + hmac(sha256) is installed",
+    notVm,
+  ),
   async fn() {
     const out = await inNetns([
       "ip xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x1001 reqid 7",
@@ -44,8 +45,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "vm tier: ip xfrm state add proto esp with rfc4106(gcm(aes)) is installed",
-  ignore,
+  ...skipUnless(
+    "vm tier: ip xfrm state add proto esp with rfc4106(gcm(aes)) is installed",
+    notVm,
+  ),
   async fn() {
     const out = await inNetns([
       "ip xfrm state add src 2001:db8::1 dst 2001:db8::2 proto esp spi 0x2002",
@@ -61,8 +64,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "vm tier: an unknown ESP algorithm is refused by the kernel",
-  ignore,
+  ...skipUnless(
+    "vm tier: an unknown ESP algorithm is refused by the kernel",
+    notVm,
+  ),
   async fn() {
     // Control: the kernel, not ip(8), validates algorithms; a bogus one must fail.
     const r = await run([

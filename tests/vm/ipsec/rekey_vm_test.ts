@@ -22,11 +22,11 @@ import { type Netns, withNetns } from "../../harness/netns.ts";
 import { NetlinkKernel, type SaConfig, selector } from "../../../core/kernel/mod.ts";
 import { replaceInboundSa } from "../../../core/ipsec/mod.ts";
 import { toHex } from "../../../core/util/bytes.ts";
-import { canUseKernel, kernelHasEsp, parseIpXfrmState } from "../../integration/kernel/env.ts";
+import { espSkipReason, parseIpXfrmState } from "../../integration/kernel/env.ts";
+import { skipUnless } from "../../harness/tiers.ts";
 import { threeWay } from "../../unit/ipsec/threeway.ts";
 
-const usable = canUseKernel("kernel ESP re-key test");
-const esp = usable ? await kernelHasEsp() : false;
+const noEsp = await espSkipReason();
 
 async function ping(from: Netns, to: string, count = 2): Promise<boolean> {
   const r = await from.run(["ping", "-c", String(count), "-i", "0.2", "-W", "2", to]);
@@ -54,9 +54,10 @@ async function protoErrors(n: Netns): Promise<number> {
 }
 
 Deno.test({
-  name:
+  ...skipUnless(
     "3-way re-key on Linux: UPDSA keeps the optimistic keys (traffic fails); replaceInboundSa changes them (traffic passes, old keys refused)",
-  ignore: !esp,
+    noEsp,
+  ),
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>

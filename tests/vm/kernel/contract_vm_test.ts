@@ -5,13 +5,13 @@
  * from a dump field for field; errno semantics; batching; EXPIRE events.
  */
 import { registerContract } from "../../unit/kernel/contract.ts";
-import { canUseKernel, kernelHasEsp, kernelInNetns } from "../../integration/kernel/env.ts";
-import { reportSkip } from "../../harness/tiers.ts";
+import { espSkipReason, kernelInNetns } from "../../integration/kernel/env.ts";
 
-const usable = canUseKernel("kernel ESP tests");
-const esp = usable ? await kernelHasEsp() : false;
-if (usable && !esp) {
-  reportSkip("kernel ESP tests", "this kernel has no ESP (run them with deno task test:vm)");
-}
-
-registerContract("netlink esp", kernelInNetns, { policies: false, sas: true }, !esp);
+// The policy half runs in the integration tier (tests/integration/kernel/netlink_host_test.ts):
+// the host kernel has policies, only ESP needs this tier.
+registerContract(
+  "netlink esp",
+  kernelInNetns,
+  { policies: false, sas: true },
+  await espSkipReason(),
+);

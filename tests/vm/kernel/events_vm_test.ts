@@ -8,11 +8,11 @@ import assert from "node:assert/strict";
 import { withNetns } from "../../harness/netns.ts";
 import { NetlinkKernel } from "../../../core/kernel/mod.ts";
 import { type SaConfig, selector, type XfrmEvent } from "../../../core/kernel/mod.ts";
-import { canUseKernel, kernelHasEsp } from "../../integration/kernel/env.ts";
+import { espSkipReason } from "../../integration/kernel/env.ts";
+import { skipUnless } from "../../harness/tiers.ts";
 import { testKey } from "../../unit/kernel/contract.ts";
 
-const usable = canUseKernel("kernel ESP event tests");
-const esp = usable ? await kernelHasEsp() : false;
+const noEsp = await espSkipReason();
 
 async function next(
   it: AsyncIterator<XfrmEvent>,
@@ -35,9 +35,10 @@ async function next(
 }
 
 Deno.test({
-  name:
+  ...skipUnless(
     "kernel ESP events: ACQUIRE on traffic without SA, answered by seq; soft EXPIRE on a packet limit",
-  ignore: !esp,
+    noEsp,
+  ),
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
