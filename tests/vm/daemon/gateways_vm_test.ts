@@ -13,7 +13,8 @@
 import assert from "node:assert/strict";
 import { withNetns } from "../../harness/netns.ts";
 import { withRealm } from "../../harness/krb5_realm.ts";
-import { canUseKernel, kernelHasEsp, parseIpXfrmState } from "../../integration/kernel/env.ts";
+import { espSkipReason, parseIpXfrmState } from "../../integration/kernel/env.ts";
+import { realmSkipReason, skipUnless } from "../../harness/tiers.ts";
 import {
   startGateway,
   stopGateway,
@@ -21,13 +22,14 @@ import {
   writeGatewayConfig,
 } from "../../integration/daemon/gateways.ts";
 
-const usable = canUseKernel("daemon ESP test");
-const esp = usable ? await kernelHasEsp() : false;
+const noEsp = await espSkipReason();
 
 Deno.test({
-  name:
+  ...skipUnless(
     "daemons on an ESP kernel: ACQUIRE → SAs with equal keys, ping passes; kill -9 then restart reconciles; SIGTERM leaves nothing",
-  ignore: !esp,
+    noEsp,
+    realmSkipReason(),
+  ),
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
