@@ -43,10 +43,15 @@ export interface GatewayConfigOptions {
   name: string;
   dir: string;
   realm: Realm;
+  /** Listen address (IPv4 or IPv6); also every peer's local address unless it names its own. */
   local: string;
+  /** More listen addresses. */
+  alsoListen?: string[];
   peers: {
     name: string;
     address: string;
+    /** Our address toward this peer (default `local`). */
+    localAddress?: string;
     principal: string;
     mode?: "transport" | "tunnel";
     traffic?: { local: string; remote: string }[];
@@ -66,7 +71,10 @@ export async function writeGatewayConfig(o: GatewayConfigOptions): Promise<Gatew
   const keytab = o.realm.keytab(principal);
   const lines = [
     "[daemon]",
-    `listen = ["${o.local}:910"]`,
+    `listen = [${
+      [o.local, ...(o.alsoListen ?? [])].map((a) => a.includes(":") ? `"[${a}]:910"` : `"${a}:910"`)
+        .join(", ")
+    }]`,
     `state_dir = "${o.dir}/state"`,
     `control_socket = "${socket}"`,
     `krb5_conf = "${o.realm.krb5Conf}"`,
@@ -83,7 +91,7 @@ export async function writeGatewayConfig(o: GatewayConfigOptions): Promise<Gatew
       "[[peer]]",
       `name = "${p.name}"`,
       `address = "${p.address}"`,
-      `local_address = "${o.local}"`,
+      `local_address = "${p.localAddress ?? o.local}"`,
       `principal = "${p.principal}"`,
       `mode = "${p.mode ?? "transport"}"`,
       `start = "${p.start ?? "on-demand"}"`,

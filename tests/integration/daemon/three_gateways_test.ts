@@ -2,7 +2,8 @@
  * Three `kink daemon` processes in their own namespaces (memory kernel, real
  * MIT KDC in a fourth): gateway A has B and C as peers with `start =
  * "always"`, so it negotiates with both as soon as it starts, without any
- * traffic or `kink up`; B and C only answer.
+ * traffic or `kink up`; B and C only answer. A talks to B over IPv4 and to C
+ * over IPv6 (A listens on both).
  */
 import assert from "node:assert/strict";
 import { withNetns } from "../../harness/netns.ts";
@@ -18,7 +19,7 @@ import {
 
 Deno.test({
   ...skipUnless(
-    "daemon: three gateways; start = always negotiates with both peers at start, each pair seen the same from both ends",
+    "daemon: three gateways (IPv4 and IPv6 peers); start = always negotiates with both peers at start, each pair seen the same from both ends",
     netnsSkipReason(),
     realmSkipReason(),
   ),
@@ -48,15 +49,19 @@ Deno.test({
             name: "c",
             dir: `${dir}/c`,
             realm,
-            local: c!.addr4,
-            peers: [p("a", a!.addr4, "passive")],
+            local: c!.addr6,
+            peers: [p("a", a!.addr6, "passive")],
           });
           const fa = await writeGatewayConfig({
             name: "a",
             dir: `${dir}/a`,
             realm,
             local: a!.addr4,
-            peers: [p("b", b!.addr4, "always"), p("c", c!.addr4, "always")],
+            alsoListen: [a!.addr6],
+            peers: [
+              p("b", b!.addr4, "always"),
+              { ...p("c", c!.addr6, "always"), localAddress: a!.addr6 },
+            ],
           });
           const [gb, gc] = await Promise.all([
             startGateway(b!, fb, "memory"),
@@ -82,6 +87,9 @@ Deno.test({
             assert.equal(theirs.initiator, false);
             assert.deepEqual(mine.inbound, theirs.outbound);
             assert.deepEqual(mine.outbound, theirs.inbound);
+            // The kernel SAs are between the addresses of the peer's family.
+            const v6 = name === "c";
+            for (const k of s.sas) assert.equal(k.src.includes(":"), v6, JSON.stringify(k));
           }
           for (const gw of gws.splice(0)) assert.equal(await stopGateway(gw), 0, gw.log.join("\n"));
         } finally {
