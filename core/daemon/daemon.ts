@@ -55,6 +55,8 @@ export interface DaemonOptions {
   kernel?: "netlink" | "memory";
   /** Where log lines go (default stderr). */
   logSink?: LogSink;
+  /** Log format, overriding the configuration's `log_format` (the `--log-format` option). */
+  logFormat?: "text" | "json";
   /** Opens the KINK sockets (default: UDP on the configured listen addresses). */
   openTransport: (cfg: DaemonConfig) => Promise<DriverTransport & { close(): Promise<void> }>;
   /** Finds this gateway's address toward a peer when the configuration does not say. */
@@ -180,7 +182,7 @@ export class Daemon {
     const cfg = await readConfigFile(opts.configPath);
     const log = new Logger(opts.logSink ?? stderrSink, {
       level: cfg.daemon.logLevel,
-      format: cfg.daemon.logFormat,
+      format: opts.logFormat ?? cfg.daemon.logFormat,
       now: () => clock.now(),
     });
     const cleanups: (() => Promise<void> | void)[] = [];
@@ -416,7 +418,7 @@ export class Daemon {
         detail: `${what} changed: that needs a restart for now; nothing was changed`,
       };
     }
-    this.#log.configure(next.daemon.logLevel, next.daemon.logFormat);
+    this.#log.configure(next.daemon.logLevel, this.#opts.logFormat ?? next.daemon.logFormat);
     this.#cfg = next;
     this.#log.info("reloaded", {
       file: next.file,

@@ -161,7 +161,7 @@ export function daemonFlags(
 export const daemonCommand: Command = {
   name: "daemon",
   summary: "Run the KINK gateway daemon (foreground; SIGHUP reloads, SIGTERM stops)",
-  usage: "daemon --config FILE [--kernel netlink|memory]",
+  usage: "daemon --config FILE [--kernel netlink|memory] [--log-format text|json]",
   description:
     "Reads FILE (see contrib/kink.toml), reconciles the kernel (removes what a previous run of\n" +
     "this daemon left, by its reqid range), installs the peers' policies, listens for KINK on\n" +
@@ -176,6 +176,11 @@ export const daemonCommand: Command = {
       type: "string",
       arg: "netlink|memory",
       description: "Kernel backend (default netlink: the real kernel via NETLINK_XFRM)",
+    },
+    "log-format": {
+      type: "string",
+      arg: "text|json",
+      description: "Log lines on stderr as text or JSON (overrides log_format)",
     },
   },
   permissions(args) {
@@ -196,11 +201,16 @@ export const daemonCommand: Command = {
     const config = stringOpt(args, "config");
     if (!config) throw new UsageError("kink daemon: --config FILE is required");
     const kernel = kernelOpt(args);
+    const logFormat = stringOpt(args, "log-format");
+    if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json") {
+      throw new UsageError(`kink daemon: --log-format must be text or json, not '${logFormat}'`);
+    }
     let daemon: Daemon;
     try {
       daemon = await Daemon.start({
         configPath: config,
         kernel,
+        ...(logFormat ? { logFormat } : {}),
         openTransport: (cfg) =>
           Promise.resolve(
             UdpTransport.open({ locals: cfg.daemon.listen.map((e) => ({ ...e })) }),
@@ -216,7 +226,6 @@ export const daemonCommand: Command = {
     const stopped = Promise.withResolvers<void>();
     daemon.handleSignals(() => stopped.resolve());
     await stopped.promise;
-    io.err("kink daemon: stopped");
     return 0;
   },
 };

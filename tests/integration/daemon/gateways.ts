@@ -165,6 +165,7 @@ export async function startGateway(
   files: GatewayFiles,
   kernel: "memory" | "netlink",
   timeoutMs = 30_000,
+  extraArgs: string[] = [],
 ): Promise<Gateway> {
   await Deno.remove(`${files.socket}.token`).catch(() => {});
   const proc = ns.spawn(
@@ -179,6 +180,7 @@ export async function startGateway(
       files.config,
       "--kernel",
       kernel,
+      ...extraArgs,
     ],
     { stdout: "null", stderr: "piped", stdin: "null", cwd: ROOT, env: { NO_COLOR: "1" } },
   );

@@ -64,7 +64,7 @@ Deno.test({
             ],
           });
           const [gb, gc] = await Promise.all([
-            startGateway(b!, fb, "memory"),
+            startGateway(b!, fb, "memory", 30_000, ["--log-format", "json"]),
             startGateway(c!, fc, "memory"),
           ]);
           gws.push(gb, gc);
@@ -92,6 +92,15 @@ Deno.test({
             for (const k of s.sas) assert.equal(k.src.includes(":"), v6, JSON.stringify(k));
           }
           for (const gw of gws.splice(0)) assert.equal(await stopGateway(gw), 0, gw.log.join("\n"));
+          // B logged JSON lines (--log-format json): every line is one object with ts, level, event.
+          const events = gb.log.map((l) => JSON.parse(l) as Record<string, unknown>);
+          assert.ok(
+            events.every((e) => typeof e["ts"] === "string" && typeof e["event"] === "string"),
+          );
+          assert.ok(
+            events.some((e) => e["event"] === "sa-up" && e["peer"] === "a"),
+            gb.log.join("\n"),
+          );
         } finally {
           for (const gw of gws) gw.signal("SIGKILL");
           await Promise.all(gws.map((g) => g.exited));
