@@ -26,7 +26,7 @@ import { type Realm, withRealm } from "../tests/harness/krb5_realm.ts";
 import { readConfigFile } from "../core/config/mod.ts";
 import { controlRequest } from "../core/daemon/control.ts";
 import type { DaemonStatus } from "../core/daemon/daemon.ts";
-import { daemonFlags, daemonResources } from "../core/cli/commands/daemon.ts";
+import { daemonFlags, daemonResources } from "../core/cli/commands/daemon_flags.ts";
 import { renderStatus } from "../core/cli/commands/control.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
