@@ -438,6 +438,26 @@ try {
       show("(gw-b logs sa-down when the grace ends)");
     }
 
+    // The capture ends here (CREATE, REPLY, rekey, DELETE); kink decode runs while the
+    // daemons shut down.
+    await sleep(300);
+    try {
+      cap.kill("SIGINT");
+    } catch { /* gone */ }
+    await cap.status;
+    const decoding = run([
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "--no-check",
+      `--allow-read=${dir}/kink.pcapng,${a.keytab},${b.keytab}`,
+      MAIN,
+      "decode",
+      `${dir}/kink.pcapng`,
+      "--keytab",
+      `${a.keytab},${b.keytab}`,
+    ]);
+
     say("SIGTERM to both daemons: DELETE to the peer, owned SAs and policies removed, exit 0");
     for (const gw of [a, b]) gw.proc!.kill("SIGTERM");
     const codes = await Promise.all([a.proc!.status, b.proc!.status]);
@@ -452,25 +472,8 @@ try {
     );
     if (codes.some((c) => c.code !== 0) || left !== 0 || pols !== "") exitCode = 1;
 
-    await sleep(300);
-    try {
-      cap.kill("SIGINT");
-    } catch { /* gone */ }
-    await cap.status;
-
     say("The captured exchange, decoded by `kink decode` with both gateways' keytabs");
-    const dec = await run([
-      Deno.execPath(),
-      "run",
-      "--quiet",
-      "--no-check",
-      `--allow-read=${dir}/kink.pcapng,${a.keytab},${b.keytab}`,
-      MAIN,
-      "decode",
-      `${dir}/kink.pcapng`,
-      "--keytab",
-      `${a.keytab},${b.keytab}`,
-    ]);
+    const dec = await decoding;
     const decLines = dec.stdout.split("\n");
     show(
       decLines.filter((l) =>
