@@ -21,6 +21,7 @@ export type ErrorLayer =
   | "kernel"
   | "ipsec"
   | "net"
+  | "engine"
   | "config"
   | "daemon"
   | "cli";

@@ -5,3 +5,5 @@
  * @module
  */
 export * from "./api.ts";
+export { Engine } from "./engine.ts";
+export { EngineError, type EngineErrorCategory } from "./errors.ts";
