@@ -110,13 +110,13 @@ export interface ProtocolConfig {
   /** IPsec protocol. */
   protocol: XfrmProto;
   /** Transforms in preference order. */
-  transforms: TransformConfig[];
+  transforms: readonly TransformConfig[];
 }
 
 /** A proposal: one protocol, or an AH+ESP bundle (AH applied outermost). */
 export interface ProposalConfig {
   /** The protocols of the proposal. */
-  protocols: ProtocolConfig[];
+  protocols: readonly ProtocolConfig[];
 }
 
 /**
@@ -213,7 +213,7 @@ export interface PeerConfig {
   /** PRF reading for KEYMAT with this peer (default {@link DEFAULT_PEER_PRF}). */
   prf?: PrfReading;
   /** Proposals in preference order (the first one's first transforms are the optimistic proposal). */
-  proposals: ProposalConfig[];
+  proposals: readonly ProposalConfig[];
   /** SA mode. Tunnel mode uses the peer and local addresses as tunnel endpoints. */
   mode: XfrmMode;
   /**
@@ -221,7 +221,7 @@ export interface PeerConfig {
    * (or of the ACQUIRE's policy) and the responder checks received IDs
    * against them. Absent: no ID payloads (host-to-host, as kinkd).
    */
-  selectors?: TrafficSelectorConfig[];
+  selectors?: readonly TrafficSelectorConfig[];
   /** PFS: the Diffie-Hellman group of the KE payload (14 MODP-2048, 19 ECP-256). */
   pfsGroup?: number;
   /** Refuse CREATEs without KE (default false: retry without KE when the peer cannot). */
@@ -290,7 +290,7 @@ export interface EngineConfig {
   /** Our epoch (RFC 4430 §4.2.1): low 32 bits of POSIX seconds since which we hold SA state. */
   epoch: number;
   /** The peers. */
-  peers: PeerConfig[];
+  peers: readonly PeerConfig[];
   /** Allowed Kerberos clock skew (default 300 000 ms). */
   skewMs?: number;
   /** Default timers (each peer may override). */
