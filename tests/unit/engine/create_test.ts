@@ -139,7 +139,10 @@ Deno.test("engine CREATE: a lowered lifetime is accepted and used by both (A-9)"
   for (const g of [a, b]) {
     const s = await sas(g.kernel);
     assert.equal(s.length, 2);
-    assert.ok(s.every((x) => x.lifetime.hardAddSeconds === 600), JSON.stringify(s.map((x) => x.lifetime)));
+    assert.ok(
+      s.every((x) => x.lifetime.hardAddSeconds === 600),
+      JSON.stringify(s.map((x) => x.lifetime)),
+    );
   }
   await net.close();
 });

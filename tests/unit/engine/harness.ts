@@ -280,7 +280,9 @@ export class Net {
         return;
       }
       this.now = Math.max(this.now, next);
-      const due = this.#queue.filter((q) => q.at <= this.now).sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const due = this.#queue.filter((q) => q.at <= this.now).sort((a, b) =>
+        a.at - b.at || a.seq - b.seq
+      );
       this.#queue = this.#queue.filter((q) => q.at > this.now);
       for (const q of due) {
         if (!q.to.up) continue;
