@@ -1039,6 +1039,8 @@ export class Engine implements EngineApi {
         if (authed && stimeMs !== undefined) {
           const ours = ctimeMs ?? this.#now + peer.clockOffsetMs;
           peer.clockOffsetMs += Math.round(stimeMs - ours);
+          // Our earlier (skewed) authenticators were refused, so none can collide with the new times.
+          peer.lastAuthUs = 0;
           this.#event({ type: "clock-offset", peer: peer.name, offsetMs: peer.clockOffsetMs });
           this.#restart(tx, {});
         }
@@ -2522,6 +2524,7 @@ export class Engine implements EngineApi {
       });
       this.#timers.set(pair.endSlot, this.#now + peer.timers.deleteGraceMs);
     }
+    if (notifies.length) this.#count(`notify-sent-${NotifyType.INVALID_SPI}`);
     const dels: IsakmpPayload[] = [...byProto].map(([proto, spis]) => ({
       kind: "delete",
       doi: 1,

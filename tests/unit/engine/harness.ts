@@ -114,6 +114,14 @@ export interface Gateway {
   up: boolean;
   /** Every datagram this gateway sent. */
   sent: Uint8Array[];
+  /** When each of `sent` was sent (network time). */
+  sentAt: number[];
+  /** When each of `events` was reported (network time). */
+  eventAt: number[];
+  /** This gateway's clock minus the network's (clock skew). */
+  offset: number;
+  /** The configuration it was built with. */
+  config: EngineConfig;
 }
 
 /** A network of gateways on a virtual clock. */
@@ -158,7 +166,6 @@ export class Net {
       ...extra,
     };
     const engine = new Engine(config, { random: this.random.fork() });
-    entry.key.fill(0);
     const g: Gateway = {
       name,
       address,
@@ -168,16 +175,24 @@ export class Net {
       events: [],
       up: true,
       sent: [],
+      sentAt: [],
+      eventAt: [],
+      offset: 0,
+      config,
     };
     this.gateways.set(name, g);
     this.#byAddr.set(address, g);
     return g;
   }
 
-  /** Replaces a gateway's engine (a restart: new epoch, empty state, same kernel SAs flushed). */
-  async restart(g: Gateway, config: EngineConfig): Promise<void> {
+  /**
+   * Restarts a gateway: a new engine (new epoch unless given, empty state)
+   * over a flushed kernel. `random` lets a test force e.g. the XID start.
+   */
+  async restart(g: Gateway, o: { epoch?: number; random?: RandomSource } = {}): Promise<void> {
     await g.kernel.flushSas();
-    g.engine = new Engine(config, { random: this.random.fork() });
+    g.config = { ...g.config, epoch: o.epoch ?? (Math.floor(this.now / 1000) >>> 0) };
+    g.engine = new Engine(g.config, { random: o.random ?? this.random.fork() });
   }
 
   /** Drains every engine's outputs, running kernel ops and ticket requests. */
@@ -199,9 +214,11 @@ export class Net {
     switch (o.kind) {
       case "event":
         g.events.push(o.event);
+        g.eventAt.push(this.now);
         return;
       case "send": {
         g.sent.push(o.data);
+        g.sentAt.push(this.now);
         const to = this.#byAddr.get(o.remote.address);
         if (!to) return;
         if (this.random.nextUint32() / 2 ** 32 < this.loss) return;
@@ -219,7 +236,7 @@ export class Net {
       }
       case "ticket": {
         if (this.ticketError) {
-          g.engine.handleTicket(this.now, o.id, { ok: false, ...this.ticketError });
+          g.engine.handleTicket(this.now + g.offset, o.id, { ok: false, ...this.ticketError });
           return;
         }
         const req = o.request;
@@ -227,10 +244,10 @@ export class Net {
         try {
           cred = this.office.issue(g.principal, req.server, this.now);
         } catch (e) {
-          g.engine.handleTicket(this.now, o.id, { ok: false, message: String(e) });
+          g.engine.handleTicket(this.now + g.offset, o.id, { ok: false, message: String(e) });
           return;
         }
-        g.engine.handleTicket(this.now, o.id, { ok: true, credentials: cred });
+        g.engine.handleTicket(this.now + g.offset, o.id, { ok: true, credentials: cred });
         return;
       }
       case "kernel": {
@@ -239,7 +256,7 @@ export class Net {
           const op = o.op;
           switch (op.kind) {
             case "allocSpi":
-              g.engine.handleKernelResult(this.now, o.id, {
+              g.engine.handleKernelResult(this.now + g.offset, o.id, {
                 ok: true,
                 spi: await k.allocSpi(op.request),
               });
@@ -254,12 +271,15 @@ export class Net {
               await k.deleteSa(op.id);
               break;
             case "getSa":
-              g.engine.handleKernelResult(this.now, o.id, { ok: true, sa: await k.getSa(op.id) });
+              g.engine.handleKernelResult(this.now + g.offset, o.id, {
+                ok: true,
+                sa: await k.getSa(op.id),
+              });
               return;
           }
-          g.engine.handleKernelResult(this.now, o.id, { ok: true });
+          g.engine.handleKernelResult(this.now + g.offset, o.id, { ok: true });
         } catch (e) {
-          g.engine.handleKernelResult(this.now, o.id, { ok: false, error: e as Error });
+          g.engine.handleKernelResult(this.now + g.offset, o.id, { ok: false, error: e as Error });
         }
       }
     }
@@ -273,7 +293,7 @@ export class Net {
       for (const q of this.#queue) next = Math.min(next, q.at);
       for (const g of this.gateways.values()) {
         const t = g.engine.nextTimeout();
-        if (t !== undefined) next = Math.min(next, t);
+        if (t !== undefined) next = Math.min(next, t - g.offset);
       }
       if (next === Infinity || next > until) {
         this.now = Math.max(this.now, until);
@@ -288,7 +308,7 @@ export class Net {
         if (!q.to.up) continue;
         const data = this.tap ? this.tap(q.from, q.to.address, q.data) : q.data;
         if (!data) continue;
-        q.to.engine.handleDatagram(this.now, {
+        q.to.engine.handleDatagram(this.now + q.to.offset, {
           data,
           remote: { address: q.from, port: 910 },
           local: { address: q.to.address, port: 910 },
@@ -296,7 +316,9 @@ export class Net {
       }
       for (const g of this.gateways.values()) {
         const t = g.engine.nextTimeout();
-        if (t !== undefined && t <= this.now) g.engine.handleTimeout(this.now);
+        if (t !== undefined && t - g.offset <= this.now) {
+          g.engine.handleTimeout(this.now + g.offset);
+        }
       }
     }
     throw new Error("run did not settle");
