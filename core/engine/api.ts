@@ -321,8 +321,11 @@ export interface EngineSeams {
 
 /** An operator or policy command. */
 export type EngineCommand =
-  /** Create an SA pair with the peer now (as an ACQUIRE would). */
-  | { kind: "up"; peer: string }
+  /**
+   * Create an SA pair with the peer now (as an ACQUIRE would); nothing
+   * happens when one exists or is being created, unless `force`.
+   */
+  | { kind: "up"; peer: string; force?: boolean }
   /** DELETE every SA pair with the peer. */
   | { kind: "down"; peer: string }
   /** Rekey every SA pair we initiated with the peer. */

@@ -542,6 +542,15 @@ export class Engine implements EngineApi {
     switch (cmd.kind) {
       case "up": {
         const n = peer.cfg.selectors?.length ?? 0;
+        if (cmd.force) {
+          this.#startCreate(peer, {
+            selector: n ? 0 : -1,
+            restarts: 0,
+            freshTicket: false,
+            noKe: false,
+          });
+          break;
+        }
         if (n === 0) this.#ensureCreate(peer, -1, undefined);
         for (let i = 0; i < n; i++) this.#ensureCreate(peer, i, undefined);
         break;
@@ -1428,7 +1437,7 @@ export class Engine implements EngineApi {
       if (ackReq) this.#sendAck(tx);
       this.#pairUp(pair, acc.sameAsOptimistic && !nr && !ackReq, c.trig.rekeyOf);
       c.pair = undefined;
-      peer.creating.delete(c.trig.selector);
+      if (peer.creating.get(c.trig.selector) === tx) peer.creating.delete(c.trig.selector);
       if (c.trig.rekeyOf) c.trig.rekeyOf.rekeyTx = undefined;
       if (ackReq) {
         // Keep the transaction for one retransmission cycle to regenerate the ACK.
