@@ -179,3 +179,6 @@ Deno.bench("engine exchange, in-memory kernel", { group, n: 2000, warmup: 100 },
 Deno.bench("engine exchange, no-op kernel", { group, n: 2000, warmup: 100 }, async () => {
   await exchange(false);
 });
+
+/** One exchange (for profiling with --cpu-prof). */
+export { exchange };

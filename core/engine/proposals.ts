@@ -5,19 +5,13 @@
  * initiator's check of the REPLY's choice (optimistic or not), and turning a
  * negotiated protocol + KEYMAT into a kernel `SaConfig`.
  *
- * The KEYMAT → `SaConfig` part is a local helper until `core/ipsec/` (the
- * keying work) provides the shared one.
+ * KEYMAT → `SaConfig` goes through the shared keying layer (`core/ipsec`
+ * keyQuickMode), the same one `kink decode` uses.
  *
  * @module
  */
-import {
-  authKeyLength,
-  type Key,
-  keymat,
-  keymatLength,
-  type PrfMode,
-  splitKeymat,
-} from "../crypto/mod.ts";
+import type { Key, PrfMode } from "../crypto/mod.ts";
+import { keyQuickMode, type TransformSpec } from "../ipsec/mod.ts";
 import {
   EncapsulationMode,
   LifeType,
@@ -30,15 +24,7 @@ import {
   spiNumber,
   type Transform,
 } from "../wire/mod.ts";
-import type {
-  AeadAlgo,
-  AuthAlgo,
-  CryptAlgo,
-  Lifetime,
-  SaConfig,
-  XfrmMode,
-  XfrmProto,
-} from "../kernel/mod.ts";
+import type { Lifetime, SaConfig, XfrmMode, XfrmProto } from "../kernel/mod.ts";
 import type { LifetimeConfig, ProposalConfig, TransformConfig } from "./api.ts";
 import { EngineError } from "./errors.ts";
 
@@ -448,57 +434,33 @@ export interface DeriveSa {
   lifetime: Lifetime;
 }
 
-/** KEYMAT (RFC 4430 §7) for one SA, split into the kernel's algorithms. */
+/**
+ * KEYMAT (RFC 4430 §7) for one SA, split into the kernel's algorithms, by
+ * the shared keying layer (`core/ipsec` keyQuickMode); the engine then sets
+ * the lifetimes it negotiated (soft = its randomised rekey time).
+ */
 export function deriveSa(d: DeriveSa): SaConfig {
   const t = d.transform;
-  const seed = {
-    protocol: protocolId(d.protocol),
-    spi: d.spi,
+  const spec: TransformSpec = { id: t.id, mode: d.mode, lifetime: {}, esn: false };
+  if (t.keyBits !== undefined) spec.keyBits = t.keyBits;
+  if (t.auth) spec.authAlgorithm = t.auth;
+  if (t.group !== undefined) spec.group = t.group;
+  // keyQuickMode names directions by role; "to-initiator" with initiator = dst keys this SA.
+  const keyed = keyQuickMode({
+    sas: [{ protocol: protocolId(d.protocol), transform: spec, initiatorSpi: d.spi }],
+    initiator: d.dst,
+    responder: d.src,
     ni: d.ni,
     ...(d.nr ? { nr: d.nr } : {}),
     ...(d.dhSecret ? { dhSecret: d.dhSecret } : {}),
-  };
-  const sa: SaConfig = {
-    src: d.src,
-    dst: d.dst,
-    proto: d.protocol,
-    spi: d.spi,
-    mode: d.mode,
+    sessionKey: d.sessionKey,
+    prf: d.prf,
     reqid: d.reqid,
-    replayWindow: 32,
-    lifetime: d.lifetime,
-  };
-  if (d.protocol === "ah") {
-    const a = AUTH[t.auth];
-    if (!a) {
-      throw new EngineError("unsupported", "derive SA", `AH authentication algorithm ${t.auth}`);
-    }
-    const km = keymat(d.sessionKey, seed, authKeyLength(t.auth), d.prf);
-    sa.auth = { name: a[0], key: km, truncBits: a[1] } satisfies AuthAlgo;
-    return sa;
-  }
-  const spec = {
-    transform: t.id,
-    ...(t.keyBits !== undefined ? { keyBits: t.keyBits } : {}),
-    ...(t.auth ? { authAlgorithm: t.auth } : {}),
-  };
-  const km = keymat(d.sessionKey, seed, keymatLength(spec), d.prf);
-  const keys = splitKeymat(km, spec);
-  km.fill(0);
-  const icv = GCM_ICV[t.id];
-  if (icv !== undefined) {
-    const key = new Uint8Array(keys.encKey.length + 4);
-    key.set(keys.encKey);
-    key.set(keys.salt!, keys.encKey.length);
-    keys.encKey.fill(0);
-    sa.aead = { name: "rfc4106(gcm(aes))", key, icvBits: icv } satisfies AeadAlgo;
-    return sa;
-  }
-  const enc = ESP_ENC[t.id];
-  if (!enc) throw new EngineError("unsupported", "derive SA", `ESP transform ${t.id}`);
-  sa.enc = { name: enc, key: keys.encKey } satisfies CryptAlgo;
-  const a = AUTH[t.auth];
-  if (a) sa.auth = { name: a[0], key: keys.authKey, truncBits: a[1] };
+  });
+  const sa = keyed[0]?.config;
+  if (!sa) throw new EngineError("unsupported", "derive SA", `protocol ${d.protocol}`);
+  sa.mode = d.mode;
+  sa.lifetime = d.lifetime;
   return sa;
 }
 
