@@ -105,6 +105,7 @@ import {
   type TimerConfig,
 } from "./api.ts";
 import { EngineError } from "./errors.ts";
+import { type DhPrivate, generateDh, isSupportedDhGroup } from "../crypto/mod.ts";
 import {
   acceptReply,
   buildSaPayload,
@@ -232,6 +233,10 @@ interface CreateState {
   spis: Map<XfrmProto, number>;
   ni: Uint8Array;
   optimisticInstalled: boolean;
+  /** Our Diffie-Hellman private value when KE is sent (PFS). */
+  dh: DhPrivate | undefined;
+  /** g^xy once both KE payloads are known. */
+  dhSecret: Uint8Array | undefined;
   pair: Pair | undefined;
   choice: Choice | undefined;
   nr: Uint8Array | undefined;
@@ -369,11 +374,11 @@ export class Engine implements EngineApi {
         }
       }
     }
-    if (p.pfsGroup !== undefined) {
+    if (p.pfsGroup !== undefined && !isSupportedDhGroup(p.pfsGroup)) {
       throw new EngineError(
         "unsupported",
         `peer ${p.name}`,
-        "PFS (KE payloads) is not available in this engine build",
+        `PFS group ${p.pfsGroup} (supported: 14 MODP-2048, 19 ECP-256)`,
       );
     }
     const peer: Peer = {
@@ -747,6 +752,11 @@ export class Engine implements EngineApi {
     if (tx.ownedKey) {
       tx.ownedKey.sessionKey.dispose();
       tx.ownedKey = undefined;
+    }
+    if (tx.create) {
+      tx.create.dh?.dispose();
+      tx.create.dh = undefined;
+      tx.create.dhSecret?.fill(0);
     }
     tx.outstanding.length = 0;
   }
@@ -1163,6 +1173,8 @@ export class Engine implements EngineApi {
       spis: new Map(),
       ni: this.#random.fill(new Uint8Array(NONCE_LEN)),
       optimisticInstalled: false,
+      dh: undefined,
+      dhSecret: undefined,
       pair: undefined,
       choice: undefined,
       nr: undefined,
@@ -1235,7 +1247,13 @@ export class Engine implements EngineApi {
           this.#abort(tx, "kernel", `allocSpi: ${errText(bad.error)}`);
           return;
         }
-        this.#createOptimistic(tx);
+        if (peer.cfg.pfsGroup !== undefined && !c.trig.noKe) {
+          // With KE the exchange is 3-way from the start: no optimistic SA (§7).
+          c.dh = generateDh(peer.cfg.pfsGroup, this.#random);
+          this.#createSend(tx);
+        } else {
+          this.#createOptimistic(tx);
+        }
       },
     );
   }
@@ -1319,10 +1337,11 @@ export class Engine implements EngineApi {
       c.spis,
       peer.cfg.mode,
       peer.life,
-      undefined,
+      c.dh ? c.dh.group : undefined,
       spiBytes,
     );
     const qm: IsakmpPayload[] = [sa, { kind: "nonce", nonce: c.ni }];
+    if (c.dh) qm.push({ kind: "ke", data: c.dh.publicValue });
     tx.build = () =>
       buildCreate({
         xid: tx.xid,
@@ -1366,7 +1385,7 @@ export class Engine implements EngineApi {
       }
       return;
     }
-    const acc = acceptReply(sa, peer.cfg.proposals, peer.cfg.mode, peer.life, undefined);
+    const acc = acceptReply(sa, peer.cfg.proposals, peer.cfg.mode, peer.life, c.dh?.group);
     if (typeof acc === "string") {
       if (m.message.ackReq) this.#sendAck(tx);
       const inbound = [...c.spis].map(([protocol, spi]) => ({ protocol, spi }));
@@ -1376,7 +1395,24 @@ export class Engine implements EngineApi {
     }
     const nonce = qms.find((p) => p.kind === "nonce");
     const nr = nonce && nonce.kind === "nonce" ? nonce.nonce : undefined;
-    const replaceIn = !acc.sameAsOptimistic || nr !== undefined;
+    if (c.dh) {
+      const ke = qms.find((p) => p.kind === "ke");
+      try {
+        if (!ke || ke.kind !== "ke") throw new Error("REPLY without the responder's KE");
+        c.dhSecret = c.dh.computeSecret(ke.data);
+      } catch (e) {
+        if (m.message.ackReq) this.#sendAck(tx);
+        const inbound = [...c.spis].map(([protocol, spi]) => ({ protocol, spi }));
+        this.#abort(tx, "protocol", errText(e));
+        this.#startDeleteSpis(peer, inbound);
+        return;
+      } finally {
+        c.dh.dispose();
+        c.dh = undefined;
+      }
+    }
+    const dhSecret = c.dhSecret;
+    const replaceIn = !acc.sameAsOptimistic || nr !== undefined || dhSecret !== undefined;
     tx.state = "installing";
     const pair = this.#newPair(peer, true, tx.xid, c.trig.selector, acc.life);
     pair.inbound = acc.chosen.map((x) => ({ protocol: x.protocol, spi: c.spis.get(x.protocol)! }));
@@ -1393,6 +1429,7 @@ export class Engine implements EngineApi {
         spi: x.responderSpi,
         ni: c.ni,
         nr,
+        dhSecret,
         src: peer.cfg.localAddress,
         dst: peer.cfg.address,
         mode: peer.cfg.mode,
@@ -1411,6 +1448,7 @@ export class Engine implements EngineApi {
         spi: c.spis.get(x.protocol)!,
         ni: c.ni,
         nr,
+        dhSecret,
         src: peer.cfg.address,
         dst: peer.cfg.localAddress,
         mode: peer.cfg.mode,
@@ -1457,7 +1495,13 @@ export class Engine implements EngineApi {
     this.#kernelAll(outSas.map((sa) => ({ kind: "addSa", sa })), (r1) => {
       const e1 = check(r1, "install outbound SA");
       if (e1) return done(false, e1);
-      if (replaceIn) {
+      if (replaceIn && !c.optimisticInstalled) {
+        // The inbound SA is still larval (KE sent): UPDSA fills it in.
+        this.#kernelAll(inSas.map((sa) => ({ kind: "updateSa", sa })), (r3) => {
+          const e3 = check(r3, "install inbound SA");
+          done(!e3, e3);
+        });
+      } else if (replaceIn) {
         // UPDSA would keep the optimistic keys: delete, then add under the same SPI.
         this.#kernelAll(
           inSas.map((sa) => ({
@@ -1517,7 +1561,12 @@ export class Engine implements EngineApi {
         else this.#abort(tx, "invalid-spi", name);
         return;
       case NotifyType.INVALID_PAYLOAD_TYPE:
-        this.#abort(tx, "invalid-payload-type", `${name} (payload ${n.data[0] ?? "?"})`);
+        // KE unsupported by the peer (§3.2, §5.5): a new transaction without KE, if policy allows.
+        if (n.data[0] === 4 && !c.trig.noKe && !tx.peer.cfg.pfsRequired) {
+          this.#restart(tx, { noKe: true });
+        } else {
+          this.#abort(tx, "invalid-payload-type", `${name} (payload ${n.data[0] ?? "?"})`);
+        }
         return;
       case NotifyType.INVALID_ID_INFORMATION:
         this.#abort(tx, "invalid-id", name);
@@ -1562,6 +1611,9 @@ export class Engine implements EngineApi {
   #createCleanup(tx: Tx): void {
     const c = tx.create;
     if (!c) return;
+    c.dh?.dispose();
+    c.dh = undefined;
+    c.dhSecret?.fill(0);
     const peer = tx.peer;
     if (peer.creating.get(c.trig.selector) === tx) peer.creating.delete(c.trig.selector);
     if (c.trig.rekeyOf) {
@@ -2254,19 +2306,50 @@ export class Engine implements EngineApi {
       this.#notifyReply(c, NotifyType.PAYLOAD_MALFORMED, 0, new Uint8Array(0), new Uint8Array(0));
       return;
     }
-    if (qm.some((p) => p.kind === "ke")) {
-      // KE (PFS) is not available in this build: INVALID-PAYLOAD-TYPE with data 4 (§3.2, §5.5).
+    const ke = qm.find((p) => p.kind === "ke");
+    const group = peer.cfg.pfsGroup;
+    if (ke && group === undefined) {
+      // No PFS with this peer: INVALID-PAYLOAD-TYPE with data 4 (KE) (§3.2, §5.5).
       this.#notifyReply(c, NotifyType.INVALID_PAYLOAD_TYPE, 0, new Uint8Array(0), Uint8Array.of(4));
+      return;
+    }
+    if (!ke && peer.cfg.pfsRequired) {
+      this.#notifyReply(c, NotifyType.NO_PROPOSAL_CHOSEN, 0, new Uint8Array(0), new Uint8Array(0));
       return;
     }
     if (this.#pairLimit(peer)) {
       this.#notifyReply(c, NotifyType.NO_PROPOSAL_CHOSEN, 0, new Uint8Array(0), new Uint8Array(0));
       return;
     }
-    const choice = chooseProposal(sa, peer.cfg.proposals, peer.cfg.mode, peer.life, undefined);
+    const choice = chooseProposal(
+      sa,
+      peer.cfg.proposals,
+      peer.cfg.mode,
+      peer.life,
+      ke ? group : undefined,
+    );
     if (!choice) {
       this.#notifyReply(c, NotifyType.NO_PROPOSAL_CHOSEN, 0, new Uint8Array(0), new Uint8Array(0));
       return;
+    }
+    let dh: DhPrivate | undefined;
+    let dhSecret: Uint8Array | undefined;
+    if (ke && ke.kind === "ke" && group !== undefined) {
+      dh = generateDh(group, this.#random);
+      try {
+        dhSecret = dh.computeSecret(ke.data);
+      } catch {
+        dh.dispose();
+        this.#notifyReply(
+          c,
+          NotifyType.INVALID_KEY_INFORMATION,
+          0,
+          new Uint8Array(0),
+          new Uint8Array(0),
+        );
+        return;
+      }
+      choice.optimistic = false; // KE makes the exchange 3-way (§7)
     }
     for (const x of choice.chosen) {
       if (peer.pairsByOut.has(pk(x.protocol, x.initiatorSpi))) {
@@ -2297,6 +2380,8 @@ export class Engine implements EngineApi {
       spis: new Map(),
       ni: ni.nonce,
       optimisticInstalled: false,
+      dh,
+      dhSecret,
       pair,
       choice,
       nr,
@@ -2369,6 +2454,7 @@ export class Engine implements EngineApi {
         spi: inbound ? cr.spis.get(x.protocol)! : x.initiatorSpi,
         ni: cr.ni,
         nr: cr.nr,
+        dhSecret: cr.dhSecret,
         src: inbound ? peer.cfg.address : peer.cfg.localAddress,
         dst: inbound ? peer.cfg.localAddress : peer.cfg.address,
         mode: peer.cfg.mode,
@@ -2391,9 +2477,20 @@ export class Engine implements EngineApi {
         return;
       }
       const qm: IsakmpPayload[] = [
-        replySaPayload(choice, cr.spis, peer.cfg.mode, undefined, spiBytes),
+        replySaPayload(
+          choice,
+          cr.spis,
+          peer.cfg.mode,
+          cr.dhSecret ? peer.cfg.pfsGroup : undefined,
+          spiBytes,
+        ),
       ];
       if (cr.nr) qm.push({ kind: "nonce", nonce: cr.nr });
+      if (cr.dh) {
+        qm.push({ kind: "ke", data: cr.dh.publicValue });
+        cr.dh.dispose();
+        cr.dh = undefined;
+      }
       if (choice.optimistic) {
         this.#reply(c, { transactions: [qm] });
         this.#pairUp(pair, true, undefined);
@@ -2444,6 +2541,7 @@ export class Engine implements EngineApi {
         spi: x.initiatorSpi,
         ni: cr.ni,
         nr: cr.nr,
+        dhSecret: cr.dhSecret,
         src: peer.cfg.localAddress,
         dst: peer.cfg.address,
         mode: peer.cfg.mode,

@@ -146,3 +146,45 @@ Deno.test("engine CREATE: a lowered lifetime is accepted and used by both (A-9)"
   }
   await net.close();
 });
+
+Deno.test("engine CREATE with KE (PFS), groups 14 and 19: 3-way exchange, matching SAs both ways", async () => {
+  for (const group of [19, 14]) {
+    const net = new Net(6);
+    const [a, b] = pair(net, { pfsGroup: group }, { pfsGroup: group });
+    a.engine.command(net.now, { kind: "up", peer: "b" });
+    await net.run(net.now + 5_000);
+    const m = await matchingSas(a, b);
+    assert.equal(m.a.length, 2, `group ${group}: ${m.a.join("\n")}`);
+    assert.deepEqual(m.a, m.b);
+    const up = ev(a, "sa-up")[0]!;
+    assert.equal(up.type === "sa-up" && up.optimistic, false);
+    assert.equal(a.sent.length, 2, "CREATE and ACK");
+    await net.close();
+  }
+});
+
+Deno.test("engine CREATE with KE to a peer without PFS: INVALID-PAYLOAD-TYPE(KE), retried without KE", async () => {
+  const net = new Net(7);
+  const [a, b] = pair(net, { pfsGroup: 19 }, {});
+  a.engine.command(net.now, { kind: "up", peer: "b" });
+  await net.run(net.now + 5_000);
+  const m = await matchingSas(a, b);
+  assert.equal(m.a.length, 2);
+  assert.deepEqual(m.a, m.b);
+  assert.equal(b.engine.status().counters["notify-sent-1"], 1);
+  const up = ev(a, "sa-up")[0]!;
+  assert.equal(up.type === "sa-up" && up.optimistic, true, "the retry is optimistic");
+  await net.close();
+});
+
+Deno.test("engine CREATE with pfsRequired and a peer without PFS: a failure, nothing installed", async () => {
+  const net = new Net(8);
+  const [a, b] = pair(net, { pfsGroup: 19, pfsRequired: true }, {});
+  a.engine.command(net.now, { kind: "up", peer: "b" });
+  await net.run(net.now + 5_000);
+  const f = ev(a, "exchange-failed")[0]!;
+  assert.equal(f.type === "exchange-failed" && f.reason, "invalid-payload-type");
+  assert.equal((await a.kernel.listSas()).length, 0);
+  assert.equal((await b.kernel.listSas()).length, 0);
+  await net.close();
+});
