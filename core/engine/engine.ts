@@ -960,8 +960,11 @@ export class Engine implements EngineApi {
     let rec: ReceivedKinkMessage;
     let apRepEpoch: number | undefined;
     try {
+      // §3.7.1: a REPLY to any command may be a lone KINK_TGT_REP (the responder's TGT
+      // changed); the wire rules allow it only for GETTGT, so check it as such.
+      const lonelyTgtRep = dg.data[12] === 5;
       rec = receiveKinkMessage(dg.data, {
-        rules: { command: tx.command },
+        rules: { command: lonelyTgtRep ? M.GETTGT : tx.command },
         authenticate: (d) => {
           const ap = d.message.payloads.find((p) => p.kind === "ap-rep");
           if (ap && ap.kind === "ap-rep") {

@@ -10,6 +10,7 @@
  */
 import {
   type Credentials,
+  decodeEncTicketPart,
   decodeTicket,
   encodeEncTicketPart,
   encodeTicket,
@@ -18,7 +19,7 @@ import {
   type Principal,
   type ServiceKeyEntry,
 } from "../../../core/kerberos/mod.ts";
-import { encrypt, Key } from "../../../core/crypto/mod.ts";
+import { decrypt, encrypt, Key } from "../../../core/crypto/mod.ts";
 import { MemoryKernel, type SaState } from "../../../core/kernel/mod.ts";
 import { type RandomSource, SeededRandom } from "../../../core/util/random.ts";
 import {
@@ -55,10 +56,37 @@ export class TicketOffice {
     this.#keys.set(principal, { key, kvno });
   }
 
+  /**
+   * A user-to-user ticket for `client` to `server`, encrypted in the session
+   * key of `peerTgt` (the server's TGT, which this office decrypts with the
+   * krbtgt key), as a KDC does for enc-tkt-in-skey.
+   */
+  issueU2U(client: string, server: string, peerTgt: Uint8Array, now: number): Credentials {
+    const t = decodeTicket(peerTgt);
+    const tgs = this.#keys.get(`krbtgt/${t.realm}@${t.realm}`);
+    if (!tgs) throw new Error("no krbtgt key");
+    const part = decodeEncTicketPart(decrypt(tgs.key, KeyUsage.KDC_REP_TICKET, t.encPart.cipher));
+    const skey = Key.fromBytes(part.key.keytype, part.key.keyvalue);
+    this.issued.push(skey);
+    const c = this.#issue(client, server, now, 10 * 3600_000, { key: skey, kvno: undefined });
+    c.userToUser = true;
+    return c;
+  }
+
   /** A ticket for `client` to `server`, valid from `now` for `lifeMs`. */
   issue(client: string, server: string, now: number, lifeMs = 10 * 3600_000): Credentials {
     const svc = this.#keys.get(server);
     if (!svc) throw new Error(`no key for ${server}`);
+    return this.#issue(client, server, now, lifeMs, svc);
+  }
+
+  #issue(
+    client: string,
+    server: string,
+    now: number,
+    lifeMs: number,
+    svc: { key: Key; kvno: number | undefined },
+  ): Credentials {
     const c: Principal = parsePrincipal(client);
     const s: Principal = parsePrincipal(server);
     const session = Key.random(18, this.#random);
@@ -81,7 +109,9 @@ export class TicketOffice {
       tktVno: 5,
       realm: s.realm,
       sname: { nameType: s.nameType, components: s.components },
-      encPart: { etype: 18, kvno: svc.kvno, cipher },
+      encPart: svc.kvno === undefined
+        ? { etype: 18, cipher }
+        : { etype: 18, kvno: svc.kvno, cipher },
     });
     this.count++;
     return {
@@ -131,6 +161,7 @@ export class Net {
   readonly office: TicketOffice;
   readonly gateways = new Map<string, Gateway>();
   readonly #byAddr = new Map<string, Gateway>();
+  #hasKrbtgt = false;
   /** Probability that a datagram is lost. */
   loss = 0;
   /** Probability that a datagram is delivered twice. */
@@ -141,6 +172,8 @@ export class Net {
   #seq = 0;
   /** Optional hook to inspect/alter/drop datagrams in flight (return undefined to drop). */
   tap: ((from: string, to: string, data: Uint8Array) => Uint8Array | undefined) | undefined;
+  /** Services the KDC issues only user-to-user tickets for (else KDC_ERR_MUST_USE_USER2USER). */
+  readonly u2uOnly = new Set<string>();
   /** Ticket requests fail with this error code when set (KDC unavailable / errors). */
   ticketError: { errorCode?: number; message: string } | undefined;
 
@@ -155,15 +188,28 @@ export class Net {
     name: string,
     address: string,
     peers: (Omit<PeerConfig, "localAddress"> & { localAddress?: string })[],
-    extra: Partial<EngineConfig> = {},
+    extra: Partial<EngineConfig> & { tgtOnly?: boolean } = {},
   ): Gateway {
     const principal = `kink/${name}.kink.test@KINK.TEST`;
     const entry = this.office.addService(principal);
+    let identity: EngineConfig["identity"] = { principal, serviceKeys: [entry] };
+    if (extra.identity?.tgt === undefined && (extra as { tgtOnly?: boolean }).tgtOnly) {
+      // A gateway with only a TGT (no keytab): the user-to-user case.
+      if (!this.#hasKrbtgt) {
+        this.office.addService("krbtgt/KINK.TEST@KINK.TEST");
+        this.#hasKrbtgt = true;
+      }
+      identity = {
+        principal,
+        tgt: this.office.issue(principal, "krbtgt/KINK.TEST@KINK.TEST", this.now),
+      };
+    }
+    const { tgtOnly: _t, ...rest } = extra as { tgtOnly?: boolean };
     const config: EngineConfig = {
-      identity: { principal, serviceKeys: [entry] },
+      identity,
       epoch: Math.floor(this.now / 1000) >>> 0,
       peers: peers.map((p) => ({ ...p, localAddress: p.localAddress ?? address })),
-      ...extra,
+      ...rest,
     };
     const engine = new Engine(config, { random: this.random.fork() });
     const g: Gateway = {
@@ -240,9 +286,19 @@ export class Net {
           return;
         }
         const req = o.request;
+        if (!req.peerTgt && this.u2uOnly.has(req.server)) {
+          g.engine.handleTicket(this.now + g.offset, o.id, {
+            ok: false,
+            errorCode: 27,
+            message: "KDC_ERR_MUST_USE_USER2USER",
+          });
+          return;
+        }
         let cred: Credentials;
         try {
-          cred = this.office.issue(g.principal, req.server, this.now);
+          cred = req.peerTgt
+            ? this.office.issueU2U(g.principal, req.server, req.peerTgt, this.now)
+            : this.office.issue(g.principal, req.server, this.now);
         } catch (e) {
           g.engine.handleTicket(this.now + g.offset, o.id, { ok: false, message: String(e) });
           return;
@@ -255,12 +311,20 @@ export class Net {
         try {
           const op = o.op;
           switch (op.kind) {
-            case "allocSpi":
-              g.engine.handleKernelResult(this.now + g.offset, o.id, {
-                ok: true,
-                spi: await k.allocSpi(op.request),
-              });
+            case "allocSpi": {
+              // The SPI comes from the seeded generator (MemoryKernel draws from Math.random).
+              let spi = 0;
+              for (let i = 0; i < 100 && !spi; i++) {
+                const c = 0x100 + (this.random.nextUint32() % 0xfffffe00);
+                try {
+                  spi = await k.allocSpi({ ...op.request, min: c, max: c });
+                } catch {
+                  spi = 0;
+                }
+              }
+              g.engine.handleKernelResult(this.now + g.offset, o.id, { ok: true, spi });
               return;
+            }
             case "addSa":
               await k.addSa(op.sa);
               break;
