@@ -36,6 +36,7 @@ import {
   buildStatus,
   buildTgtReply,
   type DeletePayload,
+  type IdPayload,
   type IsakmpPayload,
   isNotifyError,
   keyOps,
@@ -105,6 +106,7 @@ import {
   type TimerConfig,
 } from "./api.ts";
 import { EngineError } from "./errors.ts";
+import { matchIds, parsePrefix, prefixContains, selectorIds } from "./ids.ts";
 import { type DhPrivate, generateDh, isSupportedDhGroup } from "../crypto/mod.ts";
 import {
   acceptReply,
@@ -237,6 +239,8 @@ interface CreateState {
   dh: DhPrivate | undefined;
   /** g^xy once both KE payloads are known. */
   dhSecret: Uint8Array | undefined;
+  /** IDci, IDcr (sent, or received and echoed). */
+  ids?: IdPayload[];
   pair: Pair | undefined;
   choice: Choice | undefined;
   nr: Uint8Array | undefined;
@@ -380,6 +384,10 @@ export class Engine implements EngineApi {
         `peer ${p.name}`,
         `PFS group ${p.pfsGroup} (supported: 14 MODP-2048, 19 ECP-256)`,
       );
+    }
+    for (const sel of p.selectors ?? []) {
+      parsePrefix(sel.local);
+      parsePrefix(sel.remote);
     }
     const peer: Peer = {
       cfg: p,
@@ -596,9 +604,18 @@ export class Engine implements EngineApi {
           return;
         }
         if (peer.cfg.passive) return;
-        let sel = -1;
+        // The configured selector the packet falls in (the first one when none matches).
         const sels = peer.cfg.selectors ?? [];
-        if (sels.length) sel = 0; // the first selector; a finer match needs the ACQUIRE's policy
+        let sel = sels.length ? 0 : -1;
+        for (let i = 0; i < sels.length; i++) {
+          const s = sels[i]!;
+          if (
+            prefixContains(s.local, ev.selector.src) && prefixContains(s.remote, ev.selector.dst)
+          ) {
+            sel = i;
+            break;
+          }
+        }
         this.#ensureCreate(peer, sel, ev.seq);
         return;
       }
@@ -1345,6 +1362,8 @@ export class Engine implements EngineApi {
     );
     const qm: IsakmpPayload[] = [sa, { kind: "nonce", nonce: c.ni }];
     if (c.dh) qm.push({ kind: "ke", data: c.dh.publicValue });
+    const sel = peer.cfg.selectors?.[c.trig.selector];
+    if (sel) qm.push(...selectorIds(sel)); // IDci, IDcr (§5.3)
     tx.build = () =>
       buildCreate({
         xid: tx.xid,
@@ -2335,6 +2354,24 @@ export class Engine implements EngineApi {
       this.#notifyReply(c, NotifyType.NO_PROPOSAL_CHOSEN, 0, new Uint8Array(0), new Uint8Array(0));
       return;
     }
+    const ids = qm.filter((p): p is IdPayload => p.kind === "id");
+    let selector = -1;
+    if (ids.length !== 0) {
+      const m = ids.length === 2
+        ? matchIds(ids[0]!, ids[1]!, peer.cfg.selectors, peer.cfg.address, peer.cfg.localAddress)
+        : undefined;
+      if (m === undefined) {
+        this.#notifyReply(
+          c,
+          NotifyType.INVALID_ID_INFORMATION,
+          0,
+          new Uint8Array(0),
+          new Uint8Array(0),
+        );
+        return;
+      }
+      selector = m;
+    }
     let dh: DhPrivate | undefined;
     let dhSecret: Uint8Array | undefined;
     if (ke && ke.kind === "ke" && group !== undefined) {
@@ -2376,7 +2413,7 @@ export class Engine implements EngineApi {
     tx.state = "installing";
     const optimistic = choice.optimistic;
     const nr = optimistic ? undefined : this.#random.fill(new Uint8Array(NONCE_LEN));
-    const pair = this.#newPair(peer, false, c.xid, -1, choice.life);
+    const pair = this.#newPair(peer, false, c.xid, selector, choice.life);
     pair.outbound = choice.chosen.map((x) => ({ protocol: x.protocol, spi: x.initiatorSpi }));
     tx.create = {
       trig: { selector: -1, restarts: 0, freshTicket: false, noKe: false },
@@ -2385,6 +2422,7 @@ export class Engine implements EngineApi {
       optimisticInstalled: false,
       dh,
       dhSecret,
+      ids,
       pair,
       choice,
       nr,
@@ -2494,6 +2532,7 @@ export class Engine implements EngineApi {
         cr.dh.dispose();
         cr.dh = undefined;
       }
+      if (cr.ids?.length) qm.push(...cr.ids);
       if (choice.optimistic) {
         this.#reply(c, { transactions: [qm] });
         this.#pairUp(pair, true, undefined);
