@@ -217,11 +217,22 @@ export interface PeerConfig {
   /** SA mode. Tunnel mode uses the peer and local addresses as tunnel endpoints. */
   mode: XfrmMode;
   /**
-   * Traffic selectors; when given, CREATE carries IDci/IDcr of the first
-   * (or of the ACQUIRE's policy) and the responder checks received IDs
-   * against them. Absent: no ID payloads (host-to-host, as kinkd).
+   * Traffic selectors. An ACQUIRE creates the pair of the selector its
+   * packet falls in (the first one otherwise). With {@link sendIds}, CREATE
+   * carries that selector as IDci (our side) / IDcr (the peer's side). A
+   * responder accepts received IDs when they lie within one of its
+   * selectors seen from its side (IDci within its `remote`, IDcr within its
+   * `local`; a 0 protocol or port is a wildcard) — so the two peers'
+   * selectors must mirror each other — and otherwise answers
+   * INVALID-ID-INFORMATION. Without selectors only the two gateway
+   * addresses are accepted as IDs.
    */
   selectors?: readonly TrafficSelectorConfig[];
+  /**
+   * Send IDci/IDcr (RFC 4430 §5.3). Default: in tunnel mode only (kinkd
+   * never sends them; in transport mode the SA is host-to-host).
+   */
+  sendIds?: boolean;
   /** PFS: the Diffie-Hellman group of the KE payload (14 MODP-2048, 19 ECP-256). */
   pfsGroup?: number;
   /** Refuse CREATEs without KE (default false: retry without KE when the peer cannot). */

@@ -1363,7 +1363,9 @@ export class Engine implements EngineApi {
     const qm: IsakmpPayload[] = [sa, { kind: "nonce", nonce: c.ni }];
     if (c.dh) qm.push({ kind: "ke", data: c.dh.publicValue });
     const sel = peer.cfg.selectors?.[c.trig.selector];
-    if (sel) qm.push(...selectorIds(sel)); // IDci, IDcr (§5.3)
+    if (sel && (peer.cfg.sendIds ?? peer.cfg.mode === "tunnel")) {
+      qm.push(...selectorIds(sel)); // IDci, IDcr (§5.3)
+    }
     tx.build = () =>
       buildCreate({
         xid: tx.xid,

@@ -105,15 +105,39 @@ export function selectorIds(s: TrafficSelectorConfig): [IdPayload, IdPayload] {
   ];
 }
 
-function same(a: IdPayload, b: IdPayload): boolean {
-  return a.idType === b.idType && a.protocol === b.protocol && a.port === b.port &&
-    a.data.length === b.data.length && a.data.every((x, i) => x === b.data[i]);
+/** The address range of an ID payload as (octets, prefix length); undefined for ranges. */
+function idPrefix(id: IdPayload): { addr: Uint8Array; len: number } | undefined {
+  const n = id.idType === IdType.IPV4_ADDR || id.idType === IdType.IPV4_ADDR_SUBNET ? 4 : 16;
+  if (id.idType === IdType.IPV4_ADDR || id.idType === IdType.IPV6_ADDR) {
+    return { addr: id.data, len: n * 8 };
+  }
+  if (id.idType !== IdType.IPV4_ADDR_SUBNET && id.idType !== IdType.IPV6_ADDR_SUBNET) {
+    return undefined;
+  }
+  const mask = id.data.subarray(n);
+  let len = 0;
+  while (len < n * 8 && (mask[len >> 3]! & (0x80 >> (len & 7)))) len++;
+  for (let i = len; i < n * 8; i++) if (mask[i >> 3]! & (0x80 >> (i & 7))) return undefined;
+  return { addr: id.data.subarray(0, n), len };
+}
+
+/** Whether the traffic an ID describes lies within one side of our selector. */
+function within(id: IdPayload, prefix: string, proto: number, port: number): boolean {
+  const got = idPrefix(id);
+  const ours = parsePrefix(prefix);
+  if (!got || got.addr.length !== ours.addr.length || got.len < ours.len) return false;
+  for (let i = 0; i < ours.len; i++) {
+    const bit = 0x80 >> (i & 7);
+    if ((got.addr[i >> 3]! & bit) !== (ours.addr[i >> 3]! & bit)) return false;
+  }
+  return (proto === 0 || id.protocol === proto) && (port === 0 || id.port === port);
 }
 
 /**
- * The responder's check of received IDci/IDcr: they must describe one of
- * its selectors seen from the other side (IDci = its remote side, IDcr = its
- * local side), or, without selectors, the two gateway addresses. Returns
+ * The responder's check of received IDci/IDcr: the traffic they describe
+ * must lie within one of its selectors seen from the other side (IDci in its
+ * remote side, IDcr in its local side; a 0 protocol or port of ours is a
+ * wildcard), or, without selectors, be the two gateway addresses. Returns
  * the index of the selector (-1 for host-to-host) or undefined.
  */
 export function matchIds(
@@ -124,15 +148,14 @@ export function matchIds(
   localAddress: string,
 ): number | undefined {
   if (!selectors || selectors.length === 0) {
-    const host = (a: string, id: IdPayload) => same(idPayload(a, id.protocol, id.port), id);
-    return host(peerAddress, idci) && host(localAddress, idcr) ? -1 : undefined;
+    return within(idci, peerAddress, 0, 0) && within(idcr, localAddress, 0, 0) ? -1 : undefined;
   }
   for (let i = 0; i < selectors.length; i++) {
     const s = selectors[i]!;
     const proto = s.proto ?? 0;
     if (
-      same(idPayload(s.remote, proto, s.remotePort ?? 0), idci) &&
-      same(idPayload(s.local, proto, s.localPort ?? 0), idcr)
+      within(idci, s.remote, proto, s.remotePort ?? 0) &&
+      within(idcr, s.local, proto, s.localPort ?? 0)
     ) return i;
   }
   return undefined;
