@@ -125,6 +125,8 @@ import { type Slot, slot, TimerHeap } from "./timers.ts";
 const KINK_PORT = 910;
 const NONCE_LEN = 16;
 const MAX_RESTARTS = 2;
+/** Remembered unknown DELETEd SPIs per peer (oldest dropped first). */
+const TOMBSTONES_PER_PEER = 256;
 
 /** One direction's SA of a protocol. */
 interface Side {
@@ -184,6 +186,12 @@ interface Peer {
   tgtPending: boolean;
   pairs: Set<Pair>;
   pairsByOut: Map<string, Pair>;
+  /**
+   * SPIs the peer asked us to DELETE that we did not know (its abandoned
+   * CREATEs): a CREATE naming one arriving later (delayed or replayed within
+   * the skew window) is refused, so it cannot leave SAs nobody uses.
+   */
+  tombstones: Map<string, number>;
   txCount: number;
   creating: Map<number, Tx>;
   lastHeard: number;
@@ -295,6 +303,7 @@ export class Engine implements EngineApi {
   readonly #service: KerberosService;
   readonly #lenient: KerberosService;
   readonly #replay: ReplayChecker;
+  readonly #skewMs: number;
   #now = 0;
   readonly #out: EngineOutput[] = [];
   #outHead = 0;
@@ -324,6 +333,7 @@ export class Engine implements EngineApi {
     this.#limits = { ...DEFAULT_LIMITS, ...config.limits };
     this.#me = parsePrincipal(config.identity.principal);
     const skewMs = config.skewMs ?? 300_000;
+    this.#skewMs = skewMs;
     const now = () => this.#now;
     this.#service = new KerberosService({
       keys: config.identity.serviceKeys ?? [],
@@ -415,6 +425,7 @@ export class Engine implements EngineApi {
       tgtPending: false,
       pairs: new Set(),
       pairsByOut: new Map(),
+      tombstones: new Map(),
       txCount: 0,
       creating: new Map(),
       lastHeard: 0,
@@ -2231,6 +2242,13 @@ export class Engine implements EngineApi {
     this.#drop(dg.remote, peer, "ap-req", e.message);
   }
 
+  #tombstone(peer: Peer, key: string): void {
+    const t = peer.tombstones;
+    t.delete(key);
+    while (t.size >= TOMBSTONES_PER_PEER) t.delete(t.keys().next().value as string);
+    t.set(key, this.#now + 2 * this.#skewMs);
+  }
+
   #cacheReply(
     peer: Peer,
     xid: number,
@@ -2394,7 +2412,9 @@ export class Engine implements EngineApi {
       choice.optimistic = false; // KE makes the exchange 3-way (§7)
     }
     for (const x of choice.chosen) {
-      if (peer.pairsByOut.has(pk(x.protocol, x.initiatorSpi))) {
+      const k = pk(x.protocol, x.initiatorSpi);
+      const dead = peer.tombstones.get(k);
+      if (peer.pairsByOut.has(k) || (dead !== undefined && dead > this.#now)) {
         this.#notifyReply(
           c,
           NotifyType.INVALID_SPI,
@@ -2628,6 +2648,7 @@ export class Engine implements EngineApi {
         const pair = proto && n !== undefined ? peer.pairsByOut.get(pk(proto, n)) : undefined;
         if (pair) found.add(pair);
         else {
+          if (proto && n !== undefined) this.#tombstone(peer, pk(proto, n));
           notifies.push({
             kind: "notify",
             doi: 1,
