@@ -270,3 +270,28 @@ Deno.test("engine clock skew: a protected KRB_AP_ERR_SKEW corrects our authentic
   assert.deepEqual(m.a, m.b);
   await net.close();
 });
+
+Deno.test("engine: a lost CREATE delivered late (after the initiator gave up and DELETEd its SPI) installs nothing", async () => {
+  const net = new Net(21);
+  const [a, b] = pair(net);
+  let held: Uint8Array | undefined;
+  net.tap = (_f, _t, data) => {
+    if (data[0] === 1) {
+      held = data;
+      return undefined; // every CREATE is lost…
+    }
+    return data;
+  };
+  a.engine.command(net.now, { kind: "up", peer: "b" });
+  await net.run(net.now + 60_000);
+  assert.ok(held);
+  assert.equal(b.engine.status().counters["notify-sent-11"], 1, "the DELETE of the unknown SPI");
+  // …until one turns up late (or is replayed), still inside the skew window.
+  net.tap = undefined;
+  b.engine.handleDatagram(net.now, { data: held!, remote: { address: "10.77.0.1", port: 910 } });
+  await net.run(net.now + 60_000);
+  assert.equal((await b.kernel.listSas()).length, 0);
+  assert.equal(b.engine.status().counters["notify-sent-11"], 2, "refused with INVALID-SPI");
+  assert.equal((await a.kernel.listSas()).length, 0);
+  await net.close();
+});
