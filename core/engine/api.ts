@@ -412,7 +412,15 @@ export type FailureReason =
   | "peer-dead"
   | "aborted";
 
-/** Operator and log events. Never contain key bytes; wire strings are escaped. */
+/**
+ * Operator and log events. Never contain key bytes; wire strings are
+ * escaped. `sa-up` / `sa-down`: an SA pair installed / removed;
+ * `exchange-failed`: a transaction ended without success (per-peer reason);
+ * `peer-epoch-changed`: the peer restarted (its SAs were torn down);
+ * `peer-alive` / `peer-dead`: dead-peer detection; `clock-offset`: a
+ * protected KRB_AP_ERR_SKEW corrected our authenticator time; `dropped`: a
+ * datagram refused (with why); `limit`: a table is full.
+ */
 export type EngineEvent =
   | {
     type: "sa-up";
@@ -479,10 +487,21 @@ export type EngineOutput =
 // ---------------------------------------------------------------------------
 // Status snapshot
 
+/** One protocol's SPI of an SA pair direction. */
+export interface SpiOf {
+  /** IPsec protocol. */
+  protocol: XfrmProto;
+  /** SPI. */
+  spi: number;
+}
+
 /** One peer in {@link EngineStatus}. */
 export interface PeerStatus {
+  /** Configured name. */
   name: string;
+  /** KINK address. */
   address: string;
+  /** Principal. */
   principal: string;
   /** `unknown` before any exchange; `suspect` while a dead-peer STATUS is outstanding. */
   state: "unknown" | "alive" | "suspect" | "dead";
@@ -490,7 +509,9 @@ export interface PeerStatus {
   peerEpoch?: number;
   /** Smoothed RTT, ms. */
   srttMs?: number;
+  /** SA pairs held with the peer. */
   saPairs: number;
+  /** Transactions in progress with the peer. */
   transactions: number;
   /** Clock offset applied to our authenticators for this peer (from a protected SKEW). */
   clockOffsetMs: number;
@@ -500,12 +521,17 @@ export interface PeerStatus {
 
 /** One SA pair in {@link EngineStatus}. */
 export interface SaPairStatus {
+  /** Peer name. */
   peer: string;
-  inbound: { protocol: XfrmProto; spi: number }[];
-  outbound: { protocol: XfrmProto; spi: number }[];
-  /** `larval`: inbound only (3-way, waiting for ACK / REPLY); `dying`: deleted, inbound in grace. */
+  /** Our inbound SPIs. */
+  inbound: SpiOf[];
+  /** Our outbound SPIs. */
+  outbound: SpiOf[];
+  /** `larval`: inbound only (3-way, waiting for the ACK); `dying`: deleted, inbound in grace. */
   state: "larval" | "optimistic" | "mature" | "rekeying" | "dying";
+  /** Whether we initiated it (only the initiator rekeys). */
   initiator: boolean;
+  /** When it was created (engine time, ms). */
   createdAt: number;
   /** When the initiator rekeys (initiator only). */
   rekeyAt?: number;
@@ -515,22 +541,35 @@ export interface SaPairStatus {
 
 /** One transaction in {@link EngineStatus}. */
 export interface TransactionStatus {
+  /** Peer name. */
   peer: string;
+  /** XID. */
   xid: number;
+  /** Command name (`CREATE`, …). */
   command: string;
+  /** Our role. */
   role: "initiator" | "responder";
+  /** Internal state name (for operators). */
   state: string;
+  /** Transmissions so far. */
   transmissions: number;
 }
 
 /** A snapshot for `kink status`. */
 export interface EngineStatus {
+  /** Our epoch. */
   epoch: number;
+  /** Engine time of the last input. */
   now: number;
+  /** Every peer. */
   peers: PeerStatus[];
+  /** Every SA pair. */
   saPairs: SaPairStatus[];
+  /** Every transaction in progress. */
   transactions: TransactionStatus[];
+  /** REPLYs held in the reply cache. */
   replyCache: number;
+  /** Event counters (sent, received, retransmissions, dropped-*, failed-*, …). */
   counters: Record<string, number>;
 }
 
