@@ -47,6 +47,7 @@ const engA = new Engine({
     mode: "transport",
   }],
   limits,
+  firstStart: true,
 }, { random: random.fork() });
 const engB = new Engine({
   identity: { principal: B, serviceKeys: [keyB] },
@@ -60,6 +61,7 @@ const engB = new Engine({
     mode: "transport",
   }],
   limits,
+  firstStart: true,
 }, { random: random.fork() });
 const kA = new MemoryKernel();
 const kB = new MemoryKernel();

@@ -304,6 +304,15 @@ export interface EngineConfig {
   peers: readonly PeerConfig[];
   /** Allowed Kerberos clock skew (default 300 000 ms). */
   skewMs?: number;
+  /**
+   * Only for the default in-memory replay cache (no {@link EngineSeams.replayCache}):
+   * true when no AP-REQ was ever accepted under this identity before (a first
+   * start). Default false: as RFC 4120 §3.2.3 requires of a service that lost
+   * its replay cache, every AP-REQ is refused for one skew interval from the
+   * first datagram — a restarted gateway must not accept a replay of a message
+   * its previous incarnation accepted. A daemon passes a persisted cache instead.
+   */
+  firstStart?: boolean;
   /** Default timers (each peer may override). */
   timers?: Partial<TimerConfig>;
   /** Table limits. */
@@ -321,8 +330,11 @@ export interface EngineSeams {
   /** Every random octet (nonces, SPI ranges, XIDs, confounders, jitter). */
   random: RandomSource;
   /**
-   * Authenticator replay cache (RFC 4120 §3.2.3). Absent: an in-memory one
-   * whose clock is the engine's `now`. A daemon gives a persisted one.
+   * Authenticator replay cache (RFC 4120 §3.2.3), kept across restarts by
+   * the driver (a daemon: the persisted `ReplayCache`; a simulator: the same
+   * object handed to the restarted engine). Absent: an in-memory one whose
+   * clock is the engine's `now`, refusing everything for one skew interval
+   * unless {@link EngineConfig.firstStart}.
    */
   replayCache?: ReplayChecker;
 }

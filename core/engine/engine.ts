@@ -192,6 +192,9 @@ interface Peer {
    * the skew window) is refused, so it cannot leave SAs nobody uses.
    */
   tombstones: Map<string, number>;
+  /** Newest authenticator time (ms) seen from the peer, and when (our time). */
+  newestAuthMs: number;
+  newestAuthAt: number;
   txCount: number;
   creating: Map<number, Tx>;
   lastHeard: number;
@@ -304,6 +307,8 @@ export class Engine implements EngineApi {
   readonly #lenient: KerberosService;
   readonly #replay: ReplayChecker;
   readonly #skewMs: number;
+  #recovering: boolean;
+  #recoverUntil = 0;
   #now = 0;
   readonly #out: EngineOutput[] = [];
   #outHead = 0;
@@ -348,6 +353,8 @@ export class Engine implements EngineApi {
       now,
     });
     this.#replay = seams.replayCache ?? ReplayCache.open({ skewMs, firstStart: true, now });
+    // A fresh in-memory cache knows nothing of what an earlier incarnation accepted.
+    this.#recovering = !seams.replayCache && !config.firstStart;
     if (config.identity.tgt) this.#setTgt(config.identity.tgt);
     if (config.peers.length > this.#limits.maxPeers) {
       throw new EngineError(
@@ -426,6 +433,8 @@ export class Engine implements EngineApi {
       pairs: new Set(),
       pairsByOut: new Map(),
       tombstones: new Map(),
+      newestAuthMs: 0,
+      newestAuthAt: 0,
       txCount: 0,
       creating: new Map(),
       lastHeard: 0,
@@ -653,6 +662,10 @@ export class Engine implements EngineApi {
   /** A datagram arrived. */
   handleDatagram(now: number, dg: Datagram): void {
     this.#now = now;
+    if (this.#recovering) {
+      this.#recovering = false;
+      this.#recoverUntil = now + this.#skewMs;
+    }
     this.#count("received");
     const data = dg.data;
     if (data.length > this.#limits.maxDatagram) {
@@ -1013,7 +1026,9 @@ export class Engine implements EngineApi {
     if (rec.authenticated) {
       if (tx.transmissions === 1) this.#rttSample(peer, this.#now - tx.firstSentAt);
       this.#heard(peer);
-      if (apRepEpoch !== undefined) this.#noteEpoch(peer, apRepEpoch, tx);
+      if (apRepEpoch !== undefined && !this.#olderEpoch(peer, apRepEpoch)) {
+        this.#noteEpoch(peer, apRepEpoch, tx);
+      }
     }
     if (tx.onReply) tx.onReply(rec);
   }
@@ -2015,6 +2030,16 @@ export class Engine implements EngineApi {
   }
 
   /** Records the peer's epoch; a change invalidates every SA shared with it (A-15). */
+  /** Whether `epoch` precedes the peer's recorded one (32-bit serial order). */
+  #olderEpoch(peer: Peer, epoch: number): boolean {
+    return peer.epoch !== undefined && ((epoch - peer.epoch) | 0) < 0;
+  }
+
+  /** How far behind the peer's newest authenticator a CREATE may be (its retransmission span, twice). */
+  #staleMs(peer: Peer): number {
+    return 2 * this.#ackWindow(peer) + 1000;
+  }
+
   #noteEpoch(peer: Peer, epoch: number, current: Tx | undefined): void {
     if (peer.epoch === undefined || peer.epoch === epoch) {
       peer.epoch = epoch;
@@ -2118,6 +2143,16 @@ export class Engine implements EngineApi {
       );
       return;
     }
+    if (this.#now < this.#recoverUntil) {
+      verified.sessionKey.dispose();
+      this.#drop(
+        dg.remote,
+        peer,
+        "replay",
+        "replay cache recovering after a start (RFC 4120 §3.2.3)",
+      );
+      return;
+    }
     const verdict = this.#replay.check({
       client: formatPrincipal(verified.client),
       server: formatPrincipal(verified.server),
@@ -2129,6 +2164,31 @@ export class Engine implements EngineApi {
       verified.sessionKey.dispose();
       this.#drop(dg.remote, peer, "replay", `authenticator ${verdict.reason}`);
       return;
+    }
+    if (this.#olderEpoch(peer, epoch)) {
+      // A message of the peer's previous incarnation (delayed or replayed).
+      verified.sessionKey.dispose();
+      this.#drop(dg.remote, peer, "old-epoch", `epoch ${epoch} before ${peer.epoch}`);
+      return;
+    }
+    // A CREATE whose authenticator is older than the peer's newest by more than
+    // any live transaction can span belongs to a transaction its initiator has
+    // given up: a delayed or replayed copy must not create SAs nobody uses.
+    // (A peer whose clock steps back by more than that is refused CREATEs until
+    // the newest time recorded is 10 spans old.)
+    const ctimeMs = verified.authenticator.ctime.getTime() + verified.authenticator.cusec / 1000;
+    const stale = this.#staleMs(peer);
+    if (
+      type === M.CREATE && ctimeMs < peer.newestAuthMs - stale &&
+      this.#now - peer.newestAuthAt < 10 * stale
+    ) {
+      verified.sessionKey.dispose();
+      this.#drop(dg.remote, peer, "stale", "CREATE older than the peer's abandoned transactions");
+      return;
+    }
+    if (ctimeMs > peer.newestAuthMs || this.#now - peer.newestAuthAt >= 10 * stale) {
+      peer.newestAuthMs = ctimeMs;
+      peer.newestAuthAt = this.#now;
     }
     this.#heard(peer);
     this.#noteEpoch(peer, epoch, undefined);

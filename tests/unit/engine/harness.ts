@@ -17,6 +17,7 @@ import {
   KeyUsage,
   parsePrincipal,
   type Principal,
+  ReplayCache,
   type ServiceKeyEntry,
 } from "../../../core/kerberos/mod.ts";
 import { decrypt, encrypt, Key } from "../../../core/crypto/mod.ts";
@@ -152,6 +153,8 @@ export interface Gateway {
   offset: number;
   /** The configuration it was built with. */
   config: EngineConfig;
+  /** Its replay cache (kept across restarts). */
+  replay: ReplayCache;
 }
 
 /** A network of gateways on a virtual clock. */
@@ -211,7 +214,9 @@ export class Net {
       peers: peers.map((p) => ({ ...p, localAddress: p.localAddress ?? address })),
       ...rest,
     };
-    const engine = new Engine(config, { random: this.random.fork() });
+    // The replay cache outlives engine restarts (a persisted cache, as a daemon keeps).
+    const replay = ReplayCache.open({ skewMs: 300_000, firstStart: true, now: () => this.now });
+    const engine = new Engine(config, { random: this.random.fork(), replayCache: replay });
     const g: Gateway = {
       name,
       address,
@@ -225,6 +230,7 @@ export class Net {
       eventAt: [],
       offset: 0,
       config,
+      replay,
     };
     this.gateways.set(name, g);
     this.#byAddr.set(address, g);
@@ -235,10 +241,15 @@ export class Net {
    * Restarts a gateway: a new engine (new epoch unless given, empty state)
    * over a flushed kernel. `random` lets a test force e.g. the XID start.
    */
-  async restart(g: Gateway, o: { epoch?: number; random?: RandomSource } = {}): Promise<void> {
+  async restart(
+    g: Gateway,
+    o: { epoch?: number; random?: RandomSource; lostReplayCache?: boolean } = {},
+  ): Promise<void> {
     await g.kernel.flushSas();
     g.config = { ...g.config, epoch: o.epoch ?? (Math.floor(this.now / 1000) >>> 0) };
-    g.engine = new Engine(g.config, { random: o.random ?? this.random.fork() });
+    g.engine = o.lostReplayCache
+      ? new Engine(g.config, { random: o.random ?? this.random.fork() })
+      : new Engine(g.config, { random: o.random ?? this.random.fork(), replayCache: g.replay });
   }
 
   /** Drains every engine's outputs, running kernel ops and ticket requests. */

@@ -295,3 +295,24 @@ Deno.test("engine: a lost CREATE delivered late (after the initiator gave up and
   assert.equal((await a.kernel.listSas()).length, 0);
   await net.close();
 });
+
+Deno.test("engine replay cache lost on restart: every AP-REQ refused for one skew interval, then accepted (RFC 4120 §3.2.3)", async () => {
+  const net = new Net(22);
+  const [a, b] = pair(net);
+  a.engine.command(net.now, { kind: "up", peer: "b" });
+  await net.run(net.now + 2_000);
+  const create = a.sent.find((d) => d[0] === 1)!;
+  net.now += 1_000;
+  await net.restart(b, { lostReplayCache: true });
+  // A replay of the CREATE the previous incarnation accepted is refused…
+  b.engine.handleDatagram(net.now, { data: create, remote: { address: "10.77.0.1", port: 910 } });
+  await net.drain();
+  assert.equal((await b.kernel.listSas()).length, 0);
+  assert.ok(b.events.some((e) => e.type === "dropped" && /recovering/.test(e.detail)));
+  // …and so is everything else until the skew interval has passed.
+  await net.run(net.now + 300_001);
+  a.engine.command(net.now, { kind: "up", peer: "b", force: true });
+  await net.run(net.now + 5_000);
+  assert.equal((await sas(b.kernel)).length, 2);
+  await net.close();
+});

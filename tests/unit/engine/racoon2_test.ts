@@ -173,7 +173,12 @@ function responder(proposals = ESP, epoch = 1795739940): Driver {
     prf: "racoon2",
   };
   return new Driver(
-    new Engine({ identity: { principal: B, serviceKeys: KEYS_B }, epoch, peers: [peer] }, {
+    new Engine({
+      identity: { principal: B, serviceKeys: KEYS_B },
+      epoch,
+      peers: [peer],
+      firstStart: true,
+    }, {
       random: new SeededRandom(7),
     }),
   );
@@ -309,7 +314,12 @@ function initiator(i: number): { d: Driver; cred: Credentials; now: number } {
     prf: "racoon2",
     lifetime: { seconds: 3600 },
   };
-  const engine = new Engine({ identity: { principal: A }, epoch: 1795739942, peers: [peer] }, {
+  const engine = new Engine({
+    identity: { principal: A },
+    epoch: 1795739942,
+    peers: [peer],
+    firstStart: true,
+  }, {
     random,
   });
   const ticket = decodeApReq(
