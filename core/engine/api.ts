@@ -170,7 +170,13 @@ export interface TimerConfig {
   rekeyMarginMaxMs: number;
   /** How long an inbound SA stays after a DELETE (RFC 4430 §3.3 grace). */
   deleteGraceMs: number;
-  /** How long a responder keeps a REPLY to answer retransmitted commands. kinkd: 60 s. */
+  /**
+   * How long a responder keeps a REPLY to answer retransmitted commands
+   * (kinkd: 60 s). A copy of a command with an authenticator the replay
+   * cache has not seen stays acceptable to Kerberos for the whole clock-skew
+   * window, so the engine keeps REPLYs at least skew + 2 retransmission
+   * spans, whatever is set here: no copy can create a second SA.
+   */
   replyCacheMs: number;
   /** Minimum time a service ticket must still be valid to be used for a new transaction. */
   ticketMarginMs: number;

@@ -2324,16 +2324,9 @@ export class Engine implements EngineApi {
       this.#replyCache.delete(oldest);
       this.#count("reply-cache-evictions");
     }
-    this.#replyCache.set(ck, {
-      bytes,
-      epoch,
-      ticketTag,
-      expires: this.#now + peer.timers.replyCacheMs,
-      remote,
-    });
-    if (this.#replySlot.at === undefined) {
-      this.#timers.set(this.#replySlot, this.#now + peer.timers.replyCacheMs);
-    }
+    const ttl = Math.max(peer.timers.replyCacheMs, this.#skewMs + 2 * this.#ackWindow(peer));
+    this.#replyCache.set(ck, { bytes, epoch, ticketTag, expires: this.#now + ttl, remote });
+    if (this.#replySlot.at === undefined) this.#timers.set(this.#replySlot, this.#now + ttl);
   }
 
   #sweepReplyCache(now: number): void {
@@ -2706,9 +2699,10 @@ export class Engine implements EngineApi {
       for (const s of d.spis) {
         const n = spiNumber(s);
         const pair = proto && n !== undefined ? peer.pairsByOut.get(pk(proto, n)) : undefined;
+        // Deleted SPIs, known or not, may not be CREATEd again by a late copy.
+        if (proto && n !== undefined) this.#tombstone(peer, pk(proto, n));
         if (pair) found.add(pair);
         else {
-          if (proto && n !== undefined) this.#tombstone(peer, pk(proto, n));
           notifies.push({
             kind: "notify",
             doi: 1,
