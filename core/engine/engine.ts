@@ -2274,20 +2274,32 @@ export class Engine implements EngineApi {
               lv.authenticator.cusec,
               this.#random,
             );
-            const epoch = this.#cfg.epoch;
-            this.#send(
-              dg.remote,
-              peer.local,
-              buildReply({
+            const bytes = buildReply({
+              xid,
+              command: type,
+              epoch: this.#cfg.epoch,
+              apRep,
+              key: keyOps(lv.sessionKey, this.#random),
+              krbError,
+              encrypt: true,
+            });
+            this.#send(dg.remote, peer.local, bytes);
+            // Cached like any REPLY: once time has shrunk the skew, a copy of this command
+            // (its authenticator never entered the replay cache) gets this answer again
+            // instead of creating state its initiator abandoned.
+            if (dg.data.length >= 24) {
+              const peerEpoch = new DataView(dg.data.buffer, dg.data.byteOffset + 20, 4).getUint32(
+                0,
+              );
+              this.#cacheReply(
+                peer,
                 xid,
-                command: type,
-                epoch,
-                apRep,
-                key: keyOps(lv.sessionKey, this.#random),
-                krbError,
-                encrypt: true,
-              }),
-            );
+                peerEpoch,
+                tagOf(lv.ticket.encPart.cipher),
+                bytes,
+                dg.remote,
+              );
+            }
             this.#drop(dg.remote, peer, "skew", e.message);
             return;
           } finally {
