@@ -672,16 +672,17 @@ export class Engine implements EngineApi {
       this.#drop(dg.remote, undefined, "size", `${data.length} octets`);
       return;
     }
+    // Unknown senders are the cheapest to refuse: before any decoding.
+    const peer = this.#peersByAddr.get(dg.remote.address);
+    if (!peer) {
+      this.#drop(dg.remote, undefined, "unknown-peer", "sender is no configured peer");
+      return;
+    }
     let header: ReturnType<typeof decodeKinkHeader>;
     try {
       header = decodeKinkHeader(data);
     } catch (e) {
       this.#headerError(dg, e);
-      return;
-    }
-    const peer = this.#peersByAddr.get(dg.remote.address);
-    if (!peer) {
-      this.#drop(dg.remote, undefined, "unknown-peer", "sender is no configured peer");
       return;
     }
     try {
