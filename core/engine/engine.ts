@@ -2262,8 +2262,9 @@ export class Engine implements EngineApi {
       this.#drop(dg.remote, peer, "internal", errText(err));
       return;
     }
-    if (e.errorCode === ErrorCode.KRB_AP_ERR_SKEW) {
-      // Protect the SKEW error with the ticket's key so the peer may correct its clock (§3.5).
+    if (e.errorCode === ErrorCode.KRB_AP_ERR_SKEW || e.errorCode === ErrorCode.KRB_AP_ERR_TKT_NYV) {
+      // Time-dependent refusals: protected with the ticket's key so the peer may correct
+      // its clock (§3.5), and cached (below) because the same command would pass later.
       const ap = receiveApReq(dg.data);
       if (ap) {
         try {
@@ -2301,7 +2302,12 @@ export class Engine implements EngineApi {
                 dg.remote,
               );
             }
-            this.#drop(dg.remote, peer, "skew", e.message);
+            this.#drop(
+              dg.remote,
+              peer,
+              e.errorCode === ErrorCode.KRB_AP_ERR_SKEW ? "skew" : "ticket-not-yet-valid",
+              e.message,
+            );
             return;
           } finally {
             lv.sessionKey.dispose();
