@@ -127,6 +127,8 @@ const NONCE_LEN = 16;
 const MAX_RESTARTS = 2;
 /** Remembered unknown DELETEd SPIs per peer (oldest dropped first). */
 const TOMBSTONES_PER_PEER = 256;
+/** DELETE retries pending per peer (more are not scheduled). */
+const MAX_DELETE_RETRIES = 64;
 
 /** One direction's SA of a protocol. */
 interface Side {
@@ -192,6 +194,8 @@ interface Peer {
    * the skew window) is refused, so it cannot leave SAs nobody uses.
    */
   tombstones: Map<string, number>;
+  /** DELETE retries scheduled (shown in status as waiting transactions). */
+  deleteRetries: Set<Slot>;
   /** Newest authenticator time (ms) seen from the peer, and when (our time). */
   newestAuthMs: number;
   newestAuthAt: number;
@@ -433,6 +437,7 @@ export class Engine implements EngineApi {
       pairs: new Set(),
       pairsByOut: new Map(),
       tombstones: new Map(),
+      deleteRetries: new Set(),
       newestAuthMs: 0,
       newestAuthAt: 0,
       txCount: 0,
@@ -1860,16 +1865,39 @@ export class Engine implements EngineApi {
       pair.state = "mature"; // let removePair report it
       this.#removePair(pair, reason, true);
     });
-    const tx = this.#deleteTx(peer, pair.inbound, (ok) => {
-      void ok;
+    const inbound = pair.inbound.map((x) => ({ ...x }));
+    const tx = this.#deleteTx(peer, inbound, (ok) => {
       grace();
+      if (!ok) this.#retryDelete(peer, inbound, 1);
     });
     if (!tx) grace();
   }
 
+  /**
+   * A DELETE that got no answer is tried again later (30 s, 60 s, 120 s) as a
+   * new transaction while the peer is not known dead: otherwise a lossy path
+   * leaves the peer holding SAs we no longer have.
+   */
+  #retryDelete(peer: Peer, inbound: Side[], attempt: number): void {
+    if (attempt > 3 || peer.deleteRetries.size >= MAX_DELETE_RETRIES || peer.state === "dead") {
+      return;
+    }
+    const s = slot(() => {
+      peer.deleteRetries.delete(s);
+      if (peer.state === "dead") return;
+      this.#deleteTx(peer, inbound, (ok) => {
+        if (!ok) this.#retryDelete(peer, inbound, attempt + 1);
+      });
+    });
+    peer.deleteRetries.add(s);
+    this.#timers.set(s, this.#now + 30_000 * 2 ** (attempt - 1));
+  }
+
   /** A DELETE of SPIs we no longer hold state for (best effort). */
   #startDeleteSpis(peer: Peer, inbound: Side[]): void {
-    this.#deleteTx(peer, inbound, () => {});
+    this.#deleteTx(peer, inbound, (ok) => {
+      if (!ok) this.#retryDelete(peer, inbound, 1);
+    });
   }
 
   #deleteTx(peer: Peer, inbound: Side[], done: (ok: boolean) => void): Tx | undefined {
@@ -2818,7 +2846,7 @@ export class Engine implements EngineApi {
         saPairs.push(s);
       }
     }
-    const transactions = [...this.#txs.values()].map((t) => ({
+    const transactions: EngineStatus["transactions"] = [...this.#txs.values()].map((t) => ({
       peer: t.peer.name,
       xid: t.xid,
       command: messageTypeName(t.command),
@@ -2826,6 +2854,18 @@ export class Engine implements EngineApi {
       state: t.state,
       transmissions: t.transmissions,
     }));
+    for (const p of this.#peers.values()) {
+      for (let i = 0; i < p.deleteRetries.size; i++) {
+        transactions.push({
+          peer: p.name,
+          xid: 0,
+          command: "DELETE",
+          role: "initiator",
+          state: "retry-wait",
+          transmissions: 0,
+        });
+      }
+    }
     return {
       epoch: this.#cfg.epoch,
       now: this.#now,
