@@ -14,7 +14,7 @@
  *   deno bench --allow-read=. --allow-env=TMPDIR bench/engine_bench.ts
  */
 import { decrypt, encrypt, getMic, Key, keymat, verifyMic } from "../core/crypto/mod.ts";
-import { KerberosService, makeApRep, makeApReq } from "../core/kerberos/mod.ts";
+import { AuthenticatorTimes, makeApRep, makeApReq } from "../core/kerberos/mod.ts";
 import { MemoryKernel } from "../core/kernel/mod.ts";
 import { SeededRandom } from "../core/util/random.ts";
 import { Engine, type EngineOutput, type KernelResult } from "../core/engine/mod.ts";
@@ -119,19 +119,20 @@ const cred = office.issue(A, B, START);
 const svcKey = Key.random(18, random);
 const ticketPlain = new Uint8Array(cred.ticket.encPart.cipher.length - 28);
 const ticketCipher = encrypt(svcKey, 2, ticketPlain, random);
-const svc = new KerberosService({ keys: [keyB], now: () => now });
-void svc;
 const session = cred.sessionKey;
 const sessionBytes = session.exportBytes();
 const createLen = 300, replyLen = 200, qmCreate = 96, qmReply = 64;
 const seed = { protocol: 3, spi: 0x1234, ni: new Uint8Array(16) };
 const msg = new Uint8Array(createLen);
 
+const floorTimes = new AuthenticatorTimes();
+
 function cryptoFloor(): void {
   // Initiator: AP-REQ (authenticator), CREATE seal + Cksum, 2 KEYMATs (in, out).
   const ap = makeApReq(cred.client, cred.ticket, session, {
     random,
-    time: { ctime: new Date(START), cusec: 1 },
+    now: () => START,
+    times: floorTimes,
   });
   const ctC = encrypt(session, 39, new Uint8Array(qmCreate), random);
   getMic(session, 40, msg);

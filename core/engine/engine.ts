@@ -60,6 +60,7 @@ import {
   ApError,
   ApOption,
   type AuthenticatorTime,
+  AuthenticatorTimes,
   type Credentials,
   decodeApReq,
   decodeKrbError,
@@ -178,7 +179,6 @@ interface Peer {
   srtt: number | undefined;
   rttvar: number;
   clockOffsetMs: number;
-  lastAuthUs: number;
   cred: Credentials | undefined;
   ticketWaiters: ((c: Credentials | undefined, err?: TicketResult) => void)[];
   ticketPending: boolean;
@@ -310,6 +310,7 @@ export class Engine implements EngineApi {
   readonly #service: KerberosService;
   readonly #lenient: KerberosService;
   readonly #replay: ReplayChecker;
+  readonly #authTimes = new AuthenticatorTimes();
   readonly #skewMs: number;
   #recovering: boolean;
   #recoverUntil = 0;
@@ -344,19 +345,28 @@ export class Engine implements EngineApi {
     const skewMs = config.skewMs ?? 300_000;
     this.#skewMs = skewMs;
     const now = () => this.#now;
+    this.#replay = seams.replayCache ?? ReplayCache.open({ skewMs, firstStart: true, now });
+    // The engine checks AP-REQs with checkApReq and records authenticators in
+    // #replay itself, after the message's Cksum verified (digest §15); the
+    // services' own caches are never written.
     this.#service = new KerberosService({
       keys: config.identity.serviceKeys ?? [],
       principal: this.#me,
       skewMs,
+      replayCache: ReplayCache.open({ skewMs, firstStart: true, now }),
       now,
+      random: this.#random,
     });
+    // Only to protect time-dependent errors with the ticket's key (§3.5).
+    const lenientSkew = 100 * 365 * 86_400_000;
     this.#lenient = new KerberosService({
       keys: config.identity.serviceKeys ?? [],
       principal: this.#me,
-      skewMs: Number.MAX_SAFE_INTEGER / 4,
+      skewMs: lenientSkew,
+      replayCache: ReplayCache.open({ skewMs: lenientSkew, firstStart: true, now }),
       now,
+      random: this.#random,
     });
-    this.#replay = seams.replayCache ?? ReplayCache.open({ skewMs, firstStart: true, now });
     // A fresh in-memory cache knows nothing of what an earlier incarnation accepted.
     this.#recovering = !seams.replayCache && !config.firstStart;
     if (config.identity.tgt) this.#setTgt(config.identity.tgt);
@@ -426,7 +436,6 @@ export class Engine implements EngineApi {
       srtt: undefined,
       rttvar: 0,
       clockOffsetMs: 0,
-      lastAuthUs: 0,
       cred: undefined,
       ticketWaiters: [],
       ticketPending: false,
@@ -861,13 +870,11 @@ export class Engine implements EngineApi {
   #apReq(tx: Tx): Uint8Array {
     const peer = tx.peer;
     const cred = tx.cred!;
-    let us = Math.floor((this.#now + peer.clockOffsetMs) * 1000) + randomBelow(this.#random, 1000);
-    if (us <= peer.lastAuthUs) us = peer.lastAuthUs + 1;
-    peer.lastAuthUs = us;
-    const sec = Math.floor(us / 1_000_000);
-    const time: AuthenticatorTime = { ctime: new Date(sec * 1000), cusec: us - sec * 1_000_000 };
+    // (ctime, cusec) never repeat per engine (RFC 4120 §3.2.3); the sub-ms part is random.
     const built = makeApReq(this.#me, cred.ticket, cred.sessionKey, {
-      time,
+      now: () => this.#now,
+      clockOffsetMs: peer.clockOffsetMs,
+      times: this.#authTimes,
       random: this.#random,
       userToUser: cred.userToUser === true,
     });
@@ -1111,7 +1118,6 @@ export class Engine implements EngineApi {
           const ours = ctimeMs ?? this.#now + peer.clockOffsetMs;
           peer.clockOffsetMs += Math.round(stimeMs - ours);
           // Our earlier (skewed) authenticators were refused, so none can collide with the new times.
-          peer.lastAuthUs = 0;
           this.#event({ type: "clock-offset", peer: peer.name, offsetMs: peer.clockOffsetMs });
           this.#restart(tx, {});
         }
@@ -2137,7 +2143,7 @@ export class Engine implements EngineApi {
         authenticate: (d) => {
           const ap = d.message.payloads.find((p) => p.kind === "ap-req");
           if (!ap || ap.kind !== "ap-req") return undefined;
-          v = this.#service.verifyApReq(ap.apReq);
+          v = this.#service.checkApReq(ap.apReq);
           epoch = ap.epoch;
           return keyOps(v.sessionKey, this.#random);
         },
@@ -2296,7 +2302,7 @@ export class Engine implements EngineApi {
       const ap = receiveApReq(dg.data);
       if (ap) {
         try {
-          const lv = this.#lenient.verifyApReq(ap.slice());
+          const lv = this.#lenient.checkApReq(ap.slice());
           try {
             const apRep = makeApRep(
               lv.sessionKey,

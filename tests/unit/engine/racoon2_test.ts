@@ -31,6 +31,7 @@ import {
   receiveKinkMessage,
 } from "../../../core/wire/mod.ts";
 import type { SaConfig } from "../../../core/kernel/mod.ts";
+import { NO_REPLAY_CACHE_FOR_TESTS } from "../../../core/kerberos/service.ts";
 import { type RandomSource, SeededRandom } from "../../../core/util/random.ts";
 import { toHex } from "../../../core/util/bytes.ts";
 import {
@@ -63,7 +64,11 @@ const ESP = [{
 
 /** The verified AP-REQ of capture frame index `i` (ticket session key, authenticator). */
 function apReqOf(i: number) {
-  const svc = new KerberosService({ keys: KEYS_B, now: () => ms(i) });
+  const svc = new KerberosService({
+    keys: KEYS_B,
+    now: () => ms(i),
+    replayCache: NO_REPLAY_CACHE_FOR_TESTS, // the same AP-REQ is verified more than once
+  });
   const m = receiveKinkMessage(D[i]!.payload, {
     authenticate: (d) => {
       const p = d.message.payloads.find((x) => x.kind === "ap-req");
@@ -390,7 +395,11 @@ Deno.test("our initiator → racoon2: 3-way REPLY (3DES, Nr, ACKREQ): outbound a
   assert.equal(ack[0], 5, "ACK");
   assert.equal(new DataView(ack.buffer, ack.byteOffset).getUint32(8), 5, "same XID");
   // The ACK verifies at a responder holding B's keys (AP-REQ, Cksum).
-  const svc = new KerberosService({ keys: KEYS_B, now: () => ms(11) });
+  const svc = new KerberosService({
+    keys: KEYS_B,
+    now: () => ms(11),
+    replayCache: NO_REPLAY_CACHE_FOR_TESTS,
+  });
   const m = receiveKinkMessage(ack, {
     authenticate: (x) => {
       const p = x.message.payloads[0]!;
