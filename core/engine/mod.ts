@@ -8,14 +8,36 @@ export * from "./api.ts";
 export { Engine } from "./engine.ts";
 export { EngineError, type EngineErrorCategory } from "./errors.ts";
 // Types of the lower layers that the engine's contract mentions.
-export type { KinkError } from "../errors.ts";
-export type { Credentials, ReplayEntry, ReplayVerdict, ServiceKeyEntry } from "../kerberos/mod.ts";
+export type { ErrorLayer, KinkError } from "../errors.ts";
+export type { Key, SupportedEnctype } from "../crypto/mod.ts";
 export type {
+  Credentials,
+  EncryptedData,
+  Principal,
+  PrincipalName,
+  ReplayEntry,
+  ReplayVerdict,
+  ServiceKeyEntry,
+  Ticket,
+} from "../kerberos/mod.ts";
+export type {
+  AeadAlgo,
   AllocSpiRequest,
+  AuthAlgo,
+  CryptAlgo,
+  CurrentLifetime,
+  Family,
   KernelError,
+  Lifetime,
+  Mark,
+  PolicyAction,
+  PolicyDir,
+  PolicyState,
   SaConfig,
   SaId,
   SaState,
+  Selector,
+  Template,
   XfrmEvent,
   XfrmMode,
   XfrmProto,
