@@ -638,13 +638,17 @@ export class Engine implements EngineApi {
           return;
         }
         if (peer.cfg.passive) return;
-        // The configured selector the packet falls in (the first one when none matches).
+        // The configured selector the packet falls in (addresses, protocol, ports; the
+        // first one when none matches).
         const sels = peer.cfg.selectors ?? [];
         let sel = sels.length ? 0 : -1;
         for (let i = 0; i < sels.length; i++) {
           const s = sels[i]!;
+          const ps = ev.selector;
           if (
-            prefixContains(s.local, ev.selector.src) && prefixContains(s.remote, ev.selector.dst)
+            prefixContains(s.local, ps.src) && prefixContains(s.remote, ps.dst) &&
+            (!s.proto || s.proto === ps.proto) && (!s.localPort || s.localPort === ps.sport) &&
+            (!s.remotePort || s.remotePort === ps.dport)
           ) {
             sel = i;
             break;
