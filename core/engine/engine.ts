@@ -80,7 +80,13 @@ import {
   type VerifiedApReq,
   verifyApRep,
 } from "../kerberos/mod.ts";
-import type { SaConfig, XfrmEvent, XfrmProto } from "../kernel/mod.ts";
+import {
+  type SaConfig,
+  type Selector,
+  selector,
+  type XfrmEvent,
+  type XfrmProto,
+} from "../kernel/mod.ts";
 import { randomBelow, type RandomSource, randomUint32 } from "../util/random.ts";
 import {
   type Datagram,
@@ -1375,6 +1381,7 @@ export class Engine implements EngineApi {
         mode: peer.cfg.mode,
         reqid: peer.reqid,
         lifetime: this.#lifetime(peer, peer.life, undefined),
+        selector: this.#saSelector(peer, c.trig.selector, false),
       })
     );
     this.#kernelAll(sas.map((sa) => ({ kind: "updateSa", sa })), (rs) => {
@@ -1501,6 +1508,7 @@ export class Engine implements EngineApi {
         mode: peer.cfg.mode,
         reqid: peer.reqid,
         lifetime: lt,
+        selector: this.#saSelector(peer, c.trig.selector, true),
       });
       if (c.trig.acquireSeq !== undefined) sa.acquireSeq = c.trig.acquireSeq;
       return sa;
@@ -1520,6 +1528,7 @@ export class Engine implements EngineApi {
         mode: peer.cfg.mode,
         reqid: peer.reqid,
         lifetime: lt,
+        selector: this.#saSelector(peer, c.trig.selector, false),
       })
     );
     // Larval SAs of protocols not chosen are released.
@@ -2069,6 +2078,20 @@ export class Engine implements EngineApi {
   }
 
   /** Records the peer's epoch; a change invalidates every SA shared with it (A-15). */
+  /**
+   * The kernel selector of one direction of a pair negotiated for the peer's
+   * selector `index` (none for host-to-host pairs): Linux then uses the SA
+   * only for that traffic and raises a new ACQUIRE for the other selectors.
+   */
+  #saSelector(peer: Peer, index: number, outbound: boolean): Selector | undefined {
+    const s = peer.cfg.selectors?.[index];
+    if (!s) return undefined;
+    const proto = s.proto ?? 0;
+    return outbound
+      ? selector(s.local, s.remote, { proto, sport: s.localPort ?? 0, dport: s.remotePort ?? 0 })
+      : selector(s.remote, s.local, { proto, sport: s.remotePort ?? 0, dport: s.localPort ?? 0 });
+  }
+
   /** Whether `epoch` precedes the peer's recorded one (32-bit serial order). */
   #olderEpoch(peer: Peer, epoch: number): boolean {
     return peer.epoch !== undefined && ((epoch - peer.epoch) | 0) < 0;
@@ -2633,6 +2656,7 @@ export class Engine implements EngineApi {
         mode: peer.cfg.mode,
         reqid: peer.reqid,
         lifetime: lt,
+        selector: this.#saSelector(peer, pair.selector, !inbound),
       });
     const inSas = choice.chosen.map((x) => mk(x, true));
     const outSas = choice.optimistic ? choice.chosen.map((x) => mk(x, false)) : [];
@@ -2721,6 +2745,7 @@ export class Engine implements EngineApi {
         mode: peer.cfg.mode,
         reqid: peer.reqid,
         lifetime: lt,
+        selector: this.#saSelector(peer, pair.selector, true),
       })
     );
     v.sessionKey.dispose();
