@@ -183,5 +183,5 @@ Deno.bench("engine exchange, no-op kernel", { group, n: 2000, warmup: 100 }, asy
   await exchange(false);
 });
 
-/** One exchange (for profiling with --cpu-prof). */
-export { exchange };
+/** One exchange and the crypto floor (for profiling with --cpu-prof). */
+export { cryptoFloor, exchange };

@@ -22,6 +22,7 @@ export type ErrorLayer =
   | "ipsec"
   | "engine"
   | "net"
+  | "engine"
   | "config"
   | "daemon"
   | "cli";

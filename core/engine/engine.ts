@@ -80,7 +80,13 @@ import {
   type VerifiedApReq,
   verifyApRep,
 } from "../kerberos/mod.ts";
-import type { SaConfig, XfrmEvent, XfrmProto } from "../kernel/mod.ts";
+import {
+  type SaConfig,
+  type Selector,
+  selector,
+  type XfrmEvent,
+  type XfrmProto,
+} from "../kernel/mod.ts";
 import { randomBelow, type RandomSource, randomUint32 } from "../util/random.ts";
 import {
   type Datagram,
@@ -292,13 +298,14 @@ function errText(e: unknown): string {
 }
 
 function tagOf(bytes: Uint8Array): string {
-  // Identity of a ticket for the reply cache: its ciphertext is unique per issue.
-  let h1 = 0x811c9dc5, h2 = 0x01000193;
-  for (let i = 0; i < bytes.length; i++) {
-    h1 = Math.imul(h1 ^ bytes[i]!, 0x01000193) >>> 0;
-    h2 = Math.imul(h2 ^ bytes[i]!, 0x5bd1e995) >>> 0;
+  // Identity of a ticket for the reply cache: its ciphertext starts with the
+  // encryption of a random confounder, so its first 16 octets (and length) tell
+  // tickets apart without hashing the whole ticket on every message.
+  let t = `${bytes.length}:`;
+  for (let i = 0; i < 16 && i < bytes.length; i++) {
+    t += String.fromCharCode(65 + (bytes[i]! >> 4), 65 + (bytes[i]! & 15));
   }
-  return `${bytes.length}:${h1.toString(16)}:${h2.toString(16)}`;
+  return t;
 }
 
 /** The KINK protocol engine; see `api.ts` for the contract. */
@@ -1375,6 +1382,7 @@ export class Engine implements EngineApi {
         mode: peer.cfg.mode,
         reqid: peer.reqid,
         lifetime: this.#lifetime(peer, peer.life, undefined),
+        selector: this.#saSelector(peer, c.trig.selector, false),
       })
     );
     this.#kernelAll(sas.map((sa) => ({ kind: "updateSa", sa })), (rs) => {
@@ -1501,6 +1509,7 @@ export class Engine implements EngineApi {
         mode: peer.cfg.mode,
         reqid: peer.reqid,
         lifetime: lt,
+        selector: this.#saSelector(peer, c.trig.selector, true),
       });
       if (c.trig.acquireSeq !== undefined) sa.acquireSeq = c.trig.acquireSeq;
       return sa;
@@ -1520,6 +1529,7 @@ export class Engine implements EngineApi {
         mode: peer.cfg.mode,
         reqid: peer.reqid,
         lifetime: lt,
+        selector: this.#saSelector(peer, c.trig.selector, false),
       })
     );
     // Larval SAs of protocols not chosen are released.
@@ -2069,6 +2079,20 @@ export class Engine implements EngineApi {
   }
 
   /** Records the peer's epoch; a change invalidates every SA shared with it (A-15). */
+  /**
+   * The kernel selector of one direction of a pair negotiated for the peer's
+   * selector `index` (none for host-to-host pairs): Linux then uses the SA
+   * only for that traffic and raises a new ACQUIRE for the other selectors.
+   */
+  #saSelector(peer: Peer, index: number, outbound: boolean): Selector | undefined {
+    const s = peer.cfg.selectors?.[index];
+    if (!s) return undefined;
+    const proto = s.proto ?? 0;
+    return outbound
+      ? selector(s.local, s.remote, { proto, sport: s.localPort ?? 0, dport: s.remotePort ?? 0 })
+      : selector(s.remote, s.local, { proto, sport: s.remotePort ?? 0, dport: s.localPort ?? 0 });
+  }
+
   /** Whether `epoch` precedes the peer's recorded one (32-bit serial order). */
   #olderEpoch(peer: Peer, epoch: number): boolean {
     return peer.epoch !== undefined && ((epoch - peer.epoch) | 0) < 0;
@@ -2633,6 +2657,7 @@ export class Engine implements EngineApi {
         mode: peer.cfg.mode,
         reqid: peer.reqid,
         lifetime: lt,
+        selector: this.#saSelector(peer, pair.selector, !inbound),
       });
     const inSas = choice.chosen.map((x) => mk(x, true));
     const outSas = choice.optimistic ? choice.chosen.map((x) => mk(x, false)) : [];
@@ -2721,6 +2746,7 @@ export class Engine implements EngineApi {
         mode: peer.cfg.mode,
         reqid: peer.reqid,
         lifetime: lt,
+        selector: this.#saSelector(peer, pair.selector, true),
       })
     );
     v.sessionKey.dispose();

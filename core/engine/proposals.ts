@@ -24,7 +24,7 @@ import {
   spiNumber,
   type Transform,
 } from "../wire/mod.ts";
-import type { Lifetime, SaConfig, XfrmMode, XfrmProto } from "../kernel/mod.ts";
+import type { Lifetime, SaConfig, Selector, XfrmMode, XfrmProto } from "../kernel/mod.ts";
 import type { LifetimeConfig, ProposalConfig, TransformConfig } from "./api.ts";
 import { EngineError } from "./errors.ts";
 
@@ -432,6 +432,8 @@ export interface DeriveSa {
   mode: XfrmMode;
   reqid: number;
   lifetime: Lifetime;
+  /** Traffic the SA is restricted to (absent: any). */
+  selector?: Selector | undefined;
 }
 
 /**
@@ -461,6 +463,7 @@ export function deriveSa(d: DeriveSa): SaConfig {
   if (!sa) throw new EngineError("unsupported", "derive SA", `protocol ${d.protocol}`);
   sa.mode = d.mode;
   sa.lifetime = d.lifetime;
+  if (d.selector) sa.selector = d.selector;
   return sa;
 }
 

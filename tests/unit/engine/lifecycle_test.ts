@@ -316,3 +316,41 @@ Deno.test("engine replay cache lost on restart: every AP-REQ refused for one ske
   assert.equal((await sas(b.kernel)).length, 2);
   await net.close();
 });
+
+Deno.test("engine ACK regeneration: a lost ACK brings the REPLY again, answered with a new ACK; both sides end with the pair", async () => {
+  const net = new Net(23);
+  const [a, b] = pair(net, {}, { proposals: ESP_3DES_ONLY });
+  let acksDropped = 0;
+  net.tap = (_f, _t, data) => {
+    if (data[0] === 5 && acksDropped < 2) {
+      acksDropped++;
+      return undefined;
+    }
+    return data;
+  };
+  a.engine.command(net.now, { kind: "up", peer: "b" });
+  await net.run(net.now + 10_000);
+  assert.equal(acksDropped, 2);
+  const acks = a.sent.filter((d) => d[0] === 5);
+  assert.equal(acks.length, 3, "three ACKs");
+  assert.equal(new Set(acks.map((d) => d.join(","))).size, 3, "each with a new authenticator");
+  const m = await matchingSas(a, b);
+  assert.equal(m.a.length, 2);
+  assert.deepEqual(m.a, m.b);
+  await net.close();
+});
+
+Deno.test("engine epoch seen by the initiator: a restarted responder's new epoch in a REPLY tears down the old pairs", async () => {
+  const net = new Net(24);
+  const [a, b] = pair(net);
+  a.engine.command(net.now, { kind: "up", peer: "b" });
+  await net.run(net.now + 2_000);
+  net.now += 5_000;
+  await net.restart(b);
+  a.engine.command(net.now, { kind: "status", peer: "b" });
+  await net.run(net.now + 2_000);
+  assert.equal(of(a, "peer-epoch-changed").length, 1);
+  assert.equal(of(a, "sa-down")[0]!.reason, "peer-restarted");
+  assert.equal((await sas(a.kernel)).length, 0, "torn down, to be re-created on demand");
+  await net.close();
+});

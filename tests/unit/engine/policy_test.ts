@@ -67,9 +67,16 @@ Deno.test("engine ACQUIRE → CREATE with IDci/IDcr for the packet's selector; t
   assert.ok(m.a.every((s) => s.includes("tunnel")));
   // The packet now goes out protected.
   assert.equal(a.kernel.sendPacket({ src: "10.1.0.5", dst: "10.2.0.9" }), "protected");
-  // The outbound SA carries the policy's reqid.
+  // The outbound SA carries the policy's reqid and is restricted to the selector's traffic
+  // (so Linux raises a new ACQUIRE for another selector); the inbound one to the reverse.
   const out = (await sas(a.kernel)).find((s) => s.src === "192.0.2.1")!;
   assert.equal(out.reqid, 7);
+  assert.deepEqual(
+    [out.selector.src, out.selector.srcPrefixLen, out.selector.dst, out.selector.dstPrefixLen],
+    ["10.1.0.0", 16, "10.2.0.0", 16],
+  );
+  const inb = (await sas(b.kernel)).find((s) => s.dst === "192.0.2.2")!;
+  assert.deepEqual([inb.selector.src, inb.selector.dst], ["10.1.0.0", "10.2.0.0"]);
   await sub.close();
   await pump;
   await net.close();
