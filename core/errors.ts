@@ -20,7 +20,9 @@ export type ErrorLayer =
   | "wire"
   | "kernel"
   | "ipsec"
+  | "engine"
   | "net"
+  | "engine"
   | "config"
   | "daemon"
   | "cli";

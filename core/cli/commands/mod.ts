@@ -10,6 +10,9 @@ import { decodeCommand } from "./decode.ts";
 import { saListCommand } from "./sa.ts";
 import { policyListCommand } from "./policy.ts";
 import { ticketCommand } from "./ticket.ts";
+import { configCheckCommand } from "./config.ts";
+import { daemonCommand } from "./daemon.ts";
+import { controlCommands } from "./control.ts";
 
 /** Every subcommand, in the order `kink --help` lists them. */
 export const COMMANDS: Command[] = [
@@ -18,6 +21,9 @@ export const COMMANDS: Command[] = [
   saListCommand,
   policyListCommand,
   ticketCommand,
+  configCheckCommand,
+  daemonCommand,
+  ...controlCommands,
 ];
 
 /**

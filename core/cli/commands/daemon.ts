@@ -1,0 +1,112 @@
+/**
+ * `kink daemon --config FILE [--kernel netlink|memory]`: runs the KINK
+ * gateway (core/daemon) in the foreground until SIGTERM/SIGINT; SIGHUP
+ * reloads the configuration.
+ *
+ * Permissions are computed from the configuration: the launcher starts a
+ * helper allowed to read only the configuration file and krb5.conf (and,
+ * round by round, the includes it finds) which prints the paths, addresses
+ * and KDCs the daemon will use; the daemon then gets exactly
+ *
+ * - `--allow-read` of the configuration, the keytab (or ccache), krb5.conf
+ *   and its includes, the state directory and the control socket directory;
+ * - `--allow-write` of the state directory and the control socket directory;
+ * - `--allow-net` of its listen endpoints, its peers' KINK endpoints, the
+ *   KDCs (plus the local address their sockets bind to) and the metrics
+ *   endpoint when one is set;
+ * - `--allow-ffi` of libc only, for NETLINK_XFRM (not with `--kernel memory`);
+ * - `--allow-sys=uid` (the state directory's owner is checked against it);
+ * - `--unstable-net`: the KINK sockets are core/net's `UdpTransport`
+ *   (`Deno.listenDatagram`).
+ *
+ * @module
+ */
+import { type Command, type ParsedArgs, stringOpt, UsageError } from "../command.ts";
+import { ConfigInvalidError } from "../../config/mod.ts";
+import { escapeControl } from "../../util/text.ts";
+import { Daemon } from "../../daemon/daemon.ts";
+import { UdpTransport } from "../../net/mod.ts";
+import { daemonFlags, resourcesViaHelper } from "./daemon_flags.ts";
+
+export { daemonFlags, type DaemonResources, daemonResources } from "./daemon_flags.ts";
+
+function kernelOpt(args: ParsedArgs): "netlink" | "memory" {
+  const k = stringOpt(args, "kernel") ?? "netlink";
+  if (k !== "netlink" && k !== "memory") {
+    throw new UsageError(`kink daemon: --kernel must be netlink or memory, not '${k}'`);
+  }
+  return k;
+}
+
+/** `kink daemon`; see the module documentation. */
+export const daemonCommand: Command = {
+  name: "daemon",
+  summary: "Run the KINK gateway daemon (foreground; SIGHUP reloads, SIGTERM stops)",
+  usage: "daemon --config FILE [--kernel netlink|memory] [--log-format text|json]",
+  description:
+    "Reads FILE (see contrib/kink.toml), reconciles the kernel (removes what a previous run of\n" +
+    "this daemon left, by its reqid range), installs the peers' policies, listens for KINK on\n" +
+    "the configured addresses and serves the control socket (kink status/up/down/rekey/reload/\n" +
+    "metrics). SIGHUP or `kink reload` re-reads FILE; an invalid file is refused and the\n" +
+    "running configuration stays. SIGTERM/SIGINT: DELETE to every peer, owned SAs and policies\n" +
+    "removed, exit 0. --kernel memory keeps SAs and policies in an in-memory kernel (tests,\n" +
+    "hosts without ESP).",
+  options: {
+    config: { type: "string", arg: "FILE", path: "file", description: "Configuration file" },
+    kernel: {
+      type: "string",
+      arg: "netlink|memory",
+      description: "Kernel backend (default netlink: the real kernel via NETLINK_XFRM)",
+    },
+    "log-format": {
+      type: "string",
+      arg: "text|json",
+      description: "Log lines on stderr as text or JSON (overrides log_format)",
+    },
+  },
+  permissions(args) {
+    const config = stringOpt(args, "config");
+    if (!config) return [];
+    const kernel = kernelOpt(args);
+    return daemonFlags(resourcesViaHelper(config), config, kernel);
+  },
+  permissionNotes: [
+    "--allow-read of the configuration, keytab/ccache, krb5.conf (+ includes), state directory",
+    "  and control socket directory; --allow-write of the state and control socket directories",
+    "--allow-net of the listen endpoints, the peers' KINK endpoints, the KDCs (+ local bind",
+    "  address) and metrics_listen; --allow-ffi of libc (netlink kernel only); --allow-sys=uid",
+    "The launcher learns these from a helper allowed to read only the configuration and",
+    "  krb5.conf; an invalid configuration gets read access to itself only (to report it)",
+  ],
+  async run(args, io) {
+    const config = stringOpt(args, "config");
+    if (!config) throw new UsageError("kink daemon: --config FILE is required");
+    const kernel = kernelOpt(args);
+    const logFormat = stringOpt(args, "log-format");
+    if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json") {
+      throw new UsageError(`kink daemon: --log-format must be text or json, not '${logFormat}'`);
+    }
+    let daemon: Daemon;
+    try {
+      daemon = await Daemon.start({
+        configPath: config,
+        kernel,
+        ...(logFormat ? { logFormat } : {}),
+        openTransport: (cfg) =>
+          Promise.resolve(
+            UdpTransport.open({ locals: cfg.daemon.listen.map((e) => ({ ...e })) }),
+          ),
+      });
+    } catch (e) {
+      if (!(e instanceof ConfigInvalidError)) throw e;
+      // One problem per line (file:line: key: detail), as `kink config check` prints them.
+      io.err(`kink daemon: ${escapeControl(config)}: ${e.problems.length} problem(s):`);
+      for (const p of e.problems) io.err(`  ${escapeControl(p)}`);
+      return 1;
+    }
+    const stopped = Promise.withResolvers<void>();
+    daemon.handleSignals(() => stopped.resolve());
+    await stopped.promise;
+    return 0;
+  },
+};

@@ -1,0 +1,673 @@
+/**
+ * `kink daemon`: the engine driven by real systems — UDP sockets, the kernel
+ * through NETLINK_XFRM (or the in-memory kernel for tests and load runs), a
+ * Kerberos client talking to the KDCs of krb5.conf, the wall clock — plus
+ * the state directory, the control socket, metrics and signals.
+ *
+ * Start-up order (each step fails closed with a {@link DaemonError} or a
+ * ConfigError that says what to fix):
+ * 1. configuration read and validated;
+ * 2. state directory opened and locked; replay cache opened from it (after
+ *    a crash it refuses every authenticator for one skew window);
+ * 3. identity: keytab (service keys, and our TGT by AS) or a TGT-only ccache;
+ * 4. kernel: stale SAs and policies of this daemon's reqid range removed
+ *    (others untouched), the peers' policies installed, events subscribed;
+ * 5. KINK sockets opened; engine and driver started; control socket.
+ *
+ * @module
+ */
+import { type DaemonConfig, type PeerConfig, readConfigFile } from "../config/mod.ts";
+import { Engine } from "../engine/mod.ts";
+import type { EngineStatus, TicketRequest, TicketResult } from "../engine/api.ts";
+import {
+  clientOptionsFromKrb5Conf,
+  type Credentials,
+  credentialsFromCcache,
+  decodeTicket,
+  KerberosClient,
+  type KeytabEntry,
+  loadKrb5Conf,
+  parsePrincipal,
+  principalEquals,
+  readCcache,
+  readKeytab,
+  ReplayCache,
+  wipeKeytab,
+} from "../kerberos/mod.ts";
+import { type KernelIpsec, MemoryKernel, NetlinkKernel } from "../kernel/mod.ts";
+import { systemClock, type TimerClock } from "../util/clock.ts";
+import { systemRandom } from "../util/random.ts";
+import { escapeControl } from "../util/text.ts";
+import { ControlServer } from "./control.ts";
+import { type DriverTransport, EngineDriver } from "./driver.ts";
+import { enginePeer } from "./engine_config.ts";
+import { DaemonError } from "./errors.ts";
+import { Logger, type LogSink, stderrSink } from "./log.ts";
+import { type MetricFamily, renderMetrics } from "./metrics.ts";
+import { ownsPolicy, ownsSa, peerPolicies } from "./policies.ts";
+import { openStateDir, readJsonState, writeAtomic } from "./state.ts";
+
+/** Options of {@link Daemon.start}. */
+export interface DaemonOptions {
+  /** The configuration file. */
+  configPath: string;
+  /** Kernel backend: `"netlink"` (default, the real kernel) or `"memory"` (tests, load runs). */
+  kernel?: "netlink" | "memory";
+  /** Where log lines go (default stderr). */
+  logSink?: LogSink;
+  /** Log format, overriding the configuration's `log_format` (the `--log-format` option). */
+  logFormat?: "text" | "json";
+  /** Opens the KINK sockets (default: UDP on the configured listen addresses). */
+  openTransport: (cfg: DaemonConfig) => Promise<DriverTransport & { close(): Promise<void> }>;
+  /** Finds this gateway's address toward a peer when the configuration does not say. */
+  localAddressToward?: (peer: PeerConfig) => Promise<string>;
+  /** Clock (default: the system clock). */
+  clock?: TimerClock;
+}
+
+/** The reqids of peers, persisted so a reload or restart keeps each peer's reqid. */
+interface ReqidState {
+  version: 1;
+  reqids: Record<string, number>;
+}
+
+/** One kernel SA this daemon owns, as `kink status` shows it (never key bytes). */
+export interface SaSummary {
+  /** Peer the SA belongs to (by reqid), when known. */
+  peer?: string;
+  /** `in` (towards us) or `out`. */
+  dir: "in" | "out";
+  /** Source address. */
+  src: string;
+  /** Destination address. */
+  dst: string;
+  /** `esp` or `ah`. */
+  proto: string;
+  /** SPI. */
+  spi: number;
+  /** `transport` or `tunnel`. */
+  mode: string;
+  /** The peer's reqid. */
+  reqid: number;
+  /** Algorithm names and key sizes, e.g. `rfc4106(gcm(aes)) 128-bit, icv 128`. */
+  algorithms: string[];
+  /** Bytes processed. */
+  bytes: number;
+  /** Packets processed. */
+  packets: number;
+  /** Seconds since the SA was added. */
+  ageSeconds: number;
+  /** Seconds until the hard lifetime, when the kernel holds one. */
+  remainingSeconds?: number;
+}
+
+/** What `kink status` shows. */
+export interface DaemonStatus {
+  /** The configuration file. */
+  config: string;
+  /** Our principal. */
+  principal: string;
+  /** When the daemon started (ms since the epoch). */
+  startedAt: number;
+  /** The engine's snapshot: peers, SA pairs, transactions, counters. */
+  engine: EngineStatus;
+  /** The driver's counters. */
+  driver: Record<string, number>;
+  /** The kernel backend and how many SAs and policies of this daemon it holds. */
+  kernel: { backend: string; sas: number; policies: number };
+  /** The kernel SAs this daemon owns. */
+  sas: SaSummary[];
+}
+
+/** A running daemon. */
+export class Daemon {
+  #cfg: DaemonConfig;
+  readonly #log: Logger;
+  readonly #kernel: KernelIpsec;
+  readonly #driver: EngineDriver;
+  readonly #engine: Engine;
+  readonly #transport: DriverTransport & { close(): Promise<void> };
+  readonly #control: ControlServer;
+  readonly #replay: ReplayCache;
+  readonly #lock: Deno.FsFile;
+  readonly #client: KerberosClient | undefined;
+  readonly #startedAt: number;
+  readonly #opts: DaemonOptions;
+  #running: Promise<void>;
+  #stopping: Promise<void> | undefined;
+  readonly #signals: [Deno.Signal, () => void][] = [];
+  readonly #reqids: Record<string, number>;
+  readonly #locals: string[];
+  readonly #http: Deno.HttpServer | undefined;
+
+  private constructor(p: {
+    cfg: DaemonConfig;
+    log: Logger;
+    kernel: KernelIpsec;
+    driver: EngineDriver;
+    engine: Engine;
+    transport: DriverTransport & { close(): Promise<void> };
+    control: ControlServer;
+    replay: ReplayCache;
+    lock: Deno.FsFile;
+    client: KerberosClient | undefined;
+    running: Promise<void>;
+    opts: DaemonOptions;
+    startedAt: number;
+    reqids: Record<string, number>;
+    locals: string[];
+    http: Deno.HttpServer | undefined;
+  }) {
+    this.#reqids = p.reqids;
+    this.#locals = p.locals;
+    this.#http = p.http;
+    this.#cfg = p.cfg;
+    this.#log = p.log;
+    this.#kernel = p.kernel;
+    this.#driver = p.driver;
+    this.#engine = p.engine;
+    this.#transport = p.transport;
+    this.#control = p.control;
+    this.#replay = p.replay;
+    this.#lock = p.lock;
+    this.#client = p.client;
+    this.#running = p.running;
+    this.#opts = p.opts;
+    this.#startedAt = p.startedAt;
+  }
+
+  /** Starts a daemon (see the module documentation for the order). */
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const clock = opts.clock ?? systemClock;
+    const cfg = await readConfigFile(opts.configPath);
+    const log = new Logger(opts.logSink ?? stderrSink, {
+      level: cfg.daemon.logLevel,
+      format: opts.logFormat ?? cfg.daemon.logFormat,
+      now: () => clock.now(),
+    });
+    const cleanups: (() => Promise<void> | void)[] = [];
+    const fail = async (e: unknown): Promise<never> => {
+      for (const c of cleanups.reverse()) {
+        try {
+          await c();
+        } catch { /* best effort */ }
+      }
+      throw e;
+    };
+    try {
+      const { lock, warnings, created } = await openStateDir(cfg.daemon.stateDir);
+      cleanups.push(() => lock.close());
+      for (const w of warnings) log.warn("state-dir", { detail: w });
+
+      const replay = ReplayCache.open({
+        skewMs: 300_000,
+        path: `${cfg.daemon.stateDir}/replay.log`,
+        now: () => clock.now(),
+        // A state directory created just now never held a cache: nothing was accepted before.
+        firstStart: created,
+      });
+      cleanups.push(() => replay.close());
+      if (replay.recoveringUntil > clock.now()) {
+        log.warn("replay-cache-recovering", {
+          until: new Date(replay.recoveringUntil).toISOString(),
+          detail:
+            "the replay cache could not be trusted: every AP-REQ is refused until then (RFC 4120 §3.2.3)",
+        });
+      }
+
+      // Identity
+      const me = parsePrincipal(cfg.identity.principal);
+      let keys: KeytabEntry[] = [];
+      let tgt: Credentials | undefined;
+      if (cfg.identity.keytab) {
+        const all = readKeytab(await Deno.readFile(cfg.identity.keytab));
+        keys = all.filter((e) => principalEquals(e.principal, me));
+        wipeKeytab(all.filter((e) => !keys.includes(e)));
+        if (keys.length === 0) {
+          throw new DaemonError(
+            "startup",
+            `keytab ${escapeControl(cfg.identity.keytab)}`,
+            `holds no key for ${escapeControl(cfg.identity.principal)}`,
+          );
+        }
+      } else if (cfg.identity.ccache) {
+        const cc = readCcache(await Deno.readFile(cfg.identity.ccache));
+        tgt = credentialsFromCcache(cc).find((c) => c.server.components[0] === "krbtgt");
+        if (!tgt) {
+          throw new DaemonError(
+            "startup",
+            `ccache ${escapeControl(cfg.identity.ccache)}`,
+            "holds no TGT",
+          );
+        }
+      }
+      const krb5 = await loadKrb5Conf(cfg.daemon.krb5Conf);
+      const client = keys.length > 0
+        ? new KerberosClient(me, { keytab: keys }, {
+          ...clientOptionsFromKrb5Conf(krb5),
+          now: () => clock.now(),
+        })
+        : undefined;
+      if (tgt && client === undefined) {
+        // TGT-only gateway: requests still go to the KDC with that TGT.
+      }
+      const tickets = async (req: TicketRequest): Promise<TicketResult> => {
+        if (!client) {
+          return { ok: false, message: "no keytab: this gateway cannot get service tickets" };
+        }
+        try {
+          const server = parsePrincipal(req.server);
+          const opts: { peerTgt?: ReturnType<typeof decodeTicket> } = {};
+          if (req.peerTgt) opts.peerTgt = decodeTicket(req.peerTgt);
+          const credentials = req.fresh && !req.peerTgt
+            ? await client.tgsExchange(await client.getTgt(), server)
+            : await client.getServiceTicket(server, opts);
+          return { ok: true, credentials };
+        } catch (e) {
+          const err = e as { krbError?: { errorCode: number }; message?: string };
+          const r: TicketResult = { ok: false, message: escapeControl(String(err.message ?? e)) };
+          if (err.krbError) r.errorCode = err.krbError.errorCode;
+          return r;
+        }
+      };
+
+      // Kernel
+      const kernel: KernelIpsec = opts.kernel === "memory"
+        ? new MemoryKernel({ clock })
+        : NetlinkKernel.open();
+      cleanups.push(() => kernel.close());
+      const base = cfg.daemon.reqidBase;
+      const removed = await reconcile(kernel, base);
+      if (removed.sas + removed.policies > 0) {
+        log.info("reconciled", { staleSas: removed.sas, stalePolicies: removed.policies });
+      }
+      const reqids = await assignReqids(cfg);
+      const locals: string[] = [];
+      for (const p of cfg.peers) {
+        const local = p.localAddress ??
+          (opts.localAddressToward
+            ? await opts.localAddressToward(p)
+            : listenAddressToward(cfg, p.addresses[0]!));
+        if (!local) {
+          throw new DaemonError(
+            "startup",
+            `peer ${p.name}`,
+            "local_address is not set and no specific listen address of its family is configured",
+          );
+        }
+        locals.push(local);
+        if (p.start !== "passive" || p.mode === "transport") {
+          for (const pol of peerPolicies(p, local, reqids[p.name]!)) await kernel.addPolicy(pol);
+        }
+      }
+      cleanups.push(() => removeOwned(kernel, base).then(() => {}));
+      const events = await kernel.subscribe();
+      cleanups.push(() => events.close());
+
+      const engine = new Engine({
+        identity: { principal: cfg.identity.principal, serviceKeys: keys, ...(tgt ? { tgt } : {}) },
+        epoch: Math.floor(clock.now() / 1000) >>> 0,
+        peers: cfg.peers.map((p, i) => enginePeer(p, locals[i]!, reqids[p.name]!)),
+      }, { random: systemRandom, replayCache: replay });
+
+      const transport = await opts.openTransport(cfg);
+      cleanups.push(() => transport.close());
+      const driver = new EngineDriver(engine, { transport, kernel, tickets, clock, log });
+      const running = driver.run(events);
+      const startedAt = clock.now();
+
+      const daemon: { d?: Daemon } = {};
+      const control = await ControlServer.start(
+        cfg.daemon.controlSocket,
+        (req) => daemon.d!.#handle(req.cmd, req.args),
+      );
+      let http: Deno.HttpServer | undefined;
+      const ml = cfg.daemon.metricsListen;
+      if (ml) {
+        http = Deno.serve({
+          hostname: ml.address,
+          port: ml.port,
+          onListen: () => {},
+        }, async (req) => {
+          if (new URL(req.url).pathname !== "/metrics" || req.method !== "GET") {
+            return new Response("not found\n", { status: 404 });
+          }
+          return new Response(await daemon.d!.metrics(), {
+            headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+          });
+        });
+        cleanups.push(() => http!.shutdown());
+      }
+      daemon.d = new Daemon({
+        reqids,
+        locals,
+        http,
+        cfg,
+        log,
+        kernel,
+        driver,
+        engine,
+        transport,
+        control,
+        replay,
+        lock,
+        client,
+        running,
+        opts,
+        startedAt,
+      });
+      for (const p of cfg.peers) {
+        if (p.start === "always") {
+          driver.with((e, now) => e.command(now, { kind: "up", peer: p.name }));
+        }
+      }
+      log.info("started", {
+        principal: cfg.identity.principal,
+        peers: cfg.peers.length,
+        kernel: kernel.backend,
+        listen: cfg.daemon.listen.map((e) => `${e.address}:${e.port}`).join(","),
+      });
+      return daemon.d;
+    } catch (e) {
+      return await fail(e);
+    }
+  }
+
+  /** Installs SIGHUP (reload) and SIGTERM/SIGINT (stop) handlers. */
+  handleSignals(onStopped: () => void): void {
+    const add = (sig: Deno.Signal, fn: () => void) => {
+      Deno.addSignalListener(sig, fn);
+      this.#signals.push([sig, fn]);
+    };
+    add("SIGHUP", () => void this.reload());
+    const stop = () => void this.stop().then(onStopped);
+    add("SIGTERM", stop);
+    add("SIGINT", stop);
+  }
+
+  /** Re-reads the configuration; an invalid one is rejected and the old one stays in force. */
+  async reload(): Promise<{ ok: boolean; problems?: string[]; detail: string }> {
+    let next: DaemonConfig;
+    try {
+      next = await readConfigFile(this.#opts.configPath);
+    } catch (e) {
+      const problems = (e as { problems?: string[] }).problems ?? [String((e as Error).message)];
+      this.#log.warn("reload-rejected", { problems: problems.length, first: problems[0] });
+      return {
+        ok: false,
+        problems,
+        detail: "the configuration is invalid; the running one stays in force",
+      };
+    }
+    const changedPeers = JSON.stringify(next.peers) !== JSON.stringify(this.#cfg.peers) ||
+      JSON.stringify(next.identity) !== JSON.stringify(this.#cfg.identity);
+    const { logLevel: _l, logFormat: _f, ...restNext } = next.daemon;
+    const { logLevel: _l2, logFormat: _f2, ...restNow } = this.#cfg.daemon;
+    const changedDaemon = JSON.stringify(restNext) !== JSON.stringify(restNow);
+    if (changedPeers || changedDaemon) {
+      // The engine cannot yet reconfigure one peer without the others (no per-peer
+      // reconfiguration in its contract); sockets, state directory and control socket are
+      // opened once. Refuse rather than disturb SAs.
+      const what = [
+        ...(changedPeers ? ["peers or identity"] : []),
+        ...(changedDaemon ? ["[daemon] settings other than log_level/log_format"] : []),
+      ].join(" and ");
+      this.#log.warn("reload-refused", { changed: what, detail: "restart to apply" });
+      return {
+        ok: false,
+        detail: `${what} changed: that needs a restart for now; nothing was changed`,
+      };
+    }
+    this.#log.configure(next.daemon.logLevel, this.#opts.logFormat ?? next.daemon.logFormat);
+    this.#cfg = next;
+    this.#log.info("reloaded", {
+      file: next.file,
+      logLevel: next.daemon.logLevel,
+      logFormat: next.daemon.logFormat,
+    });
+    return { ok: true, detail: "reloaded" };
+  }
+
+  /** A status snapshot (no keys). */
+  async status(): Promise<DaemonStatus> {
+    const [sas, pols] = await Promise.all([this.#kernel.listSas(), this.#kernel.listPolicies()]);
+    const base = this.#cfg.daemon.reqidBase;
+    const nowS = Math.floor(Date.now() / 1000);
+    const byReqid = new Map(Object.entries(this.#reqids).map(([k, v]) => [v, k]));
+    const locals = new Set(this.#locals);
+    const summaries: SaSummary[] = sas.filter((s) => ownsSa(s, base)).map((s) => {
+      const algorithms: string[] = [];
+      if (s.aead) {
+        algorithms.push(`${s.aead.name} ${(s.aead.key.length - 4) * 8}-bit icv ${s.aead.icvBits}`);
+      }
+      if (s.enc) algorithms.push(`${s.enc.name} ${s.enc.key.length * 8}-bit`);
+      if (s.auth) algorithms.push(`${s.auth.name} trunc ${s.auth.truncBits}`);
+      const sum: SaSummary = {
+        dir: locals.has(s.dst) ? "in" : "out",
+        src: s.src,
+        dst: s.dst,
+        proto: s.proto,
+        spi: s.spi,
+        mode: s.mode,
+        reqid: s.reqid,
+        algorithms,
+        bytes: s.current.bytes,
+        packets: s.current.packets,
+        ageSeconds: s.current.addTime > 0 ? Math.max(0, nowS - s.current.addTime) : 0,
+      };
+      const peer = byReqid.get(s.reqid);
+      if (peer !== undefined) sum.peer = peer;
+      const hard = s.lifetime.hardAddSeconds;
+      if (hard !== undefined && hard > 0 && s.current.addTime > 0) {
+        sum.remainingSeconds = Math.max(0, s.current.addTime + hard - nowS);
+      }
+      return sum;
+    });
+    const out: DaemonStatus = {
+      config: this.#cfg.file,
+      principal: this.#cfg.identity.principal,
+      startedAt: this.#startedAt,
+      engine: this.#driver.with((e) => e.status()),
+      driver: { ...this.#driver.counters },
+      kernel: {
+        backend: this.#kernel.backend,
+        sas: sas.filter((s) => ownsSa(s, base)).length,
+        policies: pols.filter((p) => ownsPolicy(p, base)).length,
+      },
+      sas: summaries,
+    };
+    for (const s of sas) s.enc?.key.fill(0), s.auth?.key.fill(0), s.aead?.key.fill(0);
+    return out;
+  }
+
+  /** Metrics in the Prometheus text format. */
+  async metrics(): Promise<string> {
+    const st = await this.status();
+    const fams: MetricFamily[] = [
+      {
+        name: "kink_sa_pairs",
+        type: "gauge",
+        help: "SA pairs held",
+        samples: [{ value: st.engine.saPairs.length }],
+      },
+      {
+        name: "kink_transactions",
+        type: "gauge",
+        help: "KINK transactions in flight",
+        samples: [{ value: st.engine.transactions.length }],
+      },
+      {
+        name: "kink_peers",
+        type: "gauge",
+        help: "Configured peers by state",
+        samples: ["unknown", "alive", "suspect", "dead"].map((s) => ({
+          labels: { state: s },
+          value: st.engine.peers.filter((p) => p.state === s).length,
+        })),
+      },
+      {
+        name: "kink_kernel_sas",
+        type: "gauge",
+        help: "Kernel SAs owned by this daemon",
+        samples: [{ value: st.kernel.sas }],
+      },
+    ];
+    for (const [k, v] of Object.entries(st.engine.counters)) {
+      fams.push({
+        name: `kink_engine_${k.replaceAll(/[^a-zA-Z0-9_]/g, "_")}_total`,
+        type: "counter",
+        help: `engine counter ${k}`,
+        samples: [{ value: v }],
+      });
+    }
+    for (const [k, v] of Object.entries(st.driver)) {
+      fams.push({
+        name: `kink_driver_${k.replaceAll(/([A-Z])/g, "_$1").toLowerCase()}_total`,
+        type: "counter",
+        help: `driver counter ${k}`,
+        samples: [{ value: v }],
+      });
+    }
+    return renderMetrics(fams);
+  }
+
+  async #handle(cmd: string, args: Record<string, unknown>): Promise<unknown> {
+    const peer = typeof args["peer"] === "string" ? args["peer"] : undefined;
+    const needPeer = (): string => {
+      if (!peer || !this.#cfg.peers.some((p) => p.name === peer)) {
+        throw new DaemonError(
+          "not-found",
+          cmd,
+          `no peer named ${JSON.stringify(escapeControl(peer ?? ""))}`,
+        );
+      }
+      return peer;
+    };
+    switch (cmd) {
+      case "status":
+        return await this.status();
+      case "metrics":
+        return await this.metrics();
+      case "reload":
+        return await this.reload();
+      case "up":
+      case "down":
+      case "rekey": {
+        const p = needPeer();
+        this.#driver.with((e, now) => e.command(now, { kind: cmd, peer: p }));
+        return { ok: true };
+      }
+      default:
+        throw new DaemonError(
+          "control",
+          cmd,
+          `unknown command ${JSON.stringify(escapeControl(cmd))}`,
+        );
+    }
+  }
+
+  /**
+   * Stops: DELETE to every peer (waiting at most `graceMs` for the
+   * exchanges), owned SAs and policies removed, state closed. Idempotent.
+   */
+  stop(graceMs = 5000): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#log.info("stopping", {});
+      for (const p of this.#cfg.peers) {
+        this.#driver.with((e, now) => e.command(now, { kind: "down", peer: p.name }));
+      }
+      const deadline = Date.now() + graceMs;
+      while (
+        Date.now() < deadline && this.#driver.with((e) => e.status().transactions.length) > 0
+      ) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await this.#driver.close();
+      await this.#control.close();
+      await this.#http?.shutdown().catch(() => {});
+      await this.#transport.close().catch(() => {});
+      const removed = await removeOwned(this.#kernel, this.#cfg.daemon.reqidBase).catch(() => ({
+        sas: -1,
+        policies: -1,
+      }));
+      await this.#kernel.close().catch(() => {});
+      this.#replay.close();
+      this.#client?.dispose();
+      for (const [s, fn] of this.#signals) Deno.removeSignalListener(s, fn);
+      this.#lock.close();
+      this.#log.info("stopped", { removedSas: removed.sas, removedPolicies: removed.policies });
+      await this.#running.catch(() => {});
+    })();
+    return this.#stopping;
+  }
+}
+
+/** Removes every SA and policy of the daemon's reqid range (and its bypasses). */
+export async function removeOwned(
+  kernel: KernelIpsec,
+  base: number,
+): Promise<{ sas: number; policies: number }> {
+  let sas = 0, policies = 0;
+  for (const s of await kernel.listSas()) {
+    const mine = ownsSa(s, base);
+    s.enc?.key.fill(0);
+    s.auth?.key.fill(0);
+    s.aead?.key.fill(0);
+    if (!mine) continue;
+    await kernel.deleteSa({
+      dst: s.dst,
+      spi: s.spi,
+      proto: s.proto,
+      ...(s.mark ? { mark: s.mark } : {}),
+    })
+      .then(() => sas++, () => {});
+  }
+  for (const p of await kernel.listPolicies()) {
+    if (!ownsPolicy(p, base)) continue;
+    await kernel.deletePolicy({
+      dir: p.dir,
+      selector: p.selector,
+      ...(p.mark ? { mark: p.mark } : {}),
+    })
+      .then(() => policies++, () => {});
+  }
+  return { sas, policies };
+}
+
+/** At start: what a previous run left (after kill -9) is removed; nothing else is touched. */
+export function reconcile(
+  kernel: KernelIpsec,
+  base: number,
+): Promise<{ sas: number; policies: number }> {
+  return removeOwned(kernel, base);
+}
+
+/** A specific (not wildcard) listen address of the peer address's family, if one is configured. */
+function listenAddressToward(cfg: DaemonConfig, peerAddress: string): string | undefined {
+  const v6 = peerAddress.includes(":");
+  return cfg.daemon.listen.find((e) =>
+    e.address.includes(":") === v6 && e.address !== "0.0.0.0" && e.address !== "::"
+  )?.address;
+}
+
+async function assignReqids(cfg: DaemonConfig): Promise<Record<string, number>> {
+  const path = `${cfg.daemon.stateDir}/reqids.json`;
+  const st = (await readJsonState<ReqidState>(path)) ?? { version: 1 as const, reqids: {} };
+  const used = new Set(Object.values(st.reqids));
+  const out: Record<string, number> = {};
+  let next = cfg.daemon.reqidBase + 1;
+  for (const p of cfg.peers) {
+    let r = st.reqids[p.name];
+    if (r === undefined || r < cfg.daemon.reqidBase || r >= cfg.daemon.reqidBase + 0x10000) {
+      while (used.has(next)) next++;
+      r = next++;
+      used.add(r);
+    }
+    out[p.name] = r;
+  }
+  await writeAtomic(
+    path,
+    new TextEncoder().encode(JSON.stringify({ version: 1, reqids: out }) + "\n"),
+  );
+  return out;
+}

@@ -1,0 +1,135 @@
+/**
+ * The daemon's state directory: created mode 0700, refused when others can
+ * write to it, locked so two daemons never share it, and the small state
+ * files written atomically (temp file with a random name, fsync, rename,
+ * fsync of the directory) so a crash at any point leaves the old or the new
+ * content, never a mix.
+ *
+ * @module
+ */
+import { DaemonError } from "./errors.ts";
+import { escapeControl } from "../util/text.ts";
+
+/**
+ * Opens (creating if needed) and checks the state directory; returns the
+ * held lock and whether the directory was created now (a first start).
+ */
+export async function openStateDir(
+  dir: string,
+): Promise<{ lock: Deno.FsFile; warnings: string[]; created: boolean }> {
+  const shown = escapeControl(dir);
+  const warnings: string[] = [];
+  let created = false;
+  try {
+    await Deno.lstat(dir);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) created = true;
+  }
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new DaemonError(
+      "state",
+      `state directory ${shown}`,
+      `cannot create: ${(e as Error).message}`,
+    );
+  }
+  const st = await Deno.lstat(dir);
+  if (!st.isDirectory) {
+    throw new DaemonError("state", `state directory ${shown}`, "is not a directory");
+  }
+  const mode = (st.mode ?? 0) & 0o777;
+  if (mode & 0o022) {
+    throw new DaemonError(
+      "state",
+      `state directory ${shown}`,
+      `mode ${mode.toString(8)} lets others write to it; chmod 700 it`,
+    );
+  }
+  if (mode & 0o005) {
+    warnings.push(`state directory ${shown} is readable by others (mode ${mode.toString(8)})`);
+  }
+  const uid = Deno.uid();
+  if (uid !== null && st.uid !== null && st.uid !== uid && st.uid !== 0) {
+    throw new DaemonError(
+      "state",
+      `state directory ${shown}`,
+      `owned by uid ${st.uid}, not by us (${uid}) or root`,
+    );
+  }
+  const lock = await Deno.open(`${dir}/kink.lock`, {
+    read: true,
+    write: true,
+    create: true,
+    mode: 0o600,
+  });
+  try {
+    const got = await Promise.race([
+      lock.lock(true).then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 200)),
+    ]);
+    if (!got) {
+      throw new DaemonError(
+        "state",
+        `state directory ${shown}`,
+        "another kink daemon holds its lock",
+      );
+    }
+  } catch (e) {
+    lock.close();
+    throw e;
+  }
+  return { lock, warnings, created };
+}
+
+/** Writes `data` to `path` atomically and durably. */
+export async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
+  const dir = path.slice(0, Math.max(1, path.lastIndexOf("/")));
+  const rnd = Array.from(
+    crypto.getRandomValues(new Uint8Array(8)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  const tmp = `${path}.${rnd}.tmp`;
+  const f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+  try {
+    let off = 0;
+    while (off < data.length) off += await f.write(data.subarray(off));
+    await f.sync();
+  } catch (e) {
+    f.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  f.close();
+  try {
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  const d = await Deno.open(dir, { read: true });
+  try {
+    await d.sync();
+  } finally {
+    d.close();
+  }
+}
+
+/** Reads a JSON state file; undefined when it does not exist. */
+export async function readJsonState<T>(path: string, maxOctets = 1 << 20): Promise<T | undefined> {
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.lstat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  const shown = escapeControl(path);
+  if (!st.isFile) throw new DaemonError("state", shown, "is not a regular file");
+  if (st.size > maxOctets) throw new DaemonError("state", shown, `larger than ${maxOctets} octets`);
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as T;
+  } catch (e) {
+    throw new DaemonError("state", shown, `unreadable: ${escapeControl((e as Error).message)}`);
+  }
+}

@@ -1,0 +1,2946 @@
+/**
+ * The KINK protocol engine: CREATE (optimistic 2-way and 3-way), DELETE,
+ * STATUS, GETTGT/user-to-user, retransmission, the responder's reply cache,
+ * epochs and dead-peer detection, rekeying — as a deterministic sans-I/O
+ * state machine. The contract (inputs, outputs, seams) is in `api.ts`.
+ *
+ * Design notes:
+ * - Every transaction is keyed by (peer, role, XID); every timer is one
+ *   {@link Slot} in a heap; SA pairs are indexed by our inbound SPI and, per
+ *   peer, by the outbound SPI, so each message costs O(1) map operations.
+ * - Our XIDs start at a random 32-bit value (kinkd restarts its XIDs at 0 and
+ *   keys its reply cache on the XID; a random start keeps a restarted kink
+ *   from being answered from a peer's old cache).
+ * - The responder caches each REPLY under (peer, XID) together with the
+ *   peer's epoch and the ticket that authenticated the command: a
+ *   retransmission (new authenticator, same ticket and epoch) gets the cached
+ *   REPLY again and never creates a second SA; a restarted peer (new epoch or
+ *   new ticket) reusing the XID is processed afresh.
+ * - Re-keying an installed inbound SA (3-way CREATE, Nr): Linux's UPDSA on a
+ *   valid SA keeps the old algorithm and keys, so the engine DELETEs the
+ *   optimistic inbound SA and ADDs it again under the same SPI (the SPI was
+ *   already sent in the CREATE and is part of the responder's KEYMAT). The
+ *   responder sends nothing on that SA before our ACK, so the short gap loses
+ *   no traffic. A lifetime that the responder only lowered is applied with
+ *   UPDSA, which is exactly what UPDSA does on a valid SA.
+ *
+ * @module
+ */
+import {
+  buildAck,
+  buildCreate,
+  buildDelete,
+  buildErrorReply,
+  buildGetTgt,
+  buildReply,
+  buildStatus,
+  buildTgtReply,
+  type DeletePayload,
+  type IdPayload,
+  type IsakmpPayload,
+  isNotifyError,
+  keyOps,
+  KinkErrorCode,
+  kinkErrorName,
+  type KinkKeyOps,
+  type KinkPayload,
+  MessageType as M,
+  messageTypeName,
+  type NotifyPayload,
+  NotifyType,
+  notifyTypeName,
+  type ReceivedKinkMessage,
+  receiveKinkMessage,
+  spiBytes,
+  spiNumber,
+  WireError,
+} from "../wire/mod.ts";
+import { decodeKinkHeader } from "../wire/kink.ts";
+import {
+  ApError,
+  ApOption,
+  type AuthenticatorTime,
+  AuthenticatorTimes,
+  type Credentials,
+  decodeApReq,
+  decodeKrbError,
+  decodeTicket,
+  encodeTicket,
+  ErrorCode,
+  errorCodeName,
+  formatPrincipal,
+  hasFlag,
+  KerberosService,
+  makeApRep,
+  makeApReq,
+  parsePrincipal,
+  type Principal,
+  principalEquals,
+  ReplayCache,
+  type VerifiedApReq,
+  verifyApRep,
+} from "../kerberos/mod.ts";
+import {
+  type SaConfig,
+  type Selector,
+  selector,
+  type XfrmEvent,
+  type XfrmProto,
+} from "../kernel/mod.ts";
+import { randomBelow, type RandomSource, randomUint32 } from "../util/random.ts";
+import {
+  type Datagram,
+  DEFAULT_LIMITS,
+  DEFAULT_PEER_PRF,
+  DEFAULT_TIMERS,
+  type Endpoint,
+  type EngineApi,
+  type EngineCommand,
+  type EngineConfig,
+  type EngineEvent,
+  type EngineLimits,
+  type EngineOutput,
+  type EngineSeams,
+  type EngineStatus,
+  type FailureReason,
+  type KernelOp,
+  type KernelResult,
+  type LifetimeConfig,
+  type PeerConfig,
+  type ReplayChecker,
+  type TicketRequest,
+  type TicketResult,
+  type TimerConfig,
+} from "./api.ts";
+import { EngineError } from "./errors.ts";
+import { matchIds, parsePrefix, prefixContains, selectorIds } from "./ids.ts";
+import { type DhPrivate, generateDh, isSupportedDhGroup } from "../crypto/mod.ts";
+import {
+  acceptReply,
+  buildSaPayload,
+  type Choice,
+  chooseProposal,
+  deriveSa,
+  type ParsedTransform,
+  replySaPayload,
+  transformSupported,
+  wipeSaConfig,
+  xfrmProto,
+} from "./proposals.ts";
+import { type Slot, slot, TimerHeap } from "./timers.ts";
+
+const KINK_PORT = 910;
+const NONCE_LEN = 16;
+const MAX_RESTARTS = 2;
+/** Remembered unknown DELETEd SPIs per peer (oldest dropped first). */
+const TOMBSTONES_PER_PEER = 256;
+/** DELETE retries pending per peer (more are not scheduled). */
+const MAX_DELETE_RETRIES = 64;
+
+/** One direction's SA of a protocol. */
+interface Side {
+  protocol: XfrmProto;
+  spi: number;
+}
+
+type PairState = "larval" | "optimistic" | "mature" | "rekeying" | "dying";
+
+interface Pair {
+  id: number;
+  peer: Peer;
+  initiator: boolean;
+  state: PairState;
+  selector: number;
+  xid: number;
+  inbound: Side[];
+  outbound: Side[];
+  /** Outbound SAs actually in the kernel. */
+  outboundInstalled: boolean;
+  createdAt: number;
+  expiresAt: number;
+  rekeyAt: number | undefined;
+  life: LifetimeConfig;
+  optimistic: boolean;
+  rekeySlot: Slot;
+  endSlot: Slot;
+  rekeyTx: Tx | undefined;
+  /** Responder waiting for ACK. */
+  ackTx: Tx | undefined;
+  rekeyTries: number;
+}
+
+interface Peer {
+  cfg: PeerConfig;
+  name: string;
+  remote: Endpoint;
+  local: Endpoint;
+  principal: Principal;
+  prf: "racoon2" | "mit";
+  timers: TimerConfig;
+  encrypt: boolean;
+  life: LifetimeConfig;
+  reqid: number;
+  epoch: number | undefined;
+  state: "unknown" | "alive" | "suspect" | "dead";
+  srtt: number | undefined;
+  rttvar: number;
+  clockOffsetMs: number;
+  cred: Credentials | undefined;
+  ticketWaiters: ((c: Credentials | undefined, err?: TicketResult) => void)[];
+  ticketPending: boolean;
+  userToUser: boolean;
+  peerTgt: Uint8Array | undefined;
+  tgtWaiters: ((ok: boolean) => void)[];
+  tgtPending: boolean;
+  pairs: Set<Pair>;
+  pairsByOut: Map<string, Pair>;
+  /**
+   * SPIs the peer asked us to DELETE that we did not know (its abandoned
+   * CREATEs): a CREATE naming one arriving later (delayed or replayed within
+   * the skew window) is refused, so it cannot leave SAs nobody uses.
+   */
+  tombstones: Map<string, number>;
+  /** DELETE retries scheduled (shown in status as waiting transactions). */
+  deleteRetries: Set<Slot>;
+  /** Newest authenticator time (ms) seen from the peer, and when (our time). */
+  newestAuthMs: number;
+  newestAuthAt: number;
+  txCount: number;
+  creating: Map<number, Tx>;
+  lastHeard: number;
+  lastInBytes: number;
+  idleSlot: Slot;
+  probe: Tx | undefined;
+  lastFailure: { reason: FailureReason; detail: string; at: number } | undefined;
+}
+
+interface CreateTrigger {
+  selector: number;
+  acquireSeq?: number;
+  rekeyOf?: Pair;
+  restarts: number;
+  freshTicket: boolean;
+  noKe: boolean;
+}
+
+interface Tx {
+  key: string;
+  peer: Peer;
+  xid: number;
+  role: "initiator" | "responder";
+  command: number;
+  state: string;
+  slot: Slot;
+  transmissions: number;
+  rto: number;
+  firstSentAt: number;
+  cred: Credentials | undefined;
+  ops: KinkKeyOps | undefined;
+  outstanding: AuthenticatorTime[];
+  /** Builds the next transmission (a fresh authenticator each time). */
+  build: (() => Uint8Array) | undefined;
+  /** The bytes to retransmit when not rebuilt (responder REPLY, GETTGT). */
+  bytes: Uint8Array | undefined;
+  remote: Endpoint;
+  onReply: ((m: ReceivedKinkMessage) => void) | undefined;
+  onTimeout: (() => void) | undefined;
+  lastError: string | undefined;
+  finished: boolean;
+  create: CreateState | undefined;
+  /** Responder: the verified session key, disposed at the end. */
+  ownedKey: VerifiedApReq | undefined;
+}
+
+interface CreateState {
+  trig: CreateTrigger;
+  spis: Map<XfrmProto, number>;
+  ni: Uint8Array;
+  optimisticInstalled: boolean;
+  /** Our Diffie-Hellman private value when KE is sent (PFS). */
+  dh: DhPrivate | undefined;
+  /** g^xy once both KE payloads are known. */
+  dhSecret: Uint8Array | undefined;
+  /** IDci, IDcr (sent, or received and echoed). */
+  ids?: IdPayload[];
+  pair: Pair | undefined;
+  choice: Choice | undefined;
+  nr: Uint8Array | undefined;
+  freshTried: boolean;
+}
+
+interface ReplyCacheEntry {
+  bytes: Uint8Array;
+  epoch: number;
+  ticketTag: string;
+  expires: number;
+  remote: Endpoint;
+}
+
+function pk(protocol: XfrmProto, spi: number): string {
+  return `${protocol}:${spi >>> 0}`;
+}
+
+function txKey(peer: Peer, role: "initiator" | "responder", xid: number): string {
+  return `${peer.name}\u0000${role === "initiator" ? "i" : "r"}\u0000${xid >>> 0}`;
+}
+
+/** Escapes control characters (wire-derived text in events). */
+function esc(s: string): string {
+  return s.replace(
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
+function errText(e: unknown): string {
+  return esc(e instanceof Error ? e.message : String(e));
+}
+
+function tagOf(bytes: Uint8Array): string {
+  // Identity of a ticket for the reply cache: its ciphertext starts with the
+  // encryption of a random confounder, so its first 16 octets (and length) tell
+  // tickets apart without hashing the whole ticket on every message.
+  let t = `${bytes.length}:`;
+  for (let i = 0; i < 16 && i < bytes.length; i++) {
+    t += String.fromCharCode(65 + (bytes[i]! >> 4), 65 + (bytes[i]! & 15));
+  }
+  return t;
+}
+
+/** The KINK protocol engine; see `api.ts` for the contract. */
+export class Engine implements EngineApi {
+  readonly #cfg: EngineConfig;
+  readonly #random: RandomSource;
+  readonly #limits: EngineLimits;
+  readonly #me: Principal;
+  readonly #service: KerberosService;
+  readonly #lenient: KerberosService;
+  readonly #replay: ReplayChecker;
+  readonly #authTimes = new AuthenticatorTimes();
+  readonly #skewMs: number;
+  #recovering: boolean;
+  #recoverUntil = 0;
+  #now = 0;
+  readonly #out: EngineOutput[] = [];
+  #outHead = 0;
+  readonly #timers = new TimerHeap();
+  readonly #peers = new Map<string, Peer>();
+  readonly #peersByAddr = new Map<string, Peer>();
+  readonly #txs = new Map<string, Tx>();
+  readonly #pairsByIn = new Map<string, Pair>();
+  #pairCount = 0;
+  readonly #replyCache = new Map<string, ReplyCacheEntry>();
+  readonly #replySlot: Slot;
+  readonly #kops = new Map<number, (r: KernelResult) => void>();
+  readonly #tops = new Map<number, (r: TicketResult) => void>();
+  #opId = 0;
+  #xid: number;
+  #pairId = 0;
+  #tgt: Credentials | undefined;
+  readonly #counters: Record<string, number> = {};
+
+  /**
+   * Builds an engine. Throws {@link EngineError} for a configuration it
+   * refuses (duplicate peers, unsupported transforms, too many peers).
+   */
+  constructor(config: EngineConfig, seams: EngineSeams) {
+    this.#cfg = config;
+    this.#random = seams.random;
+    this.#limits = { ...DEFAULT_LIMITS, ...config.limits };
+    this.#me = parsePrincipal(config.identity.principal);
+    const skewMs = config.skewMs ?? 300_000;
+    this.#skewMs = skewMs;
+    const now = () => this.#now;
+    this.#replay = seams.replayCache ?? ReplayCache.open({ skewMs, firstStart: true, now });
+    // The engine checks AP-REQs with checkApReq and records authenticators in
+    // #replay itself, after the message's Cksum verified (digest §15); the
+    // services' own caches are never written.
+    this.#service = new KerberosService({
+      keys: config.identity.serviceKeys ?? [],
+      principal: this.#me,
+      skewMs,
+      replayCache: ReplayCache.open({ skewMs, firstStart: true, now }),
+      now,
+      random: this.#random,
+    });
+    // Only to protect time-dependent errors with the ticket's key (§3.5).
+    const lenientSkew = 100 * 365 * 86_400_000;
+    this.#lenient = new KerberosService({
+      keys: config.identity.serviceKeys ?? [],
+      principal: this.#me,
+      skewMs: lenientSkew,
+      replayCache: ReplayCache.open({ skewMs: lenientSkew, firstStart: true, now }),
+      now,
+      random: this.#random,
+    });
+    // A fresh in-memory cache knows nothing of what an earlier incarnation accepted.
+    this.#recovering = !seams.replayCache && !config.firstStart;
+    if (config.identity.tgt) this.#setTgt(config.identity.tgt);
+    if (config.peers.length > this.#limits.maxPeers) {
+      throw new EngineError(
+        "config",
+        "engine",
+        `${config.peers.length} peers exceed the limit ${this.#limits.maxPeers}`,
+      );
+    }
+    for (const p of config.peers) this.#addPeer(p);
+    this.#xid = randomUint32(this.#random);
+    this.#replySlot = slot((now) => this.#sweepReplyCache(now));
+  }
+
+  #addPeer(p: PeerConfig): void {
+    if (this.#peers.has(p.name)) {
+      throw new EngineError("config", "peer", `duplicate peer ${p.name}`);
+    }
+    if (this.#peersByAddr.has(p.address)) {
+      throw new EngineError("config", `peer ${p.name}`, `address ${p.address} used twice`);
+    }
+    if (p.proposals.length === 0) throw new EngineError("config", `peer ${p.name}`, "no proposals");
+    for (const pr of p.proposals) {
+      if (pr.protocols.length === 0) {
+        throw new EngineError("config", `peer ${p.name}`, "empty proposal");
+      }
+      for (const pc of pr.protocols) {
+        if (pc.transforms.length === 0) {
+          throw new EngineError("config", `peer ${p.name}`, `no transforms for ${pc.protocol}`);
+        }
+        for (const t of pc.transforms) {
+          if (!transformSupported(pc.protocol, t)) {
+            throw new EngineError(
+              "unsupported",
+              `peer ${p.name}`,
+              `${pc.protocol} transform ${t.id} with authentication ${t.authAlgorithm ?? 0}`,
+            );
+          }
+        }
+      }
+    }
+    if (p.pfsGroup !== undefined && !isSupportedDhGroup(p.pfsGroup)) {
+      throw new EngineError(
+        "unsupported",
+        `peer ${p.name}`,
+        `PFS group ${p.pfsGroup} (supported: 14 MODP-2048, 19 ECP-256)`,
+      );
+    }
+    for (const sel of p.selectors ?? []) {
+      parsePrefix(sel.local);
+      parsePrefix(sel.remote);
+    }
+    const peer: Peer = {
+      cfg: p,
+      name: p.name,
+      remote: { address: p.address, port: p.port ?? KINK_PORT },
+      local: { address: p.localAddress, port: KINK_PORT },
+      principal: parsePrincipal(p.principal),
+      prf: p.prf ?? DEFAULT_PEER_PRF,
+      timers: { ...DEFAULT_TIMERS, ...this.#cfg.timers, ...p.timers },
+      encrypt: p.encrypt ?? true,
+      life: p.lifetime ?? { seconds: 28800 },
+      reqid: p.reqid ?? 0,
+      epoch: undefined,
+      state: "unknown",
+      srtt: undefined,
+      rttvar: 0,
+      clockOffsetMs: 0,
+      cred: undefined,
+      ticketWaiters: [],
+      ticketPending: false,
+      userToUser: p.userToUser ?? false,
+      peerTgt: undefined,
+      tgtWaiters: [],
+      tgtPending: false,
+      pairs: new Set(),
+      pairsByOut: new Map(),
+      tombstones: new Map(),
+      deleteRetries: new Set(),
+      newestAuthMs: 0,
+      newestAuthAt: 0,
+      txCount: 0,
+      creating: new Map(),
+      lastHeard: 0,
+      lastInBytes: 0,
+      idleSlot: slot(() => {}),
+      probe: undefined,
+      lastFailure: undefined,
+    };
+    peer.idleSlot = slot((now) => this.#idleCheck(peer, now));
+    this.#peers.set(p.name, peer);
+    this.#peersByAddr.set(p.address, peer);
+  }
+
+  // -------------------------------------------------------------------------
+  // Outputs
+
+  /** The next output, or undefined. */
+  poll(): EngineOutput | undefined {
+    if (this.#outHead >= this.#out.length) {
+      if (this.#out.length) {
+        this.#out.length = 0;
+        this.#outHead = 0;
+      }
+      return undefined;
+    }
+    const o = this.#out[this.#outHead]!;
+    this.#out[this.#outHead++] = undefined as unknown as EngineOutput;
+    return o;
+  }
+
+  /** When handleTimeout is next due. */
+  nextTimeout(): number | undefined {
+    return this.#timers.next();
+  }
+
+  #count(name: string): void {
+    this.#counters[name] = (this.#counters[name] ?? 0) + 1;
+  }
+
+  #event(e: EngineEvent): void {
+    this.#out.push({ kind: "event", event: e });
+  }
+
+  #send(remote: Endpoint, local: Endpoint | undefined, data: Uint8Array): void {
+    this.#count("sent");
+    this.#out.push(local ? { kind: "send", local, remote, data } : { kind: "send", remote, data });
+  }
+
+  #kernel(op: KernelOp, cb: (r: KernelResult) => void = () => {}): void {
+    const id = ++this.#opId;
+    this.#kops.set(id, cb);
+    this.#out.push({ kind: "kernel", id, op });
+  }
+
+  /** Runs ops (concurrently allowed) and calls `cb` once all have results. */
+  #kernelAll(ops: KernelOp[], cb: (rs: KernelResult[]) => void): void {
+    if (ops.length === 0) {
+      cb([]);
+      return;
+    }
+    const rs: KernelResult[] = new Array(ops.length);
+    let left = ops.length;
+    ops.forEach((op, i) =>
+      this.#kernel(op, (r) => {
+        rs[i] = r;
+        if (--left === 0) cb(rs);
+      })
+    );
+  }
+
+  #drop(remote: Endpoint, peer: Peer | undefined, reason: string, detail: string): void {
+    this.#count(`dropped-${reason}`);
+    const e: EngineEvent = {
+      type: "dropped",
+      remote: `${remote.address}:${remote.port}`,
+      reason,
+      detail: esc(detail),
+    };
+    if (peer) e.peer = peer.name;
+    this.#event(e);
+  }
+
+  #fail(peer: Peer, xid: number, command: number, reason: FailureReason, detail: string): void {
+    peer.lastFailure = { reason, detail: esc(detail), at: this.#now };
+    this.#count(`failed-${reason}`);
+    this.#event({
+      type: "exchange-failed",
+      peer: peer.name,
+      xid,
+      command: messageTypeName(command),
+      reason,
+      detail: esc(detail),
+    });
+  }
+
+  // -------------------------------------------------------------------------
+  // Inputs
+
+  /** A kernel operation finished. */
+  handleKernelResult(now: number, id: number, result: KernelResult): void {
+    this.#now = now;
+    const cb = this.#kops.get(id);
+    if (!cb) return;
+    this.#kops.delete(id);
+    cb(result);
+  }
+
+  /** A ticket request finished. */
+  handleTicket(now: number, id: number, result: TicketResult): void {
+    this.#now = now;
+    const cb = this.#tops.get(id);
+    if (!cb) return;
+    this.#tops.delete(id);
+    cb(result);
+  }
+
+  /** Runs every timer due at `now`. */
+  handleTimeout(now: number): void {
+    this.#now = now;
+    for (;;) {
+      const s = this.#timers.popDue(now);
+      if (!s) break;
+      s.fire(now);
+    }
+  }
+
+  /** An operator or policy command. */
+  command(now: number, cmd: EngineCommand): void {
+    this.#now = now;
+    if (cmd.kind === "set-tgt") {
+      this.#setTgt(cmd.tgt);
+      return;
+    }
+    const peer = this.#peers.get(cmd.peer);
+    if (!peer) {
+      throw new EngineError("invalid-argument", `command ${cmd.kind}`, `unknown peer ${cmd.peer}`);
+    }
+    switch (cmd.kind) {
+      case "up": {
+        const n = peer.cfg.selectors?.length ?? 0;
+        if (cmd.force) {
+          this.#startCreate(peer, {
+            selector: n ? 0 : -1,
+            restarts: 0,
+            freshTicket: false,
+            noKe: false,
+          });
+          break;
+        }
+        if (n === 0) this.#ensureCreate(peer, -1, undefined);
+        for (let i = 0; i < n; i++) this.#ensureCreate(peer, i, undefined);
+        break;
+      }
+      case "down":
+        for (const p of [...peer.pairs]) this.#startDelete(peer, p, "deleted");
+        break;
+      case "rekey":
+        for (const p of [...peer.pairs]) if (p.initiator && p.state === "mature") this.#rekey(p);
+        break;
+      case "delete": {
+        const p = [...peer.pairs].find((x) =>
+          x.inbound.some((s) => s.spi === cmd.spi) || x.outbound.some((s) => s.spi === cmd.spi)
+        );
+        if (p) this.#startDelete(peer, p, "deleted");
+        break;
+      }
+      case "status":
+        this.#startStatus(peer, false);
+        break;
+    }
+  }
+
+  #setTgt(tgt: Credentials): void {
+    this.#tgt = tgt;
+    this.#service.setTgtSessionKeys([tgt.sessionKey]);
+    this.#lenient.setTgtSessionKeys([tgt.sessionKey]);
+  }
+
+  /** A kernel event arrived. */
+  handleKernelEvent(now: number, ev: XfrmEvent): void {
+    this.#now = now;
+    switch (ev.type) {
+      case "acquire": {
+        const peer = this.#peersByAddr.get(ev.dst);
+        if (!peer) {
+          this.#count("acquire-unknown-peer");
+          return;
+        }
+        if (peer.cfg.passive) return;
+        // The configured selector the packet falls in (addresses, protocol, ports; the
+        // first one when none matches).
+        const sels = peer.cfg.selectors ?? [];
+        let sel = sels.length ? 0 : -1;
+        for (let i = 0; i < sels.length; i++) {
+          const s = sels[i]!;
+          const ps = ev.selector;
+          if (
+            prefixContains(s.local, ps.src) && prefixContains(s.remote, ps.dst) &&
+            (!s.proto || s.proto === ps.proto) && (!s.localPort || s.localPort === ps.sport) &&
+            (!s.remotePort || s.remotePort === ps.dport)
+          ) {
+            sel = i;
+            break;
+          }
+        }
+        this.#ensureCreate(peer, sel, ev.seq);
+        return;
+      }
+      case "expire": {
+        const sa = ev.sa;
+        let pair = this.#pairsByIn.get(`${sa.dst}|${pk(sa.proto, sa.spi)}`);
+        if (!pair) {
+          const peer = this.#peersByAddr.get(sa.dst);
+          pair = peer?.pairsByOut.get(pk(sa.proto, sa.spi));
+        }
+        if (!pair) return;
+        if (!ev.hard) {
+          if (pair.initiator && pair.state === "mature") this.#rekey(pair);
+          return;
+        }
+        this.#removePair(pair, "expired", true);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** A datagram arrived. */
+  handleDatagram(now: number, dg: Datagram): void {
+    this.#now = now;
+    if (this.#recovering) {
+      this.#recovering = false;
+      this.#recoverUntil = now + this.#skewMs;
+    }
+    this.#count("received");
+    const data = dg.data;
+    if (data.length > this.#limits.maxDatagram) {
+      this.#drop(dg.remote, undefined, "size", `${data.length} octets`);
+      return;
+    }
+    // Unknown senders are the cheapest to refuse: before any decoding.
+    const peer = this.#peersByAddr.get(dg.remote.address);
+    if (!peer) {
+      this.#drop(dg.remote, undefined, "unknown-peer", "sender is no configured peer");
+      return;
+    }
+    let header: ReturnType<typeof decodeKinkHeader>;
+    try {
+      header = decodeKinkHeader(data);
+    } catch (e) {
+      this.#headerError(dg, e);
+      return;
+    }
+    try {
+      switch (header.type) {
+        case M.REPLY:
+          this.#onReply(peer, dg, header.xid);
+          return;
+        case M.CREATE:
+        case M.DELETE:
+        case M.STATUS:
+        case M.ACK:
+          this.#onCommand(peer, dg, header.type, header.xid);
+          return;
+        case M.GETTGT:
+          this.#onGetTgt(peer, dg, header.xid);
+          return;
+        default:
+          this.#drop(dg.remote, peer, "type", `message type ${header.type}`);
+      }
+    } catch (e) {
+      // Nothing a peer sends may take the engine down.
+      this.#drop(dg.remote, peer, "internal", errText(e));
+    }
+  }
+
+  #headerError(dg: Datagram, e: unknown): void {
+    if (!(e instanceof WireError)) {
+      this.#drop(dg.remote, undefined, "internal", errText(e));
+      return;
+    }
+    // Answer INVMAJ/INVDOI to a command from a known peer (unauthenticated, as kinkd).
+    const peer = this.#peersByAddr.get(dg.remote.address);
+    if (peer && e.reaction.action === "kink-error" && dg.data.length >= 12) {
+      const type = dg.data[0]!;
+      if (type === M.CREATE || type === M.DELETE || type === M.STATUS || type === M.GETTGT) {
+        const xid = new DataView(dg.data.buffer, dg.data.byteOffset + 8, 4).getUint32(0);
+        this.#send(dg.remote, peer.local, buildErrorReply({ xid, errorCode: e.reaction.code }));
+      }
+    }
+    this.#drop(dg.remote, peer, "header", e.message);
+  }
+
+  // -------------------------------------------------------------------------
+  // Transactions, retransmission
+
+  #newTx(
+    peer: Peer,
+    role: "initiator" | "responder",
+    command: number,
+    xid?: number,
+  ): Tx | undefined {
+    if (
+      this.#txs.size >= this.#limits.maxTransactions ||
+      peer.txCount >= this.#limits.maxTransactionsPerPeer
+    ) {
+      this.#count("limit-transactions");
+      this.#event({
+        type: "limit",
+        table: "transactions",
+        detail: `peer ${peer.name}: ${peer.txCount} in progress, ${this.#txs.size} in all`,
+      });
+      return undefined;
+    }
+    if (xid === undefined) {
+      do {
+        xid = this.#xid;
+        this.#xid = (this.#xid + 1) >>> 0;
+      } while (this.#txs.has(txKey(peer, role, xid)));
+    }
+    const key = txKey(peer, role, xid);
+    const tx: Tx = {
+      key,
+      peer,
+      xid,
+      role,
+      command,
+      state: "new",
+      slot: slot(() => {}),
+      transmissions: 0,
+      rto: this.#rto(peer),
+      firstSentAt: 0,
+      cred: undefined,
+      ops: undefined,
+      outstanding: [],
+      build: undefined,
+      bytes: undefined,
+      remote: peer.remote,
+      onReply: undefined,
+      onTimeout: undefined,
+      lastError: undefined,
+      finished: false,
+      create: undefined,
+      ownedKey: undefined,
+    };
+    tx.slot = slot(() => this.#retransmit(tx));
+    this.#txs.set(key, tx);
+    peer.txCount++;
+    return tx;
+  }
+
+  #finish(tx: Tx): void {
+    if (tx.finished) return;
+    tx.finished = true;
+    this.#timers.cancel(tx.slot);
+    if (this.#txs.get(tx.key) === tx) {
+      this.#txs.delete(tx.key);
+      tx.peer.txCount--;
+    }
+    if (tx.ownedKey) {
+      tx.ownedKey.sessionKey.dispose();
+      tx.ownedKey = undefined;
+    }
+    if (tx.create) {
+      tx.create.dh?.dispose();
+      tx.create.dh = undefined;
+      tx.create.dhSecret?.fill(0);
+    }
+    tx.outstanding.length = 0;
+  }
+
+  #rto(peer: Peer): number {
+    const t = peer.timers;
+    if (peer.srtt === undefined) return t.retransmitInitialMs;
+    return Math.min(
+      t.retransmitInitialMs,
+      Math.max(t.retransmitMinMs, peer.srtt + 4 * peer.rttvar),
+    );
+  }
+
+  #rttSample(peer: Peer, ms: number): void {
+    if (peer.srtt === undefined) {
+      peer.srtt = ms;
+      peer.rttvar = ms / 2;
+    } else {
+      peer.rttvar = 0.75 * peer.rttvar + 0.25 * Math.abs(peer.srtt - ms);
+      peer.srtt = 0.875 * peer.srtt + 0.125 * ms;
+    }
+  }
+
+  /** First transmission of a transaction's message, with its retransmission timer. */
+  #transmit(tx: Tx): void {
+    tx.firstSentAt = this.#now;
+    tx.transmissions = 0;
+    tx.rto = this.#rto(tx.peer);
+    this.#sendTx(tx);
+  }
+
+  #sendTx(tx: Tx): void {
+    const data = tx.build ? tx.build() : tx.bytes!;
+    tx.transmissions++;
+    this.#send(tx.remote, tx.peer.local, data);
+    const t = tx.peer.timers;
+    const interval = Math.min(t.retransmitMaxMs, tx.rto * 2 ** (tx.transmissions - 1));
+    this.#timers.set(tx.slot, this.#now + interval);
+  }
+
+  #retransmit(tx: Tx): void {
+    if (tx.finished) return;
+    if (tx.transmissions >= tx.peer.timers.retransmitTries) {
+      this.#count("timeouts");
+      const cb = tx.onTimeout;
+      if (cb) cb();
+      else this.#finish(tx);
+      return;
+    }
+    this.#count("retransmissions");
+    this.#sendTx(tx);
+  }
+
+  /** A fresh AP-REQ for a transaction (unique ctime/cusec per peer). */
+  #apReq(tx: Tx): Uint8Array {
+    const peer = tx.peer;
+    const cred = tx.cred!;
+    // (ctime, cusec) never repeat per engine (RFC 4120 §3.2.3); the sub-ms part is random.
+    const built = makeApReq(this.#me, cred.ticket, cred.sessionKey, {
+      now: () => this.#now,
+      clockOffsetMs: peer.clockOffsetMs,
+      times: this.#authTimes,
+      random: this.#random,
+      userToUser: cred.userToUser === true,
+    });
+    tx.outstanding.push(built.time);
+    return built.apReq;
+  }
+
+  // -------------------------------------------------------------------------
+  // Tickets and peer TGTs
+
+  #withTicket(
+    tx: Tx,
+    fresh: boolean,
+    cb: (c: Credentials | undefined, err?: string) => void,
+  ): void {
+    const peer = tx.peer;
+    if (peer.userToUser && !peer.peerTgt) {
+      this.#withPeerTgt(peer, (ok) => {
+        if (tx.finished) return;
+        if (!ok && peer.userToUser) {
+          cb(undefined, "the peer's TGT could not be obtained (GETTGT)");
+          return;
+        }
+        this.#withTicket(tx, fresh, cb);
+      });
+      return;
+    }
+    const c = peer.cred;
+    if (
+      !fresh && c && c.endtime.getTime() - this.#now > peer.timers.ticketMarginMs &&
+      (c.userToUser === true) === peer.userToUser
+    ) {
+      cb(c);
+      return;
+    }
+    peer.ticketWaiters.push((cred, err) => {
+      if (tx.finished) return;
+      if (cred) cb(cred);
+      else cb(undefined, err && !err.ok ? esc(err.message) : "no ticket");
+    });
+    if (peer.ticketPending) return;
+    peer.ticketPending = true;
+    const id = ++this.#opId;
+    const request: TicketRequest = { server: formatPrincipal(peer.principal) };
+    if (peer.userToUser && peer.peerTgt) request.peerTgt = peer.peerTgt;
+    if (fresh) request.fresh = true;
+    this.#tops.set(id, (r) => {
+      peer.ticketPending = false;
+      const waiters = peer.ticketWaiters;
+      peer.ticketWaiters = [];
+      if (r.ok) {
+        peer.cred = r.credentials;
+        for (const w of waiters) w(r.credentials);
+        return;
+      }
+      if (r.errorCode === ErrorCode.KDC_ERR_MUST_USE_USER2USER && !peer.userToUser) {
+        // §3.7.1 / §9 of the digest: switch this peer to user-to-user and retry.
+        peer.userToUser = true;
+        peer.peerTgt = undefined;
+        for (const w of waiters) w(undefined, { ok: false, message: "retry-u2u" });
+        return;
+      }
+      for (const w of waiters) w(undefined, r);
+    });
+    this.#out.push({ kind: "ticket", id, request });
+  }
+
+  #withPeerTgt(peer: Peer, cb: (ok: boolean) => void): void {
+    peer.tgtWaiters.push(cb);
+    if (peer.tgtPending) return;
+    const tx = this.#newTx(peer, "initiator", M.GETTGT);
+    if (!tx) {
+      peer.tgtWaiters = [];
+      cb(false);
+      return;
+    }
+    peer.tgtPending = true;
+    const done = (ok: boolean) => {
+      peer.tgtPending = false;
+      const ws = peer.tgtWaiters;
+      peer.tgtWaiters = [];
+      this.#finish(tx);
+      for (const w of ws) w(ok);
+    };
+    tx.bytes = buildGetTgt({ xid: tx.xid, princName: formatPrincipal(peer.principal) });
+    tx.state = "sent";
+    tx.onReply = (m) => {
+      const rep = m.message.payloads.find((p) => p.kind === "tgt-rep");
+      if (rep && rep.kind === "tgt-rep") {
+        try {
+          const t = decodeTicket(rep.tgt);
+          if (t.realm !== peer.principal.realm || t.sname.components[0] !== "krbtgt") {
+            throw new Error(
+              `TGT for ${t.sname.components.join("/")}@${t.realm} is not the peer realm's`,
+            );
+          }
+          peer.peerTgt = rep.tgt;
+          done(true);
+        } catch (e) {
+          this.#fail(peer, tx.xid, M.GETTGT, "protocol", errText(e));
+          done(false);
+        }
+        return;
+      }
+      const err = m.message.payloads.find((p) => p.kind === "error");
+      if (err && err.kind === "error" && err.code === KinkErrorCode.U2UDENIED) {
+        // §4.2.8: the peer refuses U2U; fall back to a normal ticket.
+        peer.userToUser = false;
+        this.#fail(
+          peer,
+          tx.xid,
+          M.GETTGT,
+          "kink-error",
+          "KINK_U2UDENIED: falling back to a service ticket",
+        );
+        done(false);
+        return;
+      }
+      tx.lastError = "unexpected REPLY to GETTGT";
+    };
+    tx.onTimeout = () => {
+      this.#fail(peer, tx.xid, M.GETTGT, "timeout", "no REPLY to GETTGT");
+      done(false);
+    };
+    this.#transmit(tx);
+  }
+
+  // -------------------------------------------------------------------------
+  // Received REPLYs (initiator side)
+
+  #onReply(peer: Peer, dg: Datagram, xid: number): void {
+    const tx = this.#txs.get(txKey(peer, "initiator", xid));
+    if (!tx || tx.finished) {
+      this.#drop(dg.remote, peer, "no-transaction", `REPLY for XID ${xid}`);
+      return;
+    }
+    let rec: ReceivedKinkMessage;
+    let apRepEpoch: number | undefined;
+    try {
+      // §3.7.1: a REPLY to any command may be a lone KINK_TGT_REP (the responder's TGT
+      // changed); the wire rules allow it only for GETTGT, so check it as such.
+      const lonelyTgtRep = dg.data[12] === 5;
+      rec = receiveKinkMessage(dg.data, {
+        rules: { command: lonelyTgtRep ? M.GETTGT : tx.command },
+        authenticate: (d) => {
+          const ap = d.message.payloads.find((p) => p.kind === "ap-rep");
+          if (ap && ap.kind === "ap-rep") {
+            if (!tx.cred) return undefined;
+            verifyApRep(ap.apRep, tx.cred.sessionKey, tx.outstanding);
+            apRepEpoch = ap.epoch;
+            return tx.ops;
+          }
+          // A-5: a lone error with a Cksum is checked with our ticket's key.
+          if (d.header.cksumLen > 0 && tx.ops) return tx.ops;
+          return undefined;
+        },
+      });
+    } catch (e) {
+      this.#drop(dg.remote, peer, "reply-rejected", errText(e));
+      return;
+    }
+    if (rec.authenticated) {
+      if (tx.transmissions === 1) this.#rttSample(peer, this.#now - tx.firstSentAt);
+      this.#heard(peer);
+      if (apRepEpoch !== undefined && !this.#olderEpoch(peer, apRepEpoch)) {
+        this.#noteEpoch(peer, apRepEpoch, tx);
+      }
+    }
+    if (tx.onReply) tx.onReply(rec);
+  }
+
+  /** Payloads of a message with KINK_ENCRYPT opened. */
+  #effective(m: ReceivedKinkMessage): KinkPayload[] {
+    const out: KinkPayload[] = [];
+    for (const p of m.message.payloads) {
+      if (p.kind === "encrypt") out.push(...(p.inner ?? []));
+      else out.push(p);
+    }
+    return out;
+  }
+
+  /**
+   * Common handling of errors in a REPLY to one of our commands. Returns true
+   * when the REPLY was an error and has been dealt with.
+   */
+  #replyErrors(tx: Tx, m: ReceivedKinkMessage, payloads: KinkPayload[]): boolean {
+    const peer = tx.peer;
+    const kerr = payloads.find((p) => p.kind === "krb-error");
+    if (kerr && kerr.kind === "krb-error") {
+      let code = -1, detail = "undecodable KRB-ERROR";
+      let stimeMs: number | undefined;
+      let ctimeMs: number | undefined;
+      try {
+        const k = decodeKrbError(kerr.krbError);
+        code = k.errorCode;
+        detail = `${errorCodeName(code)}${k.eText ? `: ${k.eText}` : ""}`;
+        stimeMs = k.stime.getTime() + k.susec / 1000;
+        if (k.ctime) ctimeMs = k.ctime.getTime() + (k.cusec ?? 0) / 1000;
+      } catch {
+        // keep the defaults
+      }
+      tx.lastError = esc(`KRB-ERROR ${detail}`);
+      this.#krbError(tx, code, m.authenticated, stimeMs, ctimeMs);
+      return true;
+    }
+    const tgtRep = payloads.find((p) => p.kind === "tgt-rep");
+    if (tgtRep && tgtRep.kind === "tgt-rep" && tx.command !== M.GETTGT) {
+      // §3.7.1: the peer's TGT changed; get a new U2U ticket and retry (keep the old one meanwhile).
+      try {
+        const t = decodeTicket(tgtRep.tgt);
+        if (t.realm === peer.principal.realm && t.sname.components[0] === "krbtgt") {
+          peer.peerTgt = tgtRep.tgt;
+          this.#restart(tx, { freshTicket: true });
+          return true;
+        }
+      } catch {
+        // ignore a bad TGT: forged TGT_REPs are possible
+      }
+      tx.lastError = "unusable KINK_TGT_REP";
+      return true;
+    }
+    const kinkErr = payloads.find((p) => p.kind === "error");
+    if (kinkErr && kinkErr.kind === "error" && kinkErr.code !== KinkErrorCode.OK) {
+      const detail = kinkErrorName(kinkErr.code);
+      tx.lastError = detail;
+      if (m.authenticated) {
+        this.#abort(tx, "kink-error", detail);
+      } // unauthenticated: keep retransmitting; the timeout reports it (DoS caution)
+      const hasIsakmp = payloads.some((p) => p.kind === "isakmp");
+      if (!hasIsakmp || !m.authenticated) return true;
+    }
+    return false;
+  }
+
+  #krbError(tx: Tx, code: number, authed: boolean, stimeMs?: number, ctimeMs?: number): void {
+    const peer = tx.peer;
+    switch (code) {
+      case ErrorCode.KRB_AP_ERR_SKEW:
+        // §3.5: correct only from a Cksum-protected error.
+        if (authed && stimeMs !== undefined) {
+          const ours = ctimeMs ?? this.#now + peer.clockOffsetMs;
+          peer.clockOffsetMs += Math.round(stimeMs - ours);
+          // Our earlier (skewed) authenticators were refused, so none can collide with the new times.
+          this.#event({ type: "clock-offset", peer: peer.name, offsetMs: peer.clockOffsetMs });
+          this.#restart(tx, {});
+        }
+        return;
+      case ErrorCode.KRB_AP_ERR_REPEAT:
+        // A new authenticator at once (our ctime/cusec never repeat, so this was a clash).
+        this.#timers.cancel(tx.slot);
+        if (tx.transmissions < peer.timers.retransmitTries) this.#sendTx(tx);
+        return;
+      case ErrorCode.KRB_AP_ERR_TKT_EXPIRED:
+      case ErrorCode.KRB_AP_ERR_BADKEYVER:
+      case ErrorCode.KRB_AP_ERR_NOKEY:
+        if (tx.create && !tx.create.freshTried) {
+          this.#restart(tx, { freshTicket: true });
+        } else if (!tx.create && tx.command !== M.GETTGT && !tx.create) {
+          peer.cred = undefined;
+          this.#abort(tx, "krb-error", tx.lastError ?? errorCodeName(code));
+        } else {
+          this.#abort(
+            tx,
+            "krb-error",
+            `${tx.lastError ?? errorCodeName(code)} (also with a fresh ticket)`,
+          );
+        }
+        return;
+      case ErrorCode.KRB_AP_ERR_USER_TO_USER_REQUIRED:
+        if (!peer.userToUser) {
+          peer.userToUser = true;
+          peer.peerTgt = undefined;
+          if (tx.create) this.#restart(tx, { freshTicket: true });
+          else this.#abort(tx, "krb-error", "peer requires user-to-user");
+        }
+        return;
+      default:
+        if (authed) this.#abort(tx, "krb-error", tx.lastError ?? `KRB-ERROR ${code}`);
+        // unauthenticated: ignored (kinkd does the same); the timeout reports it
+        return;
+    }
+  }
+
+  /** Ends an initiator transaction with a failure, cleaning up what it installed. */
+  #abort(tx: Tx, reason: FailureReason, detail: string): void {
+    if (tx.finished) return;
+    const peer = tx.peer;
+    this.#fail(peer, tx.xid, tx.command, reason, detail);
+    if (tx.create) this.#createCleanup(tx);
+    if (tx === peer.probe) {
+      peer.probe = undefined;
+    }
+    this.#finish(tx);
+  }
+
+  // -------------------------------------------------------------------------
+  // CREATE, initiator
+
+  #ensureCreate(peer: Peer, selector: number, acquireSeq: number | undefined): void {
+    if (peer.creating.has(selector)) return;
+    for (const p of peer.pairs) {
+      if (
+        p.selector === selector &&
+        (p.state === "mature" || p.state === "optimistic" || p.state === "rekeying")
+      ) return;
+    }
+    const trig: CreateTrigger = { selector, restarts: 0, freshTicket: false, noKe: false };
+    if (acquireSeq !== undefined) trig.acquireSeq = acquireSeq;
+    this.#startCreate(peer, trig);
+  }
+
+  #rekey(pair: Pair): void {
+    if (pair.rekeyTx || pair.state !== "mature") return;
+    pair.state = "rekeying";
+    this.#timers.cancel(pair.rekeySlot);
+    const tx = this.#startCreate(pair.peer, {
+      selector: pair.selector,
+      rekeyOf: pair,
+      restarts: 0,
+      freshTicket: false,
+      noKe: false,
+    });
+    if (!tx) pair.state = "mature";
+  }
+
+  #pairLimit(peer: Peer): boolean {
+    if (
+      this.#pairCount >= this.#limits.maxSaPairs ||
+      peer.pairs.size >= this.#limits.maxSaPairsPerPeer
+    ) {
+      this.#count("limit-sa-pairs");
+      this.#event({
+        type: "limit",
+        table: "sa-pairs",
+        detail: `peer ${peer.name}: ${peer.pairs.size} pairs, ${this.#pairCount} in all`,
+      });
+      return true;
+    }
+    return false;
+  }
+
+  #startCreate(peer: Peer, trig: CreateTrigger): Tx | undefined {
+    if (this.#pairLimit(peer)) {
+      this.#fail(peer, 0, M.CREATE, "limit", "SA pair table full");
+      return undefined;
+    }
+    const tx = this.#newTx(peer, "initiator", M.CREATE);
+    if (!tx) {
+      this.#fail(peer, 0, M.CREATE, "limit", "transaction table full");
+      return undefined;
+    }
+    tx.create = {
+      trig,
+      spis: new Map(),
+      ni: this.#random.fill(new Uint8Array(NONCE_LEN)),
+      optimisticInstalled: false,
+      dh: undefined,
+      dhSecret: undefined,
+      pair: undefined,
+      choice: undefined,
+      nr: undefined,
+      freshTried: trig.freshTicket,
+    };
+    peer.creating.set(trig.selector, tx);
+    if (trig.rekeyOf) trig.rekeyOf.rekeyTx = tx;
+    tx.state = "ticket";
+    tx.onTimeout = () => {
+      const c = tx.create!;
+      this.#fail(
+        peer,
+        tx.xid,
+        M.CREATE,
+        "timeout",
+        tx.lastError ?? `no REPLY after ${tx.transmissions} transmissions`,
+      );
+      const sent = tx.transmissions > 0;
+      const inbound = [...c.spis].map(([protocol, spi]) => ({ protocol, spi }));
+      this.#createCleanup(tx);
+      this.#finish(tx);
+      // The responder may hold the SAs although every REPLY was lost: ask it to drop them.
+      if (sent && inbound.length) this.#startDeleteSpis(peer, inbound);
+    };
+    this.#withTicket(tx, trig.freshTicket, (cred, err) => {
+      if (!cred) {
+        if (err === "retry-u2u") {
+          this.#restart(tx, { freshTicket: true });
+          return;
+        }
+        this.#abort(tx, "ticket", err ?? "no ticket");
+        return;
+      }
+      tx.cred = cred;
+      tx.ops = keyOps(cred.sessionKey, this.#random);
+      this.#createAllocSpis(tx);
+    });
+    return tx;
+  }
+
+  #createAllocSpis(tx: Tx): void {
+    const peer = tx.peer;
+    const c = tx.create!;
+    tx.state = "spi";
+    const protos: XfrmProto[] = [];
+    for (const p of peer.cfg.proposals) {
+      for (const pc of p.protocols) if (!protos.includes(pc.protocol)) protos.push(pc.protocol);
+    }
+    this.#kernelAll(
+      protos.map((proto) => ({
+        kind: "allocSpi",
+        request: {
+          src: peer.cfg.address,
+          dst: peer.cfg.localAddress,
+          proto,
+          mode: peer.cfg.mode,
+          reqid: peer.reqid,
+        },
+      })),
+      (rs) => {
+        rs.forEach((r, i) => {
+          if (r.ok && r.spi !== undefined) c.spis.set(protos[i]!, r.spi);
+        });
+        if (tx.finished) {
+          this.#releaseSpis(peer, c.spis);
+          return;
+        }
+        const bad = rs.find((r) => !r.ok);
+        if (bad && !bad.ok) {
+          this.#abort(tx, "kernel", `allocSpi: ${errText(bad.error)}`);
+          return;
+        }
+        if (peer.cfg.pfsGroup !== undefined && !c.trig.noKe) {
+          // With KE the exchange is 3-way from the start: no optimistic SA (§7).
+          c.dh = generateDh(peer.cfg.pfsGroup, this.#random);
+          this.#createSend(tx);
+        } else {
+          this.#createOptimistic(tx);
+        }
+      },
+    );
+  }
+
+  #releaseSpis(peer: Peer, spis: Map<XfrmProto, number>): void {
+    for (const [proto, spi] of spis) {
+      this.#kernel({ kind: "deleteSa", id: { dst: peer.cfg.localAddress, spi, proto } });
+    }
+  }
+
+  #lifetime(peer: Peer, life: LifetimeConfig, softMs: number | undefined) {
+    const lt: SaConfig["lifetime"] = { hardAddSeconds: life.seconds };
+    if (softMs !== undefined) lt.softAddSeconds = Math.max(1, Math.floor(softMs / 1000));
+    if (life.kilobytes !== undefined) {
+      lt.hardBytes = life.kilobytes * 1024;
+      if (softMs !== undefined) lt.softBytes = Math.floor(life.kilobytes * 1024 * 0.9);
+    }
+    void peer;
+    return lt;
+  }
+
+  #optimisticTransforms(peer: Peer): { protocol: XfrmProto; t: ParsedTransform }[] {
+    const first = peer.cfg.proposals[0]!;
+    return first.protocols.map((pc) => {
+      const t = pc.transforms[0]!;
+      const auth = pc.protocol === "ah"
+        ? (t.authAlgorithm ?? (t.id === 3 ? 2 : t.id))
+        : (t.authAlgorithm ?? 0);
+      const parsed: ParsedTransform = {
+        id: t.id,
+        keyBits: t.keyBits,
+        auth,
+        mode: undefined,
+        group: undefined,
+        lifeSeconds: peer.life.seconds,
+        lifeKb: peer.life.kilobytes,
+        raw: { number: 1, id: t.id, attributes: [] },
+      };
+      return { protocol: pc.protocol, t: parsed };
+    });
+  }
+
+  #createOptimistic(tx: Tx): void {
+    const peer = tx.peer;
+    const c = tx.create!;
+    tx.state = "optimistic-install";
+    const sas = this.#optimisticTransforms(peer).map(({ protocol, t }) =>
+      deriveSa({
+        sessionKey: tx.cred!.sessionKey,
+        prf: peer.prf,
+        protocol,
+        transform: t,
+        spi: c.spis.get(protocol)!,
+        ni: c.ni,
+        src: peer.cfg.address,
+        dst: peer.cfg.localAddress,
+        mode: peer.cfg.mode,
+        reqid: peer.reqid,
+        lifetime: this.#lifetime(peer, peer.life, undefined),
+        selector: this.#saSelector(peer, c.trig.selector, false),
+      })
+    );
+    this.#kernelAll(sas.map((sa) => ({ kind: "updateSa", sa })), (rs) => {
+      for (const sa of sas) wipeSaConfig(sa);
+      if (tx.finished) return;
+      const bad = rs.find((r) => !r.ok);
+      if (bad && !bad.ok) {
+        this.#abort(tx, "kernel", `install optimistic inbound SA: ${errText(bad.error)}`);
+        return;
+      }
+      c.optimisticInstalled = true;
+      this.#createSend(tx);
+    });
+  }
+
+  #createSend(tx: Tx): void {
+    const peer = tx.peer;
+    const c = tx.create!;
+    tx.state = "sent";
+    const sa = buildSaPayload(
+      peer.cfg.proposals,
+      c.spis,
+      peer.cfg.mode,
+      peer.life,
+      c.dh ? c.dh.group : undefined,
+      spiBytes,
+    );
+    const qm: IsakmpPayload[] = [sa, { kind: "nonce", nonce: c.ni }];
+    if (c.dh) qm.push({ kind: "ke", data: c.dh.publicValue });
+    const sel = peer.cfg.selectors?.[c.trig.selector];
+    if (sel && (peer.cfg.sendIds ?? peer.cfg.mode === "tunnel")) {
+      qm.push(...selectorIds(sel)); // IDci, IDcr (§5.3)
+    }
+    tx.build = () =>
+      buildCreate({
+        xid: tx.xid,
+        epoch: this.#cfg.epoch,
+        apReq: this.#apReq(tx),
+        key: tx.ops!,
+        encrypt: peer.encrypt,
+        transactions: [qm],
+      });
+    tx.onReply = (m) => this.#createReply(tx, m);
+    this.#transmit(tx);
+  }
+
+  #createReply(tx: Tx, m: ReceivedKinkMessage): void {
+    const peer = tx.peer;
+    const c = tx.create!;
+    if (tx.state === "acked") {
+      // ACK regeneration (§9): the responder did not get our ACK.
+      if (m.authenticated && m.message.ackReq) this.#sendAck(tx);
+      return;
+    }
+    if (tx.state !== "sent") return;
+    const payloads = this.#effective(m);
+    if (this.#replyErrors(tx, m, payloads)) return;
+    if (!m.authenticated) {
+      tx.lastError = "unauthenticated REPLY";
+      return;
+    }
+    const qms = payloads.filter((p) => p.kind === "isakmp").flatMap((p) =>
+      p.kind === "isakmp" ? p.payloads : []
+    );
+    const notify = qms.find((p): p is NotifyPayload =>
+      p.kind === "notify" && isNotifyError(p.notifyType)
+    );
+    const sa = qms.find((p) => p.kind === "sa");
+    if (!sa || sa.kind !== "sa") {
+      if (notify) {
+        this.#createNotify(tx, notify);
+      } else {
+        this.#abort(tx, "protocol", "REPLY to CREATE without SA payload");
+      }
+      return;
+    }
+    const acc = acceptReply(sa, peer.cfg.proposals, peer.cfg.mode, peer.life, c.dh?.group);
+    if (typeof acc === "string") {
+      if (m.message.ackReq) this.#sendAck(tx);
+      const inbound = [...c.spis].map(([protocol, spi]) => ({ protocol, spi }));
+      this.#abort(tx, "no-proposal-chosen", acc);
+      this.#startDeleteSpis(peer, inbound);
+      return;
+    }
+    const nonce = qms.find((p) => p.kind === "nonce");
+    const nr = nonce && nonce.kind === "nonce" ? nonce.nonce : undefined;
+    if (c.dh) {
+      const ke = qms.find((p) => p.kind === "ke");
+      try {
+        if (!ke || ke.kind !== "ke") throw new Error("REPLY without the responder's KE");
+        c.dhSecret = c.dh.computeSecret(ke.data);
+      } catch (e) {
+        if (m.message.ackReq) this.#sendAck(tx);
+        const inbound = [...c.spis].map(([protocol, spi]) => ({ protocol, spi }));
+        this.#abort(tx, "protocol", errText(e));
+        this.#startDeleteSpis(peer, inbound);
+        return;
+      } finally {
+        c.dh.dispose();
+        c.dh = undefined;
+      }
+    }
+    const dhSecret = c.dhSecret;
+    const replaceIn = !acc.sameAsOptimistic || nr !== undefined || dhSecret !== undefined;
+    tx.state = "installing";
+    const pair = this.#newPair(peer, true, tx.xid, c.trig.selector, acc.life);
+    pair.inbound = acc.chosen.map((x) => ({ protocol: x.protocol, spi: c.spis.get(x.protocol)! }));
+    pair.outbound = acc.chosen.map((x) => ({ protocol: x.protocol, spi: x.responderSpi }));
+    c.pair = pair;
+    const softMs = pair.rekeyAt! - this.#now;
+    const lt = this.#lifetime(peer, acc.life, softMs);
+    const outSas = acc.chosen.map((x) => {
+      const sa = deriveSa({
+        sessionKey: tx.cred!.sessionKey,
+        prf: peer.prf,
+        protocol: x.protocol,
+        transform: x.transform,
+        spi: x.responderSpi,
+        ni: c.ni,
+        nr,
+        dhSecret,
+        src: peer.cfg.localAddress,
+        dst: peer.cfg.address,
+        mode: peer.cfg.mode,
+        reqid: peer.reqid,
+        lifetime: lt,
+        selector: this.#saSelector(peer, c.trig.selector, true),
+      });
+      if (c.trig.acquireSeq !== undefined) sa.acquireSeq = c.trig.acquireSeq;
+      return sa;
+    });
+    const inSas = acc.chosen.map((x) =>
+      deriveSa({
+        sessionKey: tx.cred!.sessionKey,
+        prf: peer.prf,
+        protocol: x.protocol,
+        transform: x.transform,
+        spi: c.spis.get(x.protocol)!,
+        ni: c.ni,
+        nr,
+        dhSecret,
+        src: peer.cfg.address,
+        dst: peer.cfg.localAddress,
+        mode: peer.cfg.mode,
+        reqid: peer.reqid,
+        lifetime: lt,
+        selector: this.#saSelector(peer, c.trig.selector, false),
+      })
+    );
+    // Larval SAs of protocols not chosen are released.
+    for (const [proto, spi] of c.spis) {
+      if (!acc.chosen.some((x) => x.protocol === proto)) {
+        this.#kernel({ kind: "deleteSa", id: { dst: peer.cfg.localAddress, spi, proto } });
+      }
+    }
+    const ackReq = m.message.ackReq;
+    const done = (ok: boolean, detail?: string) => {
+      for (const s of [...outSas, ...inSas]) wipeSaConfig(s);
+      if (tx.finished) return;
+      if (!ok) {
+        if (ackReq) this.#sendAck(tx);
+        this.#abort(tx, "kernel", detail ?? "kernel refused an SA");
+        return;
+      }
+      pair.outboundInstalled = true;
+      if (ackReq) this.#sendAck(tx);
+      this.#pairUp(pair, acc.sameAsOptimistic && !nr && !ackReq, c.trig.rekeyOf);
+      c.pair = undefined;
+      if (peer.creating.get(c.trig.selector) === tx) peer.creating.delete(c.trig.selector);
+      if (c.trig.rekeyOf) c.trig.rekeyOf.rekeyTx = undefined;
+      if (ackReq) {
+        // Keep the transaction for one retransmission cycle to regenerate the ACK.
+        tx.state = "acked";
+        tx.onTimeout = () => this.#finish(tx);
+        tx.transmissions = peer.timers.retransmitTries - 1;
+        this.#timers.set(tx.slot, this.#now + this.#ackWindow(peer));
+        tx.transmissions = peer.timers.retransmitTries;
+      } else {
+        this.#finish(tx);
+      }
+    };
+    const check = (rs: KernelResult[], what: string): string | undefined => {
+      const bad = rs.find((r) => !r.ok);
+      return bad && !bad.ok ? `${what}: ${errText(bad.error)}` : undefined;
+    };
+    this.#kernelAll(outSas.map((sa) => ({ kind: "addSa", sa })), (r1) => {
+      const e1 = check(r1, "install outbound SA");
+      if (e1) return done(false, e1);
+      if (replaceIn && !c.optimisticInstalled) {
+        // The inbound SA is still larval (KE sent): UPDSA fills it in.
+        this.#kernelAll(inSas.map((sa) => ({ kind: "updateSa", sa })), (r3) => {
+          const e3 = check(r3, "install inbound SA");
+          done(!e3, e3);
+        });
+      } else if (replaceIn) {
+        // UPDSA would keep the optimistic keys: delete, then add under the same SPI.
+        this.#kernelAll(
+          inSas.map((sa) => ({
+            kind: "deleteSa",
+            id: { dst: sa.dst, spi: sa.spi, proto: sa.proto },
+          })),
+          () => {
+            this.#kernelAll(inSas.map((sa) => ({ kind: "addSa", sa })), (r3) => {
+              const e3 = check(r3, "re-key inbound SA");
+              done(!e3, e3);
+            });
+          },
+        );
+      } else if (
+        acc.life.seconds < peer.life.seconds || acc.life.kilobytes !== peer.cfg.lifetime?.kilobytes
+      ) {
+        // Only the lifetime changed (lowered, A-9): UPDSA refreshes exactly that.
+        this.#kernelAll(inSas.map((sa) => ({ kind: "updateSa", sa })), (r3) => {
+          const e3 = check(r3, "lower inbound lifetime");
+          done(!e3, e3);
+        });
+      } else {
+        done(true);
+      }
+    });
+  }
+
+  #ackWindow(peer: Peer): number {
+    const t = peer.timers;
+    let sum = 0;
+    for (let i = 0; i < t.retransmitTries; i++) {
+      sum += Math.min(t.retransmitMaxMs, t.retransmitInitialMs * 2 ** i);
+    }
+    return sum;
+  }
+
+  #sendAck(tx: Tx): void {
+    const data = buildAck({
+      xid: tx.xid,
+      epoch: this.#cfg.epoch,
+      apReq: this.#apReq(tx),
+      key: tx.ops!,
+    });
+    this.#send(tx.remote, tx.peer.local, data);
+  }
+
+  #createNotify(tx: Tx, n: NotifyPayload): void {
+    const c = tx.create!;
+    const name = notifyTypeName(n.notifyType);
+    switch (n.notifyType) {
+      case NotifyType.NO_PROPOSAL_CHOSEN:
+        this.#abort(tx, "no-proposal-chosen", name);
+        return;
+      case NotifyType.INVALID_SPI:
+        // The responder already uses our SPI: once more with new SPIs.
+        if (c.trig.restarts < MAX_RESTARTS) this.#restart(tx, {});
+        else this.#abort(tx, "invalid-spi", name);
+        return;
+      case NotifyType.INVALID_PAYLOAD_TYPE:
+        // KE unsupported by the peer (§3.2, §5.5): a new transaction without KE, if policy allows.
+        if (n.data[0] === 4 && !c.trig.noKe && !tx.peer.cfg.pfsRequired) {
+          this.#restart(tx, { noKe: true });
+        } else {
+          this.#abort(tx, "invalid-payload-type", `${name} (payload ${n.data[0] ?? "?"})`);
+        }
+        return;
+      case NotifyType.INVALID_ID_INFORMATION:
+        this.#abort(tx, "invalid-id", name);
+        return;
+      default:
+        this.#abort(tx, "protocol", name);
+    }
+  }
+
+  /** Aborts a CREATE and starts it again as a new transaction (new XID, SPIs, nonce). */
+  #restart(tx: Tx, o: { freshTicket?: boolean; noKe?: boolean }): void {
+    if (tx.finished) return;
+    const peer = tx.peer;
+    if (!tx.create) {
+      this.#abort(tx, "protocol", tx.lastError ?? "error");
+      return;
+    }
+    const trig = tx.create.trig;
+    if (trig.restarts >= MAX_RESTARTS) {
+      this.#abort(
+        tx,
+        "krb-error",
+        `${tx.lastError ?? "error"} (gave up after ${trig.restarts} new attempts)`,
+      );
+      return;
+    }
+    this.#createCleanup(tx);
+    this.#finish(tx);
+    const next: CreateTrigger = {
+      selector: trig.selector,
+      restarts: trig.restarts + 1,
+      freshTicket: o.freshTicket ?? false,
+      noKe: o.noKe ?? trig.noKe,
+    };
+    if (trig.acquireSeq !== undefined) next.acquireSeq = trig.acquireSeq;
+    if (trig.rekeyOf && trig.rekeyOf.state === "rekeying") next.rekeyOf = trig.rekeyOf;
+    if (o.freshTicket) peer.cred = undefined;
+    this.#startCreate(peer, next);
+  }
+
+  /** Releases what a failed CREATE installed (larval / optimistic inbound SAs). */
+  #createCleanup(tx: Tx): void {
+    const c = tx.create;
+    if (!c) return;
+    c.dh?.dispose();
+    c.dh = undefined;
+    c.dhSecret?.fill(0);
+    const peer = tx.peer;
+    if (peer.creating.get(c.trig.selector) === tx) peer.creating.delete(c.trig.selector);
+    if (c.trig.rekeyOf) {
+      const old = c.trig.rekeyOf;
+      old.rekeyTx = undefined;
+      if (old.state === "rekeying") {
+        old.state = "mature";
+        // Try again later while the old pair lives.
+        if (old.rekeyTries++ < 3) {
+          const at = Math.min(
+            old.expiresAt - 1000,
+            this.#now + Math.max(1000, (old.expiresAt - this.#now) / 4),
+          );
+          if (at > this.#now) this.#timers.set(old.rekeySlot, at);
+        }
+      }
+    }
+    if (c.pair) {
+      this.#removePair(c.pair, "aborted", true);
+      c.pair = undefined;
+    } else {
+      this.#releaseSpis(peer, c.spis);
+    }
+    c.spis = new Map();
+  }
+
+  // -------------------------------------------------------------------------
+  // SA pairs
+
+  #newPair(
+    peer: Peer,
+    initiator: boolean,
+    xid: number,
+    selector: number,
+    life: LifetimeConfig,
+  ): Pair {
+    const lifeMs = life.seconds * 1000;
+    const pair: Pair = {
+      id: ++this.#pairId,
+      peer,
+      initiator,
+      state: "larval",
+      selector,
+      xid,
+      inbound: [],
+      outbound: [],
+      outboundInstalled: false,
+      createdAt: this.#now,
+      expiresAt: this.#now + lifeMs,
+      rekeyAt: undefined,
+      life,
+      optimistic: false,
+      rekeySlot: slot(() => {}),
+      endSlot: slot(() => {}),
+      rekeyTx: undefined,
+      ackTx: undefined,
+      rekeyTries: 0,
+    };
+    if (initiator) {
+      const t = peer.timers;
+      const maxM = Math.min(t.rekeyMarginMaxMs, lifeMs / 2);
+      const minM = Math.min(t.rekeyMarginMinMs, maxM / 2);
+      const margin = minM + randomBelow(this.#random, Math.max(1, Math.floor(maxM - minM) + 1));
+      pair.rekeyAt = this.#now + lifeMs - margin;
+    }
+    pair.rekeySlot = slot(() => this.#rekey(pair));
+    pair.endSlot = slot(() => this.#removePair(pair, "expired", true));
+    return pair;
+  }
+
+  #indexPair(pair: Pair): void {
+    const peer = pair.peer;
+    if (!peer.pairs.has(pair)) {
+      peer.pairs.add(pair);
+      this.#pairCount++;
+    }
+    for (const s of pair.inbound) {
+      this.#pairsByIn.set(`${peer.cfg.localAddress}|${pk(s.protocol, s.spi)}`, pair);
+    }
+    for (const s of pair.outbound) peer.pairsByOut.set(pk(s.protocol, s.spi), pair);
+  }
+
+  #pairUp(pair: Pair, optimistic: boolean, replaces: Pair | undefined): void {
+    const peer = pair.peer;
+    pair.state = "mature";
+    pair.optimistic = optimistic;
+    this.#indexPair(pair);
+    if (pair.initiator && pair.rekeyAt !== undefined) {
+      this.#timers.set(pair.rekeySlot, pair.rekeyAt);
+    }
+    // The kernel removes the SAs at their hard lifetime; the record goes a little later.
+    this.#timers.set(pair.endSlot, pair.expiresAt + 1000);
+    this.#count("sa-up");
+    this.#event({
+      type: "sa-up",
+      peer: peer.name,
+      xid: pair.xid,
+      initiator: pair.initiator,
+      inbound: pair.inbound.map((s) => ({ ...s })),
+      outbound: pair.outbound.map((s) => ({ ...s })),
+      optimistic,
+      rekey: replaces !== undefined,
+      lifetimeSeconds: pair.life.seconds,
+    });
+    this.#armIdle(peer);
+    if (replaces && replaces.state !== "dying") this.#startDelete(peer, replaces, "rekeyed");
+  }
+
+  /** Removes a pair from the tables; with `kernel`, deletes its SAs too. */
+  #removePair(
+    pair: Pair,
+    reason: EngineEvent & { type: "sa-down" } extends { reason: infer R } ? R : never,
+    kernel: boolean,
+  ): void {
+    const peer = pair.peer;
+    this.#timers.cancel(pair.rekeySlot);
+    this.#timers.cancel(pair.endSlot);
+    if (pair.ackTx) {
+      const t = pair.ackTx;
+      pair.ackTx = undefined;
+      this.#finish(t);
+    }
+    if (kernel) {
+      if (pair.outboundInstalled) {
+        for (const s of pair.outbound) {
+          this.#kernel({
+            kind: "deleteSa",
+            id: { dst: peer.cfg.address, spi: s.spi, proto: s.protocol },
+          });
+        }
+      }
+      for (const s of pair.inbound) {
+        this.#kernel({
+          kind: "deleteSa",
+          id: { dst: peer.cfg.localAddress, spi: s.spi, proto: s.protocol },
+        });
+      }
+    }
+    let indexed = false;
+    for (const s of pair.inbound) {
+      const k = `${peer.cfg.localAddress}|${pk(s.protocol, s.spi)}`;
+      if (this.#pairsByIn.get(k) === pair) {
+        this.#pairsByIn.delete(k);
+        indexed = true;
+      }
+    }
+    for (const s of pair.outbound) {
+      const k = pk(s.protocol, s.spi);
+      if (peer.pairsByOut.get(k) === pair) peer.pairsByOut.delete(k);
+    }
+    if (peer.pairs.delete(pair)) {
+      this.#pairCount--;
+      indexed = true;
+    }
+    if (indexed && pair.state !== "larval") {
+      this.#event({
+        type: "sa-down",
+        peer: peer.name,
+        inbound: pair.inbound.map((s) => ({ ...s })),
+        outbound: pair.outbound.map((s) => ({ ...s })),
+        reason,
+      });
+    }
+    pair.state = "dying";
+    if (pair.rekeyTx) {
+      const t = pair.rekeyTx;
+      pair.rekeyTx = undefined;
+      if (t.create) delete t.create.trig.rekeyOf;
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // DELETE, initiator
+
+  #startDelete(peer: Peer, pair: Pair, reason: "deleted" | "rekeyed"): void {
+    if (pair.state === "dying") return;
+    // Outbound SAs go at once; inbound ones after the grace period.
+    if (pair.outboundInstalled) {
+      for (const s of pair.outbound) {
+        this.#kernel({
+          kind: "deleteSa",
+          id: { dst: peer.cfg.address, spi: s.spi, proto: s.protocol },
+        });
+      }
+      pair.outboundInstalled = false;
+    }
+    this.#timers.cancel(pair.rekeySlot);
+    pair.state = "dying";
+    const grace = () => {
+      this.#timers.set(pair.endSlot, this.#now + peer.timers.deleteGraceMs);
+    };
+    pair.endSlot = slot(() => {
+      pair.state = "mature"; // let removePair report it
+      this.#removePair(pair, reason, true);
+    });
+    const inbound = pair.inbound.map((x) => ({ ...x }));
+    const tx = this.#deleteTx(peer, inbound, (ok) => {
+      grace();
+      if (!ok) this.#retryDelete(peer, inbound, 1);
+    });
+    if (!tx) grace();
+  }
+
+  /**
+   * A DELETE that got no answer is tried again later (30 s, 60 s, 120 s) as a
+   * new transaction while the peer is not known dead: otherwise a lossy path
+   * leaves the peer holding SAs we no longer have.
+   */
+  #retryDelete(peer: Peer, inbound: Side[], attempt: number): void {
+    if (attempt > 3 || peer.deleteRetries.size >= MAX_DELETE_RETRIES || peer.state === "dead") {
+      return;
+    }
+    const s = slot(() => {
+      peer.deleteRetries.delete(s);
+      if (peer.state === "dead") return;
+      this.#deleteTx(peer, inbound, (ok) => {
+        if (!ok) this.#retryDelete(peer, inbound, attempt + 1);
+      });
+    });
+    peer.deleteRetries.add(s);
+    this.#timers.set(s, this.#now + 30_000 * 2 ** (attempt - 1));
+  }
+
+  /** A DELETE of SPIs we no longer hold state for (best effort). */
+  #startDeleteSpis(peer: Peer, inbound: Side[]): void {
+    this.#deleteTx(peer, inbound, (ok) => {
+      if (!ok) this.#retryDelete(peer, inbound, 1);
+    });
+  }
+
+  #deleteTx(peer: Peer, inbound: Side[], done: (ok: boolean) => void): Tx | undefined {
+    const tx = this.#newTx(peer, "initiator", M.DELETE);
+    if (!tx) return undefined;
+    tx.state = "ticket";
+    const byProto = new Map<XfrmProto, number[]>();
+    for (const s of inbound) {
+      const l = byProto.get(s.protocol) ?? [];
+      l.push(s.spi);
+      byProto.set(s.protocol, l);
+    }
+    const dels: DeletePayload[] = [...byProto].map(([proto, spis]) => ({
+      kind: "delete",
+      doi: 1,
+      protocol: proto === "esp" ? 3 : 2,
+      spiSize: 4,
+      spis: spis.map(spiBytes),
+    }));
+    tx.onTimeout = () => {
+      this.#fail(peer, tx.xid, M.DELETE, "timeout", tx.lastError ?? "no REPLY to DELETE");
+      this.#finish(tx);
+      done(false);
+    };
+    tx.onReply = (m) => {
+      const payloads = this.#effective(m);
+      if (this.#replyErrors(tx, m, payloads)) {
+        if (tx.finished) done(false);
+        return;
+      }
+      if (!m.authenticated) return;
+      this.#finish(tx);
+      done(true);
+    };
+    this.#withTicket(tx, false, (cred, err) => {
+      if (!cred) {
+        this.#fail(peer, tx.xid, M.DELETE, "ticket", err ?? "no ticket");
+        this.#finish(tx);
+        done(false);
+        return;
+      }
+      tx.cred = cred;
+      tx.ops = keyOps(cred.sessionKey, this.#random);
+      tx.state = "sent";
+      tx.build = () =>
+        buildDelete({
+          xid: tx.xid,
+          epoch: this.#cfg.epoch,
+          apReq: this.#apReq(tx),
+          key: tx.ops!,
+          encrypt: peer.encrypt,
+          transactions: [dels],
+        });
+      this.#transmit(tx);
+    });
+    return tx;
+  }
+
+  // -------------------------------------------------------------------------
+  // STATUS, initiator; dead-peer detection
+
+  #startStatus(peer: Peer, probe: boolean): void {
+    if (probe && peer.probe) return;
+    const tx = this.#newTx(peer, "initiator", M.STATUS);
+    if (!tx) return;
+    if (probe) {
+      peer.probe = tx;
+      peer.state = "suspect";
+    }
+    tx.state = "ticket";
+    tx.onTimeout = () => {
+      this.#finish(tx);
+      if (peer.probe === tx) peer.probe = undefined;
+      this.#fail(peer, tx.xid, M.STATUS, "timeout", tx.lastError ?? "no REPLY to STATUS");
+      if (probe) this.#peerDead(peer);
+    };
+    tx.onReply = (m) => {
+      const payloads = this.#effective(m);
+      if (this.#replyErrors(tx, m, payloads) || !m.authenticated) return;
+      this.#finish(tx);
+      if (peer.probe === tx) peer.probe = undefined;
+    };
+    this.#withTicket(tx, false, (cred, err) => {
+      if (!cred) {
+        this.#fail(peer, tx.xid, M.STATUS, "ticket", err ?? "no ticket");
+        this.#finish(tx);
+        if (peer.probe === tx) peer.probe = undefined;
+        return;
+      }
+      tx.cred = cred;
+      tx.ops = keyOps(cred.sessionKey, this.#random);
+      tx.state = "sent";
+      tx.build = () =>
+        buildStatus({
+          xid: tx.xid,
+          epoch: this.#cfg.epoch,
+          apReq: this.#apReq(tx),
+          key: tx.ops!,
+          encrypt: peer.encrypt,
+        });
+      this.#transmit(tx);
+    });
+  }
+
+  #heard(peer: Peer): void {
+    peer.lastHeard = this.#now;
+    if (peer.state !== "alive") {
+      const was = peer.state;
+      peer.state = "alive";
+      if (was === "suspect" || was === "dead") this.#event({ type: "peer-alive", peer: peer.name });
+    }
+  }
+
+  #armIdle(peer: Peer): void {
+    const idle = peer.timers.deadPeerIdleMs;
+    if (idle > 0 && peer.idleSlot.at === undefined && peer.pairs.size > 0) {
+      this.#timers.set(peer.idleSlot, Math.max(peer.lastHeard, this.#now) + idle);
+    }
+  }
+
+  #idleCheck(peer: Peer, now: number): void {
+    const idle = peer.timers.deadPeerIdleMs;
+    if (idle <= 0 || peer.pairs.size === 0) return;
+    if (now - peer.lastHeard < idle) {
+      this.#timers.set(peer.idleSlot, peer.lastHeard + idle);
+      return;
+    }
+    // Inbound bytes on the newest pair count as a sign of life.
+    let newest: Pair | undefined;
+    for (const p of peer.pairs) {
+      if (p.state === "mature" && (!newest || p.createdAt > newest.createdAt)) newest = p;
+    }
+    const s = newest?.inbound[0];
+    if (!s) {
+      this.#startStatus(peer, true);
+      this.#timers.set(peer.idleSlot, now + idle);
+      return;
+    }
+    this.#kernel(
+      { kind: "getSa", id: { dst: peer.cfg.localAddress, spi: s.spi, proto: s.protocol } },
+      (r) => {
+        const bytes = r.ok && r.sa ? r.sa.current.bytes : undefined;
+        if (bytes !== undefined && bytes !== peer.lastInBytes) {
+          peer.lastInBytes = bytes;
+          peer.lastHeard = this.#now;
+        } else {
+          this.#startStatus(peer, true);
+        }
+        this.#timers.set(peer.idleSlot, this.#now + idle);
+      },
+    );
+  }
+
+  #peerDead(peer: Peer): void {
+    peer.state = "dead";
+    this.#count("peer-dead");
+    this.#event({ type: "peer-dead", peer: peer.name });
+    for (const p of [...peer.pairs]) this.#removePair(p, "peer-dead", true);
+  }
+
+  /** Records the peer's epoch; a change invalidates every SA shared with it (A-15). */
+  /**
+   * The kernel selector of one direction of a pair negotiated for the peer's
+   * selector `index` (none for host-to-host pairs): Linux then uses the SA
+   * only for that traffic and raises a new ACQUIRE for the other selectors.
+   */
+  #saSelector(peer: Peer, index: number, outbound: boolean): Selector | undefined {
+    const s = peer.cfg.selectors?.[index];
+    if (!s) return undefined;
+    const proto = s.proto ?? 0;
+    return outbound
+      ? selector(s.local, s.remote, { proto, sport: s.localPort ?? 0, dport: s.remotePort ?? 0 })
+      : selector(s.remote, s.local, { proto, sport: s.remotePort ?? 0, dport: s.localPort ?? 0 });
+  }
+
+  /** Whether `epoch` precedes the peer's recorded one (32-bit serial order). */
+  #olderEpoch(peer: Peer, epoch: number): boolean {
+    return peer.epoch !== undefined && ((epoch - peer.epoch) | 0) < 0;
+  }
+
+  /** How far behind the peer's newest authenticator a CREATE may be (its retransmission span, twice). */
+  #staleMs(peer: Peer): number {
+    return 2 * this.#ackWindow(peer) + 1000;
+  }
+
+  #noteEpoch(peer: Peer, epoch: number, current: Tx | undefined): void {
+    if (peer.epoch === undefined || peer.epoch === epoch) {
+      peer.epoch = epoch;
+      return;
+    }
+    const previous = peer.epoch;
+    peer.epoch = epoch;
+    this.#count("peer-restarts");
+    this.#event({ type: "peer-epoch-changed", peer: peer.name, previous, current: epoch });
+    const keep = current?.create?.pair;
+    for (const p of [...peer.pairs]) if (p !== keep) this.#removePair(p, "peer-restarted", true);
+    // Responder transactions of the old incarnation are void; so are its cached REPLYs.
+    for (const tx of [...this.#txs.values()]) {
+      if (tx.peer === peer && tx.role === "responder" && tx !== current) {
+        const pair = tx.create?.pair;
+        this.#finish(tx);
+        if (pair) this.#removePair(pair, "peer-restarted", true);
+      }
+    }
+    for (const [k, e] of this.#replyCache) {
+      if (k.startsWith(`${peer.name}\u0000`) && e.epoch !== epoch) this.#replyCache.delete(k);
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Commands received (responder side)
+
+  #onGetTgt(peer: Peer, dg: Datagram, xid: number): void {
+    let rec: ReceivedKinkMessage;
+    try {
+      rec = receiveKinkMessage(dg.data, {});
+    } catch (e) {
+      this.#drop(dg.remote, peer, "malformed", errText(e));
+      return;
+    }
+    const req = rec.message.payloads.find((p) => p.kind === "tgt-req");
+    const tgt = this.#tgt;
+    let wanted: Principal | undefined;
+    try {
+      if (req && req.kind === "tgt-req") wanted = parsePrincipal(req.princName);
+    } catch {
+      wanted = undefined;
+    }
+    if (!tgt || !wanted || !principalEquals(wanted, this.#me)) {
+      this.#send(
+        dg.remote,
+        peer.local,
+        buildErrorReply({ xid, errorCode: KinkErrorCode.U2UDENIED }),
+      );
+      return;
+    }
+    this.#count("gettgt-answered");
+    this.#send(
+      dg.remote,
+      peer.local,
+      buildTgtReply({ xid, tgt: tgt.ticket.raw ?? encodeTicket(tgt.ticket) }),
+    );
+  }
+
+  #onCommand(peer: Peer, dg: Datagram, type: number, xid: number): void {
+    let v: VerifiedApReq | undefined;
+    let epoch = 0;
+    let rec: ReceivedKinkMessage;
+    try {
+      rec = receiveKinkMessage(dg.data, {
+        authenticate: (d) => {
+          const ap = d.message.payloads.find((p) => p.kind === "ap-req");
+          if (!ap || ap.kind !== "ap-req") return undefined;
+          v = this.#service.checkApReq(ap.apReq);
+          epoch = ap.epoch;
+          return keyOps(v.sessionKey, this.#random);
+        },
+      });
+    } catch (e) {
+      const key = v as VerifiedApReq | undefined;
+      key?.sessionKey.dispose();
+      if (e instanceof ApError) {
+        this.#apError(peer, dg, type, xid, e);
+        return;
+      }
+      if (e instanceof WireError && key && e.reaction.action !== "drop" && type !== M.ACK) {
+        // Authenticated but malformed: answer KINK_PROTOERR etc. without AP-REP is all we can do now.
+        this.#drop(dg.remote, peer, "malformed", e.message);
+        return;
+      }
+      this.#drop(dg.remote, peer, e instanceof WireError ? e.category : "rejected", errText(e));
+      return;
+    }
+    const verified = v as VerifiedApReq | undefined;
+    if (!verified || !rec.authenticated) {
+      this.#drop(dg.remote, peer, "unauthenticated", `${messageTypeName(type)} without AP-REQ`);
+      return;
+    }
+    if (!principalEquals(verified.client, peer.principal)) {
+      verified.sessionKey.dispose();
+      this.#drop(
+        dg.remote,
+        peer,
+        "principal",
+        `client ${formatPrincipal(verified.client)} is not ${formatPrincipal(peer.principal)}`,
+      );
+      return;
+    }
+    if (this.#now < this.#recoverUntil) {
+      verified.sessionKey.dispose();
+      this.#drop(
+        dg.remote,
+        peer,
+        "replay",
+        "replay cache recovering after a start (RFC 4120 §3.2.3)",
+      );
+      return;
+    }
+    const verdict = this.#replay.check({
+      client: formatPrincipal(verified.client),
+      server: formatPrincipal(verified.server),
+      ctimeMs: verified.authenticator.ctime.getTime(),
+      cusec: verified.authenticator.cusec,
+    });
+    if (!verdict.ok) {
+      // kinkd answers a replayed AP-REQ with silence; so do we (no amplification).
+      verified.sessionKey.dispose();
+      this.#drop(dg.remote, peer, "replay", `authenticator ${verdict.reason}`);
+      return;
+    }
+    if (this.#olderEpoch(peer, epoch)) {
+      // A message of the peer's previous incarnation (delayed or replayed).
+      verified.sessionKey.dispose();
+      this.#drop(dg.remote, peer, "old-epoch", `epoch ${epoch} before ${peer.epoch}`);
+      return;
+    }
+    // A CREATE whose authenticator is older than the peer's newest by more than
+    // any live transaction can span belongs to a transaction its initiator has
+    // given up: a delayed or replayed copy must not create SAs nobody uses.
+    // (A peer whose clock steps back by more than that is refused CREATEs until
+    // the newest time recorded is 10 spans old.)
+    const ctimeMs = verified.authenticator.ctime.getTime() + verified.authenticator.cusec / 1000;
+    const stale = this.#staleMs(peer);
+    if (
+      type === M.CREATE && ctimeMs < peer.newestAuthMs - stale &&
+      this.#now - peer.newestAuthAt < 10 * stale
+    ) {
+      verified.sessionKey.dispose();
+      this.#drop(dg.remote, peer, "stale", "CREATE older than the peer's abandoned transactions");
+      return;
+    }
+    if (ctimeMs > peer.newestAuthMs || this.#now - peer.newestAuthAt >= 10 * stale) {
+      peer.newestAuthMs = ctimeMs;
+      peer.newestAuthAt = this.#now;
+    }
+    this.#heard(peer);
+    this.#noteEpoch(peer, epoch, undefined);
+    const ticketTag = tagOf(verified.ticket.encPart.cipher);
+    switch (type) {
+      case M.ACK:
+        this.#onAck(peer, xid, verified);
+        return;
+      default: {
+        const ck = `${peer.name}\u0000${xid >>> 0}`;
+        const cached = this.#replyCache.get(ck);
+        if (
+          cached && cached.epoch === epoch && cached.ticketTag === ticketTag &&
+          cached.expires > this.#now
+        ) {
+          // A retransmission: the same answer, never a second SA (A-7).
+          verified.sessionKey.dispose();
+          this.#count("reply-cache-hits");
+          this.#send(dg.remote, peer.local, cached.bytes);
+          return;
+        }
+        const active = this.#txs.get(txKey(peer, "responder", xid));
+        if (active) {
+          verified.sessionKey.dispose();
+          if (active.bytes && active.state === "wait-ack") {
+            this.#send(dg.remote, peer.local, active.bytes);
+          }
+          return;
+        }
+        const ctx = { peer, dg, xid, v: verified, epoch, ticketTag, type };
+        if (type === M.CREATE) this.#respondCreate(ctx, rec);
+        else if (type === M.DELETE) this.#respondDelete(ctx, rec);
+        else this.#respondStatus(ctx);
+      }
+    }
+  }
+
+  /** An AP-REQ was refused: answer as RFC 4430 §3.5 / §6 say. */
+  #apError(peer: Peer, dg: Datagram, type: number, xid: number, e: ApError): void {
+    this.#count(`ap-error-${e.errorCode}`);
+    if (type === M.ACK || e.errorCode === ErrorCode.KRB_AP_ERR_REPEAT) {
+      this.#drop(dg.remote, peer, "ap-req", e.message);
+      return;
+    }
+    // §3.7.1: a U2U ticket we cannot decrypt (our TGT changed): send our current TGT.
+    let u2u = false;
+    try {
+      const ap = receiveApReq(dg.data);
+      if (ap) u2u = hasFlag(decodeApReq(ap).apOptions, ApOption.USE_SESSION_KEY);
+    } catch {
+      u2u = false;
+    }
+    if (
+      u2u && this.#tgt &&
+      (e.errorCode === ErrorCode.KRB_AP_ERR_BAD_INTEGRITY ||
+        e.errorCode === ErrorCode.KRB_AP_ERR_NO_TGT)
+    ) {
+      const tgt = this.#tgt;
+      this.#send(
+        dg.remote,
+        peer.local,
+        buildTgtReply({ xid, tgt: tgt.ticket.raw ?? encodeTicket(tgt.ticket) }),
+      );
+      return;
+    }
+    let krbError: Uint8Array;
+    try {
+      krbError = this.#service.makeKrbError(e);
+    } catch (err) {
+      this.#drop(dg.remote, peer, "internal", errText(err));
+      return;
+    }
+    if (e.errorCode === ErrorCode.KRB_AP_ERR_SKEW || e.errorCode === ErrorCode.KRB_AP_ERR_TKT_NYV) {
+      // Time-dependent refusals: protected with the ticket's key so the peer may correct
+      // its clock (§3.5), and cached (below) because the same command would pass later.
+      const ap = receiveApReq(dg.data);
+      if (ap) {
+        try {
+          const lv = this.#lenient.checkApReq(ap.slice());
+          try {
+            const apRep = makeApRep(
+              lv.sessionKey,
+              lv.authenticator.ctime,
+              lv.authenticator.cusec,
+              this.#random,
+            );
+            const bytes = buildReply({
+              xid,
+              command: type,
+              epoch: this.#cfg.epoch,
+              apRep,
+              key: keyOps(lv.sessionKey, this.#random),
+              krbError,
+              encrypt: true,
+            });
+            this.#send(dg.remote, peer.local, bytes);
+            // Cached like any REPLY: once time has shrunk the skew, a copy of this command
+            // (its authenticator never entered the replay cache) gets this answer again
+            // instead of creating state its initiator abandoned.
+            if (dg.data.length >= 24) {
+              const peerEpoch = new DataView(dg.data.buffer, dg.data.byteOffset + 20, 4).getUint32(
+                0,
+              );
+              this.#cacheReply(
+                peer,
+                xid,
+                peerEpoch,
+                tagOf(lv.ticket.encPart.cipher),
+                bytes,
+                dg.remote,
+              );
+            }
+            this.#drop(
+              dg.remote,
+              peer,
+              e.errorCode === ErrorCode.KRB_AP_ERR_SKEW ? "skew" : "ticket-not-yet-valid",
+              e.message,
+            );
+            return;
+          } finally {
+            lv.sessionKey.dispose();
+          }
+        } catch {
+          // fall through to the unauthenticated error
+        }
+      }
+    }
+    this.#send(dg.remote, peer.local, buildErrorReply({ xid, krbError }));
+    this.#drop(dg.remote, peer, "ap-req", e.message);
+  }
+
+  #tombstone(peer: Peer, key: string): void {
+    const t = peer.tombstones;
+    t.delete(key);
+    while (t.size >= TOMBSTONES_PER_PEER) t.delete(t.keys().next().value as string);
+    t.set(key, this.#now + 2 * this.#skewMs);
+  }
+
+  #cacheReply(
+    peer: Peer,
+    xid: number,
+    epoch: number,
+    ticketTag: string,
+    bytes: Uint8Array,
+    remote: Endpoint,
+  ): void {
+    const ck = `${peer.name}\u0000${xid >>> 0}`;
+    this.#replyCache.delete(ck);
+    while (this.#replyCache.size >= this.#limits.maxReplyCache) {
+      const oldest = this.#replyCache.keys().next().value as string;
+      this.#replyCache.delete(oldest);
+      this.#count("reply-cache-evictions");
+    }
+    const ttl = Math.max(peer.timers.replyCacheMs, this.#skewMs + 2 * this.#ackWindow(peer));
+    this.#replyCache.set(ck, { bytes, epoch, ticketTag, expires: this.#now + ttl, remote });
+    if (this.#replySlot.at === undefined) this.#timers.set(this.#replySlot, this.#now + ttl);
+  }
+
+  #sweepReplyCache(now: number): void {
+    for (const [k, e] of this.#replyCache) {
+      if (e.expires > now) {
+        this.#timers.set(this.#replySlot, e.expires);
+        return;
+      }
+      this.#replyCache.delete(k);
+    }
+  }
+
+  #reply(
+    c: RespondCtx,
+    o: {
+      transactions?: IsakmpPayload[][];
+      ackReq?: boolean;
+      errorCode?: number;
+      cache?: boolean;
+    },
+  ): Uint8Array {
+    const apRep = makeApRep(
+      c.v.sessionKey,
+      c.v.authenticator.ctime,
+      c.v.authenticator.cusec,
+      this.#random,
+    );
+    const r: Parameters<typeof buildReply>[0] = {
+      xid: c.xid,
+      command: c.type,
+      epoch: this.#cfg.epoch,
+      apRep,
+      key: keyOps(c.v.sessionKey, this.#random),
+      encrypt: c.peer.encrypt,
+    };
+    if (o.transactions) r.transactions = o.transactions;
+    if (o.ackReq) r.ackReq = true;
+    if (o.errorCode !== undefined) r.errorCode = o.errorCode;
+    const bytes = buildReply(r);
+    this.#send(c.dg.remote, c.peer.local, bytes);
+    if (o.cache ?? true) this.#cacheReply(c.peer, c.xid, c.epoch, c.ticketTag, bytes, c.dg.remote);
+    return bytes;
+  }
+
+  #notifyReply(
+    c: RespondCtx,
+    type: number,
+    protocol: number,
+    spi: Uint8Array,
+    data: Uint8Array,
+  ): void {
+    this.#count(`notify-sent-${type}`);
+    this.#reply(c, {
+      transactions: [[{ kind: "notify", doi: 1, protocol, notifyType: type, spi, data }]],
+    });
+    c.v.sessionKey.dispose();
+  }
+
+  #respondStatus(c: RespondCtx): void {
+    this.#reply(c, {});
+    c.v.sessionKey.dispose();
+  }
+
+  #respondCreate(c: RespondCtx, rec: ReceivedKinkMessage): void {
+    const peer = c.peer;
+    const payloads = this.#effective(rec);
+    const isakmp = payloads.find((p) => p.kind === "isakmp");
+    const qm = isakmp && isakmp.kind === "isakmp" ? isakmp.payloads : [];
+    const sa = qm.find((p) => p.kind === "sa");
+    const ni = qm.find((p) => p.kind === "nonce");
+    if (!sa || sa.kind !== "sa" || !ni || ni.kind !== "nonce") {
+      this.#notifyReply(c, NotifyType.PAYLOAD_MALFORMED, 0, new Uint8Array(0), new Uint8Array(0));
+      return;
+    }
+    const ke = qm.find((p) => p.kind === "ke");
+    const group = peer.cfg.pfsGroup;
+    if (ke && group === undefined) {
+      // No PFS with this peer: INVALID-PAYLOAD-TYPE with data 4 (KE) (§3.2, §5.5).
+      this.#notifyReply(c, NotifyType.INVALID_PAYLOAD_TYPE, 0, new Uint8Array(0), Uint8Array.of(4));
+      return;
+    }
+    if (!ke && peer.cfg.pfsRequired) {
+      this.#notifyReply(c, NotifyType.NO_PROPOSAL_CHOSEN, 0, new Uint8Array(0), new Uint8Array(0));
+      return;
+    }
+    if (this.#pairLimit(peer)) {
+      this.#notifyReply(c, NotifyType.NO_PROPOSAL_CHOSEN, 0, new Uint8Array(0), new Uint8Array(0));
+      return;
+    }
+    const choice = chooseProposal(
+      sa,
+      peer.cfg.proposals,
+      peer.cfg.mode,
+      peer.life,
+      ke ? group : undefined,
+    );
+    if (!choice) {
+      this.#notifyReply(c, NotifyType.NO_PROPOSAL_CHOSEN, 0, new Uint8Array(0), new Uint8Array(0));
+      return;
+    }
+    const ids = qm.filter((p): p is IdPayload => p.kind === "id");
+    let selector = -1;
+    if (ids.length !== 0) {
+      const m = ids.length === 2
+        ? matchIds(ids[0]!, ids[1]!, peer.cfg.selectors, peer.cfg.address, peer.cfg.localAddress)
+        : undefined;
+      if (m === undefined) {
+        this.#notifyReply(
+          c,
+          NotifyType.INVALID_ID_INFORMATION,
+          0,
+          new Uint8Array(0),
+          new Uint8Array(0),
+        );
+        return;
+      }
+      selector = m;
+    }
+    let dh: DhPrivate | undefined;
+    let dhSecret: Uint8Array | undefined;
+    if (ke && ke.kind === "ke" && group !== undefined) {
+      dh = generateDh(group, this.#random);
+      try {
+        dhSecret = dh.computeSecret(ke.data);
+      } catch {
+        dh.dispose();
+        this.#notifyReply(
+          c,
+          NotifyType.INVALID_KEY_INFORMATION,
+          0,
+          new Uint8Array(0),
+          new Uint8Array(0),
+        );
+        return;
+      }
+      choice.optimistic = false; // KE makes the exchange 3-way (§7)
+    }
+    for (const x of choice.chosen) {
+      const k = pk(x.protocol, x.initiatorSpi);
+      const dead = peer.tombstones.get(k);
+      if (peer.pairsByOut.has(k) || (dead !== undefined && dead > this.#now)) {
+        this.#notifyReply(
+          c,
+          NotifyType.INVALID_SPI,
+          x.protocol === "esp" ? 3 : 2,
+          spiBytes(x.initiatorSpi),
+          new Uint8Array(0),
+        );
+        return;
+      }
+    }
+    const tx = this.#newTx(peer, "responder", M.CREATE, c.xid);
+    if (!tx) {
+      this.#notifyReply(c, NotifyType.NO_PROPOSAL_CHOSEN, 0, new Uint8Array(0), new Uint8Array(0));
+      return;
+    }
+    tx.remote = c.dg.remote;
+    tx.ownedKey = c.v;
+    tx.state = "installing";
+    const optimistic = choice.optimistic;
+    const nr = optimistic ? undefined : this.#random.fill(new Uint8Array(NONCE_LEN));
+    const pair = this.#newPair(peer, false, c.xid, selector, choice.life);
+    pair.outbound = choice.chosen.map((x) => ({ protocol: x.protocol, spi: x.initiatorSpi }));
+    tx.create = {
+      trig: { selector: -1, restarts: 0, freshTicket: false, noKe: false },
+      spis: new Map(),
+      ni: ni.nonce,
+      optimisticInstalled: false,
+      dh,
+      dhSecret,
+      ids,
+      pair,
+      choice,
+      nr,
+      freshTried: false,
+    };
+    // Reserve the outbound SPIs at once so a concurrent CREATE naming them gets INVALID-SPI.
+    for (const s of pair.outbound) peer.pairsByOut.set(pk(s.protocol, s.spi), pair);
+    const protos = choice.chosen.map((x) => x.protocol);
+    this.#kernelAll(
+      protos.map((proto) => ({
+        kind: "allocSpi",
+        request: {
+          src: peer.cfg.address,
+          dst: peer.cfg.localAddress,
+          proto,
+          mode: peer.cfg.mode,
+          reqid: peer.reqid,
+        },
+      })),
+      (rs) => {
+        rs.forEach((r, i) => {
+          if (r.ok && r.spi !== undefined) tx.create!.spis.set(protos[i]!, r.spi);
+        });
+        if (tx.finished) {
+          this.#releaseSpis(peer, tx.create!.spis);
+          return;
+        }
+        const bad = rs.find((r) => !r.ok);
+        if (bad && !bad.ok) {
+          this.#respondFail(tx, c, `allocSpi: ${errText(bad.error)}`);
+          return;
+        }
+        pair.inbound = protos.map((p) => ({ protocol: p, spi: tx.create!.spis.get(p)! }));
+        this.#respondInstall(tx, c);
+      },
+    );
+  }
+
+  #respondFail(tx: Tx, c: RespondCtx, detail: string): void {
+    const pair = tx.create?.pair;
+    this.#fail(tx.peer, tx.xid, M.CREATE, "kernel", detail);
+    if (!tx.finished) {
+      this.#reply(c, {
+        transactions: [[{
+          kind: "notify",
+          doi: 1,
+          protocol: 0,
+          notifyType: NotifyType.NO_PROPOSAL_CHOSEN,
+          spi: new Uint8Array(0),
+          data: new Uint8Array(0),
+        }]],
+      });
+    }
+    if (pair) this.#removePair(pair, "kernel", true);
+    this.#finish(tx);
+  }
+
+  #respondInstall(tx: Tx, c: RespondCtx): void {
+    const peer = tx.peer;
+    const cr = tx.create!;
+    const choice = cr.choice!;
+    const pair = cr.pair!;
+    const lt = this.#lifetime(peer, choice.life, undefined);
+    const mk = (x: Choice["chosen"][number], inbound: boolean): SaConfig =>
+      deriveSa({
+        sessionKey: c.v.sessionKey,
+        prf: peer.prf,
+        protocol: x.protocol,
+        transform: x.transform,
+        spi: inbound ? cr.spis.get(x.protocol)! : x.initiatorSpi,
+        ni: cr.ni,
+        nr: cr.nr,
+        dhSecret: cr.dhSecret,
+        src: inbound ? peer.cfg.address : peer.cfg.localAddress,
+        dst: inbound ? peer.cfg.localAddress : peer.cfg.address,
+        mode: peer.cfg.mode,
+        reqid: peer.reqid,
+        lifetime: lt,
+        selector: this.#saSelector(peer, pair.selector, !inbound),
+      });
+    const inSas = choice.chosen.map((x) => mk(x, true));
+    const outSas = choice.optimistic ? choice.chosen.map((x) => mk(x, false)) : [];
+    const ops: KernelOp[] = [
+      ...inSas.map((sa): KernelOp => ({ kind: "updateSa", sa })),
+      ...outSas.map((sa): KernelOp => ({ kind: "addSa", sa })),
+    ];
+    this.#kernelAll(ops, (rs) => {
+      for (const s of [...inSas, ...outSas]) wipeSaConfig(s);
+      if (tx.finished) return;
+      const bad = rs.find((r) => !r.ok);
+      pair.outboundInstalled = outSas.length > 0 && rs.slice(inSas.length).every((r) => r.ok);
+      if (bad && !bad.ok) {
+        this.#respondFail(tx, c, `install SA: ${errText(bad.error)}`);
+        return;
+      }
+      const qm: IsakmpPayload[] = [
+        replySaPayload(
+          choice,
+          cr.spis,
+          peer.cfg.mode,
+          cr.dhSecret ? peer.cfg.pfsGroup : undefined,
+          spiBytes,
+        ),
+      ];
+      if (cr.nr) qm.push({ kind: "nonce", nonce: cr.nr });
+      if (cr.dh) {
+        qm.push({ kind: "ke", data: cr.dh.publicValue });
+        cr.dh.dispose();
+        cr.dh = undefined;
+      }
+      if (cr.ids?.length) qm.push(...cr.ids);
+      if (choice.optimistic) {
+        this.#reply(c, { transactions: [qm] });
+        this.#pairUp(pair, true, undefined);
+        cr.pair = undefined;
+        this.#finish(tx);
+        return;
+      }
+      // 3-way: REPLY with ACKREQ and Nr, retransmitted until the ACK (§9).
+      this.#indexPair(pair);
+      pair.ackTx = tx;
+      tx.bytes = this.#reply(c, { transactions: [qm], ackReq: true });
+      tx.state = "wait-ack";
+      tx.firstSentAt = this.#now;
+      tx.transmissions = 1;
+      tx.rto = this.#rto(peer);
+      this.#timers.set(tx.slot, this.#now + tx.rto);
+      tx.onTimeout = () => {
+        // No ACK: drop our half and tell the initiator, whichever state it is in.
+        this.#fail(peer, tx.xid, M.CREATE, "timeout", "no ACK");
+        const inbound = pair.inbound.map((s) => ({ ...s }));
+        pair.ackTx = undefined;
+        this.#removePair(pair, "timeout", true);
+        this.#finish(tx);
+        this.#startDeleteSpis(peer, inbound);
+      };
+    });
+  }
+
+  #onAck(peer: Peer, xid: number, v: VerifiedApReq): void {
+    const tx = this.#txs.get(txKey(peer, "responder", xid));
+    if (!tx || tx.state !== "wait-ack" || !tx.create?.pair) {
+      v.sessionKey.dispose();
+      this.#count("ack-unmatched");
+      return;
+    }
+    const cr = tx.create;
+    const pair = cr.pair!;
+    const choice = cr.choice!;
+    tx.state = "installing";
+    this.#timers.cancel(tx.slot);
+    const lt = this.#lifetime(peer, choice.life, undefined);
+    const outSas = choice.chosen.map((x) =>
+      deriveSa({
+        sessionKey: v.sessionKey,
+        prf: peer.prf,
+        protocol: x.protocol,
+        transform: x.transform,
+        spi: x.initiatorSpi,
+        ni: cr.ni,
+        nr: cr.nr,
+        dhSecret: cr.dhSecret,
+        src: peer.cfg.localAddress,
+        dst: peer.cfg.address,
+        mode: peer.cfg.mode,
+        reqid: peer.reqid,
+        lifetime: lt,
+        selector: this.#saSelector(peer, pair.selector, true),
+      })
+    );
+    v.sessionKey.dispose();
+    this.#kernelAll(outSas.map((sa) => ({ kind: "addSa", sa })), (rs) => {
+      for (const s of outSas) wipeSaConfig(s);
+      if (tx.finished) return;
+      const bad = rs.find((r) => !r.ok);
+      pair.ackTx = undefined;
+      if (bad && !bad.ok) {
+        this.#fail(peer, xid, M.CREATE, "kernel", `install outbound SA: ${errText(bad.error)}`);
+        const inbound = pair.inbound.map((s) => ({ ...s }));
+        this.#removePair(pair, "kernel", true);
+        this.#finish(tx);
+        this.#startDeleteSpis(peer, inbound);
+        return;
+      }
+      pair.outboundInstalled = true;
+      this.#pairUp(pair, false, undefined);
+      cr.pair = undefined;
+      this.#finish(tx);
+    });
+  }
+
+  #respondDelete(c: RespondCtx, rec: ReceivedKinkMessage): void {
+    const peer = c.peer;
+    const payloads = this.#effective(rec);
+    const qm = payloads.flatMap((p) => p.kind === "isakmp" ? p.payloads : []);
+    const found = new Set<Pair>();
+    const notifies: IsakmpPayload[] = [];
+    for (const d of qm) {
+      if (d.kind !== "delete") continue;
+      const proto = xfrmProto(d.protocol);
+      for (const s of d.spis) {
+        const n = spiNumber(s);
+        const pair = proto && n !== undefined ? peer.pairsByOut.get(pk(proto, n)) : undefined;
+        // Deleted SPIs, known or not, may not be CREATEd again by a late copy.
+        if (proto && n !== undefined) this.#tombstone(peer, pk(proto, n));
+        if (pair) found.add(pair);
+        else {
+          notifies.push({
+            kind: "notify",
+            doi: 1,
+            protocol: d.protocol,
+            notifyType: NotifyType.INVALID_SPI,
+            spi: s,
+            data: new Uint8Array(0),
+          });
+        }
+      }
+    }
+    const byProto = new Map<XfrmProto, number[]>();
+    for (const pair of found) {
+      for (const s of pair.inbound) {
+        const l = byProto.get(s.protocol) ?? [];
+        l.push(s.spi);
+        byProto.set(s.protocol, l);
+      }
+      // Both directions go (no half-open SAs): outbound now, inbound after the grace period.
+      if (pair.outboundInstalled) {
+        for (const s of pair.outbound) {
+          this.#kernel({
+            kind: "deleteSa",
+            id: { dst: peer.cfg.address, spi: s.spi, proto: s.protocol },
+          });
+        }
+        pair.outboundInstalled = false;
+      }
+      if (pair.ackTx) {
+        const t = pair.ackTx;
+        pair.ackTx = undefined;
+        this.#finish(t);
+      }
+      this.#timers.cancel(pair.rekeySlot);
+      if (pair.rekeyTx) {
+        const t = pair.rekeyTx;
+        pair.rekeyTx = undefined;
+        if (t.create) delete t.create.trig.rekeyOf;
+      }
+      const wasLarval = pair.state === "larval";
+      pair.state = "dying";
+      pair.endSlot = slot(() => {
+        pair.state = wasLarval ? "larval" : "mature";
+        this.#removePair(pair, "deleted-by-peer", true);
+      });
+      this.#timers.set(pair.endSlot, this.#now + peer.timers.deleteGraceMs);
+    }
+    if (notifies.length) this.#count(`notify-sent-${NotifyType.INVALID_SPI}`);
+    const dels: IsakmpPayload[] = [...byProto].map(([proto, spis]) => ({
+      kind: "delete",
+      doi: 1,
+      protocol: proto === "esp" ? 3 : 2,
+      spiSize: 4,
+      spis: spis.map(spiBytes),
+    }));
+    const t = [...dels, ...notifies];
+    this.#reply(c, t.length ? { transactions: [t] } : {});
+    c.v.sessionKey.dispose();
+  }
+
+  // -------------------------------------------------------------------------
+  // Status
+
+  /** A snapshot of peers, SA pairs and transactions (no keys). */
+  status(): EngineStatus {
+    const peers = [...this.#peers.values()].map((p) => {
+      const s: EngineStatus["peers"][number] = {
+        name: p.name,
+        address: p.cfg.address,
+        principal: formatPrincipal(p.principal),
+        state: p.state,
+        saPairs: p.pairs.size,
+        transactions: p.txCount,
+        clockOffsetMs: p.clockOffsetMs,
+      };
+      if (p.epoch !== undefined) s.peerEpoch = p.epoch;
+      if (p.srtt !== undefined) s.srttMs = p.srtt;
+      if (p.lastFailure) s.lastFailure = { ...p.lastFailure };
+      return s;
+    });
+    const saPairs: EngineStatus["saPairs"] = [];
+    for (const p of this.#peers.values()) {
+      for (const x of p.pairs) {
+        const s: EngineStatus["saPairs"][number] = {
+          peer: p.name,
+          inbound: x.inbound.map((y) => ({ ...y })),
+          outbound: x.outbound.map((y) => ({ ...y })),
+          state: x.state,
+          initiator: x.initiator,
+          createdAt: x.createdAt,
+          expiresAt: x.expiresAt,
+        };
+        if (x.rekeyAt !== undefined) s.rekeyAt = x.rekeyAt;
+        saPairs.push(s);
+      }
+    }
+    const transactions: EngineStatus["transactions"] = [...this.#txs.values()].map((t) => ({
+      peer: t.peer.name,
+      xid: t.xid,
+      command: messageTypeName(t.command),
+      role: t.role,
+      state: t.state,
+      transmissions: t.transmissions,
+    }));
+    for (const p of this.#peers.values()) {
+      for (let i = 0; i < p.deleteRetries.size; i++) {
+        transactions.push({
+          peer: p.name,
+          xid: 0,
+          command: "DELETE",
+          role: "initiator",
+          state: "retry-wait",
+          transmissions: 0,
+        });
+      }
+    }
+    return {
+      epoch: this.#cfg.epoch,
+      now: this.#now,
+      peers,
+      saPairs,
+      transactions,
+      replyCache: this.#replyCache.size,
+      counters: { ...this.#counters },
+    };
+  }
+}
+
+interface RespondCtx {
+  peer: Peer;
+  dg: Datagram;
+  xid: number;
+  v: VerifiedApReq;
+  epoch: number;
+  ticketTag: string;
+  type: number;
+}
+
+/** The DER AP-REQ of a KINK message, if its header and chain decode. */
+function receiveApReq(data: Uint8Array): Uint8Array | undefined {
+  try {
+    const m = receiveKinkMessageHeaderOnly(data);
+    return m;
+  } catch {
+    return undefined;
+  }
+}
+
+function receiveKinkMessageHeaderOnly(data: Uint8Array): Uint8Array | undefined {
+  const h = decodeKinkHeader(data);
+  void h;
+  // Walk the outer chain without crypto: the AP-REQ payload is always first.
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (data[12] !== 1 || data.length < 24) return undefined;
+  const len = dv.getUint16(18);
+  if (16 + len > data.length || len < 8) return undefined;
+  return data.subarray(24, 16 + len);
+}
