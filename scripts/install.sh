@@ -2,6 +2,7 @@
 # Installs what kink needs, idempotently, saying what it does. Source it, then call
 #   kink_install tests   # deno + every package in scripts/apt-packages.txt + Deno deps
 #   kink_install main    # deno + scripts/apt-packages-main.txt + Deno deps
+#   kink_install bench   # kink_install tests + scripts/apt-packages-bench.txt (load peers)
 # (scripts/run-tests.sh and scripts/run-main.sh do exactly that.)
 #
 # - apt: `apt-get update` at most once per run, and only when a package is missing;
@@ -99,7 +100,11 @@ kink_install() {
   case "$what" in
   tests) list="$KINK_ROOT/scripts/apt-packages.txt" ;;
   main) list="$KINK_ROOT/scripts/apt-packages-main.txt" ;;
-  *) kink_die "kink_install: unknown set '$what' (tests|main)" || return 1 ;;
+  bench)
+    kink_install tests || return 1
+    list="$KINK_ROOT/scripts/apt-packages-bench.txt"
+    ;;
+  *) kink_die "kink_install: unknown set '$what' (tests|main|bench)" || return 1 ;;
   esac
   kink_say "setting up kink ($what) in $KINK_ROOT"
   mapfile -t pkgs < <(kink_read_list "$list")
