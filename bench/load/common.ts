@@ -38,7 +38,7 @@ export interface WorkloadResult {
   /** UDP receive-buffer drops in both namespaces (RcvbufErrors). */
   rcvbufErrors: number | undefined;
   /** Free-form notes (why something is n/a, caveats). */
-  notes?: string;
+  notes?: string | undefined;
 }
 
 const HZ = 100; // CLK_TCK on Linux x86-64
@@ -118,9 +118,16 @@ export interface AcquireLab {
   inject(i: number): Promise<void> | void;
   /**
    * Reads what completed since the last call: completion times (ms since the
-   * epoch) of exchanges, in completion order, both sides installed.
+   * epoch) of exchanges, in completion order, both sides installed; with `i`
+   * when the implementation tells which injected exchange it was.
    */
-  poll(): Promise<number[]> | number[];
+  poll(): Promise<Completion[]> | Completion[];
+}
+
+/** One completed exchange: when, and (if known) which injection it answers. */
+export interface Completion {
+  t: number;
+  i?: number;
 }
 
 /** Options of {@link runWindowed}. */
@@ -134,21 +141,23 @@ export interface WindowOptions {
   window: number;
   /** Give up this long after the last completion (ms). */
   idleTimeoutMs?: number;
-  /** Poll interval (ms); 0: yield to the event loop only. */
+  /** Poll interval (ms), default 1 (the harness must not take a core from the daemons). */
   pollMs?: number;
 }
 
 /**
  * Injects `n` ACQUIREs with at most `window` outstanding and waits for them.
- * Completions are matched to injections in order (the k-th completion ends
- * the k-th oldest outstanding exchange), which is exact for the sequential
- * run and a close approximation under a window (the peers' logs carry no
- * common transaction id). CPU is utime+stime of both daemons over the run.
+ * When the implementation names the injection a completion answers, its
+ * latency is exact; otherwise completions are matched to injections in order
+ * (the k-th completion ends the k-th oldest outstanding exchange), exact for
+ * the sequential run and a close approximation under a window (kinkd's logs
+ * carry no common transaction id). CPU is utime+stime of both daemons over the run.
  */
 export async function runWindowed(lab: AcquireLab, o: WindowOptions): Promise<WorkloadResult> {
   const idle = o.idleTimeoutMs ?? 40_000;
   const sent: number[] = [];
   const done: number[] = [];
+  const exact: number[] = [];
   const u0 = [udpCounters(lab.pids.initiator), udpCounters(lab.pids.responder)];
   const c0 = [cpuSeconds(lab.pids.initiator), cpuSeconds(lab.pids.responder)];
   await lab.poll(); // discard anything earlier
@@ -161,12 +170,15 @@ export async function runWindowed(lab: AcquireLab, o: WindowOptions): Promise<Wo
     }
     const got = await lab.poll();
     if (got.length > 0) {
-      for (const t of got) done.push(t);
+      for (const c of got) {
+        done.push(c.t);
+        if (c.i !== undefined && sent[c.i] !== undefined) exact.push(c.t - sent[c.i]!);
+      }
       lastProgress = nowMs();
     } else if (nowMs() - lastProgress > idle) {
       break;
     } else {
-      await sleep(o.pollMs ?? 0);
+      await sleep(o.pollMs ?? 1);
     }
   }
   const c1 = [cpuSeconds(lab.pids.initiator), cpuSeconds(lab.pids.responder)];
@@ -174,7 +186,9 @@ export async function runWindowed(lab: AcquireLab, o: WindowOptions): Promise<Wo
   const completed = Math.min(done.length, o.n);
   const last = completed > 0 ? done[completed - 1]! : nowMs();
   const wallS = (last - t0) / 1000;
-  const lat = done.slice(0, completed).map((t, k) => t - sent[k]!);
+  const lat = exact.length === completed && completed > 0
+    ? exact
+    : done.slice(0, completed).map((t, k) => t - sent[k]!);
   const ci = (c1[0]! - c0[0]!) * 1000 / Math.max(1, completed);
   const cr = (c1[1]! - c0[1]!) * 1000 / Math.max(1, completed);
   return {

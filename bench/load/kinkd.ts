@@ -15,7 +15,7 @@
 import { type Netns } from "../../tests/harness/netns.ts";
 import { type Realm } from "../../tests/harness/krb5_realm.ts";
 import { runOk } from "../../tests/harness/exec.ts";
-import { type AcquireLab, FileTail, sleep } from "./common.ts";
+import { type AcquireLab, type Completion, FileTail, sleep } from "./common.ts";
 
 /** Where the peer package lives (override with KINKD_PEER). */
 export const PEER_PKG = Deno.env.get("KINKD_PEER") ??
@@ -132,7 +132,7 @@ export class KinkdLab implements AcquireLab {
   }
 
   /** Completion times of exchanges finished since the last call. */
-  poll(): number[] {
+  poll(): Completion[] {
     const adds = (lines: string[], into: number[], spis?: string[]) => {
       for (const l of lines) {
         const m = /^(\d+\.\d+) SA ADD .* spi 0x([0-9a-f]+)/.exec(l);
@@ -144,9 +144,9 @@ export class KinkdLab implements AcquireLab {
     };
     adds(this.#ta.lines(), this.#a, this.outboundSpis);
     adds(this.#tb.lines(), this.#b);
-    const out: number[] = [];
+    const out: Completion[] = [];
     while (this.#matched < this.#a.length && this.#matched < this.#b.length) {
-      out.push(Math.max(this.#a[this.#matched]!, this.#b[this.#matched]!));
+      out.push({ t: Math.max(this.#a[this.#matched]!, this.#b[this.#matched]!) });
       this.#matched++;
     }
     return out;
