@@ -37,6 +37,8 @@ export interface WorkloadResult {
   retransmissions: number | undefined;
   /** UDP receive-buffer drops in both namespaces (RcvbufErrors). */
   rcvbufErrors: number | undefined;
+  /** Raw latencies (ms), kept only while rounds are merged; never written out. */
+  raw?: number[];
   /** Free-form notes (why something is n/a, caveats). */
   notes?: string | undefined;
 }
@@ -211,6 +213,36 @@ export async function runWindowed(lab: AcquireLab, o: WindowOptions): Promise<Wo
       Math.max(0, u1[1]!.out - u0[1]!.out - completed),
     rcvbufErrors: (u1[0]!.rcvbufErrors - u0[0]!.rcvbufErrors) +
       (u1[1]!.rcvbufErrors - u0[1]!.rcvbufErrors),
+    raw: lat,
+  };
+}
+
+/** Merges rounds of one workload (rates from summed wall time, CPU weighted by exchanges). */
+export function mergeRounds(rs: WorkloadResult[]): WorkloadResult {
+  const first = rs[0]!;
+  const completed = rs.reduce((s, r) => s + r.completed, 0);
+  const wallS = rs.reduce((s, r) => s + r.wallS, 0);
+  const w = (f: (r: WorkloadResult) => number | undefined) =>
+    rs.reduce((s, r) => s + (f(r) ?? 0) * r.completed, 0) / Math.max(1, completed);
+  const raw = rs.flatMap((r) => r.raw ?? []);
+  const last = rs[rs.length - 1]!;
+  return {
+    ...first,
+    requested: rs.reduce((s, r) => s + r.requested, 0),
+    completed,
+    failures: rs.reduce((s, r) => s + r.failures, 0),
+    wallS: round(wallS),
+    rate: round(completed / Math.max(wallS, 1e-6), 1),
+    latencyMs: latencySummary(raw),
+    cpuMsPerExchange: round(w((r) => r.cpuMsPerExchange)),
+    cpuMsSplit: {
+      initiator: round(w((r) => r.cpuMsSplit?.initiator)),
+      responder: round(w((r) => r.cpuMsSplit?.responder)),
+    },
+    rssMiB: last.rssMiB,
+    retransmissions: rs.reduce((s, r) => s + (r.retransmissions ?? 0), 0),
+    rcvbufErrors: rs.reduce((s, r) => s + (r.rcvbufErrors ?? 0), 0),
+    raw,
   };
 }
 

@@ -48,6 +48,12 @@ export interface KinkLabOptions {
   selectors?: number;
   /** Extra `[daemon]` lines (levers). */
   daemonExtra?: string[];
+  /**
+   * Write V8 CPU profiles of both daemons here: the daemons then run as
+   * `deno run --allow-all --cpu-prof core/cli/main.ts daemon …` (the launcher
+   * cannot pass `--cpu-prof`); profiles are written when they exit.
+   */
+  profileDir?: string;
 }
 
 class Control {
@@ -92,7 +98,7 @@ interface Side {
   proc: Deno.ChildProcess;
   log: string[];
   ctl: Control;
-  up: Map<string, number>;
+  up: Map<string, number[]>;
   down: number;
   failed: number;
 }
@@ -118,7 +124,7 @@ export class KinkLab implements AcquireLab {
   readonly #b: Side;
   readonly peers: number;
   #round = new Map<string, number>(); // peer -> injection index of the current round
-  #done = new Set<string>();
+  #matched = new Map<string, number>();
 
   private constructor(a: Side, b: Side, peers: number) {
     this.#a = a;
@@ -208,12 +214,19 @@ export class KinkLab implements AcquireLab {
     const sides: Side[] = [];
     for (const [k, ns] of [[1, b], [0, a]] as const) {
       const f = files[k]!;
+      const head = o.profileDir
+        ? [
+          "--allow-all",
+          "--cpu-prof",
+          `--cpu-prof-dir=${o.profileDir}/${k === 0 ? "initiator" : "responder"}`,
+          `${root}/core/cli/main.ts`,
+        ]
+        : [...flags, `${root}/core/cli/launch.ts`];
       const proc = ns.spawn([
         Deno.execPath(),
         "run",
         "--quiet",
-        ...flags,
-        `${root}/core/cli/launch.ts`,
+        ...head,
         "daemon",
         "--config",
         f.config,
@@ -239,7 +252,11 @@ export class KinkLab implements AcquireLab {
             buf = buf.slice(i + 1);
             if (line.includes(" sa-up ")) {
               const m = / peer=(\S+)/.exec(line);
-              if (m) s.up.set(m[1]!, t);
+              if (m) {
+                const l = s.up.get(m[1]!);
+                if (l) l.push(t);
+                else s.up.set(m[1]!, [t]);
+              }
             } else if (line.includes(" sa-down ")) {
               s.down++;
             } else {
@@ -276,7 +293,7 @@ export class KinkLab implements AcquireLab {
   /** Starts a round: forget earlier completions. */
   begin(): void {
     this.#round.clear();
-    this.#done.clear();
+    this.#matched.clear();
     this.#a.up.clear();
     this.#b.up.clear();
   }
@@ -288,11 +305,11 @@ export class KinkLab implements AcquireLab {
     await this.#a.ctl.send([{ cmd: "up", args: { peer } }]);
   }
 
-  /** `up` for many peers in one write (a burst). */
-  async injectMany(from: number, n: number): Promise<void> {
+  /** `up` for many peers in one write (a burst); `index`: tell poll() which injection each is. */
+  async injectMany(from: number, n: number, index = true): Promise<void> {
     const cmds = [];
     for (let i = from; i < from + n; i++) {
-      this.#round.set(`p${i % this.peers}`, i);
+      if (index) this.#round.set(`p${i % this.peers}`, i);
       cmds.push({ cmd: "up", args: { peer: `p${i % this.peers}` } });
     }
     await this.#a.ctl.send(cmds);
@@ -309,12 +326,16 @@ export class KinkLab implements AcquireLab {
   poll(): Completion[] {
     const out: Completion[] = [];
     for (const [peer, ta] of this.#a.up) {
-      if (this.#done.has(peer)) continue;
       const tb = this.#b.up.get(peer);
       if (tb === undefined) continue;
-      this.#done.add(peer);
-      const i = this.#round.get(peer);
-      out.push(i === undefined ? { t: Math.max(ta, tb) } : { t: Math.max(ta, tb), i });
+      let m = this.#matched.get(peer) ?? 0;
+      while (m < ta.length && m < tb.length) {
+        const t = Math.max(ta[m]!, tb[m]!);
+        const i = m === 0 ? this.#round.get(peer) : undefined;
+        out.push(i === undefined ? { t } : { t, i });
+        m++;
+      }
+      this.#matched.set(peer, m);
     }
     out.sort((x, y) => x.t - y.t);
     return out;
@@ -356,6 +377,11 @@ export class KinkLab implements AcquireLab {
 
   /** Stops both daemons (SIGTERM, then SIGKILL by PID). */
   async stop(): Promise<void> {
+    const keep = Deno.env.get("KINK_LOAD_LOGS");
+    if (keep) {
+      await Deno.writeTextFile(`${keep}.a.log`, this.#a.log.join("\n") + "\n");
+      await Deno.writeTextFile(`${keep}.b.log`, this.#b.log.join("\n") + "\n");
+    }
     await this.#a.ctl?.close();
     await this.#b.ctl?.close();
     for (const s of [this.#a, this.#b]) {

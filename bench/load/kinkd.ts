@@ -12,8 +12,8 @@
  *
  * @module
  */
-import { type Netns } from "../../tests/harness/netns.ts";
-import { type Realm } from "../../tests/harness/krb5_realm.ts";
+import type { Netns } from "../../tests/harness/netns.ts";
+import type { Realm } from "../../tests/harness/krb5_realm.ts";
 import { runOk } from "../../tests/harness/exec.ts";
 import { type AcquireLab, type Completion, FileTail, sleep } from "./common.ts";
 

@@ -69,6 +69,7 @@ export async function main(argv: string[]): Promise<WorkloadResult[]> {
     console.error(`[bench:load] ${name} …`);
     try {
       const rs = await fn();
+      for (const r of rs) delete r.raw;
       results.push(...rs);
       console.error(`[bench:load] ${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     } catch (e) {
