@@ -6,6 +6,15 @@
  *
  * @module
  */
+import { tempRoot, uniqueName } from "../../tests/harness/cleanup.ts";
+
+/**
+ * A temporary directory named like the test harness's (`kink-test-<pid>-…`),
+ * so the harness's watchdog removes it if the run is killed.
+ */
+export function loadTempDir(kind: string): Promise<string> {
+  return Deno.makeTempDir({ dir: tempRoot(), prefix: `${uniqueName(`load-${kind}`)}-` });
+}
 
 /** One workload on one implementation. */
 export interface WorkloadResult {

@@ -14,7 +14,7 @@
 import { parseArgs } from "node:util";
 import { withNetns } from "../../tests/harness/netns.ts";
 import { withRealm } from "../../tests/harness/krb5_realm.ts";
-import { runWindowed } from "./common.ts";
+import { loadTempDir, runWindowed } from "./common.ts";
 import { KinkLab } from "./kink.ts";
 import { MAX_PEERS } from "./run_kink.ts";
 
@@ -92,7 +92,7 @@ async function profileRun(root: string, n: number, window: number, out: string):
     await withRealm(
       { principals: ["kink/a.kink.test", "kink/b.kink.test"], netns: kdc!.name },
       async (realm) => {
-        const dir = await Deno.makeTempDir({ prefix: "kink-load-prof-" });
+        const dir = await loadTempDir("prof");
         const lab = await KinkLab.start({
           root,
           dir,

@@ -5,7 +5,7 @@
  */
 import { withNetns } from "../../tests/harness/netns.ts";
 import { withRealm } from "../../tests/harness/krb5_realm.ts";
-import { mergeRounds, round, runWindowed, type WorkloadResult } from "./common.ts";
+import { loadTempDir, mergeRounds, round, runWindowed, type WorkloadResult } from "./common.ts";
 import { KinkLab } from "./kink.ts";
 import { na } from "./run_kinkd.ts";
 import type { Sizes } from "./workloads.ts";
@@ -31,7 +31,7 @@ async function withLab<T>(
     return await withRealm(
       { principals: ["kink/a.kink.test", "kink/b.kink.test"], netns: kdc!.name },
       async (realm) => {
-        const dir = await Deno.makeTempDir({ prefix: "kink-load-kink-" });
+        const dir = await loadTempDir("kink");
         let lab: KinkLab | undefined;
         try {
           lab = await KinkLab.start({

@@ -5,7 +5,7 @@
  */
 import { withNetns } from "../../tests/harness/netns.ts";
 import { withRealm } from "../../tests/harness/krb5_realm.ts";
-import { runWindowed, sleep, type WorkloadResult } from "./common.ts";
+import { loadTempDir, runWindowed, sleep, type WorkloadResult } from "./common.ts";
 import { KinkdLab } from "./kinkd.ts";
 import type { Sizes } from "./workloads.ts";
 
@@ -19,7 +19,7 @@ export async function runKinkd(sizes: Sizes, only: Set<string> | undefined): Pro
     await withRealm(
       { principals: ["kink/a.kink.test", "kink/b.kink.test"], netns: a!.name },
       async (realm) => {
-        const dir = await Deno.makeTempDir({ prefix: "kink-load-kinkd-" });
+        const dir = await loadTempDir("kinkd");
         let lab: KinkdLab | undefined;
         try {
           lab = await KinkdLab.start(dir, realm, a!, b!);

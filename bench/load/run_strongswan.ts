@@ -12,7 +12,7 @@
  */
 import { type Netns, withNetns } from "../../tests/harness/netns.ts";
 import { run, runOk } from "../../tests/harness/exec.ts";
-import { round, rssMiB, sleep, type WorkloadResult } from "./common.ts";
+import { loadTempDir, round, rssMiB, sleep, type WorkloadResult } from "./common.ts";
 import { na } from "./run_kinkd.ts";
 import type { Sizes } from "./workloads.ts";
 
@@ -57,7 +57,7 @@ export async function runStrongswan(sizes: Sizes, only: Set<string> | undefined)
   const want = (k: string) => !only || only.has(k);
   const out: WorkloadResult[] = [];
   await withNetns(2, async ([a, b]) => {
-    const dir = await Deno.makeTempDir({ prefix: "kink-load-ss-" });
+    const dir = await loadTempDir("ss");
     const procs: Deno.ChildProcess[] = [];
     try {
       for (

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { withNetns } from "../../harness/netns.ts";
 import { withRealm } from "../../harness/krb5_realm.ts";
 import { netnsSkipReason, realmSkipReason, skipUnless } from "../../harness/tiers.ts";
-import { runWindowed } from "../../../bench/load/common.ts";
+import { loadTempDir, runWindowed } from "../../../bench/load/common.ts";
 import { kinkdAvailable, KinkdLab } from "../../../bench/load/kinkd.ts";
 
 /** `SPI → keys` of the SAs a stand-in log shows with operation `op`. */
@@ -38,7 +38,7 @@ Deno.test({
       await withRealm(
         { principals: ["kink/a.kink.test", "kink/b.kink.test"], netns: a!.name },
         async (realm) => {
-          const dir = await Deno.makeTempDir({ prefix: "kink-test-load-" });
+          const dir = await loadTempDir("smoke");
           const lab = await KinkdLab.start(dir, realm, a!, b!);
           try {
             const n = 12;
