@@ -86,7 +86,7 @@ Deno.test("entry points: each subpath is a module and the root's namespace of th
   }
 });
 
-Deno.test("entry points: test-only and RFC 4120 messages KINK does not use are not exported", async () => {
+Deno.test("entry points: test-only functions, the FFI socket and RFC 4120 messages KINK does not use are not exported", async () => {
   const crypto = await import(resolvePackage("@kink/kink/crypto"));
   assert.equal("encryptWithConfounder" in crypto, false);
   const kerberos = await import(resolvePackage("@kink/kink/kerberos"));
@@ -94,6 +94,8 @@ Deno.test("entry points: test-only and RFC 4120 messages KINK does not use are n
     assert.equal(name in kerberos, false, name);
   }
   assert.equal(typeof kerberos.decodeApReq, "function");
+  const kernel = await import(resolvePackage("@kink/kink/kernel"));
+  assert.equal("socket" in kernel.NetlinkKernel.prototype, false, "NetlinkKernel.socket (FFI)");
 });
 
 // Every layer's error category is a closed union: `string` is not assignable to it. This is
