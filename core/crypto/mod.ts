@@ -40,8 +40,8 @@ export {
 /** The supported Kerberos encryption types. */
 export type SupportedEnctype = 17 | 18 | 19 | 20;
 
-/** IANA names of the supported enctypes. */
-export const SUPPORTED_ENCTYPE_NAMES: Readonly<Record<SupportedEnctype, string>> = {
+/** IANA names of the supported enctypes (the Kerberos layer's `enctypeName` names every enctype). */
+const SUPPORTED_ENCTYPE_NAMES: Readonly<Record<SupportedEnctype, string>> = {
   17: "aes128-cts-hmac-sha1-96",
   18: "aes256-cts-hmac-sha1-96",
   19: "aes128-cts-hmac-sha256-128",

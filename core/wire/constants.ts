@@ -16,10 +16,10 @@ export const DOI_IPSEC = 1;
 /** Size of the KINK header in octets. */
 export const KINK_HEADER_SIZE = 16;
 
-/** Kerberos key usage of KINK_ENCRYPT (RFC 4430 §8). */
+/** Kerberos key usage of KINK_ENCRYPT (RFC 4430 §8); public as `KeyUsage.KINK_ENCRYPT` of the Kerberos layer. */
 export const KEY_USAGE_KINK_ENCRYPT = 39;
 
-/** Kerberos key usage of the KINK Cksum (RFC 4430 §8). */
+/** Kerberos key usage of the KINK Cksum (RFC 4430 §8); public as `KeyUsage.KINK_CKSUM` of the Kerberos layer. */
 export const KEY_USAGE_KINK_CKSUM = 40;
 
 /** KINK message types (RFC 4430 §4). */

@@ -9,8 +9,6 @@ export { KinkErrorCode, WireError } from "./errors.ts";
 export type { WireErrorCategory, WireErrorOptions, WireReaction } from "./errors.ts";
 export {
   DOI_IPSEC,
-  KEY_USAGE_KINK_CKSUM,
-  KEY_USAGE_KINK_ENCRYPT,
   KINK_HEADER_SIZE,
   KINK_MAJOR_VERSION,
   KINK_PORT,
