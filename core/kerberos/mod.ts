@@ -21,7 +21,6 @@ export type { RandomSource } from "../util/random.ts";
 
 // Kerberos exchanges (KDC transport, AS/TGS client, AP-REQ/AP-REP service side, replay cache)
 export {
-  checkKdcReplyFraming,
   DEFAULT_KDC_TIMEOUT_MS,
   DEFAULT_MAX_REPLY_OCTETS,
   DEFAULT_UDP_PREFERENCE_LIMIT,
