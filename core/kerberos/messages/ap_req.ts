@@ -3,22 +3,10 @@
  *
  * @module
  */
-import {
-  application,
-  type DerLimits,
-  type DerPart,
-  type DerReader,
-  encFlags,
-  encInt32,
-  explicit,
-  seq,
-  toDer,
-} from "../der.ts";
-
+import { type DerLimits, encFlags, explicit, toDer } from "../der.ts";
 import { MsgType } from "../iana.ts";
-import { FLAGS, readMsgHeader, top } from "./codec.ts";
+import { encMessage, FLAGS, readMessage, top } from "./codec.ts";
 import { type EncryptedData, nEncryptedData, readEncryptedData } from "./common.ts";
-
 import { nTicket, readTicket, type Ticket } from "./ticket.ts";
 
 /** KRB_AP_REQ (RFC 4120 §5.5.1). */
@@ -35,38 +23,24 @@ export interface ApReq {
   authenticator: EncryptedData;
 }
 
-function readApReq(r: DerReader): ApReq {
-  const a = r.element(0x60 | MsgType.AP_REQ);
-  const s = a.sequence();
-  const { pvno, msgType } = readMsgHeader(s, 0, [MsgType.AP_REQ], MsgType.AP_REQ);
-  const apOptions = s.field(2, "ap-options", FLAGS);
-  const ticket = s.field(3, "ticket", readTicket);
-  const authenticator = s.field(4, "authenticator", readEncryptedData);
-  s.finishSequence(4);
-  a.finish();
-  return { pvno, msgType, apOptions, ticket, authenticator };
-}
-
 /** Decodes a KRB_AP_REQ. */
 export function decodeApReq(b: Uint8Array, limits?: DerLimits): ApReq {
-  return top(b, "AP-REQ", readApReq, limits);
+  return top(b, "AP-REQ", (r) =>
+    readMessage(r, MsgType.AP_REQ, 4, (s, { pvno, msgType }) => {
+      const apOptions = s.field(2, "ap-options", FLAGS);
+      const ticket = s.field(3, "ticket", readTicket);
+      const authenticator = s.field(4, "authenticator", readEncryptedData);
+      return { pvno, msgType, apOptions, ticket, authenticator };
+    }), limits);
 }
 
-/** Encodes a KRB_AP_REQ. */
-function nApReq(m: ApReq): DerPart {
-  return application(
-    MsgType.AP_REQ,
-    seq(
-      explicit(0, encInt32(m.pvno, "pvno")),
-      explicit(1, encInt32(m.msgType, "msg-type")),
-      explicit(2, encFlags(m.apOptions)),
-      explicit(3, nTicket(m.ticket)),
-      explicit(4, nEncryptedData(m.authenticator)),
-    ),
-  );
-}
-
-/** Encodes ApReq as DER. */
+/** Encodes a KRB_AP_REQ; a ticket with `raw` is written byte for byte. */
 export function encodeApReq(m: ApReq): Uint8Array {
-  return toDer(nApReq(m));
+  return toDer(encMessage(
+    MsgType.AP_REQ,
+    m,
+    explicit(2, encFlags(m.apOptions)),
+    explicit(3, nTicket(m.ticket)),
+    explicit(4, nEncryptedData(m.authenticator)),
+  ));
 }

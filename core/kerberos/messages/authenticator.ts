@@ -7,7 +7,6 @@
 import {
   application,
   type DerLimits,
-  type DerPart,
   encInt32,
   encKerberosString,
   encMicroseconds,
@@ -18,9 +17,8 @@ import {
   seq,
   toDer,
 } from "../der.ts";
-
-import { AppTag, ErrorCode } from "../iana.ts";
-import { checkVno, INT32, KSTRING, TIME, top, UINT32_L, USEC } from "./codec.ts";
+import { AppTag, type ErrorCode } from "../iana.ts";
+import { KSTRING, readAppSequence, readVno, TIME, top, UINT32_L, USEC } from "./codec.ts";
 import {
   type AuthorizationDataEntry,
   type Checksum,
@@ -60,34 +58,29 @@ export interface Authenticator {
 
 /** Decodes an Authenticator (the plaintext of AP-REQ.authenticator). */
 export function decodeAuthenticator(b: Uint8Array, limits?: DerLimits): Authenticator {
-  return top(b, "Authenticator", (r) => {
-    const a = r.element(0x60 | AppTag.AUTHENTICATOR);
-    const s = a.sequence();
-    const vAt = s.pos;
-    const authenticatorVno = s.field(0, "authenticator-vno", INT32);
-    checkVno(s, vAt, "authenticator-vno", authenticatorVno, ErrorCode.KRB_AP_ERR_BADVERSION);
-    const crealm = s.field(1, "crealm", KSTRING);
-    const cname = s.field(2, "cname", readPrincipalName);
-    const cksum = s.optional(3, "cksum", readChecksum);
-    const cusec = s.field(4, "cusec", USEC);
-    const ctime = s.field(5, "ctime", TIME);
-    const subkey = s.optional(6, "subkey", readEncryptionKey);
-    const seqNumber = s.optional(7, "seq-number", UINT32_L);
-    const authorizationData = s.optional(8, "authorization-data", readAuthorizationData);
-    s.finishSequence(8);
-    a.finish();
-    const m: Authenticator = { authenticatorVno, crealm, cname, cusec, ctime };
-    if (cksum) m.cksum = cksum;
-    if (subkey) m.subkey = subkey;
-    if (seqNumber !== undefined) m.seqNumber = seqNumber;
-    if (authorizationData) m.authorizationData = authorizationData;
-    return m;
-  }, limits);
+  return top(b, "Authenticator", (r) =>
+    readAppSequence(r, AppTag.AUTHENTICATOR, 8, (s) => {
+      const authenticatorVno = readVno(s, 0, "authenticator-vno");
+      const crealm = s.field(1, "crealm", KSTRING);
+      const cname = s.field(2, "cname", readPrincipalName);
+      const cksum = s.optional(3, "cksum", readChecksum);
+      const cusec = s.field(4, "cusec", USEC);
+      const ctime = s.field(5, "ctime", TIME);
+      const subkey = s.optional(6, "subkey", readEncryptionKey);
+      const seqNumber = s.optional(7, "seq-number", UINT32_L);
+      const authorizationData = s.optional(8, "authorization-data", readAuthorizationData);
+      const m: Authenticator = { authenticatorVno, crealm, cname, cusec, ctime };
+      if (cksum) m.cksum = cksum;
+      if (subkey) m.subkey = subkey;
+      if (seqNumber !== undefined) m.seqNumber = seqNumber;
+      if (authorizationData) m.authorizationData = authorizationData;
+      return m;
+    }), limits);
 }
 
-/** Encodes an Authenticator. */
-function nAuthenticator(m: Authenticator): DerPart {
-  return application(
+/** Encodes Authenticator as DER. */
+export function encodeAuthenticator(m: Authenticator): Uint8Array {
+  return toDer(application(
     AppTag.AUTHENTICATOR,
     seq(
       explicit(0, encInt32(m.authenticatorVno, "authenticator-vno")),
@@ -100,10 +93,5 @@ function nAuthenticator(m: Authenticator): DerPart {
       m.seqNumber === undefined ? undefined : explicit(7, encUInt32(m.seqNumber, "seq-number")),
       explicitOpt(8, m.authorizationData && nAuthorizationData(m.authorizationData)),
     ),
-  );
-}
-
-/** Encodes Authenticator as DER. */
-export function encodeAuthenticator(m: Authenticator): Uint8Array {
-  return toDer(nAuthenticator(m));
+  ));
 }

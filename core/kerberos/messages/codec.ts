@@ -5,7 +5,17 @@
  *
  * @module
  */
-import { type DerLimits, DerReader, encTime, explicit } from "../der.ts";
+import {
+  application,
+  type DerLimits,
+  type DerNode,
+  type DerPart,
+  DerReader,
+  encInt32,
+  encTime,
+  explicit,
+  seq,
+} from "../der.ts";
 import { KerberosError } from "../errors.ts";
 import { ErrorCode, KRB5_PVNO } from "../iana.ts";
 
@@ -24,14 +34,20 @@ export const TIME = (r: DerReader): Date => r.time();
 /** Reads KerberosFlags as a 32-bit number. */
 export const FLAGS = (r: DerReader): number => r.flags();
 
-/** Throws a decode error unless the version number `v` read at `at` is 5. */
-export function checkVno(r: DerReader, at: number, what: string, v: number, code: number): void {
+/**
+ * Reads the version number field `[tag] what` (pvno, tkt-vno,
+ * authenticator-vno), which must be 5 (else KRB_AP_ERR_BADVERSION).
+ */
+export function readVno(s: DerReader, tag: number, what: string): number {
+  const at = s.pos;
+  const v = s.field(tag, what, INT32);
   if (v !== KRB5_PVNO) {
-    throw new KerberosError("decode", r.path(), `${what} ${v} is not 5 at offset ${at}`, {
+    throw new KerberosError("decode", s.path(), `${what} ${v} is not 5 at offset ${at}`, {
       offset: at,
-      errorCode: code,
+      errorCode: ErrorCode.KRB_AP_ERR_BADVERSION,
     });
   }
+  return v;
 }
 
 /**
@@ -45,9 +61,7 @@ export function readMsgHeader(
   expectedTypes: readonly number[],
   appTagSeen: number,
 ): { pvno: number; msgType: number } {
-  const pAt = s.pos;
-  const pvno = s.field(pvnoTag, "pvno", INT32);
-  checkVno(s, pAt, "pvno", pvno, ErrorCode.KRB_AP_ERR_BADVERSION);
+  const pvno = readVno(s, pvnoTag, "pvno");
   const mAt = s.pos;
   const msgType = s.field(pvnoTag + 1, "msg-type", INT32);
   if (!expectedTypes.includes(msgType) || msgType !== appTagSeen) {
@@ -61,8 +75,64 @@ export function readMsgHeader(
   return { pvno, msgType };
 }
 
+/**
+ * Reads `[APPLICATION tag] SEQUENCE { … }`, where `tag` may be one of a list
+ * (`fields` is told which came): `fields` reads the fields, the last of which
+ * has context tag `last` (unknown later fields are skipped, as MIT does),
+ * and nothing may follow the SEQUENCE.
+ */
+export function readAppSequence<T>(
+  r: DerReader,
+  tag: number | readonly number[],
+  last: number,
+  fields: (s: DerReader, tag: number) => T,
+): T {
+  const { a, tag: seen } = typeof tag === "number"
+    ? { a: r.element(0x60 | tag), tag }
+    : readAppOneOf(r, tag);
+  const s = a.sequence();
+  const v = fields(s, seen);
+  s.finishSequence(last);
+  a.finish();
+  return v;
+}
+
+/**
+ * Reads a message `[APPLICATION msgType] SEQUENCE { pvno [0], msg-type [1],
+ * … }`, checking both; `fields` reads the rest, up to context tag `last`.
+ */
+export function readMessage<T>(
+  r: DerReader,
+  msgType: number,
+  last: number,
+  fields: (s: DerReader, header: { pvno: number; msgType: number }) => T,
+): T {
+  return readAppSequence(
+    r,
+    msgType,
+    last,
+    (s) => fields(s, readMsgHeader(s, 0, [msgType], msgType)),
+  );
+}
+
+/** Builds `[APPLICATION msgType] SEQUENCE { pvno [0], msg-type [1], ...fields }`. */
+export function encMessage(
+  msgType: number,
+  m: { pvno: number; msgType: number },
+  ...fields: (DerPart | undefined)[]
+): DerNode {
+  return application(
+    msgType,
+    seq(
+      explicit(0, encInt32(m.pvno, "pvno")),
+      explicit(1, encInt32(m.msgType, "msg-type")),
+      ...fields,
+    ),
+  );
+}
+
 /** Reads an APPLICATION-tagged element whose tag is one of `tags`; returns the tag too. */
-export function readAppOneOf(r: DerReader, tags: readonly number[]): { a: DerReader; tag: number } {
+function readAppOneOf(r: DerReader, tags: readonly number[]): { a: DerReader; tag: number } {
   const t = r.peekTag();
   const n = t & 0x1f;
   const tag = (t & 0xe0) === 0x60 && tags.includes(n) ? n : tags[0]!;

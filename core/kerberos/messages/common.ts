@@ -18,7 +18,6 @@ import {
   seq,
   toDer,
 } from "../der.ts";
-
 import { INT32, KSTRING, OCTETS, top, UINT32_L } from "./codec.ts";
 
 /** PrincipalName: name type and components (no realm). */

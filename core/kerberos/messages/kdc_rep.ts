@@ -25,11 +25,12 @@ import { KerberosError } from "../errors.ts";
 import { AppTag, MsgType } from "../iana.ts";
 import {
   checkMsgType,
+  encMessage,
   FLAGS,
   INT32,
   KSTRING,
   optTime,
-  readAppOneOf,
+  readAppSequence,
   readMsgHeader,
   TIME,
   top,
@@ -124,21 +125,18 @@ function readLastReq(r: DerReader): LastReqEntry[] {
 }
 
 function decodeKdcRepWith(b: Uint8Array, name: string, types: number[], limits?: DerLimits) {
-  return top(b, name, (r) => {
-    const { a, tag } = readAppOneOf(r, types);
-    const s = a.sequence();
-    const { pvno, msgType } = readMsgHeader(s, 0, types, tag);
-    const padata = s.optional(2, "padata", readMethodData);
-    const crealm = s.field(3, "crealm", KSTRING);
-    const cname = s.field(4, "cname", readPrincipalName);
-    const ticket = s.field(5, "ticket", readTicket);
-    const encPart = s.field(6, "enc-part", readEncryptedData);
-    s.finishSequence(6);
-    a.finish();
-    const m: KdcRep = { pvno, msgType, crealm, cname, ticket, encPart };
-    if (padata) m.padata = padata;
-    return m;
-  }, limits);
+  return top(b, name, (r) =>
+    readAppSequence(r, types, 6, (s, tag) => {
+      const { pvno, msgType } = readMsgHeader(s, 0, types, tag);
+      const padata = s.optional(2, "padata", readMethodData);
+      const crealm = s.field(3, "crealm", KSTRING);
+      const cname = s.field(4, "cname", readPrincipalName);
+      const ticket = s.field(5, "ticket", readTicket);
+      const encPart = s.field(6, "enc-part", readEncryptedData);
+      const m: KdcRep = { pvno, msgType, crealm, cname, ticket, encPart };
+      if (padata) m.padata = padata;
+      return m;
+    }), limits);
 }
 
 /** Decodes an AS-REP or a TGS-REP. */
@@ -162,42 +160,44 @@ export function decodeTgsRep(b: Uint8Array, limits?: DerLimits): KdcRep {
  * as RFC 4120 §5.4.2 recommends; `appTag` tells which one was seen.
  */
 export function decodeEncKdcRepPart(b: Uint8Array, limits?: DerLimits): EncKdcRepPart {
-  return top(b, "EncKDCRepPart", (r) => {
-    const { a, tag } = readAppOneOf(r, [AppTag.ENC_TGS_REP_PART, AppTag.ENC_AS_REP_PART]);
-    const s = a.sequence();
-    const key = s.field(0, "key", readEncryptionKey);
-    const lastReq = s.field(1, "last-req", readLastReq);
-    const nonce = s.field(2, "nonce", UINT32_L);
-    const keyExpiration = s.optional(3, "key-expiration", TIME);
-    const flags = s.field(4, "flags", FLAGS);
-    const authtime = s.field(5, "authtime", TIME);
-    const starttime = s.optional(6, "starttime", TIME);
-    const endtime = s.field(7, "endtime", TIME);
-    const renewTill = s.optional(8, "renew-till", TIME);
-    const srealm = s.field(9, "srealm", KSTRING);
-    const sname = s.field(10, "sname", readPrincipalName);
-    const caddr = s.optional(11, "caddr", readHostAddresses);
-    const encryptedPaData = s.optional(12, "encrypted-pa-data", readMethodData);
-    s.finishSequence(12);
-    a.finish();
-    const m: EncKdcRepPart = {
-      key,
-      lastReq,
-      nonce,
-      flags,
-      authtime,
-      endtime,
-      srealm,
-      sname,
-      appTag: tag as 25 | 26,
-    };
-    if (keyExpiration) m.keyExpiration = keyExpiration;
-    if (starttime) m.starttime = starttime;
-    if (renewTill) m.renewTill = renewTill;
-    if (caddr) m.caddr = caddr;
-    if (encryptedPaData) m.encryptedPaData = encryptedPaData;
-    return m;
-  }, limits);
+  return top(
+    b,
+    "EncKDCRepPart",
+    (r) =>
+      readAppSequence(r, [AppTag.ENC_TGS_REP_PART, AppTag.ENC_AS_REP_PART], 12, (s, tag) => {
+        const key = s.field(0, "key", readEncryptionKey);
+        const lastReq = s.field(1, "last-req", readLastReq);
+        const nonce = s.field(2, "nonce", UINT32_L);
+        const keyExpiration = s.optional(3, "key-expiration", TIME);
+        const flags = s.field(4, "flags", FLAGS);
+        const authtime = s.field(5, "authtime", TIME);
+        const starttime = s.optional(6, "starttime", TIME);
+        const endtime = s.field(7, "endtime", TIME);
+        const renewTill = s.optional(8, "renew-till", TIME);
+        const srealm = s.field(9, "srealm", KSTRING);
+        const sname = s.field(10, "sname", readPrincipalName);
+        const caddr = s.optional(11, "caddr", readHostAddresses);
+        const encryptedPaData = s.optional(12, "encrypted-pa-data", readMethodData);
+        const m: EncKdcRepPart = {
+          key,
+          lastReq,
+          nonce,
+          flags,
+          authtime,
+          endtime,
+          srealm,
+          sname,
+          appTag: tag as 25 | 26,
+        };
+        if (keyExpiration) m.keyExpiration = keyExpiration;
+        if (starttime) m.starttime = starttime;
+        if (renewTill) m.renewTill = renewTill;
+        if (caddr) m.caddr = caddr;
+        if (encryptedPaData) m.encryptedPaData = encryptedPaData;
+        return m;
+      }),
+    limits,
+  );
 }
 
 function nLastReq(l: readonly LastReqEntry[]): DerPart {
@@ -206,25 +206,8 @@ function nLastReq(l: readonly LastReqEntry[]): DerPart {
   );
 }
 
-/** Encodes an AS-REP or TGS-REP (per `msgType`). */
-function nKdcRep(m: KdcRep): DerPart {
-  checkMsgType(m, [MsgType.AS_REP, MsgType.TGS_REP], "KDC-REP");
-  return application(
-    m.msgType,
-    seq(
-      explicit(0, encInt32(m.pvno, "pvno")),
-      explicit(1, encInt32(m.msgType, "msg-type")),
-      explicitOpt(2, m.padata && nMethodData(m.padata)),
-      explicit(3, encKerberosString(m.crealm)),
-      explicit(4, nPrincipalName(m.cname)),
-      explicit(5, nTicket(m.ticket)),
-      explicit(6, nEncryptedData(m.encPart)),
-    ),
-  );
-}
-
-/** Encodes an EncKDCRepPart under [APPLICATION `appTag`] (default 26, as MIT). */
-function nEncKdcRepPart(m: EncKdcRepPart): DerPart {
+/** Encodes an EncKDCRepPart under [APPLICATION `appTag`] (default 26, as MIT does for both replies). */
+export function encodeEncKdcRepPart(m: EncKdcRepPart): Uint8Array {
   const tag = m.appTag ?? AppTag.ENC_TGS_REP_PART;
   if (tag !== 25 && tag !== 26) {
     throw new KerberosError(
@@ -233,7 +216,7 @@ function nEncKdcRepPart(m: EncKdcRepPart): DerPart {
       `APPLICATION tag ${tag} is not 25 or 26`,
     );
   }
-  return application(
+  return toDer(application(
     tag,
     seq(
       explicit(0, nEncryptionKey(m.key)),
@@ -250,15 +233,19 @@ function nEncKdcRepPart(m: EncKdcRepPart): DerPart {
       explicitOpt(11, m.caddr && nHostAddresses(m.caddr)),
       explicitOpt(12, m.encryptedPaData && nMethodData(m.encryptedPaData)),
     ),
-  );
+  ));
 }
 
 /** Encodes an AS-REP or TGS-REP (per `msgType`). */
 export function encodeKdcRep(m: KdcRep): Uint8Array {
-  return toDer(nKdcRep(m));
-}
-
-/** Encodes an EncKDCRepPart under [APPLICATION `appTag`] (default 26, as MIT does for both replies). */
-export function encodeEncKdcRepPart(m: EncKdcRepPart): Uint8Array {
-  return toDer(nEncKdcRepPart(m));
+  checkMsgType(m, [MsgType.AS_REP, MsgType.TGS_REP], "KDC-REP");
+  return toDer(encMessage(
+    m.msgType,
+    m,
+    explicitOpt(2, m.padata && nMethodData(m.padata)),
+    explicit(3, encKerberosString(m.crealm)),
+    explicit(4, nPrincipalName(m.cname)),
+    explicit(5, nTicket(m.ticket)),
+    explicit(6, nEncryptedData(m.encPart)),
+  ));
 }

@@ -21,7 +21,6 @@ import {
   seq,
   toDer,
 } from "../der.ts";
-
 import { MsgType } from "../iana.ts";
 import {
   checkMsgType,
@@ -29,7 +28,7 @@ import {
   INT32,
   KSTRING,
   optTime,
-  readAppOneOf,
+  readAppSequence,
   readMsgHeader,
   TIME,
   top,
@@ -127,25 +126,22 @@ export function decodeKdcReqBody(b: Uint8Array, limits?: DerLimits): KdcReqBody 
 }
 
 function decodeKdcReqWith(b: Uint8Array, name: string, types: number[], limits?: DerLimits) {
-  return top(b, name, (r) => {
-    const { a, tag } = readAppOneOf(r, types);
-    const s = a.sequence();
-    const { pvno, msgType } = readMsgHeader(s, 1, types, tag);
-    const padata = s.optional(3, "padata", readMethodData);
-    let reqBodyRaw: Uint8Array | undefined;
-    const reqBody = s.field(4, "req-body", (f) => {
-      const st = f.pos;
-      const body = readKdcReqBody(f);
-      reqBodyRaw = f.bytes.slice(st, f.pos);
-      return body;
-    });
-    s.finishSequence(4);
-    a.finish();
-    const m: KdcReq = { pvno, msgType, reqBody };
-    if (padata) m.padata = padata;
-    if (reqBodyRaw) m.reqBodyRaw = reqBodyRaw;
-    return m;
-  }, limits);
+  return top(b, name, (r) =>
+    readAppSequence(r, types, 4, (s, tag) => {
+      const { pvno, msgType } = readMsgHeader(s, 1, types, tag);
+      const padata = s.optional(3, "padata", readMethodData);
+      let reqBodyRaw: Uint8Array | undefined;
+      const reqBody = s.field(4, "req-body", (f) => {
+        const st = f.pos;
+        const body = readKdcReqBody(f);
+        reqBodyRaw = f.bytes.slice(st, f.pos);
+        return body;
+      });
+      const m: KdcReq = { pvno, msgType, reqBody };
+      if (padata) m.padata = padata;
+      if (reqBodyRaw) m.reqBodyRaw = reqBodyRaw;
+      return m;
+    }), limits);
 }
 
 /** Decodes an AS-REQ or a TGS-REQ. */
@@ -181,13 +177,18 @@ function nKdcReqBody(b: KdcReqBody): DerPart {
   );
 }
 
+/** Encodes a KDC-REQ-BODY (the octets a TGS-REQ authenticator checksum covers). */
+export function encodeKdcReqBody(b: KdcReqBody): Uint8Array {
+  return toDer(nKdcReqBody(b));
+}
+
 /**
  * Encodes an AS-REQ or TGS-REQ (per `msgType`). When `reqBodyRaw` is set it
  * is written instead of re-encoding `reqBody`.
  */
-function nKdcReq(m: KdcReq): DerPart {
+export function encodeKdcReq(m: KdcReq): Uint8Array {
   checkMsgType(m, [MsgType.AS_REQ, MsgType.TGS_REQ], "KDC-REQ");
-  return application(
+  return toDer(application(
     m.msgType,
     seq(
       explicit(1, encInt32(m.pvno, "pvno")),
@@ -195,15 +196,5 @@ function nKdcReq(m: KdcReq): DerPart {
       explicitOpt(3, m.padata && nMethodData(m.padata)),
       explicit(4, m.reqBodyRaw ?? nKdcReqBody(m.reqBody)),
     ),
-  );
-}
-
-/** Encodes a KDC-REQ-BODY (the octets a TGS-REQ authenticator checksum covers). */
-export function encodeKdcReqBody(b: KdcReqBody): Uint8Array {
-  return toDer(nKdcReqBody(b));
-}
-
-/** Encodes an AS-REQ or TGS-REQ (per `msgType`). When `reqBodyRaw` is set it is written instead of re-encoding `reqBody`. */
-export function encodeKdcReq(m: KdcReq): Uint8Array {
-  return toDer(nKdcReq(m));
+  ));
 }

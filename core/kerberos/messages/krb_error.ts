@@ -4,9 +4,7 @@
  * @module
  */
 import {
-  application,
   type DerLimits,
-  type DerPart,
   encInt32,
   encKerberosString,
   encMicroseconds,
@@ -18,9 +16,18 @@ import {
   seq,
   toDer,
 } from "../der.ts";
-
 import { MsgType } from "../iana.ts";
-import { INT32, KSTRING, OCTETS, optTime, readMsgHeader, TIME, top, USEC } from "./codec.ts";
+import {
+  encMessage,
+  INT32,
+  KSTRING,
+  OCTETS,
+  optTime,
+  readMessage,
+  TIME,
+  top,
+  USEC,
+} from "./codec.ts";
 import { nPrincipalName, type PrincipalName, readPrincipalName } from "./common.ts";
 
 /** KRB-ERROR (RFC 4120 §5.9.1). */
@@ -63,32 +70,33 @@ export interface TypedDataEntry {
 
 /** Decodes a KRB-ERROR. */
 export function decodeKrbError(b: Uint8Array, limits?: DerLimits): KrbError {
-  return top(b, "KRB-ERROR", (r) => {
-    const a = r.element(0x60 | MsgType.KRB_ERROR);
-    const s = a.sequence();
-    const { pvno, msgType } = readMsgHeader(s, 0, [MsgType.KRB_ERROR], MsgType.KRB_ERROR);
-    const ctime = s.optional(2, "ctime", TIME);
-    const cusec = s.optional(3, "cusec", USEC);
-    const stime = s.field(4, "stime", TIME);
-    const susec = s.field(5, "susec", USEC);
-    const errorCode = s.field(6, "error-code", INT32);
-    const crealm = s.optional(7, "crealm", KSTRING);
-    const cname = s.optional(8, "cname", readPrincipalName);
-    const realm = s.field(9, "realm", KSTRING);
-    const sname = s.field(10, "sname", readPrincipalName);
-    const eText = s.optional(11, "e-text", KSTRING);
-    const eData = s.optional(12, "e-data", OCTETS);
-    s.finishSequence(12);
-    a.finish();
-    const m: KrbError = { pvno, msgType, stime, susec, errorCode, realm, sname };
-    if (ctime) m.ctime = ctime;
-    if (cusec !== undefined) m.cusec = cusec;
-    if (crealm !== undefined) m.crealm = crealm;
-    if (cname) m.cname = cname;
-    if (eText !== undefined) m.eText = eText;
-    if (eData) m.eData = eData;
-    return m;
-  }, limits);
+  return top(
+    b,
+    "KRB-ERROR",
+    (r) =>
+      readMessage(r, MsgType.KRB_ERROR, 12, (s, { pvno, msgType }) => {
+        const ctime = s.optional(2, "ctime", TIME);
+        const cusec = s.optional(3, "cusec", USEC);
+        const stime = s.field(4, "stime", TIME);
+        const susec = s.field(5, "susec", USEC);
+        const errorCode = s.field(6, "error-code", INT32);
+        const crealm = s.optional(7, "crealm", KSTRING);
+        const cname = s.optional(8, "cname", readPrincipalName);
+        const realm = s.field(9, "realm", KSTRING);
+        const sname = s.field(10, "sname", readPrincipalName);
+        const eText = s.optional(11, "e-text", KSTRING);
+        const eData = s.optional(12, "e-data", OCTETS);
+        const m: KrbError = { pvno, msgType, stime, susec, errorCode, realm, sname };
+        if (ctime) m.ctime = ctime;
+        if (cusec !== undefined) m.cusec = cusec;
+        if (crealm !== undefined) m.crealm = crealm;
+        if (cname) m.cname = cname;
+        if (eText !== undefined) m.eText = eText;
+        if (eData) m.eData = eData;
+        return m;
+      }),
+    limits,
+  );
 }
 
 /** Decodes TYPED-DATA (a KRB-ERROR e-data form). */
@@ -103,46 +111,33 @@ export function decodeTypedData(b: Uint8Array, limits?: DerLimits): TypedDataEnt
     }), limits);
 }
 
-/** Encodes a KRB-ERROR. */
-function nKrbError(m: KrbError): DerPart {
-  return application(
+/** Encodes KrbError as DER. */
+export function encodeKrbError(m: KrbError): Uint8Array {
+  return toDer(encMessage(
     MsgType.KRB_ERROR,
-    seq(
-      explicit(0, encInt32(m.pvno, "pvno")),
-      explicit(1, encInt32(m.msgType, "msg-type")),
-      optTime(2, m.ctime),
-      m.cusec === undefined ? undefined : explicit(3, encMicroseconds(m.cusec)),
-      explicit(4, encTime(m.stime)),
-      explicit(5, encMicroseconds(m.susec)),
-      explicit(6, encInt32(m.errorCode, "error-code")),
-      m.crealm === undefined ? undefined : explicit(7, encKerberosString(m.crealm)),
-      explicitOpt(8, m.cname && nPrincipalName(m.cname)),
-      explicit(9, encKerberosString(m.realm)),
-      explicit(10, nPrincipalName(m.sname)),
-      m.eText === undefined ? undefined : explicit(11, encKerberosString(m.eText)),
-      explicitOpt(12, m.eData && encOctets(m.eData)),
-    ),
-  );
+    m,
+    optTime(2, m.ctime),
+    m.cusec === undefined ? undefined : explicit(3, encMicroseconds(m.cusec)),
+    explicit(4, encTime(m.stime)),
+    explicit(5, encMicroseconds(m.susec)),
+    explicit(6, encInt32(m.errorCode, "error-code")),
+    m.crealm === undefined ? undefined : explicit(7, encKerberosString(m.crealm)),
+    explicitOpt(8, m.cname && nPrincipalName(m.cname)),
+    explicit(9, encKerberosString(m.realm)),
+    explicit(10, nPrincipalName(m.sname)),
+    m.eText === undefined ? undefined : explicit(11, encKerberosString(m.eText)),
+    explicitOpt(12, m.eData && encOctets(m.eData)),
+  ));
 }
 
-/** Encodes TYPED-DATA. */
-function nTypedData(m: readonly TypedDataEntry[]): DerPart {
-  return encSequenceOf(
+/** Encodes TypedData as DER. */
+export function encodeTypedData(m: readonly TypedDataEntry[]): Uint8Array {
+  return toDer(encSequenceOf(
     m.map((e) =>
       seq(
         explicit(0, encInt32(e.dataType, "data-type")),
         explicitOpt(1, e.dataValue && encOctets(e.dataValue)),
       )
     ),
-  );
-}
-
-/** Encodes KrbError as DER. */
-export function encodeKrbError(m: KrbError): Uint8Array {
-  return toDer(nKrbError(m));
-}
-
-/** Encodes TypedData as DER. */
-export function encodeTypedData(m: readonly TypedDataEntry[]): Uint8Array {
-  return toDer(nTypedData(m));
+  ));
 }

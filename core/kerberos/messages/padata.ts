@@ -19,7 +19,6 @@ import {
   seq,
   toDer,
 } from "../der.ts";
-
 import { INT32, KSTRING, OCTETS, TIME, top, USEC } from "./codec.ts";
 
 /** PA-DATA (RFC 4120 §5.2.7). */
@@ -137,36 +136,6 @@ export function nMethodData(m: readonly PaData[]): DerPart {
   return encSequenceOf(m.map(nPaData));
 }
 
-/** Encodes PA-ENC-TS-ENC. */
-function nPaEncTsEnc(m: PaEncTsEnc): DerPart {
-  return seq(
-    explicit(0, encTime(m.patimestamp)),
-    m.pausec === undefined ? undefined : explicit(1, encMicroseconds(m.pausec)),
-  );
-}
-
-/** Encodes ETYPE-INFO2. */
-function nEtypeInfo2(m: readonly EtypeInfo2Entry[]): DerPart {
-  return encSequenceOf(
-    m.map((e) =>
-      seq(
-        explicit(0, encInt32(e.etype, "etype")),
-        e.salt === undefined ? undefined : explicit(1, encKerberosString(e.salt)),
-        explicitOpt(2, e.s2kparams && encOctets(e.s2kparams)),
-      )
-    ),
-  );
-}
-
-/** Encodes ETYPE-INFO (salt as OCTET STRING). */
-function nEtypeInfo(m: readonly EtypeInfoEntry[]): DerPart {
-  return encSequenceOf(
-    m.map((e) =>
-      seq(explicit(0, encInt32(e.etype, "etype")), explicitOpt(1, e.salt && encOctets(e.salt)))
-    ),
-  );
-}
-
 /** Encodes PaData as DER. */
 export function encodePaData(p: PaData): Uint8Array {
   return toDer(nPaData(p));
@@ -179,15 +148,30 @@ export function encodeMethodData(m: readonly PaData[]): Uint8Array {
 
 /** Encodes PaEncTsEnc as DER. */
 export function encodePaEncTsEnc(m: PaEncTsEnc): Uint8Array {
-  return toDer(nPaEncTsEnc(m));
+  return toDer(seq(
+    explicit(0, encTime(m.patimestamp)),
+    m.pausec === undefined ? undefined : explicit(1, encMicroseconds(m.pausec)),
+  ));
 }
 
 /** Encodes EtypeInfo2 as DER. */
 export function encodeEtypeInfo2(m: readonly EtypeInfo2Entry[]): Uint8Array {
-  return toDer(nEtypeInfo2(m));
+  return toDer(encSequenceOf(
+    m.map((e) =>
+      seq(
+        explicit(0, encInt32(e.etype, "etype")),
+        e.salt === undefined ? undefined : explicit(1, encKerberosString(e.salt)),
+        explicitOpt(2, e.s2kparams && encOctets(e.s2kparams)),
+      )
+    ),
+  ));
 }
 
 /** Encodes EtypeInfo as DER. */
 export function encodeEtypeInfo(m: readonly EtypeInfoEntry[]): Uint8Array {
-  return toDer(nEtypeInfo(m));
+  return toDer(encSequenceOf(
+    m.map((e) =>
+      seq(explicit(0, encInt32(e.etype, "etype")), explicitOpt(1, e.salt && encOctets(e.salt)))
+    ),
+  ));
 }

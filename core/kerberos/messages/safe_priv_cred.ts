@@ -11,7 +11,6 @@ import {
   type DerPart,
   type DerReader,
   encFlags,
-  encInt32,
   encKerberosString,
   encKvno,
   encMicroseconds,
@@ -23,14 +22,15 @@ import {
   seq,
   toDer,
 } from "../der.ts";
-
 import { AppTag, MsgType } from "../iana.ts";
 import {
+  encMessage,
   FLAGS,
   KSTRING,
   OCTETS,
   optTime,
-  readMsgHeader,
+  readAppSequence,
+  readMessage,
   TIME,
   top,
   UINT32_L,
@@ -55,7 +55,6 @@ import {
   readHostAddresses,
   readPrincipalName,
 } from "./common.ts";
-
 import { nTicket, readTicket, type Ticket } from "./ticket.ts";
 
 /** KRB-SAFE-BODY / EncKrbPrivPart content (RFC 4120 §5.6.1, §5.7.1). */
@@ -171,29 +170,21 @@ function readSafeBody(s: DerReader): KrbSafeBody {
 
 /** Decodes a KRB-SAFE. */
 export function decodeKrbSafe(b: Uint8Array, limits?: DerLimits): KrbSafe {
-  return top(b, "KRB-SAFE", (r) => {
-    const a = r.element(0x60 | MsgType.KRB_SAFE);
-    const s = a.sequence();
-    const { pvno, msgType } = readMsgHeader(s, 0, [MsgType.KRB_SAFE], MsgType.KRB_SAFE);
-    const safeBody = s.field(2, "safe-body", (f) => readSafeBody(f.sequence()));
-    const cksum = s.field(3, "cksum", readChecksum);
-    s.finishSequence(3);
-    a.finish();
-    return { pvno, msgType, safeBody, cksum };
-  }, limits);
+  return top(b, "KRB-SAFE", (r) =>
+    readMessage(r, MsgType.KRB_SAFE, 3, (s, { pvno, msgType }) => {
+      const safeBody = s.field(2, "safe-body", (f) => readSafeBody(f.sequence()));
+      const cksum = s.field(3, "cksum", readChecksum);
+      return { pvno, msgType, safeBody, cksum };
+    }), limits);
 }
 
 /** Decodes a KRB-PRIV. */
 export function decodeKrbPriv(b: Uint8Array, limits?: DerLimits): KrbPriv {
-  return top(b, "KRB-PRIV", (r) => {
-    const a = r.element(0x60 | MsgType.KRB_PRIV);
-    const s = a.sequence();
-    const { pvno, msgType } = readMsgHeader(s, 0, [MsgType.KRB_PRIV], MsgType.KRB_PRIV);
-    const encPart = s.field(3, "enc-part", readEncryptedData);
-    s.finishSequence(3);
-    a.finish();
-    return { pvno, msgType, encPart };
-  }, limits);
+  return top(b, "KRB-PRIV", (r) =>
+    readMessage(r, MsgType.KRB_PRIV, 3, (s, { pvno, msgType }) => {
+      const encPart = s.field(3, "enc-part", readEncryptedData);
+      return { pvno, msgType, encPart };
+    }), limits);
 }
 
 /** Decodes an EncKrbPrivPart. */
@@ -208,16 +199,12 @@ export function decodeEncKrbPrivPart(b: Uint8Array, limits?: DerLimits): EncKrbP
 
 /** Decodes a KRB-CRED. */
 export function decodeKrbCred(b: Uint8Array, limits?: DerLimits): KrbCred {
-  return top(b, "KRB-CRED", (r) => {
-    const a = r.element(0x60 | MsgType.KRB_CRED);
-    const s = a.sequence();
-    const { pvno, msgType } = readMsgHeader(s, 0, [MsgType.KRB_CRED], MsgType.KRB_CRED);
-    const tickets = s.field(2, "tickets", (f) => f.sequenceOf("", readTicket, 256));
-    const encPart = s.field(3, "enc-part", readEncryptedData);
-    s.finishSequence(3);
-    a.finish();
-    return { pvno, msgType, tickets, encPart };
-  }, limits);
+  return top(b, "KRB-CRED", (r) =>
+    readMessage(r, MsgType.KRB_CRED, 3, (s, { pvno, msgType }) => {
+      const tickets = s.field(2, "tickets", (f) => f.sequenceOf("", readTicket, 256));
+      const encPart = s.field(3, "enc-part", readEncryptedData);
+      return { pvno, msgType, tickets, encPart };
+    }), limits);
 }
 
 function readKrbCredInfo(r: DerReader): KrbCredInfo {
@@ -249,25 +236,22 @@ function readKrbCredInfo(r: DerReader): KrbCredInfo {
 
 /** Decodes an EncKrbCredPart. */
 export function decodeEncKrbCredPart(b: Uint8Array, limits?: DerLimits): EncKrbCredPart {
-  return top(b, "EncKrbCredPart", (r) => {
-    const a = r.element(0x60 | AppTag.ENC_KRB_CRED_PART);
-    const s = a.sequence();
-    const ticketInfo = s.field(0, "ticket-info", (f) => f.sequenceOf("", readKrbCredInfo, 256));
-    const nonce = s.optional(1, "nonce", UINT32_L);
-    const timestamp = s.optional(2, "timestamp", TIME);
-    const usec = s.optional(3, "usec", USEC);
-    const sAddress = s.optional(4, "s-address", readHostAddress);
-    const rAddress = s.optional(5, "r-address", readHostAddress);
-    s.finishSequence(5);
-    a.finish();
-    const m: EncKrbCredPart = { ticketInfo };
-    if (nonce !== undefined) m.nonce = nonce;
-    if (timestamp) m.timestamp = timestamp;
-    if (usec !== undefined) m.usec = usec;
-    if (sAddress) m.sAddress = sAddress;
-    if (rAddress) m.rAddress = rAddress;
-    return m;
-  }, limits);
+  return top(b, "EncKrbCredPart", (r) =>
+    readAppSequence(r, AppTag.ENC_KRB_CRED_PART, 5, (s) => {
+      const ticketInfo = s.field(0, "ticket-info", (f) => f.sequenceOf("", readKrbCredInfo, 256));
+      const nonce = s.optional(1, "nonce", UINT32_L);
+      const timestamp = s.optional(2, "timestamp", TIME);
+      const usec = s.optional(3, "usec", USEC);
+      const sAddress = s.optional(4, "s-address", readHostAddress);
+      const rAddress = s.optional(5, "r-address", readHostAddress);
+      const m: EncKrbCredPart = { ticketInfo };
+      if (nonce !== undefined) m.nonce = nonce;
+      if (timestamp) m.timestamp = timestamp;
+      if (usec !== undefined) m.usec = usec;
+      if (sAddress) m.sAddress = sAddress;
+      if (rAddress) m.rAddress = rAddress;
+      return m;
+    }), limits);
 }
 
 function nSafeBody(m: KrbSafeBody): DerPart {
@@ -283,26 +267,20 @@ function nSafeBody(m: KrbSafeBody): DerPart {
 
 /** Encodes a KRB-SAFE. */
 export function encodeKrbSafe(m: KrbSafe): Uint8Array {
-  return toDer(application(
+  return toDer(encMessage(
     MsgType.KRB_SAFE,
-    seq(
-      explicit(0, encInt32(m.pvno, "pvno")),
-      explicit(1, encInt32(m.msgType, "msg-type")),
-      explicit(2, nSafeBody(m.safeBody)),
-      explicit(3, nChecksum(m.cksum)),
-    ),
+    m,
+    explicit(2, nSafeBody(m.safeBody)),
+    explicit(3, nChecksum(m.cksum)),
   ));
 }
 
 /** Encodes a KRB-PRIV. */
 export function encodeKrbPriv(m: KrbPriv): Uint8Array {
-  return toDer(application(
+  return toDer(encMessage(
     MsgType.KRB_PRIV,
-    seq(
-      explicit(0, encInt32(m.pvno, "pvno")),
-      explicit(1, encInt32(m.msgType, "msg-type")),
-      explicit(3, nEncryptedData(m.encPart)),
-    ),
+    m,
+    explicit(3, nEncryptedData(m.encPart)),
   ));
 }
 
@@ -313,14 +291,11 @@ export function encodeEncKrbPrivPart(m: EncKrbPrivPart): Uint8Array {
 
 /** Encodes a KRB-CRED. */
 export function encodeKrbCred(m: KrbCred): Uint8Array {
-  return toDer(application(
+  return toDer(encMessage(
     MsgType.KRB_CRED,
-    seq(
-      explicit(0, encInt32(m.pvno, "pvno")),
-      explicit(1, encInt32(m.msgType, "msg-type")),
-      explicit(2, encSequenceOf(m.tickets.map(nTicket))),
-      explicit(3, nEncryptedData(m.encPart)),
-    ),
+    m,
+    explicit(2, encSequenceOf(m.tickets.map(nTicket))),
+    explicit(3, nEncryptedData(m.encPart)),
   ));
 }
 

@@ -20,9 +20,18 @@ import {
   seq,
   toDer,
 } from "../der.ts";
-
-import { AppTag, ErrorCode } from "../iana.ts";
-import { checkVno, FLAGS, INT32, KSTRING, OCTETS, optTime, TIME, top } from "./codec.ts";
+import { AppTag, type ErrorCode } from "../iana.ts";
+import {
+  FLAGS,
+  INT32,
+  KSTRING,
+  OCTETS,
+  optTime,
+  readAppSequence,
+  readVno,
+  TIME,
+  top,
+} from "./codec.ts";
 import {
   type AuthorizationDataEntry,
   type EncryptedData,
@@ -101,9 +110,7 @@ function readTransited(r: DerReader): TransitedEncoding {
 export function readTicket(r: DerReader): Ticket {
   const { r: a, raw } = r.elementWithRaw(0x60 | AppTag.TICKET);
   const s = a.sequence();
-  const vAt = s.pos;
-  const tktVno = s.field(0, "tkt-vno", INT32);
-  checkVno(s, vAt, "tkt-vno", tktVno, ErrorCode.KRB_AP_ERR_BADVERSION);
+  const tktVno = readVno(s, 0, "tkt-vno");
   const realm = s.field(1, "realm", KSTRING);
   const sname = s.field(2, "sname", readPrincipalName);
   const encPart = s.field(3, "enc-part", readEncryptedData);
@@ -119,29 +126,26 @@ export function decodeTicket(b: Uint8Array, limits?: DerLimits): Ticket {
 
 /** Decodes an EncTicketPart (the plaintext of Ticket.enc-part). */
 export function decodeEncTicketPart(b: Uint8Array, limits?: DerLimits): EncTicketPart {
-  return top(b, "EncTicketPart", (r) => {
-    const a = r.element(0x60 | AppTag.ENC_TICKET_PART);
-    const s = a.sequence();
-    const flags = s.field(0, "flags", FLAGS);
-    const key = s.field(1, "key", readEncryptionKey);
-    const crealm = s.field(2, "crealm", KSTRING);
-    const cname = s.field(3, "cname", readPrincipalName);
-    const transited = s.field(4, "transited", readTransited);
-    const authtime = s.field(5, "authtime", TIME);
-    const starttime = s.optional(6, "starttime", TIME);
-    const endtime = s.field(7, "endtime", TIME);
-    const renewTill = s.optional(8, "renew-till", TIME);
-    const caddr = s.optional(9, "caddr", readHostAddresses);
-    const authorizationData = s.optional(10, "authorization-data", readAuthorizationData);
-    s.finishSequence(10);
-    a.finish();
-    const m: EncTicketPart = { flags, key, crealm, cname, transited, authtime, endtime };
-    if (starttime) m.starttime = starttime;
-    if (renewTill) m.renewTill = renewTill;
-    if (caddr) m.caddr = caddr;
-    if (authorizationData) m.authorizationData = authorizationData;
-    return m;
-  }, limits);
+  return top(b, "EncTicketPart", (r) =>
+    readAppSequence(r, AppTag.ENC_TICKET_PART, 10, (s) => {
+      const flags = s.field(0, "flags", FLAGS);
+      const key = s.field(1, "key", readEncryptionKey);
+      const crealm = s.field(2, "crealm", KSTRING);
+      const cname = s.field(3, "cname", readPrincipalName);
+      const transited = s.field(4, "transited", readTransited);
+      const authtime = s.field(5, "authtime", TIME);
+      const starttime = s.optional(6, "starttime", TIME);
+      const endtime = s.field(7, "endtime", TIME);
+      const renewTill = s.optional(8, "renew-till", TIME);
+      const caddr = s.optional(9, "caddr", readHostAddresses);
+      const authorizationData = s.optional(10, "authorization-data", readAuthorizationData);
+      const m: EncTicketPart = { flags, key, crealm, cname, transited, authtime, endtime };
+      if (starttime) m.starttime = starttime;
+      if (renewTill) m.renewTill = renewTill;
+      if (caddr) m.caddr = caddr;
+      if (authorizationData) m.authorizationData = authorizationData;
+      return m;
+    }), limits);
 }
 
 function nTransited(t: TransitedEncoding): DerPart {
@@ -162,9 +166,14 @@ export function nTicket(t: Ticket): DerPart {
   );
 }
 
-/** Encodes an EncTicketPart. */
-function nEncTicketPart(m: EncTicketPart): DerPart {
-  return application(
+/** Encodes a Ticket; when `raw` is present a copy of it is returned unchanged, so a ticket from a KDC is forwarded byte for byte. */
+export function encodeTicket(t: Ticket): Uint8Array {
+  return toDer(nTicket(t));
+}
+
+/** Encodes EncTicketPart as DER. */
+export function encodeEncTicketPart(m: EncTicketPart): Uint8Array {
+  return toDer(application(
     AppTag.ENC_TICKET_PART,
     seq(
       explicit(0, encFlags(m.flags)),
@@ -179,15 +188,5 @@ function nEncTicketPart(m: EncTicketPart): DerPart {
       explicitOpt(9, m.caddr && nHostAddresses(m.caddr)),
       explicitOpt(10, m.authorizationData && nAuthorizationData(m.authorizationData)),
     ),
-  );
-}
-
-/** Encodes a Ticket; when `raw` is present a copy of it is returned unchanged, so a ticket from a KDC is forwarded byte for byte. */
-export function encodeTicket(t: Ticket): Uint8Array {
-  return toDer(nTicket(t));
-}
-
-/** Encodes EncTicketPart as DER. */
-export function encodeEncTicketPart(m: EncTicketPart): Uint8Array {
-  return toDer(nEncTicketPart(m));
+  ));
 }
