@@ -140,6 +140,9 @@ function assertUsage(usage: number, context: string): number {
 const finalizer = new FinalizationRegistry<number>((handle) => w.key_free(handle));
 
 const KEY_TOKEN = Symbol("kink.crypto.Key");
+// Set by Key's static block: wrap a handle made inside wasm; read a key's handle.
+let keyFromHandle: (enctype: SupportedEnctype, handle: number) => Key;
+let handleOf: (key: Key, context: string) => number;
 
 /**
  * A Kerberos protocol key. The key bytes live in wasm memory; the object
@@ -154,8 +157,8 @@ export class Key {
   readonly length: number;
   #handle: number;
 
-  /** @internal use {@link Key.fromBytes}, {@link Key.random} or {@link stringToKey}. */
-  constructor(token: symbol, enctype: SupportedEnctype, handle: number) {
+  /** Use {@link Key.fromBytes}, {@link Key.random} or {@link stringToKey}. */
+  private constructor(token: symbol, enctype: SupportedEnctype, handle: number) {
     if (token !== KEY_TOKEN) {
       throw new CryptoError("invalid-input", "Key", "use Key.fromBytes or Key.random");
     }
@@ -200,20 +203,18 @@ export class Key {
     }
   }
 
-  /** @internal wraps a handle created inside wasm (string-to-key). */
-  static _fromHandle(enctype: SupportedEnctype, handle: number): Key {
-    return new Key(KEY_TOKEN, enctype, handle);
+  static {
+    // Module-private access to the wasm handle, so that it is no part of the public API.
+    keyFromHandle = (enctype, handle) => new Key(KEY_TOKEN, enctype, handle);
+    handleOf = (key, context) => {
+      if (key.#handle === 0) throw new CryptoError("disposed", context, "key has been disposed");
+      return key.#handle;
+    };
   }
 
   /** True once {@link Key.dispose} ran. */
   get disposed(): boolean {
     return this.#handle === 0;
-  }
-
-  /** @internal the wasm handle; throws "disposed" after dispose(). */
-  _handle(context: string): number {
-    if (this.#handle === 0) throw new CryptoError("disposed", context, "key has been disposed");
-    return this.#handle;
   }
 
   /**
@@ -222,7 +223,7 @@ export class Key {
    */
   exportBytes(): Uint8Array {
     const out = new Uint8Array(this.length);
-    const s = w.key_export(this._handle("export key"), out);
+    const s = w.key_export(handleOf(this, "export key"), out);
     if (s !== 0) throw statusError(s, "export key");
     return out;
   }
@@ -274,7 +275,7 @@ export function randomToKey(enctype: number, bytes: Uint8Array): Key {
 
 function keyOf(key: Key, context: string): number {
   if (!(key instanceof Key)) throw new CryptoError("invalid-input", context, "key must be a Key");
-  return key._handle(context);
+  return handleOf(key, context);
 }
 
 /**
@@ -495,7 +496,7 @@ export function stringToKey(
   try {
     const h = w.string_to_key(et, pw, sb, iterations);
     if (h === 0) throw statusError(w.last_status(), ctx);
-    return Key._fromHandle(et, h);
+    return keyFromHandle(et, h);
   } finally {
     if (typeof password === "string") pw.fill(0);
   }

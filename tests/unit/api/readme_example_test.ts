@@ -89,6 +89,13 @@ Deno.test("entry points: each subpath is a module and the root's namespace of th
 Deno.test("entry points: test-only functions, the FFI socket and RFC 4120 messages KINK does not use are not exported", async () => {
   const crypto = await import(resolvePackage("@kink/kink/crypto"));
   assert.equal("encryptWithConfounder" in crypto, false);
+  for (const name of ["_handle", "_fromHandle"]) {
+    assert.equal(
+      name in crypto.Key.prototype || name in crypto.Key,
+      false,
+      `Key.${name} (wasm handle)`,
+    );
+  }
   const kerberos = await import(resolvePackage("@kink/kink/kerberos"));
   for (const name of ["decodeKrbSafe", "encodeKrbPriv", "decodeKrbCred", "encodeEncKrbCredPart"]) {
     assert.equal(name in kerberos, false, name);
