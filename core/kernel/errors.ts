@@ -45,6 +45,8 @@ export interface KernelErrorOptions extends KinkErrorOptions {
 export class KernelError extends KinkError {
   /** Always `"kernel"`. */
   readonly layer = "kernel" as const;
+  /** The category (see {@link KernelErrorCategory}). */
+  declare readonly category: KernelErrorCategory;
   /** Positive errno value, or undefined. */
   readonly errno: number | undefined;
   /** Symbolic errno name (e.g. `"EPROTONOSUPPORT"`), or undefined. */

@@ -6,12 +6,19 @@
  */
 import assert from "node:assert/strict";
 import type {
+  ConfigError,
   ConfigErrorCategory,
+  CryptoError,
   CryptoErrorCategory,
+  IpsecError,
   IpsecErrorCategory,
+  KerberosError,
   KerberosErrorCategory,
+  KernelError,
   KernelErrorCategory,
+  NetError,
   NetErrorCategory,
+  WireError,
   WireErrorCategory,
 } from "../../../mod.ts";
 
@@ -105,8 +112,9 @@ Deno.test("entry points: test-only functions, the FFI socket and RFC 4120 messag
   assert.equal("socket" in kernel.NetlinkKernel.prototype, false, "NetlinkKernel.socket (FFI)");
 });
 
-// Every layer's error category is a closed union: `string` is not assignable to it. This is
-// checked when `deno test`/`deno check` type-checks this file (an open union fails to compile).
+// Every layer's error category is a closed union, and so is the `category` of its error class:
+// `string` is not assignable to it. This is checked when `deno test`/`deno check` type-checks
+// this file (an open union fails to compile).
 type Closed<T> = string extends T ? false : true;
 const closedCategories: [
   Closed<CryptoErrorCategory>,
@@ -116,5 +124,12 @@ const closedCategories: [
   Closed<ConfigErrorCategory>,
   Closed<IpsecErrorCategory>,
   Closed<NetErrorCategory>,
-] = [true, true, true, true, true, true, true];
+  Closed<CryptoError["category"]>,
+  Closed<KerberosError["category"]>,
+  Closed<WireError["category"]>,
+  Closed<KernelError["category"]>,
+  Closed<ConfigError["category"]>,
+  Closed<IpsecError["category"]>,
+  Closed<NetError["category"]>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 void closedCategories;
