@@ -29,6 +29,7 @@
 import dgram from "node:dgram";
 import dns from "node:dns";
 import net from "node:net";
+import { describeDerLengthProblem, readDerLength } from "./der.ts";
 import { KerberosError } from "./errors.ts";
 
 /** One KDC address, as listed in krb5.conf `[realms] kdc = ...`. */
@@ -285,19 +286,10 @@ export function checkKdcReplyFraming(b: Uint8Array): string | undefined {
       tag.toString(16).padStart(2, "0")
     }, not AS-REP/TGS-REP/KRB-ERROR`;
   }
-  const l0 = b[1]!;
-  let len: number;
-  let hdr: number;
-  if (l0 < 0x80) {
-    len = l0;
-    hdr = 2;
-  } else {
-    const n = l0 & 0x7f;
-    if (n === 0 || n > 4 || b.length < 2 + n) return "malformed reply: bad DER length";
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + b[2 + i]!;
-    hdr = 2 + n;
-  }
+  const l = readDerLength(b, 1, b.length, "ber");
+  if (!l.ok) return `malformed reply: ${describeDerLengthProblem(l.problem, "the reply")}`;
+  const len = l.length;
+  const hdr = l.next;
   if (hdr + len !== b.length) {
     return `malformed reply: DER length ${len} does not match ${b.length - hdr} octet(s) received`;
   }
@@ -314,18 +306,10 @@ export function isResponseTooBig(reply: Uint8Array): boolean {
   // 7e L 30 L { [0] pvno [1] msg-type [2]? [3]? [4] stime [5] susec [6] error-code }
   let p = 0;
   const readLen = (): number => {
-    const l0 = reply[p++];
-    if (l0 === undefined) return -1;
-    if (l0 < 0x80) return l0;
-    const n = l0 & 0x7f;
-    if (n === 0 || n > 4) return -1;
-    let v = 0;
-    for (let i = 0; i < n; i++) {
-      const x = reply[p++];
-      if (x === undefined) return -1;
-      v = v * 256 + x;
-    }
-    return v;
+    const l = readDerLength(reply, p, reply.length, "ber");
+    if (!l.ok) return -1;
+    p = l.next;
+    return l.length;
   };
   p = 1;
   if (readLen() < 0) return false;
