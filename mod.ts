@@ -13,6 +13,7 @@
  * | `@kink/kink/kernel` | the kernel's IPsec SAs and policies: NETLINK_XFRM through Deno FFI, and an in-memory backend with the same semantics |
  * | `@kink/kink/net` | the datagram transport KINK messages travel on: UDP over Deno sockets (IPv4/IPv6), an in-memory hub with loss/delay hooks |
  * | `@kink/kink/ipsec` | IPsec SA negotiation and keying: proposals, the responder's choice, a negotiated Quick Mode turned into kernel SAs (KEYMAT), the inbound re-key |
+ * | `@kink/kink/engine` | the KINK protocol engine: every exchange as a deterministic, sans-I/O state machine a driver feeds with datagrams, kernel events and time |
  *
  * This module gathers what every layer shares — the error family rooted at
  * {@link KinkError}, the clock and randomness seams, {@link VERSION} — and
@@ -34,6 +35,8 @@ export { NetError } from "./core/net/errors.ts";
 export type { NetErrorCategory } from "./core/net/errors.ts";
 export { IpsecError } from "./core/ipsec/errors.ts";
 export type { IpsecErrorCategory } from "./core/ipsec/errors.ts";
+export { EngineError } from "./core/engine/errors.ts";
+export type { EngineErrorCategory } from "./core/engine/errors.ts";
 export { VERSION } from "./core/version.ts";
 
 // The seams every layer takes its time and randomness from.
@@ -54,3 +57,5 @@ export * as kernel from "./core/kernel/mod.ts";
 export * as ipsec from "./core/ipsec/mod.ts";
 /** Network (datagram transport seam: UDP on Deno sockets, IPv4/IPv6; in-memory hub). */
 export * as net from "./core/net/mod.ts";
+/** KINK protocol engine (deterministic, sans-I/O state machine of every exchange). */
+export * as engine from "./core/engine/mod.ts";

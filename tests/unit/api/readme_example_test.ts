@@ -10,6 +10,8 @@ import type {
   ConfigErrorCategory,
   CryptoError,
   CryptoErrorCategory,
+  EngineError,
+  EngineErrorCategory,
   IpsecError,
   IpsecErrorCategory,
   KerberosError,
@@ -21,6 +23,8 @@ import type {
   WireError,
   WireErrorCategory,
 } from "../../../mod.ts";
+// The daemon is no library entry point, but its errors are part of the family too.
+import type { DaemonError, DaemonErrorCategory } from "../../../core/daemon/errors.ts";
 
 const root = new URL("../../../", import.meta.url);
 const exportsMap: Record<string, string> = JSON.parse(
@@ -124,6 +128,8 @@ const closedCategories: [
   Closed<ConfigErrorCategory>,
   Closed<IpsecErrorCategory>,
   Closed<NetErrorCategory>,
+  Closed<EngineErrorCategory>,
+  Closed<DaemonErrorCategory>,
   Closed<CryptoError["category"]>,
   Closed<KerberosError["category"]>,
   Closed<WireError["category"]>,
@@ -131,5 +137,26 @@ const closedCategories: [
   Closed<ConfigError["category"]>,
   Closed<IpsecError["category"]>,
   Closed<NetError["category"]>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+  Closed<EngineError["category"]>,
+  Closed<DaemonError["category"]>,
+] = [
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+];
 void closedCategories;
