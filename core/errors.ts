@@ -22,7 +22,6 @@ export type ErrorLayer =
   | "ipsec"
   | "engine"
   | "net"
-  | "engine"
   | "config"
   | "daemon"
   | "cli";

@@ -85,7 +85,7 @@ function gcm(tok: string): { encryption: EspEncryption; keyBits: number } | unde
 }
 
 /** Every accepted token, for error messages. */
-export const PROPOSAL_SYNTAX =
+export const PROPOSAL_SYNTAX: string =
   "PROTO[-ALG…][+PROTO…][-DHGROUP]: esp-{aes128,aes192,aes256,3des,null}-{md5,sha1,sha256,sha384,sha512}, " +
   "esp-aes{128,192,256}gcm{8,12,16}, ah-{sha1,sha256,…}, ah-sha256+esp-aes128, …-{modp2048,ecp256}";
 

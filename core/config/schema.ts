@@ -167,7 +167,12 @@ export const REQID_RANGE = 0x10000;
 export class ConfigInvalidError extends ConfigError {
   /** Every problem, one line each. */
   readonly problems: readonly string[];
-  /** @param file the configuration file; @param problems one line each */
+  /**
+   * Gathers every problem found in `file`.
+   *
+   * @param file the configuration file
+   * @param problems one line each
+   */
   constructor(file: string, problems: string[]) {
     super(
       "value",

@@ -20,6 +20,8 @@ export type DaemonErrorCategory =
 export class DaemonError extends KinkError {
   /** Always `"daemon"`. */
   readonly layer = "daemon" as const;
+  /** The category (see {@link DaemonErrorCategory}). */
+  declare readonly category: DaemonErrorCategory;
   /** The daemon's own category when the error came back over the control socket. */
   readonly remoteCategory?: string;
   /**
