@@ -48,7 +48,19 @@ Deno.test("kink ticket: TGT + service ticket, ccache for klist, operator-grade e
         `import { launchArgs } from ${JSON.stringify(launch)};\n` +
           `console.log(JSON.stringify(launchArgs(Deno.args)));\n`,
       );
-      const r = await run(["deno", "run", "--quiet", "--allow-run=deno", probe, ...base]);
+      // The probe lives outside the checkout: name the project's configuration (its import
+      // map), as `deno task kink` does by running from the checkout.
+      const config = new URL("../../../deno.json", import.meta.url).pathname;
+      const r = await run([
+        "deno",
+        "run",
+        "--quiet",
+        "--config",
+        config,
+        "--allow-run=deno",
+        probe,
+        ...base,
+      ]);
       assertEquals(r.code, 0, r.stderr);
       const flags = (JSON.parse(r.stdout) as string[]).filter((x) => x.startsWith("--allow"));
       assertEquals(flags, [
