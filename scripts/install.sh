@@ -10,6 +10,8 @@
 # - deno: if `deno --version` is not $KINK_DENO_VERSION, `npm i -g deno@$KINK_DENO_VERSION`
 #   (installs Debian's nodejs + npm first when npm is absent).
 # - Deno dependencies: `deno install` (npm packages pinned in deno.json / deno.lock).
+# - tests only: Heimdal's KDC unpacked into a cache folder (scripts/heimdal/prepare.sh: apt-get
+#   download + dpkg-deb -x, never installed, since it conflicts with MIT's KDC packages).
 
 KINK_DENO_VERSION=2.9.6
 KINK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -114,5 +116,10 @@ kink_install() {
   fi
   kink_install_deno || return 1
   kink_cache_deps || return 1
+  if [ "$what" = tests ]; then
+    kink_say "heimdal: preparing the unpacked Heimdal KDC (scripts/heimdal/prepare.sh)"
+    bash "$KINK_ROOT/scripts/heimdal/prepare.sh" >/dev/null ||
+      kink_die "heimdal: scripts/heimdal/prepare.sh failed (the Heimdal tests will fail)" || return 1
+  fi
   kink_say "ready"
 }

@@ -406,7 +406,7 @@ async function readMaybe(path: string): Promise<string> {
 }
 
 /** Finds a port free for both TCP and UDP on 127.0.0.1. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   for (let i = 0; i < 20; i++) {
     const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (l.addr as Deno.NetAddr).port;
