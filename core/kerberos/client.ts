@@ -52,7 +52,13 @@ import {
   peekMessageType,
   type Ticket,
 } from "./messages.ts";
-import { formatPrincipal, type Principal, principalEquals, tgsPrincipal } from "./principal.ts";
+import {
+  formatPrincipal,
+  formatPrincipalName,
+  type Principal,
+  principalEquals,
+  tgsPrincipal,
+} from "./principal.ts";
 import {
   AuthenticatorTimes,
   makeApReq,
@@ -159,7 +165,22 @@ export interface ClientOptions {
    * reproducible.
    */
   random?: RandomSource;
+  /**
+   * krb5.conf `[capaths]`: for a client realm, the intermediate realms on the
+   * way to each server realm (`"."` = direct). Without an entry the path is
+   * the hierarchical default ({@link realmPath}).
+   */
+  capaths?: Capaths;
 }
+
+/**
+ * krb5.conf `[capaths]` as data: client realm → server realm → intermediate
+ * realms in order (`["."]` for a direct trust).
+ */
+export type Capaths = Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
+
+/** Most cross-realm TGTs followed (hops) for one service ticket. */
+const MAX_REALM_HOPS = 10;
 
 /** The enctypes kink implements (RFC 3962, RFC 8009). */
 const SUPPORTED_ENCTYPES: readonly number[] = [17, 18, 19, 20];
@@ -280,7 +301,7 @@ export class KerberosClient {
 
   /** Adds credentials obtained elsewhere (e.g. read from a ccache) to the cache. */
   addCredentials(c: Credentials): void {
-    if (isTgs(c.server) && principalEquals(c.client, this.principal)) {
+    if (isLocalTgs(c.server, this.principal.realm) && principalEquals(c.client, this.principal)) {
       this.#replaceTgt(c);
     } else {
       const k = cacheKey(c.server, c.userToUser === true);
@@ -388,6 +409,9 @@ export class KerberosClient {
     server: Principal,
     opts: { peerTgt?: Ticket; signal?: AbortSignal } = {},
   ): Promise<Credentials> {
+    // A server in another realm: cross-realm TGTs along the realm path first
+    // ({@link realmPath}); an empty realm asks the local KDC to refer us
+    // (canonicalize, RFC 6806). A user-to-user ticket stays in one realm.
     this.#sweepRetired();
     const u2u = opts.peerTgt !== undefined;
     const key = cacheKey(server, u2u);
@@ -399,7 +423,10 @@ export class KerberosClient {
       this.#tickets.set(key, c);
     };
     const run = async (signal: AbortSignal | undefined) => {
-      const tgt = await this.getTgt(signal);
+      if (server.realm === "" && !u2u) return await this.#referralTicket(server, signal);
+      const tgt = server.realm === this.principal.realm || u2u
+        ? await this.getTgt(signal)
+        : await this.#crossRealmTgt(server.realm, signal);
       const tgsOpts: { additionalTicket?: Ticket; signal?: AbortSignal } = {};
       if (opts.peerTgt) tgsOpts.additionalTicket = opts.peerTgt;
       if (signal) tgsOpts.signal = signal;
@@ -419,6 +446,122 @@ export class KerberosClient {
       this.#tgsInFlight.set(key, f);
     }
     return await joinFlight(f, opts.signal, `TGS exchange for ${formatPrincipal(server)}`);
+  }
+
+  /**
+   * A TGT usable at `realm`'s KDC (`krbtgt/realm@X`), following the realm
+   * path from this client's realm: at each KDC it asks for the TGT of the
+   * farthest realm on the path first and steps closer when that KDC has no
+   * such key (KDC_ERR_S_PRINCIPAL_UNKNOWN); a KDC may answer with a TGT for
+   * another realm (an alternate path, RFC 4120 §3.3.1), which is followed
+   * as long as no realm repeats. Cross-realm TGTs are cached like service
+   * tickets; they never replace the client's own TGT.
+   */
+  async #crossRealmTgt(realm: string, signal: AbortSignal | undefined): Promise<Credentials> {
+    const me = this.principal;
+    const ctx = `cross-realm path from ${me.realm} to ${realm}`;
+    const path = realmPath(me.realm, realm, this.#opts.capaths);
+    let tgt = await this.getTgt(signal);
+    let cur = me.realm;
+    const visited = new Set([cur]);
+    const tried: string[] = [];
+    for (let hop = 0; hop < MAX_REALM_HOPS && cur !== realm; hop++) {
+      const candidates = path.slice(path.indexOf(cur) + 1).reverse();
+      let got: Credentials | undefined;
+      for (const cand of candidates) {
+        const want = tgsPrincipal(cur, cand);
+        const cached = this.#tickets.get(cacheKey(want, false));
+        if (this.#fresh(cached)) {
+          got = cached;
+          break;
+        }
+        tried.push(formatPrincipal(want));
+        try {
+          const o: { allowAlternateTgt: boolean; signal?: AbortSignal } = {
+            allowAlternateTgt: true,
+          };
+          if (signal) o.signal = signal;
+          got = await this.tgsExchange(tgt, want, o);
+        } catch (e) {
+          if (
+            e instanceof KdcError &&
+            e.krbError.errorCode === ErrorCode.KDC_ERR_S_PRINCIPAL_UNKNOWN
+          ) continue;
+          throw e;
+        }
+        const key = cacheKey(got.server, false);
+        const old = this.#tickets.get(key);
+        if (old && old !== got) this.#retire(old);
+        this.#tickets.set(key, got);
+        break;
+      }
+      if (!got) {
+        throw new KerberosError(
+          "not-found",
+          ctx,
+          `the KDC of ${cur} holds no cross-realm key toward ${realm} (asked for ${
+            tried.join(", ")
+          }; path ${[me.realm, ...path].join(" → ")}): create krbtgt/${realm}@${cur} in both ` +
+            "realms with the same key, or set [capaths] in krb5.conf",
+        );
+      }
+      const next = got.server.components[1]!;
+      if (visited.has(next)) {
+        throw new KerberosError(
+          "protocol",
+          ctx,
+          `the KDC of ${cur} referred us back to ${next} (realms visited: ${
+            [...visited].join(", ")
+          })`,
+        );
+      }
+      visited.add(next);
+      tgt = got;
+      cur = next;
+    }
+    if (cur !== realm) {
+      throw new KerberosError("protocol", ctx, `more than ${MAX_REALM_HOPS} realms on the way`);
+    }
+    return tgt;
+  }
+
+  /**
+   * A service ticket for a server whose realm is not known (`server.realm`
+   * empty, MIT's referral realm): asked of the local KDC with the KDC option
+   * canonicalize (RFC 6806 §8); when the KDC answers with a TGT for another
+   * realm (a referral), the same name is asked of that realm's KDC.
+   */
+  async #referralTicket(server: Principal, signal: AbortSignal | undefined): Promise<Credentials> {
+    let tgt = await this.getTgt(signal);
+    let cur = this.principal.realm;
+    const visited = new Set([cur]);
+    for (let hop = 0; hop < MAX_REALM_HOPS; hop++) {
+      const o: { canonicalize: boolean; allowAlternateTgt: boolean; signal?: AbortSignal } = {
+        canonicalize: true,
+        allowAlternateTgt: true,
+      };
+      if (signal) o.signal = signal;
+      const c = await this.tgsExchange(tgt, { ...server, realm: cur }, o);
+      if (!isTgs(c.server)) return c;
+      const next = c.server.components[1]!;
+      if (visited.has(next)) {
+        c.sessionKey.dispose();
+        throw new KerberosError(
+          "protocol",
+          `TGS exchange for ${formatPrincipalName(server.components)} (referrals)`,
+          `the KDC of ${cur} referred us back to ${next}`,
+        );
+      }
+      visited.add(next);
+      this.#retire(c);
+      tgt = c;
+      cur = next;
+    }
+    throw new KerberosError(
+      "protocol",
+      `TGS exchange for ${formatPrincipalName(server.components)} (referrals)`,
+      `more than ${MAX_REALM_HOPS} referrals`,
+    );
   }
 
   /**
@@ -518,15 +661,22 @@ export class KerberosClient {
   async tgsExchange(
     tgt: Credentials,
     server: Principal,
-    opts: { additionalTicket?: Ticket; signal?: AbortSignal } = {},
+    opts: {
+      additionalTicket?: Ticket;
+      signal?: AbortSignal;
+      canonicalize?: boolean;
+      allowAlternateTgt?: boolean;
+    } = {},
   ): Promise<Credentials> {
     const me = tgt.client;
     const ctx = `TGS exchange for ${formatPrincipal(server)}`;
-    if (server.realm !== tgt.server.realm || !isTgs(tgt.server)) {
+    // A TGT krbtgt/X@Y is used at X's KDC, for servers of realm X.
+    const kdcRealm = isTgs(tgt.server) ? tgt.server.components[1]! : undefined;
+    if (kdcRealm === undefined || server.realm !== kdcRealm) {
       throw new KerberosError(
-        "unsupported",
+        "invalid-argument",
         ctx,
-        `the TGT is for ${formatPrincipal(tgt.server)}; cross-realm requests are not supported`,
+        `the TGT ${formatPrincipal(tgt.server)} is not for the KDC of ${server.realm}`,
       );
     }
     const u2u = opts.additionalTicket !== undefined;
@@ -536,7 +686,8 @@ export class KerberosClient {
       server.realm,
       nonce,
       this.#enctypes,
-      u2u ? makeFlags(KdcOption.ENC_TKT_IN_SKEY) : 0,
+      (u2u ? makeFlags(KdcOption.ENC_TKT_IN_SKEY) : 0) |
+        (opts.canonicalize ? makeFlags(KdcOption.CANONICALIZE) : 0),
     );
     if (opts.additionalTicket) body.additionalTickets = [opts.additionalTicket];
     const bodyRaw = encodeKdcReqBody(body);
@@ -561,7 +712,7 @@ export class KerberosClient {
       reqBody: body,
       reqBodyRaw: bodyRaw,
     });
-    const reply = await this.#send(server.realm, req, opts.signal);
+    const reply = await this.#send(kdcRealm, req, opts.signal);
     const type = peekMessageType(reply);
     if (type === MsgType.KRB_ERROR) throw this.#kdcError(ctx, decodeKrbError(reply), server);
     if (type !== MsgType.TGS_REP) {
@@ -583,7 +734,12 @@ export class KerberosClient {
     }
     const part = decodeEncKdcRepPart(plain);
     plain.fill(0);
-    this.#checkReply(ctx, part, nonce, server);
+    // A KDC may answer with a TGT of its own realm for a realm closer to the
+    // target (alternate path) or a referral (canonicalize) instead.
+    const got = toPrincipal(part.sname, part.srealm);
+    const alternate = opts.allowAlternateTgt === true && isTgs(got) &&
+      got.realm === kdcRealm && got.components[1] !== kdcRealm && !principalEquals(got, server);
+    this.#checkReply(ctx, part, nonce, alternate ? got : server);
     return this.#toCredentials(me, rep, part, u2u);
   }
 
@@ -892,6 +1048,59 @@ function isTgs(p: Principal): boolean {
   return p.components.length === 2 && p.components[0] === "krbtgt";
 }
 
+/** `krbtgt/REALM@REALM`: a realm's own TGT, never a cross-realm one. */
+function isLocalTgs(p: Principal, realm: string): boolean {
+  return isTgs(p) && p.realm === realm && p.components[1] === realm;
+}
+
+/**
+ * The realms a client of `clientRealm` passes through to reach
+ * `serverRealm`, in order, ending with `serverRealm` (empty when they are the
+ * same). From `capaths[clientRealm][serverRealm]` when present (`"."` means
+ * direct), else the hierarchical default of RFC 4120 §1.2: up from the client
+ * realm to the nearest common parent domain, then down to the server realm
+ * (e.g. A.EX.TEST → EX.TEST → B.EX.TEST); realms with no common parent are
+ * reached directly.
+ */
+export function realmPath(clientRealm: string, serverRealm: string, capaths?: Capaths): string[] {
+  if (clientRealm === serverRealm) return [];
+  const configured = capaths?.[clientRealm]?.[serverRealm];
+  if (configured !== undefined && configured.length > 0) {
+    const hops = configured.filter((r) => r !== "." && r !== clientRealm && r !== serverRealm);
+    return [...hops, serverRealm];
+  }
+  const c = clientRealm.split(".");
+  const s = serverRealm.split(".");
+  let common = 0;
+  while (
+    common < c.length && common < s.length &&
+    c[c.length - 1 - common] === s[s.length - 1 - common]
+  ) common++;
+  if (common === 0) return [serverRealm];
+  const path: string[] = [];
+  for (let i = 1; i <= c.length - common; i++) path.push(c.slice(i).join("."));
+  for (let j = s.length - common - 1; j >= 0; j--) path.push(s.slice(j).join("."));
+  return [...new Set(path.filter((r) => r !== clientRealm))];
+}
+
+/**
+ * krb5.conf `[capaths]` as {@link Capaths}: every `SERVER = HOP` value of a
+ * client realm's subsection, in file order.
+ */
+export function capathsFromKrb5Conf(conf: Krb5Conf): Capaths {
+  const out: Record<string, Record<string, string[]>> = {};
+  for (const [client, values] of conf.sections.get("capaths") ?? []) {
+    for (const v of values) {
+      if (typeof v.value === "string") continue;
+      const per = (out[client] ??= {});
+      for (const [server, hops] of v.value) {
+        for (const h of hops) if (typeof h.value === "string") (per[server] ??= []).push(h.value);
+      }
+    }
+  }
+  return out;
+}
+
 function cacheKey(server: Principal, u2u: boolean): string {
   return `${u2u ? "u2u:" : ""}${formatPrincipal(server)}`;
 }
@@ -1077,5 +1286,7 @@ export function clientOptionsFromKrb5Conf(
   if (ld.kdcTimeoutMs !== undefined) transport.timeoutMs = ld.kdcTimeoutMs;
   if (ld.udpPreferenceLimit !== undefined) transport.udpPreferenceLimit = ld.udpPreferenceLimit;
   opts.transport = transport;
+  const capaths = capathsFromKrb5Conf(conf);
+  if (Object.keys(capaths).length > 0) opts.capaths = capaths;
   return opts;
 }

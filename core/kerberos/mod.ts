@@ -60,6 +60,7 @@ export type {
   VerifyApReqOptions,
 } from "./service.ts";
 export {
+  capathsFromKrb5Conf,
   clientOptionsFromKrb5Conf,
   credentialsFromCcache,
   credentialsToCcache,
@@ -70,5 +71,6 @@ export {
   kdcSender,
   KerberosClient,
   kinkServicePrincipal,
+  realmPath,
 } from "./client.ts";
-export type { ClientOptions, ClientSecret, Credentials, KdcSender } from "./client.ts";
+export type { Capaths, ClientOptions, ClientSecret, Credentials, KdcSender } from "./client.ts";

@@ -56,6 +56,11 @@ export interface RealmOptions {
   netns?: string;
   /** Extra `[libdefaults]` settings of the generated client krb5.conf. */
   libdefaults?: Record<string, string>;
+  /**
+   * Further krb5.conf sections appended verbatim (e.g. `[capaths]`,
+   * `[domain_realm]`): the KDC reads them too (cross-realm paths, referrals).
+   */
+  krb5ConfExtra?: string;
 }
 
 /** A running throwaway realm. */
@@ -236,6 +241,7 @@ export async function startRealm(opts: RealmOptions): Promise<Realm> {
           "[logging]",
           ` default = FILE:${dir}/krb5lib.log`,
           "",
+          opts.krb5ConfExtra ?? "",
         ].join("\n"),
       );
     };
