@@ -21,7 +21,7 @@
  * names the directory).
  *
  * Needs: `--allow-run --allow-read --allow-write --allow-env
- * --allow-net=127.0.0.1`; no root.
+ * --allow-net=127.0.0.1`; no root (except with `netns`).
  *
  * @module
  */
@@ -52,6 +52,11 @@ export interface HeimdalRealmOptions {
   enctypes?: number[];
   /** Whether the KDC requires pre-authentication for AS requests; default true. */
   requirePreauth?: boolean;
+  /**
+   * Run the KDC inside this network namespace (root only), on port 88 of the
+   * namespace's first global IPv4 address (`kdc.host`).
+   */
+  netns?: string;
 }
 
 /** A running throwaway Heimdal realm. */
@@ -190,7 +195,14 @@ export async function startHeimdalRealm(opts: HeimdalRealmOptions): Promise<Heim
   };
 
   try {
-    let port = await freePort();
+    let host = "127.0.0.1";
+    let port: number;
+    if (opts.netns !== undefined) {
+      host = await netnsAddress4(opts.netns);
+      port = 88;
+    } else {
+      port = await freePort();
+    }
     const writeConf = (p: number) =>
       Deno.writeTextFile(
         krb5Conf,
@@ -207,7 +219,7 @@ export async function startHeimdalRealm(opts: HeimdalRealmOptions): Promise<Heim
           "",
           "[realms]",
           ` ${realmName} = {`,
-          `  kdc = 127.0.0.1:${p}`,
+          `  kdc = ${host}:${p}`,
           " }",
           "",
           "[kdc]",
@@ -219,7 +231,7 @@ export async function startHeimdalRealm(opts: HeimdalRealmOptions): Promise<Heim
           " }",
           ` logging = 0-/FILE:${kdcLog}`,
           ` require-preauth = ${opts.requirePreauth === false ? "false" : "true"}`,
-          " addresses = 127.0.0.1",
+          ` addresses = ${host}`,
           ` ports = ${p}`,
           "",
           "[kadmin]",
@@ -258,12 +270,12 @@ export async function startHeimdalRealm(opts: HeimdalRealmOptions): Promise<Heim
     }
 
     for (let attempt = 0;; attempt++) {
-      kdc = spawnKdc(root, dir, krb5Conf, env, port);
+      kdc = spawnKdc(root, dir, krb5Conf, env, host, port, opts.netns);
       const ready = await waitListening(kdc, kdcLog, port);
       if (ready) break;
       const err = (await readMaybe(`${dir}/kdc.err`)) + (await readMaybe(kdcLog));
       kdc = undefined;
-      if (attempt < 4 && /in use/i.test(err)) {
+      if (opts.netns === undefined && attempt < 4 && /in use/i.test(err)) {
         port = await freePort();
         await writeConf(port);
         continue;
@@ -274,7 +286,7 @@ export async function startHeimdalRealm(opts: HeimdalRealmOptions): Promise<Heim
     await Deno.writeTextFile(`${dir}/kdc.pid`, `${child.pid}\n`);
     return {
       realm: realmName,
-      kdc: { host: "127.0.0.1", port },
+      kdc: { host, port },
       dir,
       krb5Conf,
       kdcLog,
@@ -314,18 +326,22 @@ function spawnKdc(
   dir: string,
   conf: string,
   env: Record<string, string>,
+  host: string,
   port: number,
+  netns: string | undefined,
 ): Deno.ChildProcess {
-  // As for MIT's krb5kdc: setpriv (parent-death signal) execs sh, which execs the KDC, so the
-  // child PID is the KDC master's. Its command line names `dir` (cleanup.ts checks that).
+  // As for MIT's krb5kdc: setpriv (parent-death signal) execs sh (through `ip netns exec`, which
+  // execs too), which execs the KDC, so the child PID is the KDC master's. Its command line
+  // names `dir` (cleanup.ts checks that).
   const [program, ...args] = dieWithParent([
+    ...(netns !== undefined ? ["ip", "netns", "exec", netns] : []),
     "sh",
     "-c",
     'exec "$0" "$@" >"$KINK_KDC_DIR/kdc.out" 2>"$KINK_KDC_DIR/kdc.err" </dev/null',
     `${root}/usr/lib/heimdal-servers/kdc`,
     `--config-file=${conf}`,
     `--ports=${port}`,
-    "--addresses=127.0.0.1",
+    `--addresses=${host}`,
   ], "TERM");
   return new Deno.Command(program!, {
     args,
@@ -353,6 +369,13 @@ async function waitListening(child: Deno.ChildProcess, log: string, port: number
   }
   await child.status;
   throw new HarnessError(`Heimdal kdc did not start within 15 s (log ${log})`);
+}
+
+async function netnsAddress4(ns: string): Promise<string> {
+  const out = await runOk(["ip", "-n", ns, "-j", "-4", "addr", "show", "scope", "global"]);
+  const links = JSON.parse(out) as { addr_info?: { local?: string }[] }[];
+  for (const l of links) for (const a of l.addr_info ?? []) if (a.local) return a.local;
+  throw new HarnessError(`namespace ${ns} has no global IPv4 address for the Heimdal KDC`);
 }
 
 async function workersAlive(dir: string): Promise<boolean> {
