@@ -977,7 +977,7 @@ export class Engine implements EngineApi {
       if (rep && rep.kind === "tgt-rep") {
         try {
           const t = decodeTicket(rep.tgt);
-          if (t.realm !== peer.principal.realm || t.sname.components[0] !== "krbtgt") {
+          if (!isRealmTgt(t, peer.principal.realm)) {
             throw new Error(
               `TGT for ${t.sname.components.join("/")}@${t.realm} is not the peer realm's`,
             );
@@ -1096,7 +1096,7 @@ export class Engine implements EngineApi {
       // §3.7.1: the peer's TGT changed; get a new U2U ticket and retry (keep the old one meanwhile).
       try {
         const t = decodeTicket(tgtRep.tgt);
-        if (t.realm === peer.principal.realm && t.sname.components[0] === "krbtgt") {
+        if (isRealmTgt(t, peer.principal.realm)) {
           peer.peerTgt = tgtRep.tgt;
           this.#restart(tx, { freshTicket: true });
           return true;
@@ -2943,4 +2943,13 @@ function receiveKinkMessageHeaderOnly(data: Uint8Array): Uint8Array | undefined 
   const len = dv.getUint16(18);
   if (16 + len > data.length || len < 8) return undefined;
   return data.subarray(24, 16 + len);
+}
+
+/**
+ * Whether `t` is `realm`'s own TGT, krbtgt/REALM@REALM: what a KINK_TGT_REP
+ * must carry (RFC 4430 §4.2.4: the returned TGT MUST NOT be cross-realm).
+ */
+function isRealmTgt(t: { realm: string; sname: { components: string[] } }, realm: string): boolean {
+  const c = t.sname.components;
+  return t.realm === realm && c.length === 2 && c[0] === "krbtgt" && c[1] === realm;
 }
