@@ -1,0 +1,758 @@
+/**
+ * The interop matrix, live: racoon2's kinkd (with its PF_KEY stand-in) and
+ * kink's engine (EngineDriver, real UDP, in-memory kernel) in two network
+ * namespaces with a real MIT KDC. In every cell where SAs come up, both
+ * sides' SAs are compared: SPI, algorithm and keys — kinkd's from the
+ * stand-in's sadb.log, kink's from its kernel.
+ */
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import {
+  ALPHA_REALM,
+  blackhole,
+  ESP_3DES_SHA1,
+  ESP_AES128_SHA1,
+  KINK_REALM,
+  KINKD,
+  type Kinkd,
+  KINKD_REALM,
+  kinkdSa,
+  kinkdSkipReason,
+  type KinkNode,
+  PFKEY_AUTH,
+  PFKEY_ENC,
+  waitFor,
+  withKinkd,
+  withKinkPair,
+} from "./kinkd_harness.ts";
+import { realmSkipReason, skipUnless } from "../../harness/tiers.ts";
+import { sleep } from "../../harness/exec.ts";
+import { heimdalSkipReason } from "../../harness/heimdal_realm.ts";
+import type { EngineEvent, ProposalConfig } from "../../../core/engine/mod.ts";
+
+const skip = [kinkdSkipReason(), realmSkipReason()];
+
+type SaUp = Extract<EngineEvent, { type: "sa-up" }>;
+type SaDown = Extract<EngineEvent, { type: "sa-down" }>;
+type Failed = Extract<EngineEvent, { type: "exchange-failed" }>;
+const isSaUp = (e: EngineEvent): e is SaUp => e.type === "sa-up";
+
+/** kink's usual offer: AES-128-CBC first, then 3DES, both with HMAC-SHA1. */
+const OFFER: ProposalConfig[] = [
+  { protocols: [{ protocol: "esp", transforms: [ESP_AES128_SHA1, ESP_3DES_SHA1] }] },
+];
+
+/**
+ * Both SAs of the pair `up` equal on both sides: for each direction, kink's SA
+ * (in its kernel) and kinkd's (its last keying in sadb.log) have the same SPI,
+ * addresses, algorithms and keys. Returns the algorithms seen.
+ */
+async function sameSas(kink: KinkNode, kinkd: Kinkd, up: SaUp): Promise<string[]> {
+  const mine = await kink.sas();
+  const spis = [...up.inbound, ...up.outbound].map((s) => s.spi);
+  // kinkd logs its outbound SA (ADD) only when it has everything: wait for both.
+  const theirs = await waitFor(
+    "kinkd's SAs in sadb.log",
+    async () => {
+      const sas = await kinkd.sas();
+      return spis.every((spi) => kinkdSa(sas, spi)) ? sas : undefined;
+    },
+  );
+  const algs: string[] = [];
+  for (const spi of spis) {
+    const k = mine.find((s) => s.spi === spi);
+    const d = kinkdSa(theirs, spi)!;
+    assert(k, `kink has no SA with SPI 0x${spi.toString(16)}`);
+    assertEquals({ src: k.src, dst: k.dst }, { src: d.src, dst: d.dst });
+    assertEquals(k.enc?.name, PFKEY_ENC[d.encAlg!], `cipher of SA 0x${spi.toString(16)}`);
+    assertEquals(k.auth?.name, PFKEY_AUTH[d.authAlg!], `integrity of SA 0x${spi.toString(16)}`);
+    assertEquals(k.enc?.key, d.encKey, `encryption key of SA 0x${spi.toString(16)}`);
+    assertEquals(k.auth?.key, d.authKey, `integrity key of SA 0x${spi.toString(16)}`);
+    algs.push(`${k.enc?.name}+${k.auth?.name}`);
+  }
+  const inbound = up.inbound[0]!.spi, outbound = up.outbound[0]!.spi;
+  assertEquals(mine.find((s) => s.spi === inbound)?.dst, kink.address);
+  assertEquals(mine.find((s) => s.spi === outbound)?.dst, kinkd.address);
+  return algs;
+}
+
+/** Timers that keep the cells short: quick grace before the inbound SA goes, fewer tries. */
+const FAST = { deleteGraceMs: 300 };
+
+const hex = (spi: number) => `0x${spi.toString(16).padStart(8, "0")}`;
+
+/** kink's kernel holds no SA any more (waits for the delete grace). */
+async function kinkEmpty(kink: KinkNode): Promise<void> {
+  await waitFor("kink's kernel to hold no SA", async () => {
+    const sas = await kink.sas();
+    return sas.length === 0 ? true : undefined;
+  });
+}
+
+/** kinkd's stand-in logged an SADB_DELETE of every SPI given (its inbound one ~10 s later). */
+async function kinkdDeleted(kinkd: Kinkd, spis: number[]): Promise<void> {
+  await waitFor(
+    `kinkd to delete SAs ${spis.map(hex).join(", ")}`,
+    async () => {
+      const sas = await kinkd.sas();
+      return spis.every((spi) => sas.some((s) => s.op === "DELETE" && s.spi === spi))
+        ? true
+        : undefined;
+    },
+    20_000,
+  );
+}
+
+/** How many times kinkd logged `text`. */
+async function kinkdSaw(kinkd: Kinkd, text: string): Promise<number> {
+  return (await kinkd.log()).split("\n").filter((l) => l.includes(text)).length;
+}
+
+Deno.test({
+  ...skipUnless(
+    "kinkd responder: kink initiates CREATE (optimistic), STATUS both ways, DELETE from kink",
+    ...skip,
+  ),
+  fn: async (t) => {
+    await withKinkd(
+      { template: "responder", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      async ({ kinkd, kink }) => {
+        let up!: SaUp;
+        await t.step("kink → kinkd optimistic CREATE: equal SAs", async () => {
+          await kink.cmd({ cmd: "up", peer: KINKD });
+          up = await kink.waitEvent("sa-up", isSaUp);
+          assert(up.initiator && up.optimistic, JSON.stringify(up));
+          const algs = await sameSas(kink, kinkd, up);
+          assertEquals(algs, ["cbc(aes)+hmac(sha1)", "cbc(aes)+hmac(sha1)"]);
+        });
+        await t.step("STATUS from kink: kinkd answers, kink learns its epoch", async () => {
+          await kink.cmd({ cmd: "status", peer: KINKD });
+          const st = await waitFor("STATUS to finish", async () => {
+            const s = await kink.status();
+            return s.transactions.length === 0 && s.peers[0]?.peerEpoch !== undefined
+              ? s
+              : undefined;
+          });
+          assertEquals(st.peers[0]?.state, "alive");
+          assert((await kinkdSaw(kinkd, "STATUS received from")) >= 1);
+          assert(!kink.events.some((e) => e.type === "exchange-failed"), "an exchange failed");
+        });
+        await t.step("STATUS from kinkd: kink answers it", async () => {
+          await kinkd.ctl("status");
+          await waitFor(
+            "kinkd to see the REPLY to its STATUS",
+            async () => (await kinkdSaw(kinkd, "REPLY-to-STATUS received")) >= 1 ? true : undefined,
+          );
+        });
+        await t.step("DELETE from kink: both sides remove both SAs", async () => {
+          await kink.cmd({ cmd: "down", peer: KINKD });
+          const down = await kink.waitEvent(
+            "sa-down",
+            (e): e is SaDown => e.type === "sa-down",
+          );
+          assertEquals(down.reason, "deleted");
+          assert((await kinkdSaw(kinkd, "DELETE received from")) >= 1);
+          await kinkEmpty(kink);
+          await kinkdDeleted(kinkd, [up.inbound[0]!.spi, up.outbound[0]!.spi]);
+          assert(!kink.events.some((e) => e.type === "exchange-failed"), "an exchange failed");
+        });
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "kinkd initiator: kinkd initiates CREATE (optimistic) on ACQUIRE, DELETE from kinkd",
+    ...skip,
+  ),
+  fn: async (t) => {
+    await withKinkd(
+      {
+        template: "initiator",
+        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
+      },
+      async ({ kinkd, kink }) => {
+        let up!: SaUp;
+        await t.step("kinkd → kink optimistic CREATE: equal SAs", async () => {
+          await kinkd.ctl("acquire", kinkd.address, kink.address);
+          up = await kink.waitEvent("sa-up", isSaUp);
+          assert(!up.initiator && up.optimistic, JSON.stringify(up));
+          const algs = await sameSas(kink, kinkd, up);
+          assertEquals(algs, ["cbc(aes)+hmac(sha1)", "cbc(aes)+hmac(sha1)"]);
+        });
+        await t.step("DELETE from kinkd: kink removes both SAs", async () => {
+          // kinkd's outbound SA is kink's inbound one.
+          await kinkd.ctl("delete", kinkd.address, kink.address, hex(up.inbound[0]!.spi));
+          const down = await kink.waitEvent(
+            "sa-down",
+            (e): e is SaDown => e.type === "sa-down",
+          );
+          assertEquals(down.reason, "deleted-by-peer");
+          await kinkEmpty(kink);
+          await kinkdDeleted(kinkd, [up.inbound[0]!.spi, up.outbound[0]!.spi]);
+        });
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "kinkd 3DES-only responder: kink's CREATE becomes 3-way (REPLY with ACKREQ + Nr, ACK)",
+    ...skip,
+  ),
+  fn: async () => {
+    await withKinkd(
+      {
+        template: "responder-3des",
+        peer: { proposals: OFFER, mode: "transport", timers: FAST },
+      },
+      async ({ kinkd, kink }) => {
+        await kink.cmd({ cmd: "up", peer: KINKD });
+        const up = await kink.waitEvent("sa-up", isSaUp);
+        assert(up.initiator && !up.optimistic, JSON.stringify(up));
+        const algs = await sameSas(kink, kinkd, up);
+        assertEquals(algs, ["cbc(des3_ede)+hmac(sha1)", "cbc(des3_ede)+hmac(sha1)"]);
+        assert((await kinkdSaw(kinkd, "ACK received from")) >= 1, "kinkd saw no ACK");
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "kink 3DES-only responder: kinkd's CREATE becomes 3-way; kinkd re-keys its inbound SA",
+    ...skip,
+  ),
+  fn: async () => {
+    const only3des: ProposalConfig[] = [
+      { protocols: [{ protocol: "esp", transforms: [ESP_3DES_SHA1] }] },
+    ];
+    await withKinkd(
+      {
+        template: "initiator",
+        peer: { proposals: only3des, mode: "transport", passive: true, timers: FAST },
+      },
+      async ({ kinkd, kink }) => {
+        await kinkd.ctl("acquire", kinkd.address, kink.address);
+        const up = await kink.waitEvent("sa-up", isSaUp);
+        assert(!up.initiator && !up.optimistic, JSON.stringify(up));
+        // kinkd keyed its inbound SA optimistically (AES, no Nr) before sending, then re-keyed it
+        // with a second UPDATE (3DES, with Nr): the stand-in logs both; the last one must equal
+        // kink's outbound SA. (On a real Linux kernel that second UPDATE is ignored — kinkd's
+        // bug, ../shared/interop/racoon2/peer/README.md — which is not kink's to fix.)
+        const algs = await sameSas(kink, kinkd, up);
+        assertEquals(algs, ["cbc(des3_ede)+hmac(sha1)", "cbc(des3_ede)+hmac(sha1)"]);
+        const updates = (await kinkd.sas()).filter((s) =>
+          s.op === "UPDATE" && s.spi === up.outbound[0]!.spi
+        );
+        assertEquals(updates.map((u) => PFKEY_ENC[u.encAlg!]), ["cbc(aes)", "cbc(des3_ede)"]);
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "kinkd and an aes-sha2 session key: kinkd drops the CREATE, kink gives up with a per-peer reason",
+    ...skip,
+  ),
+  fn: async () => {
+    await withKinkd(
+      {
+        template: "responder",
+        enctypes: "aes-sha2",
+        peer: {
+          proposals: OFFER,
+          mode: "transport",
+          timers: { ...FAST, retransmitInitialMs: 250, retransmitTries: 3 },
+        },
+      },
+      async ({ kinkd, kink }) => {
+        await kink.cmd({ cmd: "up", peer: KINKD });
+        const failed = await kink.waitEvent(
+          "exchange-failed",
+          (e): e is Failed => e.type === "exchange-failed",
+          30_000,
+        );
+        assertEquals(failed.command, "CREATE");
+        assertEquals(failed.reason, "timeout");
+        assert(/no REPLY after 3 transmissions/.test(failed.detail), failed.detail);
+        // kinkd's reason, in its log only: its PRF table has no enctype 20.
+        assert((await kinkdSaw(kinkd, "unsupported etype 20")) >= 1);
+        assert((await kinkdSaw(kinkd, "failed to compute KEYMAT")) >= 1);
+        // kinkd received every transmission and answered none ("failed to compute KEYMAT").
+        const received = await kinkdSaw(kinkd, "CREATE received from");
+        assert(received >= 3, `kinkd saw ${received} CREATEs`);
+        const st = await kink.status();
+        const peer = st.peers.find((p) => p.name === KINKD)!;
+        assertEquals(peer.lastFailure?.reason, "timeout");
+        assertEquals(peer.saPairs, 0);
+        assertEquals(await kink.sas(), []);
+        assert(!kink.events.some(isSaUp));
+        // kinkd left only the larval inbound SA of its GETSPI: nothing keyed.
+        assertEquals((await kinkd.sas()).filter((s) => s.encKey !== undefined), []);
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "kinkd responder: rekey from kink (new CREATE, then DELETE of the old pair)",
+    ...skip,
+  ),
+  fn: async () => {
+    await withKinkd(
+      { template: "responder", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      async ({ kinkd, kink }) => {
+        await kink.cmd({ cmd: "up", peer: KINKD });
+        const first = await kink.waitEvent("sa-up", isSaUp);
+        await kink.cmd({ cmd: "rekey", peer: KINKD });
+        const second = await kink.waitEvent(
+          "the rekeyed pair",
+          (e): e is SaUp => isSaUp(e) && e.rekey,
+        );
+        assert(second.initiator);
+        assert(second.inbound[0]!.spi !== first.inbound[0]!.spi);
+        await sameSas(kink, kinkd, second);
+        const gone = await kink.waitEvent(
+          "the old pair going",
+          (e): e is SaDown => e.type === "sa-down" && e.inbound[0]?.spi === first.inbound[0]!.spi,
+        );
+        assert(["rekeyed", "deleted"].includes(gone.reason), gone.reason);
+        await kinkdDeleted(kinkd, [first.inbound[0]!.spi, first.outbound[0]!.spi]);
+        // Only the new pair is left on kink's side.
+        await waitFor("kink to hold only the new pair", async () => {
+          const spis = (await kink.sas()).map((s) => s.spi).sort();
+          const want = [second.inbound[0]!.spi, second.outbound[0]!.spi].sort();
+          return JSON.stringify(spis) === JSON.stringify(want) ? true : undefined;
+        });
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "kinkd initiator: rekey from kinkd on a soft EXPIRE (new CREATE, then DELETE)",
+    ...skip,
+  ),
+  fn: async () => {
+    await withKinkd(
+      {
+        template: "initiator",
+        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
+      },
+      async ({ kinkd, kink }) => {
+        await kinkd.ctl("acquire", kinkd.address, kink.address);
+        const first = await kink.waitEvent("sa-up", isSaUp);
+        // Soft EXPIRE of kinkd's outbound SA (kink's inbound one).
+        await kinkd.ctl("expire", kinkd.address, kink.address, hex(first.inbound[0]!.spi));
+        const second = await kink.waitEvent(
+          "the pair of kinkd's rekey",
+          (e): e is SaUp => isSaUp(e) && e.inbound[0]!.spi !== first.inbound[0]!.spi,
+        );
+        assert(!second.initiator && second.optimistic);
+        await sameSas(kink, kinkd, second);
+        const gone = await kink.waitEvent(
+          "the old pair going",
+          (e): e is SaDown => e.type === "sa-down" && e.inbound[0]?.spi === first.inbound[0]!.spi,
+        );
+        assertEquals(gone.reason, "deleted-by-peer");
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "retransmission: kink's first CREATE is lost, kinkd answers the rebuilt one",
+    ...skip,
+  ),
+  fn: async () => {
+    await withKinkd(
+      { template: "responder", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      async ({ kinkd, kink, nss }) => {
+        // A STATUS first: kink then holds its ticket, so only KINK traffic is lost below.
+        await kink.cmd({ cmd: "status", peer: KINKD });
+        await waitFor(
+          "STATUS",
+          async () => (await kink.status()).transactions.length === 0 || undefined,
+        );
+        const restore = await blackhole(nss[1]!, kinkd.address);
+        await kink.cmd({ cmd: "up", peer: KINKD });
+        await waitFor("kink to send its first CREATE", async () => {
+          const tx = (await kink.status()).transactions.find((t) => t.command === "CREATE");
+          return tx && tx.transmissions >= 1 ? true : undefined;
+        });
+        await restore();
+        const up = await kink.waitEvent("sa-up", isSaUp);
+        await sameSas(kink, kinkd, up);
+        // kinkd never saw the first copy; it answered a later one (new authenticator, same XID).
+        assert((await kinkdSaw(kinkd, "CREATE received from")) >= 1);
+        assert((await kink.status()).counters.retransmissions! >= 1);
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "retransmission: kinkd's first CREATE is lost, kink answers the rebuilt one",
+    ...skip,
+  ),
+  fn: async () => {
+    await withKinkd(
+      {
+        template: "initiator",
+        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
+      },
+      async ({ kinkd, kink, nss }) => {
+        const restore = await blackhole(nss[0]!, kink.address);
+        await kinkd.ctl("acquire", kinkd.address, kink.address);
+        await waitFor(
+          "kinkd to send its first CREATE",
+          async () => (await kinkdSaw(kinkd, "CREATE sent")) >= 1 ? true : undefined,
+        );
+        await restore();
+        const up = await kink.waitEvent("sa-up", isSaUp);
+        await sameSas(kink, kinkd, up);
+        assert((await kinkdSaw(kinkd, "CREATE sent")) >= 2, "kinkd did not retransmit");
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "KRB_ERROR: kinkd's key rotated at the KDC — kinkd answers BADKEYVER, kink names it",
+    ...skip,
+  ),
+  fn: async () => {
+    await withKinkd(
+      {
+        template: "responder",
+        peer: {
+          proposals: OFFER,
+          mode: "transport",
+          timers: { ...FAST, retransmitInitialMs: 250, retransmitTries: 3 },
+        },
+      },
+      async ({ mit, kinkd, kink }) => {
+        // New key (kvno+1) in the KDC only: kinkd's keytab keeps the old one.
+        await mit!.tool(["kadmin.local", "-q", `cpw -randkey ${kinkd.principal}`]);
+        await kink.cmd({ cmd: "up", peer: KINKD });
+        const failed = await kink.waitEvent(
+          "exchange-failed",
+          (e): e is Failed => e.type === "exchange-failed",
+          30_000,
+        );
+        assertEquals(failed.command, "CREATE");
+        // kink asked for a fresh ticket once (the key may have changed), then gave up naming it.
+        assertEquals(failed.reason, "krb-error");
+        assert(/KRB_AP_ERR_BADKEYVER.*fresh ticket/.test(failed.detail), failed.detail);
+        assertEquals(await kink.sas(), []);
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "epoch: kinkd restarts — kink drops the SAs of its old incarnation, then negotiates anew",
+    ...skip,
+  ),
+  fn: async () => {
+    await withKinkd(
+      { template: "responder", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      async ({ kinkd, kink }) => {
+        await kink.cmd({ cmd: "up", peer: KINKD });
+        const first = await kink.waitEvent("sa-up", isSaUp);
+        await kinkd.restart();
+        // The next exchange (a STATUS) carries kinkd's new EPOCH.
+        await kink.cmd({ cmd: "status", peer: KINKD });
+        await kink.waitEvent(
+          "peer-epoch-changed",
+          (e): e is Extract<EngineEvent, { type: "peer-epoch-changed" }> =>
+            e.type === "peer-epoch-changed",
+        );
+        const down = await kink.waitEvent(
+          "the old pair going",
+          (e): e is SaDown => e.type === "sa-down" && e.inbound[0]?.spi === first.inbound[0]!.spi,
+        );
+        assertEquals(down.reason, "peer-restarted");
+        await kinkEmpty(kink);
+        await kink.cmd({ cmd: "up", peer: KINKD });
+        const second = await kink.waitEvent(
+          "a new pair",
+          (e): e is SaUp => isSaUp(e) && e.inbound[0]!.spi !== first.inbound[0]!.spi,
+        );
+        await sameSas(kink, kinkd, second);
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "epoch: kink restarts — kinkd detects the new EPOCH, answers the new CREATE, deletes its old outbound SA",
+    ...skip,
+  ),
+  fn: async () => {
+    await withKinkd(
+      { template: "responder", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      async ({ kinkd, kink }) => {
+        await kink.cmd({ cmd: "up", peer: KINKD });
+        const first = await kink.waitEvent("sa-up", isSaUp);
+        await kink.restart();
+        await kink.cmd({ cmd: "up", peer: KINKD });
+        const second = await kink.waitEvent("sa-up after the restart", isSaUp);
+        await sameSas(kink, kinkd, second);
+        assert((await kinkdSaw(kinkd, "dead peer")) >= 1, "kinkd did not notice the new EPOCH");
+        // kinkd deletes its outbound SA of the old pair (kink's old inbound one) at once…
+        await kinkdDeleted(kinkd, [first.inbound[0]!.spi]);
+        // …but never its old inbound SA (seen: still there after its usual 10 s grace) — a
+        // leftover on kinkd's side only; kink holds just the new pair.
+        await sleep(11_000);
+        const old = first.outbound[0]!.spi;
+        assert(!(await kinkd.sas()).some((s) => s.op === "DELETE" && s.spi === old));
+        assertEquals(
+          (await kink.sas()).map((s) => s.spi).sort(),
+          [second.inbound[0]!.spi, second.outbound[0]!.spi].sort(),
+        );
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "epoch: kinkd restarts and reuses XID 0 — kink answers afresh, not from its reply cache",
+    ...skip,
+  ),
+  fn: async () => {
+    await withKinkd(
+      {
+        template: "initiator",
+        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
+      },
+      async ({ kinkd, kink }) => {
+        await kinkd.ctl("acquire", kinkd.address, kink.address);
+        const first = await kink.waitEvent("sa-up", isSaUp);
+        assertEquals(first.xid, 0, "kinkd's first transaction after start has XID 0");
+        await kinkd.restart();
+        await kinkd.ctl("acquire", kinkd.address, kink.address);
+        const second = await kink.waitEvent(
+          "the pair of kinkd's second incarnation",
+          (e): e is SaUp => isSaUp(e) && e.inbound[0]!.spi !== first.inbound[0]!.spi,
+        );
+        assertEquals(second.xid, 0, "kinkd reused XID 0");
+        await sameSas(kink, kinkd, second);
+        const down = await kink.waitEvent(
+          "the old pair going",
+          (e): e is SaDown => e.type === "sa-down" && e.inbound[0]?.spi === first.inbound[0]!.spi,
+        );
+        assertEquals(down.reason, "peer-restarted");
+      },
+    );
+  },
+});
+
+const LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+const noFaketime = (() => {
+  try {
+    Deno.statSync(LIBFAKETIME);
+    return undefined;
+  } catch {
+    return "missing libfaketime (apt-get install faketime)";
+  }
+})();
+
+Deno.test({
+  ...skipUnless(
+    "KRB_ERROR: kinkd's clock 10 minutes ahead — kink answers KRB_AP_ERR_SKEW, kinkd corrects and retries",
+    ...skip,
+    noFaketime,
+  ),
+  fn: async () => {
+    await withKinkd(
+      {
+        template: "initiator",
+        kinkdEnv: { FAKETIME: "+600", KINKD_LD_PRELOAD: LIBFAKETIME },
+        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
+      },
+      async ({ kinkd, kink }) => {
+        await kinkd.ctl("acquire", kinkd.address, kink.address);
+        const up = await kink.waitEvent("sa-up", isSaUp, 40_000);
+        await sameSas(kink, kinkd, up);
+        // The first CREATE was refused for skew; the pair came from a later transaction.
+        const log = await kinkd.log();
+        assert(/skew/i.test(log), "kinkd logged nothing about the clock skew");
+        assert(
+          up.xid >= 1,
+          `the pair came from XID ${up.xid}, expected a retry after the skew error`,
+        );
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "KRB_ERROR: kink's clock 10 minutes ahead — kinkd answers KRB_AP_ERR_SKEW (authenticated), kink corrects and retries",
+    ...skip,
+  ),
+  fn: async () => {
+    await withKinkd(
+      {
+        template: "responder",
+        kinkClockOffsetMs: 600_000,
+        peer: { proposals: OFFER, mode: "transport", timers: FAST },
+      },
+      async ({ kinkd, kink }) => {
+        await kink.cmd({ cmd: "up", peer: KINKD });
+        const offset = await kink.waitEvent(
+          "clock-offset",
+          (e): e is Extract<EngineEvent, { type: "clock-offset" }> => e.type === "clock-offset",
+        );
+        assert(Math.abs(offset.offsetMs + 600_000) < 5_000, `offset ${offset.offsetMs} ms`);
+        const up = await kink.waitEvent("sa-up", isSaUp, 30_000);
+        await sameSas(kink, kinkd, up);
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "Heimdal KDC: kink → kinkd and kinkd → kink optimistic CREATE with Heimdal's tickets",
+    ...skip,
+    heimdalSkipReason(),
+  ),
+  fn: async () => {
+    await withKinkd(
+      {
+        template: "initiator",
+        kdc: "heimdal",
+        peer: { proposals: OFFER, mode: "transport", timers: FAST },
+      },
+      async ({ realm, kinkd, kink }) => {
+        assertEquals(realm.realm, "HEIMDAL.TEST");
+        await kink.cmd({ cmd: "up", peer: KINKD });
+        const mine = await kink.waitEvent("sa-up (kink initiating)", isSaUp);
+        assert(mine.initiator);
+        await sameSas(kink, kinkd, mine);
+        await kinkd.ctl("acquire", kinkd.address, kink.address);
+        const theirs = await kink.waitEvent(
+          "sa-up (kinkd initiating)",
+          (e): e is SaUp => isSaUp(e) && !e.initiator,
+        );
+        await sameSas(kink, kinkd, theirs);
+      },
+    );
+  },
+});
+
+/** Whether this tree's Kerberos client follows cross-realm paths (it exports realmPath). */
+const crossRealmClient = "realmPath" in await import("../../../core/kerberos/client.ts");
+
+Deno.test({
+  ...skipUnless("cross-realm: kinkd in KINKD.TEST initiates to kink in KINK.TEST", ...skip),
+  fn: async () => {
+    await withKinkd(
+      {
+        template: "initiator",
+        crossRealm: true,
+        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
+      },
+      async ({ realm, kinkRealm, kinkd, kink }) => {
+        assertEquals([realm.realm, kinkRealm.realm], [KINKD_REALM, KINK_REALM]);
+        await kinkd.ctl("acquire", kinkd.address, kink.address);
+        const up = await kink.waitEvent("sa-up", isSaUp);
+        await sameSas(kink, kinkd, up);
+        // kinkd's MIT library went through krbtgt/KINK.TEST@KINKD.TEST.
+        assert((await kinkd.log()).includes(`kink/kink.interop.test@${KINK_REALM}`));
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "cross-realm: kink in KINK.TEST initiates to kinkd in KINKD.TEST",
+    ...skip,
+    crossRealmClient
+      ? undefined
+      : "this tree's Kerberos client has no cross-realm path (core/kerberos/client.ts realmPath)",
+  ),
+  fn: async () => {
+    await withKinkd(
+      {
+        template: "responder",
+        crossRealm: true,
+        peer: { proposals: OFFER, mode: "transport", timers: FAST },
+      },
+      async ({ kinkd, kink }) => {
+        await kink.cmd({ cmd: "up", peer: KINKD });
+        const up = await kink.waitEvent("sa-up", isSaUp);
+        await sameSas(kink, kinkd, up);
+      },
+    );
+  },
+});
+
+/** Both SAs of a kink ↔ kink pair equal on both sides (SPI, addresses, algorithms, keys). */
+async function sameKinkSas(a: KinkNode, b: KinkNode, up: SaUp): Promise<void> {
+  const [sa, sb] = [await a.sas(), await b.sas()];
+  for (const spi of [...up.inbound, ...up.outbound].map((s) => s.spi)) {
+    const x = sa.find((s) => s.spi === spi), y = sb.find((s) => s.spi === spi);
+    assert(x && y, `SA 0x${spi.toString(16)} missing on one side`);
+    assertEquals(x, y);
+  }
+}
+
+Deno.test({
+  ...skipUnless(
+    "kink ↔ kink with Heimdal's tickets: CREATE each way, keys equal",
+    ...skip,
+    heimdalSkipReason(),
+  ),
+  fn: async () => {
+    await withKinkPair(
+      { kdc: "heimdal", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      async ({ a, b }) => {
+        await a.cmd({ cmd: "up", peer: "b" });
+        const ab = await a.waitEvent("A's pair", isSaUp);
+        await sameKinkSas(a, b, ab);
+        await b.cmd({ cmd: "up", peer: "a", force: true });
+        const ba = await b.waitEvent("B's pair", (e): e is SaUp => isSaUp(e) && e.initiator);
+        await sameKinkSas(b, a, ba);
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "kink ↔ kink cross-realm (ALPHA.TEST ↔ KINK.TEST): CREATE each way, keys equal",
+    ...skip,
+    crossRealmClient
+      ? undefined
+      : "this tree's Kerberos client has no cross-realm path (core/kerberos/client.ts realmPath)",
+  ),
+  fn: async () => {
+    await withKinkPair(
+      { kdc: "mit-cross-realm", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      async ({ a, b, realmA, realmB }) => {
+        assertEquals([realmA.realm, realmB.realm], [ALPHA_REALM, KINK_REALM]);
+        await a.cmd({ cmd: "up", peer: "b" });
+        const ab = await a.waitEvent("A's pair", isSaUp);
+        await sameKinkSas(a, b, ab);
+        await b.cmd({ cmd: "up", peer: "a", force: true });
+        const ba = await b.waitEvent("B's pair", (e): e is SaUp => isSaUp(e) && e.initiator);
+        await sameKinkSas(b, a, ba);
+      },
+    );
+  },
+});
