@@ -254,7 +254,15 @@ export async function withKinkd(
           hosts,
         ], { env: opts.kinkdEnv ?? {} });
       const started = await startKinkd();
-      const kinkdLog = () => Deno.readTextFile(`${rundir}/kinkd.log`).catch(() => "");
+      // kinkd.log of earlier incarnations (see restart), then the current one.
+      let incarnations = 0;
+      const kinkdLog = async () => {
+        let text = "";
+        for (let i = 1; i <= incarnations; i++) {
+          text += await Deno.readTextFile(`${rundir}/kinkd.log.${i}`).catch(() => "");
+        }
+        return text + await Deno.readTextFile(`${rundir}/kinkd.log`).catch(() => "");
+      };
       if (!started.success) {
         throw new Error(
           `kinkd did not start: ${started.stderr}\n${(await kinkdLog()).slice(-2000)}`,
@@ -271,6 +279,10 @@ export async function withKinkd(
         },
         restart: async () => {
           await runOk([`${PEER}/ctl`, rundir, "stop"]);
+          // run-peer.sh appends to kinkd.log and returns once the log says "kinkd started": with
+          // the old incarnation's line still there it would return before the new kinkd is up.
+          incarnations++;
+          await Deno.rename(`${rundir}/kinkd.log`, `${rundir}/kinkd.log.${incarnations}`);
           // kinkd's EPOCH is its start time in seconds: let it change.
           await sleep(1100);
           const r = await startKinkd();
