@@ -17,7 +17,7 @@ import {
   seq,
   toDer,
 } from "../der.ts";
-import { AppTag, type ErrorCode } from "../iana.ts";
+import { AppTag } from "../iana.ts";
 import { KSTRING, readAppSequence, readVno, TIME, top, UINT32_L, USEC } from "./codec.ts";
 import {
   type AuthorizationDataEntry,

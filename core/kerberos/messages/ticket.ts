@@ -20,7 +20,7 @@ import {
   seq,
   toDer,
 } from "../der.ts";
-import { AppTag, type ErrorCode } from "../iana.ts";
+import { AppTag } from "../iana.ts";
 import {
   FLAGS,
   INT32,
