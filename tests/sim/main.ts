@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { loadEngine } from "./world.ts";
+import { loadEngine, probeFeatures } from "./world.ts";
 import { reproduceCommand, runScenario, scenarioFor, SCENARIOS } from "./scenarios.ts";
 
 function arg(name: string): string | undefined {
@@ -34,7 +34,9 @@ if (typeof engine === "string") {
   console.error(`sim: ${engine}`);
   Deno.exit(1);
 }
-const opts: { peers?: number; sasPerPeer?: number } = {};
+const features = probeFeatures(engine);
+if (features.pfs !== true) console.log(`note: runs without PFS — the engine says: ${features.pfs}`);
+const opts: Parameters<typeof runScenario>[3] & object = { features };
 if (arg("peers")) opts.peers = Number(arg("peers"));
 if (arg("sas")) opts.sasPerPeer = Number(arg("sas"));
 

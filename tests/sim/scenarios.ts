@@ -19,7 +19,14 @@
 import type { ProposalConfig } from "../../core/engine/api.ts";
 import { randomBelow, SeededRandom } from "../../core/util/random.ts";
 import { checkInvariants, checkReplayAndTamper } from "./invariants.ts";
-import { type EngineCtor, type GatewaySpec, type PairSpec, SIM_T0, World } from "./world.ts";
+import {
+  type EngineCtor,
+  type EngineFeatures,
+  type GatewaySpec,
+  type PairSpec,
+  SIM_T0,
+  World,
+} from "./world.ts";
 
 /** Outcome of one run. */
 export interface RunResult {
@@ -36,6 +43,8 @@ export interface RunResult {
 
 /** Options some scenarios read. */
 export interface ScenarioOptions {
+  /** Engine features (from `probeFeatures`); PFS is used only when `pfs === true`. */
+  features?: EngineFeatures;
   /** `many`: number of peers of the hub. */
   peers?: number;
   /** `many`: SAs per peer. */
@@ -105,7 +114,9 @@ function pair(a: number, b: number, r: SeededRandom, ports: number[], opts: {
     ports,
     prf: randomBelow(r, 2) ? "racoon2" : "mit",
   };
-  if (opts.pfs !== false && randomBelow(r, 4) === 0) p.pfsGroup = pick(r, [14, 19]);
+  // The draw happens whether or not the engine has PFS, so runs stay comparable.
+  const pfs = randomBelow(r, 4) === 0 ? pick(r, [14, 19]) : undefined;
+  if (opts.pfs !== false && pfs !== undefined && current.features?.pfs === true) p.pfsGroup = pfs;
   return p;
 }
 
@@ -364,6 +375,8 @@ export function scenarioFor(seed: number): string {
   return MIXED[seed % MIXED.length]!;
 }
 
+const current: { features?: EngineFeatures } = {};
+
 /** Runs one scenario for one seed; engine exceptions and driver problems become violations. */
 export async function runScenario(
   name: string,
@@ -373,6 +386,8 @@ export async function runScenario(
 ): Promise<RunResult> {
   const s = SCENARIOS[name];
   if (!s) throw new Error(`unknown scenario ${name} (known: ${Object.keys(SCENARIOS).join(", ")})`);
+  if (o.features) current.features = o.features;
+  else delete current.features;
   try {
     return await s(seed, engine, o);
   } catch (e) {

@@ -76,6 +76,42 @@ export async function loadEngine(): Promise<EngineCtor | string> {
   return ctor as EngineCtor;
 }
 
+/** Optional engine features the scenarios use when the engine has them. */
+export interface EngineFeatures {
+  /** KE payloads (PFS); the reason when missing. */
+  pfs: true | string;
+}
+
+/**
+ * Probes optional features by constructing an engine that uses them; a
+ * feature whose configuration the engine refuses is reported with the
+ * engine's own reason, and the scenarios leave it out.
+ */
+export function probeFeatures(engine: EngineCtor): EngineFeatures {
+  const peer: PeerConfig = {
+    name: "probe",
+    address: "10.255.0.2",
+    localAddress: "10.255.0.1",
+    principal: `kink/probe.sim.test@${SIM_REALM}`,
+    proposals: [{ protocols: [{ protocol: "esp", transforms: [{ id: 20, keyBits: 256 }] }] }],
+    mode: "transport",
+    pfsGroup: 14,
+  };
+  let pfs: true | string = true;
+  try {
+    new engine({
+      identity: { principal: `kink/me.sim.test@${SIM_REALM}` },
+      epoch: 1,
+      peers: [peer],
+    }, {
+      random: new SeededRandom(1),
+    });
+  } catch (e) {
+    pfs = e instanceof Error ? e.message : String(e);
+  }
+  return { pfs };
+}
+
 /** Network behaviour of one direction of a link. */
 export interface LinkModel {
   /** One-way base latency, ms. */
