@@ -124,7 +124,7 @@ export async function checkInvariants(w: World, o: InvariantOptions = {}): Promi
   const ups = new Map<string, number>();
   for (const e of w.events) {
     if (e.event.type !== "sa-up") continue;
-    const k = `${e.gateway}|${e.event.peer}|${e.event.xid}|${e.event.initiator}`;
+    const k = `gw${e.gateway}.${e.generation}|${e.event.peer}|${e.event.xid}|${e.event.initiator}`;
     ups.set(k, (ups.get(k) ?? 0) + 1);
   }
   for (const [k, n] of ups) if (n > 1) v.push(`${n} sa-up events for one transaction ${k}`);
@@ -197,7 +197,7 @@ export async function snapshot(w: World): Promise<string> {
 }
 
 /**
- * Replays `n` recorded datagrams to their destinations and injects `n`
+ * Replays `n` datagrams that were delivered to their destinations and injects `n`
  * tampered copies (one octet changed), runs until quiet, and returns a
  * violation when any kernel or engine SA state changed.
  */
@@ -206,10 +206,10 @@ export async function checkReplayAndTamper(
   random: SeededRandom,
   n: number,
 ): Promise<string[]> {
-  if (w.sent.length === 0) return [];
+  if (w.delivered.length === 0) return [];
   const before = await snapshot(w);
   for (let k = 0; k < n; k++) {
-    const d = w.sent[randomBelow(random, w.sent.length)]!;
+    const d = w.delivered[randomBelow(random, w.delivered.length)]!;
     w.inject(d.from, d.to, d.data);
     const t = d.data.slice();
     const pos = randomBelow(random, t.length);

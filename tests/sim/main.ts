@@ -42,6 +42,7 @@ if (arg("sas")) opts.sasPerPeer = Number(arg("sas"));
 
 const t0 = performance.now();
 let failed = 0;
+const gaps = new Map<string, number>();
 const perScenario = new Map<string, { runs: number; failed: number; saUp: number }>();
 for (let seed = start; seed < start + seeds; seed++) {
   const name = only ?? scenarioFor(seed);
@@ -54,6 +55,7 @@ for (let seed = start; seed < start + seeds; seed++) {
       );
     }
   }
+  for (const g of r.gaps) gaps.set(g, (gaps.get(g) ?? 0) + 1);
   const s = perScenario.get(name) ?? { runs: 0, failed: 0, saUp: 0 };
   s.runs++;
   s.saUp += r.saUp;
@@ -74,6 +76,7 @@ for (let seed = start; seed < start + seeds; seed++) {
   perScenario.set(name, s);
 }
 const secs = ((performance.now() - t0) / 1000).toFixed(1);
+for (const [g, n] of gaps) console.log(`engine gap in ${n} seed(s): ${g}`);
 for (const [name, s] of perScenario) {
   console.log(`${name}: ${s.runs} seeds, ${s.failed} failed, ${s.saUp} sa-up events`);
 }

@@ -34,6 +34,7 @@ import {
   decodeTicket,
   formatPrincipal,
   parsePrincipal,
+  ReplayCache,
   type ServiceKeyEntry,
 } from "../../core/kerberos/mod.ts";
 import {
@@ -159,6 +160,8 @@ export interface PairSpec {
 export interface LoggedEvent {
   at: number;
   gateway: number;
+  /** How many times the gateway had restarted. */
+  generation: number;
   event: EngineEvent;
   /** The log line as a daemon would write it. */
   line: string;
@@ -174,6 +177,8 @@ export interface AcquireRecord {
 
 interface Gateway {
   index: number;
+  /** The daemon's persisted replay cache: it survives a restart (RFC 4120 §3.2.3). */
+  replayCache: ReplayCache;
   spec: GatewaySpec;
   principal: string;
   name: string;
@@ -237,6 +242,12 @@ export class World {
   readonly acquires: AcquireRecord[] = [];
   /** Every datagram sent: (from, to, data). */
   readonly sent: { at: number; from: number; to: number; data: Uint8Array }[] = [];
+  /**
+   * Every datagram delivered to an engine and not dropped by it (a replay is
+   * a second delivery of one of these; re-sending one that was lost, or one
+   * the engine refused, is a late delivery — see the README on why).
+   */
+  readonly delivered: { at: number; from: number; to: number; data: Uint8Array }[] = [];
   /** Key octets seen in kernel operations and tickets (searched for in logs). */
   readonly secrets = new Set<string>();
   /** Counters. */
@@ -366,8 +377,15 @@ export class World {
     });
     const peers = this.#peerConfigs(i);
     const kernel = new MemoryKernel();
+    const replayCache = this.gateways[i]?.replayCache ??
+      ReplayCache.open({
+        skewMs: this.#opts.engineConfig?.skewMs ?? 300_000,
+        firstStart: true,
+        now: () => this.localNow(i),
+      });
     const gw: Gateway = {
       index: i,
+      replayCache,
       spec,
       principal,
       name: `gw${i}`,
@@ -399,7 +417,7 @@ export class World {
       epoch: gw.epoch,
       peers,
     };
-    gw.engine = new this.#opts.engine(config, { random: engineRandom });
+    gw.engine = new this.#opts.engine(config, { random: engineRandom, replayCache });
     this.gateways[i] = gw;
     // Outbound policies whose traffic triggers ACQUIREs.
     for (const pc of peers) {
@@ -431,7 +449,10 @@ export class World {
     })());
   }
 
-  /** Restarts gateway `i`: a new engine (new epoch) and an empty kernel, as after a reboot. */
+  /**
+   * Restarts gateway `i`: a new engine (new epoch) and an empty kernel, as
+   * after a reboot. The replay cache survives, as a daemon persists it.
+   */
   async restart(i: number): Promise<void> {
     const old = this.gateways[i]!;
     await old.kernel.close();
@@ -642,6 +663,7 @@ export class World {
       case "deliver": {
         const gw = this.gateways[ev.to]!;
         this.stats.delivered++;
+        const mark = this.events.length;
         const from = this.#opts.gateways[ev.from]!;
         const d: Datagram = {
           data: ev.data,
@@ -650,6 +672,10 @@ export class World {
         };
         this.#guard(gw, "handleDatagram", () => gw.engine.handleDatagram(this.localNow(ev.to), d));
         await this.#drain(gw);
+        const refused = this.events.slice(mark).some((e) => e.event.type === "dropped");
+        if (this.record && !refused) {
+          this.delivered.push({ at: this.now, from: ev.from, to: ev.to, data: ev.data });
+        }
         return;
       }
       case "kernel-result": {
@@ -748,7 +774,13 @@ export class World {
           break;
         case "event": {
           const line = `${this.now - SIM_T0} gw${i} ${JSON.stringify(out.event)}`;
-          this.events.push({ at: this.now, gateway: i, event: out.event, line });
+          this.events.push({
+            at: this.now,
+            gateway: i,
+            generation: gw.generation,
+            event: out.event,
+            line,
+          });
           break;
         }
         case "kernel": {

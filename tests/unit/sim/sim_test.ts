@@ -57,10 +57,27 @@ Deno.test({
 });
 
 Deno.test({
+  ...skipUnless(
+    "sim skew: a CREATE to a peer beyond the skew window succeeds after the protected KRB_AP_ERR_SKEW",
+    why,
+  ),
+  fn: async () => {
+    const gaps: string[] = [];
+    for (let seed = 1; seed <= 12; seed++) {
+      const r = await runScenario("skew", seed, engine!);
+      assertEquals(r.violations, [], report(r));
+      for (const g of r.gaps) gaps.push(`seed ${seed}: ${g} (${reproduceCommand("skew", seed)})`);
+    }
+    assertEquals(gaps, []);
+  },
+});
+
+Deno.test({
   ...skipUnless("sim: one hub with 50 peers × 10 SAs each", why),
   fn: async () => {
     const r = await runScenario("many", 1, engine!, { peers: 50, sasPerPeer: 10 });
     assertEquals(r.violations, [], report(r));
+    assertEquals(r.gaps, []);
   },
 });
 
