@@ -38,7 +38,12 @@ import {
   type KinkMessage,
   openKinkMessage,
 } from "../../core/wire/mod.ts";
-import { type Credentials, decodeApReq, makeApReq } from "../../core/kerberos/mod.ts";
+import {
+  AuthenticatorTimes,
+  type Credentials,
+  decodeApReq,
+  makeApReq,
+} from "../../core/kerberos/mod.ts";
 import { toHex } from "../../core/util/bytes.ts";
 import { rng } from "./prng.ts";
 
@@ -93,25 +98,22 @@ function authenticatedSigner(w: World, random: SeededRandom) {
     const ap = msg.payloads.find((p) => p.kind === "ap-req");
     if (!ap || ap.kind !== "ap-req") continue;
     const cipher = toHex(decodeApReq(ap.apReq).ticket.encPart.cipher);
-    const cred = gw0.tickets.issued.find((c) => toHex(c.ticket.encPart.cipher) === cipher);
+    const cred = gw0.tickets.credentials().find((c) => toHex(c.ticket.encPart.cipher) === cipher);
     if (!cred) continue;
     const ops = keyOps(cred.sessionKey, random);
     templates.push({ msg: openKinkMessage(msg, ops, true), ops, cred });
   }
   if (templates.length === 0) return undefined;
-  let lastUs = 0;
+  const times = new AuthenticatorTimes();
   return {
     next(r: () => number, corpus: Uint8Array[]): Uint8Array | undefined {
       const t = templates[Math.floor(r() * templates.length)]!;
       const msg = structuredClone(t.msg) as KinkMessage;
       msg.xid = randomUint32(random);
-      let us = w.localNow(0) * 1000 + Math.floor(r() * 1000);
-      if (us <= lastUs) us = lastUs + 1;
-      lastUs = us;
-      const sec = Math.floor(us / 1_000_000);
       const built = makeApReq(t.cred.client, t.cred.ticket, t.cred.sessionKey, {
-        time: { ctime: new Date(sec * 1000), cusec: us - sec * 1_000_000 },
+        now: () => w.localNow(0),
         random,
+        times,
       });
       const chains: { deferred?: Uint8Array }[] = [];
       for (const p of msg.payloads) {

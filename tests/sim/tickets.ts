@@ -1,13 +1,10 @@
 /**
- * A deterministic Kerberos client for the simulator: AS (with
- * PA-ENC-TIMESTAMP sent at once) and TGS (plain and user-to-user) exchanges
- * against a KDC sender, with the gateway's clock and a seeded random source.
- *
- * kink's `KerberosClient` cannot be used here yet: it draws nonces and
- * confounders from the system CSPRNG and authenticator microseconds from
- * `Math.random`, so a simulated run would not reproduce, and it has no
- * injectable KDC sender. Once it has both seams, the simulator's driver
- * should use it instead (see tests/sim/README.md).
+ * A minimal, synchronous Kerberos client for the SimKdc's own tests: AS
+ * (with PA-ENC-TIMESTAMP sent at once) and TGS (plain and user-to-user)
+ * exchanges against a KDC sender, with an injected clock and a seeded random
+ * source. The simulator's gateways use kink's `KerberosClient` through its
+ * sender seam; this client drives the KDC without it, so that the KDC's
+ * tests do not depend on the code they help to test.
  *
  * @module
  */
@@ -53,7 +50,7 @@ export class SimTicketError extends KerberosError {
   /** Creates the error. */
   constructor(context: string, detail: string, code?: number) {
     super(
-      code === undefined ? "transport" : "krb-error",
+      code === undefined ? "kdc-unreachable" : "krb-error",
       context,
       detail,
       code === undefined ? {} : { errorCode: code },

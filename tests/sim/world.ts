@@ -33,6 +33,8 @@ import {
   type Credentials,
   decodeTicket,
   formatPrincipal,
+  KerberosClient,
+  KerberosError,
   parsePrincipal,
   ReplayCache,
   type ServiceKeyEntry,
@@ -49,7 +51,6 @@ import { randomBelow, randomUint32, SeededRandom } from "../../core/util/random.
 import { toHex } from "../../core/util/bytes.ts";
 import { KinkError } from "../../core/errors.ts";
 import { SimKdc } from "./kdc.ts";
-import { SimTicketClient, SimTicketError } from "./tickets.ts";
 
 /** The realm of every simulated gateway. */
 export const SIM_REALM = "SIM.TEST";
@@ -184,7 +185,8 @@ interface Gateway {
   name: string;
   engine: EngineApi;
   kernel: MemoryKernel;
-  tickets: SimTicketClient;
+  /** kink's Kerberos client, on the SimKdc through its sender seam, with the gateway's clock. */
+  tickets: KerberosClient;
   driverRandom: SeededRandom;
   scheduledTimeout: number | undefined;
   generation: number;
@@ -368,10 +370,8 @@ export class World {
     const engineRandom = compRandom.fork();
     const keys = this.kdc.keytab(`kink/${spec.host}`);
     for (const k of keys) this.#secret(k.key);
-    const tickets = new SimTicketClient({
-      principal: parsePrincipal(principal),
-      keytab: keys,
-      send: (realm, req) => this.kdc.handleSync(realm, req),
+    const tickets = new KerberosClient(parsePrincipal(principal), { keytab: keys }, {
+      send: (realm, req, signal) => this.kdc.handle(realm, req, signal),
       now: () => this.localNow(i),
       random: compRandom.fork(),
     });
@@ -402,7 +402,7 @@ export class World {
     };
     if (spec.userToUserOnly) {
       try {
-        gw.tgt = tickets.getTgt();
+        gw.tgt = await tickets.getTgt();
         this.#secret(gw.tgt.sessionKey.exportBytes());
       } catch (e) {
         this.problems.push(`gw${i}: no TGT at boot: ${(e as Error).message}`);
@@ -456,7 +456,7 @@ export class World {
   async restart(i: number): Promise<void> {
     const old = this.gateways[i]!;
     await old.kernel.close();
-    old.tickets.forget();
+    old.tickets.dispose();
     await this.#boot(i, old.generation + 1);
   }
 
@@ -795,7 +795,7 @@ export class World {
           break;
         }
         case "ticket": {
-          const { result, delay } = this.#ticket(gw, out.request);
+          const { result, delay } = await this.#ticket(gw, out.request);
           this.#push(this.now + delay, {
             kind: "ticket-result",
             gw: i,
@@ -866,10 +866,10 @@ export class World {
     }
   }
 
-  #ticket(
+  async #ticket(
     gw: Gateway,
     req: { server: string; peerTgt?: Uint8Array; fresh?: boolean },
-  ): { result: TicketResult; delay: number } {
+  ): Promise<{ result: TicketResult; delay: number }> {
     this.stats.tickets++;
     const latency = this.#opts.kdcLatencyMs ?? 2;
     if (!this.kdc.available) {
@@ -880,16 +880,23 @@ export class World {
       };
     }
     try {
-      const o: { peerTgt?: ReturnType<typeof decodeTicket>; fresh?: boolean } = {};
-      if (req.peerTgt) o.peerTgt = decodeTicket(req.peerTgt);
-      if (req.fresh) o.fresh = true;
-      const c = gw.tickets.getServiceTicket(parsePrincipal(req.server), o);
+      const server = parsePrincipal(req.server);
+      let c;
+      if (req.peerTgt) {
+        c = await gw.tickets.getServiceTicket(server, { peerTgt: decodeTicket(req.peerTgt) });
+      } else if (req.fresh) {
+        c = await gw.tickets.tgsExchange(await gw.tickets.getTgt(), server);
+        gw.tickets.addCredentials(c);
+      } else {
+        c = await gw.tickets.getServiceTicket(server);
+      }
+      for (const x of gw.tickets.credentials()) this.#secret(x.sessionKey.exportBytes());
       this.#secret(c.sessionKey.exportBytes());
       return { result: { ok: true, credentials: c }, delay: latency };
     } catch (e) {
       this.stats.ticketFailures++;
       const r: TicketResult = { ok: false, message: (e as Error).message };
-      if (e instanceof SimTicketError && e.errorCode !== undefined) r.errorCode = e.errorCode;
+      if (e instanceof KerberosError && e.errorCode !== undefined) r.errorCode = e.errorCode;
       return { result: r, delay: latency };
     }
   }
@@ -916,7 +923,7 @@ export class World {
   async close(): Promise<void> {
     for (const g of this.gateways) await g.kernel.close();
     await Promise.all(this.#pumps);
-    for (const g of this.gateways) g.tickets.forget();
+    for (const g of this.gateways) g.tickets.dispose();
   }
 }
 

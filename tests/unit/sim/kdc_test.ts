@@ -4,12 +4,18 @@
  * availability switch, and reproducibility from a seed. (That MIT's libkrb5
  * accepts these tickets is tests/integration/sim/kdc_mit_test.ts.)
  */
-import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
+import {
+  deepStrictEqual as assertEquals,
+  ok as assert,
+  rejects as assertRejects,
+  throws,
+} from "node:assert/strict";
 import { SimKdc } from "../../sim/kdc.ts";
 import { SimTicketClient, SimTicketError } from "../../sim/tickets.ts";
 import {
   ErrorCode,
   KdcUnreachableError,
+  KerberosClient,
   KerberosService,
   makeApReq,
   parsePrincipal,
@@ -83,7 +89,12 @@ Deno.test("SimKdc: user-to-user ticket decrypts with the peer TGT's session key 
   const cTgt = cc.getTgt();
   const st = ca.getServiceTicket(cPrinc, { peerTgt: cTgt.ticket });
   assert(st.userToUser);
-  const svc = new KerberosService({ keys: [], principal: cPrinc, now: () => clock.now() });
+  const svc = new KerberosService({
+    keys: [],
+    principal: cPrinc,
+    replayCache: ReplayCache.open({ skewMs: 300_000, firstStart: true, now: () => clock.now() }),
+    now: () => clock.now(),
+  });
   svc.setTgtSessionKeys([cTgt.sessionKey]);
   const ap = makeApReq(ca.principal, st.ticket, st.sessionKey, {
     userToUser: true,
@@ -128,4 +139,39 @@ Deno.test("SimKdc: the same seed gives the same tickets, octet for octet", () =>
   };
   assertEquals(run(42), run(42));
   assert(run(42) !== run(43));
+});
+
+Deno.test("SimKdc: kink's KerberosClient gets a TGT (after PREAUTH_REQUIRED) and service tickets through its sender seam", async () => {
+  const clock = new ManualClock(T0);
+  const random = new SeededRandom(12);
+  const kdc = new SimKdc({ realm: REALM, clock, random: random.fork(), tgtEnctypes: [20] });
+  const a = kdc.addPrincipal("kink/a.sim.test", { enctypes: [20, 18] });
+  const b = kdc.addPrincipal("kink/b.sim.test", { enctypes: [18] });
+  const client = new KerberosClient(parsePrincipal(`kink/a.sim.test@${REALM}`), { keytab: a }, {
+    send: (realm, req, signal) => kdc.handle(realm, req, signal),
+    clock,
+    random: random.fork(),
+  });
+  const tgt = await client.getTgt();
+  assertEquals(tgt.server.components, ["krbtgt", REALM]);
+  // The first enctype the client asks for that krbtgt (aes256-sha2 only) has a key of.
+  assertEquals(tgt.sessionKey.enctype, 20);
+  assertEquals(kdc.counters.asReps, 1);
+  assertEquals(kdc.counters.errors, 1); // KDC_ERR_PREAUTH_REQUIRED, then PA-ENC-TIMESTAMP
+  const server = parsePrincipal(`kink/b.sim.test@${REALM}`);
+  const st = await client.getServiceTicket(server);
+  assert((await client.getServiceTicket(server)) === st, "cached");
+  assertEquals(kdc.counters.tgsReps, 1);
+  const svc = new KerberosService({
+    keys: b,
+    principal: server,
+    replayCache: ReplayCache.open({ skewMs: 300_000, firstStart: true, now: () => clock.now() }),
+    now: () => clock.now(),
+  });
+  const v = svc.verifyApReq(makeApReq(client.principal, st.ticket, st.sessionKey, { clock }).apReq);
+  assertEquals(v.client.components, ["kink", "a.sim.test"]);
+  kdc.setAvailable(false);
+  clock.advance(86_400_000); // everything expired: the client must ask again
+  await assertRejects(() => client.getServiceTicket(server));
+  client.dispose();
 });

@@ -77,6 +77,19 @@ Deno.test({
   fn: async () => {
     const r = await runScenario("many", 1, engine!, { peers: 50, sasPerPeer: 10 });
     assertEquals(r.violations, [], report(r));
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "sim: each of a peer's selectors (UDP ports) gets its own SA pair from its ACQUIRE",
+    why,
+  ),
+  fn: async () => {
+    // Fails while the engine matches an ACQUIRE to a configured selector by
+    // addresses only (protocol and ports ignored): all ten share one pair.
+    const r = await runScenario("many", 2, engine!, { peers: 5, sasPerPeer: 10 });
+    assertEquals(r.violations, [], report(r));
     assertEquals(r.gaps, []);
   },
 });
