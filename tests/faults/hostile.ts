@@ -102,8 +102,9 @@ export function buildHostileSet(
 ): HostileSet {
   const random = new SeededRandom(seed);
   const times = new AuthenticatorTimes();
-  const set = Object.fromEntries(HOSTILE_CLASSES.map((c) => [c, [] as Uint8Array[]])) as
-    unknown as HostileSet;
+  const set = Object.fromEntries(
+    HOSTILE_CLASSES.map((c) => [c, [] as Uint8Array[]]),
+  ) as unknown as HostileSet;
   const status = (cred: Credentials, client: string): Uint8Array => {
     const built = makeApReq(parsePrincipal(client), cred.ticket, cred.sessionKey, {
       now: () => now,
