@@ -1,0 +1,223 @@
+/**
+ * Helpers of the fault tests that run real `kink daemon` processes: two
+ * gateways `a` and `b` in their own namespaces, an MIT KDC in a third, a
+ * fourth namespace for an attacker; control requests made in-process on
+ * the control socket (no CLI start-up in the measurement); checks that both
+ * sides hold exactly matching SAs; netem; and the key-leak scan of logs.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { type Netns, withNetns } from "../harness/netns.ts";
+import { type Realm, withRealm } from "../harness/krb5_realm.ts";
+import {
+  type Gateway,
+  type GatewayFiles,
+  type StatusJson,
+  waitFor,
+  writeGatewayConfig,
+} from "../integration/daemon/gateways.ts";
+import { hexOf, keysInLog } from "../integration/daemon/leak.ts";
+import { controlRequest } from "../../core/daemon/control.ts";
+import { readKeytab } from "../../core/kerberos/mod.ts";
+
+/** The namespaces, realm and files of a two-gateway set-up. */
+export interface Ctx {
+  realm: Realm;
+  kdc: Netns;
+  a: Netns;
+  b: Netns;
+  m: Netns;
+  fa: GatewayFiles;
+  fb: GatewayFiles;
+  dir: string;
+  /** Hex of every keytab key of both gateways. */
+  keytabKeys: string[];
+}
+
+/** Four namespaces (KDC, a, b, attacker), a realm, and both gateways' configurations. */
+export async function withGateways(
+  fn: (c: Ctx) => Promise<void>,
+  daemonExtra: string[] = [],
+): Promise<void> {
+  await withNetns(4, async ([kdc, a, b, m]) => {
+    await withRealm(
+      { principals: ["kink/a.kink.test", "kink/b.kink.test"], netns: kdc!.name },
+      async (realm) => {
+        const dir = await Deno.makeTempDir({ prefix: "kink-test-faults-" });
+        try {
+          const cfg = (name: string, me: Netns, other: Netns, otherName: string) =>
+            writeGatewayConfig({
+              name,
+              dir: `${dir}/${name}`,
+              realm,
+              local: me.addr4,
+              daemonExtra,
+              peers: [{
+                name: otherName,
+                address: other.addr4,
+                principal: realm.principal(`kink/${otherName}.kink.test`),
+              }],
+            });
+          const fa = await cfg("a", a!, b!, "b");
+          const fb = await cfg("b", b!, a!, "a");
+          const keytabKeys: string[] = [];
+          for (const f of [fa, fb]) {
+            for (const e of readKeytab(await Deno.readFile(f.keytab))) {
+              keytabKeys.push(hexOf(e.key));
+            }
+          }
+          await fn({ realm, kdc: kdc!, a: a!, b: b!, m: m!, fa, fb, dir, keytabKeys });
+        } finally {
+          await Deno.remove(dir, { recursive: true }).catch(() => {});
+        }
+      },
+    );
+  });
+}
+
+/** A control request on the gateway's socket, in-process. */
+export async function ctl(
+  gw: GatewayFiles,
+  cmd: string,
+  args: Record<string, unknown> = {},
+  timeoutMs = 10_000,
+): Promise<unknown> {
+  return await controlRequest(gw.socket, cmd, args, timeoutMs);
+}
+
+/** `status` over the control socket, with how long it took (ms). */
+export async function timedStatus(gw: GatewayFiles): Promise<{ s: StatusJson; ms: number }> {
+  const t0 = performance.now();
+  const s = await ctl(gw, "status") as StatusJson;
+  return { s, ms: performance.now() - t0 };
+}
+
+/** The engine's counters in a status. */
+export function counters(s: StatusJson): Record<string, number> {
+  return (s.engine as unknown as { counters: Record<string, number> }).counters;
+}
+
+/** A peer's status entry (with lastFailure). */
+export function peerOf(
+  s: StatusJson,
+  name: string,
+): { state: string; saPairs: number; lastFailure?: { reason: string; detail: string } } {
+  const p = (s.engine.peers as unknown as {
+    name: string;
+    state: string;
+    saPairs: number;
+    lastFailure?: { reason: string; detail: string };
+  }[]).find((x) => x.name === name);
+  assert.ok(p, `no peer ${name}`);
+  return p;
+}
+
+/**
+ * Both sides hold the same live pairs (A's inbound = B's outbound), `pairs`
+ * of them, and the same kernel SAs, none twice.
+ */
+export function assertMatching(sa: StatusJson, sb: StatusJson, pairs: number, what: string): void {
+  const live = (s: StatusJson) => s.engine.saPairs.filter((p) => p.state !== "dying");
+  const key = (x: { protocol: string; spi: number }[]) =>
+    x.map((y) => `${y.protocol}:${y.spi}`).join("+");
+  const pa = live(sa).map((p) => `${key(p.inbound)}|${key(p.outbound)}`).sort();
+  const pb = live(sb).map((p) => `${key(p.outbound)}|${key(p.inbound)}`).sort();
+  assert.equal(pa.length, pairs, `${what}: A holds ${pa.length} pairs, not ${pairs}`);
+  assert.deepEqual(pa, pb, `${what}: the pairs differ`);
+  const spis = (s: StatusJson) => s.sas.map((x) => `${x.src}>${x.dst}:${x.spi}`).sort();
+  assert.deepEqual(spis(sa), spis(sb), `${what}: the kernel SAs differ`);
+  assert.equal(new Set(spis(sa)).size, spis(sa).length, `${what}: an SA twice`);
+}
+
+/** Waits until `gw` holds `pairs` mature pairs and no transaction. */
+export async function settled(gw: Gateway, pairs: number, timeoutMs = 60_000): Promise<StatusJson> {
+  return await waitFor(`${gw.name}: ${pairs} mature pair(s), no transaction`, async () => {
+    const s = await ctl(gw, "status") as StatusJson;
+    const m = s.engine.saPairs.filter((p) => p.state === "mature");
+    const others = s.engine.saPairs.filter((p) => p.state !== "mature" && p.state !== "dying");
+    return m.length === pairs && others.length === 0 && s.engine.transactions.length === 0
+      ? s
+      : undefined;
+  }, timeoutMs);
+}
+
+/** `up` on A, then both settle with one matching pair. */
+export async function upAndMatch(ga: Gateway, gb: Gateway, what: string, timeoutMs = 60_000) {
+  await ctl(ga, "up", { peer: "b" });
+  try {
+    const sa = await settled(ga, 1, timeoutMs);
+    const sb = await settled(gb, 1, timeoutMs);
+    assertMatching(sa, sb, 1, what);
+    return { sa, sb };
+  } catch (e) {
+    const show = async (g: Gateway) => {
+      const s = await ctl(g, "status").catch((x) => String(x)) as StatusJson;
+      return `${g.name}: ${JSON.stringify(s.engine ?? s).slice(0, 3000)}\n` +
+        g.log.slice(-15).join("\n");
+    };
+    throw new Error(`${what}: ${(e as Error).message}\n${await show(ga)}\n${await show(gb)}`);
+  }
+}
+
+/** `down` on A, then waits until neither side holds a pair, an SA or a transaction. */
+export async function downAndEmpty(
+  ga: Gateway,
+  gb: Gateway,
+  what: string,
+  timeoutMs = 120_000,
+): Promise<void> {
+  await ctl(ga, "down", { peer: "b" });
+  await bothEmpty(ga, gb, what, timeoutMs);
+}
+
+/** Waits until neither side holds a pair, an SA or a transaction. */
+export async function bothEmpty(
+  ga: Gateway,
+  gb: Gateway,
+  what: string,
+  timeoutMs = 120_000,
+): Promise<void> {
+  for (const gw of [ga, gb]) {
+    await waitFor(`${what}: ${gw.name} without SAs`, async () => {
+      const s = await ctl(gw, "status") as StatusJson;
+      return s.engine.saPairs.length === 0 && s.sas.length === 0 &&
+          s.engine.transactions.length === 0
+        ? true
+        : undefined;
+    }, timeoutMs);
+  }
+}
+
+/** Replaces the root qdisc of `eth0` in `ns` with netem `spec` (none: removes it). */
+export async function netem(ns: Netns, spec: string | undefined): Promise<void> {
+  await ns.run(["tc", "qdisc", "del", "dev", "eth0", "root"]);
+  if (spec) {
+    await ns.runOk(["tc", "qdisc", "add", "dev", "eth0", "root", "netem", ...spec.split(" ")]);
+  }
+}
+
+let netemProbe: string | undefined | null = null;
+
+/** Why netem cannot be used here (the kernel lacks sch_netem), or undefined when it can. */
+export function netemSkipReason(): string | undefined {
+  if (netemProbe !== null) return netemProbe;
+  try {
+    const o = new Deno.Command("unshare", {
+      args: ["--net", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
+      stdout: "null",
+      stderr: "piped",
+    }).outputSync();
+    netemProbe = o.success ? undefined : "the kernel has no sch_netem (runs in the VM tier)";
+  } catch {
+    netemProbe = "cannot probe netem (no unshare or not root)";
+  }
+  return netemProbe;
+}
+
+/** Asserts that none of `keys` (hex) appears in `lines` (hex, base64, byte lists). */
+export function assertNoKeys(lines: string[], keys: string[], what: string): void {
+  const known = [...new Set(keys.map((k) => k.toLowerCase()))].filter((k) => k.length >= 16);
+  assert.ok(known.length > 0, `${what}: no keys to search for`);
+  assert.deepEqual(keysInLog(lines, known), [], `${what}: key material in the logs`);
+}
