@@ -15,7 +15,12 @@
  * `KINK_FAULTS_LONG=1`: 20 s phases instead of 5 s.
  */
 import assert from "node:assert/strict";
-import { netnsSkipReason, realmSkipReason, requireCommands, skipUnless } from "../harness/tiers.ts";
+import {
+  commandsSkipReason,
+  netnsSkipReason,
+  realmSkipReason,
+  skipUnless,
+} from "../harness/tiers.ts";
 import { run, sleep } from "../harness/exec.ts";
 import { startGateway, type StatusJson, stopGateway } from "../integration/daemon/gateways.ts";
 import { Key } from "../../core/crypto/mod.ts";
@@ -25,9 +30,10 @@ import { TicketOffice } from "../unit/engine/harness.ts";
 import { buildHostileSet, HOSTILE_CLASSES } from "./hostile.ts";
 import {
   assertNoKeys,
+  bothEmpty,
   counters,
   ctl,
-  downAndEmpty,
+  downLive,
   timedStatus,
   upAndMatch,
   withGateways,
@@ -70,7 +76,7 @@ Deno.test({
     "faults, real daemons: a flood of every hostile class from a fourth namespace (own and spoofed peer address, huge datagrams) — legitimate exchanges complete with matching SAs, the control socket answers, nothing installed, memory bounded, no key logged",
     netnsSkipReason(),
     realmSkipReason(),
-    requireCommands("daemon flood", "python3") ? undefined : "missing python3",
+    commandsSkipReason("python3"),
   ),
   async fn() {
     await withGateways(async ({ realm, a, b, m, fa, fb, dir, keytabKeys }) => {
@@ -97,6 +103,12 @@ Deno.test({
       await writeDatagrams(`${dir}/flood.bin`, small.filter((g) => g.length < 1400));
       await writeDatagrams(`${dir}/huge.bin`, set.huge);
 
+      // B logs at info, as a production daemon would (debug logs every refused datagram).
+      const conf = await Deno.readTextFile(fb.config);
+      await Deno.writeTextFile(
+        fb.config,
+        conf.replace('log_level = "debug"', 'log_level = "info"'),
+      );
       const ga = await startGateway(a, fa, "memory");
       const gb = await startGateway(b, fb, "memory");
       const seconds = LONG ? 20 : 5;
@@ -109,7 +121,7 @@ Deno.test({
             await upAndMatch(ga, gb, label, 60_000);
             lat.push(performance.now() - t);
             if (sampleCtl) ctlMs.push((await timedStatus(gb)).ms);
-            await downAndEmpty(ga, gb, label, 60_000);
+            await downLive(ga, gb, label, 60_000);
           }
           return { n: lat.length, lat: median(lat), ctl: ctlMs };
         };
@@ -133,6 +145,7 @@ Deno.test({
           const out = new TextDecoder().decode((await f.output()).stdout);
           sent.push(Number(/sent (\d+)/.exec(out)?.[1] ?? "0"));
         }
+        await bothEmpty(ga, gb, "after the flood", 60_000);
         const after = await ctl(gb, "status") as StatusJson;
         assert.equal(after.engine.saPairs.length, 0, "the flood left SA pairs");
         assert.equal(after.sas.length, 0, "the flood left SAs");
@@ -158,6 +171,7 @@ Deno.test({
                 .toFixed(1)
             } ms, max ${Math.max(...idleCtl, ...flooded.ctl).toFixed(1)} ms`,
             `B RSS: ${rssBefore} KiB before, ${rssDuring} KiB under the flood`,
+            `B driver counters: ${JSON.stringify(after.driver)}`,
           ].join("\n"),
         );
         assert.ok(flooded.n >= 1, "no legitimate exchange completed under the flood");

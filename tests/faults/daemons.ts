@@ -125,9 +125,24 @@ export function assertMatching(sa: StatusJson, sb: StatusJson, pairs: number, wh
   const pb = live(sb).map((p) => `${key(p.outbound)}|${key(p.inbound)}`).sort();
   assert.equal(pa.length, pairs, `${what}: A holds ${pa.length} pairs, not ${pairs}`);
   assert.deepEqual(pa, pb, `${what}: the pairs differ`);
-  const spis = (s: StatusJson) => s.sas.map((x) => `${x.src}>${x.dst}:${x.spi}`).sort();
+  // Kernel: every SA belongs to a pair the engine holds (live or in its DELETE grace) — none
+  // leaked — none is there twice, and the live pairs' SAs are the same on both sides.
+  for (const [s, name] of [[sa, "A"], [sb, "B"]] as const) {
+    const owned = new Set(
+      s.engine.saPairs.flatMap((p) => [...p.inbound, ...p.outbound].map((x) => x.spi)),
+    );
+    const leaked = s.sas.filter((x) => !owned.has(x.spi));
+    assert.deepEqual(leaked, [], `${what}: ${name} holds SAs of no pair`);
+    const ids = s.sas.map((x) => `${x.src}>${x.dst}:${x.spi}`);
+    assert.equal(new Set(ids).size, ids.length, `${what}: ${name} holds an SA twice`);
+  }
+  const liveSpis = (s: StatusJson) =>
+    new Set(live(s).flatMap((p) => [...p.inbound, ...p.outbound].map((x) => x.spi)));
+  const spis = (s: StatusJson) => {
+    const l = liveSpis(s);
+    return s.sas.filter((x) => l.has(x.spi)).map((x) => `${x.src}>${x.dst}:${x.spi}`).sort();
+  };
   assert.deepEqual(spis(sa), spis(sb), `${what}: the kernel SAs differ`);
-  assert.equal(new Set(spis(sa)).size, spis(sa).length, `${what}: an SA twice`);
 }
 
 /** Waits until `gw` holds `pairs` mature pairs and no transaction. */
@@ -169,6 +184,20 @@ export async function downAndEmpty(
 ): Promise<void> {
   await ctl(ga, "down", { peer: "b" });
   await bothEmpty(ga, gb, what, timeoutMs);
+}
+
+/** `down` on A, then waits until neither side holds a live pair or a transaction (pairs in their DELETE grace may stay). */
+export async function downLive(ga: Gateway, gb: Gateway, what: string, timeoutMs = 60_000) {
+  await ctl(ga, "down", { peer: "b" });
+  for (const gw of [ga, gb]) {
+    await waitFor(`${what}: ${gw.name} without live pairs`, async () => {
+      const s = await ctl(gw, "status") as StatusJson;
+      return s.engine.saPairs.every((p) => p.state === "dying") &&
+          s.engine.transactions.length === 0
+        ? true
+        : undefined;
+    }, timeoutMs);
+  }
 }
 
 /** Waits until neither side holds a pair, an SA or a transaction. */
