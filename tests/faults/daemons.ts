@@ -38,8 +38,9 @@ export interface Ctx {
 /** Four namespaces (KDC, a, b, attacker), a realm, and both gateways' configurations. */
 export async function withGateways(
   fn: (c: Ctx) => Promise<void>,
-  daemonExtra: string[] = [],
+  o: { extra?: string[]; startA?: "on-demand" | "always" } = {},
 ): Promise<void> {
+  const daemonExtra = o.extra ?? [];
   await withNetns(4, async ([kdc, a, b, m]) => {
     await withRealm(
       { principals: ["kink/a.kink.test", "kink/b.kink.test"], netns: kdc!.name },
@@ -57,6 +58,7 @@ export async function withGateways(
                 name: otherName,
                 address: other.addr4,
                 principal: realm.principal(`kink/${otherName}.kink.test`),
+                start: name === "a" ? o.startA ?? "on-demand" : "on-demand",
               }],
             });
           const fa = await cfg("a", a!, b!, "b");
