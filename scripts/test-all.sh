@@ -9,7 +9,8 @@
 # Tiers: check (deno task check: fmt, lint, type check — 1 count each), wasm (the crypto core
 # rebuilt byte-for-byte, crypto-wasm/build.sh --verify), rust (cargo unit tests,
 # crypto-wasm/build.sh --test), unit (deno task test:unit), integration (deno task
-# test:integration; needs root for namespaces), vm (deno task test:vm; real ESP kernel).
+# test:integration; needs root for namespaces), faults (deno task test:faults: hostile traffic,
+# replay/tamper, crash safety, process faults with real daemons; needs root), vm (deno task test:vm; real ESP kernel).
 #
 # Options: --only TIER[,TIER…] runs a subset (e.g. --only unit,integration).
 # The whole script is one function, parsed before it runs: editing this file during a run
@@ -33,8 +34,8 @@ done
 local t
 for t in ${only//,/ }; do
   case "$t" in
-  check | wasm | rust | unit | integration | vm) ;;
-  *) echo "unknown tier '$t' (tiers: check wasm rust unit integration vm)" >&2; exit 2 ;;
+  check | wasm | rust | unit | integration | faults | vm) ;;
+  *) echo "unknown tier '$t' (tiers: check wasm rust unit integration faults vm)" >&2; exit 2 ;;
   esac
 done
 
@@ -69,7 +70,7 @@ strip() { sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$1"; }
 limit_of() {
   local var="KINK_TIMEOUT_${1^^}" def
   case "$1" in
-  vm) def=1800 ;; wasm | integration) def=1200 ;; *) def=900 ;;
+  vm) def=1800 ;; wasm | integration | faults) def=1200 ;; *) def=900 ;;
   esac
   echo "${!var:-$def}"
 }
@@ -157,6 +158,11 @@ want unit && deno_tier unit deno task --quiet test:unit
 if want integration; then
   [ "$(id -u)" = 0 ] || echo "(not root: namespace tests in the integration tier will be skipped)"
   deno_tier integration deno task --quiet test:integration
+fi
+
+if want faults; then
+  [ "$(id -u)" = 0 ] || echo "(not root: the daemon fault tests will be skipped)"
+  deno_tier faults deno task --quiet test:faults
 fi
 
 if want vm; then
