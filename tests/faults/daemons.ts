@@ -104,12 +104,16 @@ export function counters(s: StatusJson): Record<string, number> {
 export function peerOf(
   s: StatusJson,
   name: string,
-): { state: string; saPairs: number; lastFailure?: { reason: string; detail: string } } {
+): {
+  state: string;
+  saPairs: number;
+  lastFailure?: { reason: string; detail: string; at?: number };
+} {
   const p = (s.engine.peers as unknown as {
     name: string;
     state: string;
     saPairs: number;
-    lastFailure?: { reason: string; detail: string };
+    lastFailure?: { reason: string; detail: string; at?: number };
   }[]).find((x) => x.name === name);
   assert.ok(p, `no peer ${name}`);
   return p;
@@ -161,8 +165,24 @@ export async function settled(gw: Gateway, pairs: number, timeoutMs = 60_000): P
 
 /** `up` on A, then both settle with one matching pair. */
 export async function upAndMatch(ga: Gateway, gb: Gateway, what: string, timeoutMs = 60_000) {
+  const failedAt = (s: StatusJson) => peerOf(s, "b").lastFailure?.at;
+  const before = failedAt(await ctl(ga, "status") as StatusJson);
   await ctl(ga, "up", { peer: "b" });
   try {
+    // A's pair, or a new failure reported for the peer (then no use waiting).
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await ctl(ga, "status") as StatusJson;
+      if (s.engine.transactions.length === 0) {
+        if (s.engine.saPairs.some((p) => p.state === "mature")) break;
+        const at = failedAt(s);
+        if (at !== undefined && at !== before) {
+          throw new Error(`failed: ${JSON.stringify(peerOf(s, "b").lastFailure)}`);
+        }
+      }
+      if (Date.now() > deadline) throw new Error(`${ga.name}: neither a pair nor a failure`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const sa = await settled(ga, 1, timeoutMs);
     const sb = await settled(gb, 1, timeoutMs);
     assertMatching(sa, sb, 1, what);
