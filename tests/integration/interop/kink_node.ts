@@ -1,7 +1,7 @@
 /**
  * One kink gateway for the interop tests: the real engine (core/engine) run by
  * the daemon's {@link EngineDriver} over real UDP sockets (core/net's UdpTransport),
- * the in-memory kernel (the host kernel has no ESP), and a real Kerberos
+ * the in-memory kernel (the host kernel has no ESP; NETLINK_XFRM in the VM tier), and a real Kerberos
  * client against the test's KDC. Started by tests/integration/interop/kinkd_harness.ts
  * inside a network namespace (`ip netns exec NS deno run … kink_node.ts CONFIG`),
  * it reads commands as JSON lines on stdin and writes JSON lines on stdout:
@@ -13,7 +13,9 @@
  * - out: `{"ready":true}` once the socket is bound, `{"event":E}` for every
  *   engine event, `{"id":N,"ok":true,…}` answers.
  *
- * CONFIG (JSON file): `{ principal, keytab, krb5Conf, local, peers: PeerConfig[] }`.
+ * CONFIG (JSON file): `{ principal, keytab, krb5Conf, local, peers: PeerConfig[], kernel? }`;
+ * `kernel: "netlink"` uses the namespace's own kernel through NETLINK_XFRM (needs
+ * `--allow-ffi`; the VM tier) instead of the in-memory one.
  *
  * @module
  */
@@ -21,7 +23,7 @@ import { Engine, type EngineCommand, type PeerConfig } from "../../../core/engin
 import { EngineDriver } from "../../../core/daemon/driver.ts";
 import { UdpTransport } from "../../../core/net/mod.ts";
 import { Logger } from "../../../core/daemon/log.ts";
-import { MemoryKernel } from "../../../core/kernel/mod.ts";
+import { type KernelIpsec, MemoryKernel, NetlinkKernel } from "../../../core/kernel/mod.ts";
 import {
   clientOptionsFromKrb5Conf,
   decodeTicket,
@@ -43,6 +45,8 @@ interface NodeConfig {
   peers: PeerConfig[];
   /** Added to the engine's clock only (the Kerberos client keeps the true time). */
   engineClockOffsetMs?: number;
+  /** `"memory"` (default) or `"netlink"`: the namespace's kernel. */
+  kernel?: "memory" | "netlink";
 }
 
 const cfg = JSON.parse(await Deno.readTextFile(Deno.args[0]!)) as NodeConfig;
@@ -62,7 +66,9 @@ const client = new KerberosClient(me, { keytab: keys }, {
   ...clientOptionsFromKrb5Conf(await loadKrb5Conf(cfg.krb5Conf)),
   now: () => systemClock.now(),
 });
-const kernel = new MemoryKernel({ clock });
+const kernel: KernelIpsec = cfg.kernel === "netlink"
+  ? NetlinkKernel.open()
+  : new MemoryKernel({ clock });
 const events = await kernel.subscribe();
 const engine = new Engine({
   identity: { principal: cfg.principal, serviceKeys: keys },

@@ -1,13 +1,14 @@
 /**
  * racoon2's kinkd live against kink: two network namespaces joined by a veth
- * pair — kinkd (with its PF_KEY stand-in, which logs every SA with its keys)
- * and a real MIT KDC in the first, a kink gateway (tests/integration/interop/kink_node.ts:
- * the real engine driven by the daemon's EngineDriver over real UDP, the
- * in-memory kernel) in the second.
+ * pair — kinkd (with its PF_KEY stand-in, which logs every SA with its keys, or
+ * on a kernel with ESP the real PF_KEY) and a real MIT KDC in the first, a kink
+ * gateway (tests/integration/interop/kink_node.ts: the real engine driven by the
+ * daemon's EngineDriver over real UDP, the in-memory kernel or NETLINK_XFRM) in
+ * the second. The VM tier's cells: tests/vm/interop/kinkd_vm_test.ts.
  *
  * kinkd is never part of this repository: it is the test peer package at
  * `../shared/interop/racoon2/peer` (override with `KINK_KINKD_PEER`), started
- * with its own `run-peer.sh -m shim` and driven with its `ctl`. Tests that
+ * with its own `run-peer.sh -m shim|pfkey` and driven with its `ctl`. Tests that
  * need it are skipped, with the reason in their name, when it is missing.
  *
  * @module
@@ -18,6 +19,7 @@ import { run, runOk, sleep } from "../../harness/exec.ts";
 import { isRoot } from "../../harness/tiers.ts";
 import { withHeimdalRealm } from "../../harness/heimdal_realm.ts";
 import type { EngineEvent, EngineStatus, PeerConfig } from "../../../core/engine/mod.ts";
+import { LIBC_PATH } from "../../../core/kernel/mod.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
 /** The kinkd test peer package. */
@@ -118,6 +120,15 @@ export interface KinkdOptions {
   kinkdEnv?: Record<string, string>;
   /** kink's peer entry for kinkd (name, address, principal and localAddress are filled in). */
   peer: Omit<PeerConfig, "name" | "address" | "principal" | "localAddress">;
+  /**
+   * kinkd's PF_KEY: its stand-in (default; logs every SA with its keys) or the kernel's real
+   * PF_KEY (`"pfkey"`, a kernel with ESP: the VM tier; kinkd installs no policies).
+   */
+  kinkdPfkey?: "shim" | "pfkey";
+  /** kink's kernel: in-memory (default) or the namespace's own through NETLINK_XFRM. */
+  kinkKernel?: "memory" | "netlink";
+  /** How long kinkd may take to start (the VM's PF_KEY registration takes 5-11 s). Default 10 s. */
+  kinkdStartMs?: number;
 }
 
 /** kinkd's realm in the cross-realm cells. */
@@ -237,7 +248,7 @@ export async function withKinkd(
         run([
           `${PEER}/run-peer.sh`,
           "-m",
-          "shim",
+          opts.kinkdPfkey ?? "shim",
           "-n",
           nsd!.name,
           "-c",
@@ -268,6 +279,14 @@ export async function withKinkd(
           `kinkd did not start: ${started.stderr}\n${(await kinkdLog()).slice(-2000)}`,
         );
       }
+      // run-peer.sh waits 10 s for "kinkd started" and then returns all the same.
+      await waitFor(
+        "kinkd started",
+        async () => /kinkd started/.test(await kinkdLog()) ? true : undefined,
+        opts.kinkdStartMs ?? 10_000,
+      ).catch(async (e) => {
+        throw new Error(`${(e as Error).message}\n${(await kinkdLog()).slice(-2000)}`);
+      });
       const kinkd: Kinkd = {
         rundir,
         address: nsd!.addr4,
@@ -308,6 +327,7 @@ export async function withKinkd(
           local: nsk!.addr4,
           peers: [peer],
           engineClockOffsetMs: opts.kinkClockOffsetMs ?? 0,
+          kernel: opts.kinkKernel ?? "memory",
         }),
       );
       const spawnNode = () =>
@@ -320,6 +340,8 @@ export async function withKinkd(
           // Only the namespace's own addresses exist in there (veth to kinkd and the KDC).
           "--allow-net",
           "--allow-env",
+          // NETLINK_XFRM through libc.
+          ...(opts.kinkKernel === "netlink" ? [`--allow-ffi=${LIBC_PATH}`] : []),
           `${ROOT}tests/integration/interop/kink_node.ts`,
           nodeConf,
         ], { stdin: "piped", stdout: "piped", stderr: "piped" });
