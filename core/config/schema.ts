@@ -13,6 +13,7 @@ import { formatPath, type KeyPath, parseToml, type TomlDocument, type TomlValue 
 import { type Cidr, type Endpoint, parseCidr, parseEndpoint, parseIp } from "./net.ts";
 import { parseProposal, PROPOSAL_SYNTAX, type ProposalSpec } from "./proposals.ts";
 import { escapeControl } from "../util/text.ts";
+import { DEFAULTS } from "./defaults.ts";
 
 /** UDP port of KINK (RFC 4430 §4). */
 export const KINK_PORT = 910;
@@ -133,29 +134,7 @@ export interface DaemonConfig {
   peers: PeerConfig[];
 }
 
-/** The defaults, documented in contrib/kink.toml. */
-export const DEFAULTS = {
-  listen: ["0.0.0.0:910", "[::]:910"],
-  stateDir: "/var/lib/kink",
-  controlSocket: "/run/kink/kink.sock",
-  krb5Conf: "/etc/krb5.conf",
-  logLevel: "info" as LogLevel,
-  logFormat: "text" as const,
-  reqidBase: 0x4b490000,
-  prf: "racoon2" as const,
-  proposals: ["esp-aes128gcm16", "esp-aes256-sha256"],
-  start: "on-demand" as StartMode,
-  lifetimeSeconds: 3600,
-  lifetimeKilobytes: 0,
-  timers: {
-    retransmitInitialMs: 1000,
-    retransmitMaxMs: 16_000,
-    retransmitTries: 5,
-    deadPeerIntervalMs: 60_000,
-    rekeyMarginMs: 180_000,
-    deleteGraceMs: 10_000,
-  } satisfies PeerTimers,
-};
+export { DEFAULTS } from "./defaults.ts";
 
 /** Size of the reqid range one daemon owns (one reqid per peer and traffic selector). */
 export const REQID_RANGE = 0x10000;

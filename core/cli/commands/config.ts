@@ -1,6 +1,6 @@
 import type { Command } from "../command.ts";
 import { flagOpt, UsageError } from "../command.ts";
-import { type DaemonConfig, readConfigFile } from "../../config/mod.ts";
+import type { DaemonConfig } from "../../config/mod.ts";
 import { ConfigError } from "../../errors.ts";
 
 function describe(c: DaemonConfig): string[] {
@@ -54,6 +54,8 @@ export const configCheckCommand: Command = {
   },
   permissionNotes: ["--allow-read=FILE: reads the configuration file and nothing else"],
   async run(args, io) {
+    // The TOML parser and the schema are loaded only when a file is checked.
+    const { readConfigFile } = await import("../../config/mod.ts");
     try {
       const c = await readConfigFile(args.positionals[0]!);
       if (!flagOpt(args, "quiet")) { for (const l of describe(c)) io.out(l); }

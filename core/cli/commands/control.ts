@@ -14,7 +14,7 @@ import {
   type ParsedArgs,
   stringOpt,
 } from "../command.ts";
-import { DEFAULTS } from "../../config/mod.ts";
+import { DEFAULTS } from "../../config/defaults.ts";
 import { controlRequest } from "../../daemon/control.ts";
 import type { DaemonStatus } from "../../daemon/daemon.ts";
 import { DaemonError } from "../../daemon/errors.ts";

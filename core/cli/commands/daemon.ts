@@ -19,18 +19,17 @@
  * - `--unstable-net`: the KINK sockets are core/net's `UdpTransport`
  *   (`Deno.listenDatagram`).
  *
+ * The daemon itself is in `daemon_run.ts`, loaded only when the command runs.
+ *
  * @module
  */
 import { type Command, type ParsedArgs, stringOpt, UsageError } from "../command.ts";
-import { ConfigInvalidError } from "../../config/mod.ts";
-import { escapeControl } from "../../util/text.ts";
-import { Daemon } from "../../daemon/daemon.ts";
-import { UdpTransport } from "../../net/mod.ts";
 import { daemonFlags, resourcesViaHelper } from "./daemon_flags.ts";
 
 export { daemonFlags, type DaemonResources, daemonResources } from "./daemon_flags.ts";
 
-function kernelOpt(args: ParsedArgs): "netlink" | "memory" {
+/** The `--kernel` backend (default netlink); anything else is a usage error. */
+export function kernelOpt(args: ParsedArgs): "netlink" | "memory" {
   const k = stringOpt(args, "kernel") ?? "netlink";
   if (k !== "netlink" && k !== "memory") {
     throw new UsageError(`kink daemon: --kernel must be netlink or memory, not '${k}'`);
@@ -79,34 +78,7 @@ export const daemonCommand: Command = {
     "  krb5.conf; an invalid configuration gets read access to itself only (to report it)",
   ],
   async run(args, io) {
-    const config = stringOpt(args, "config");
-    if (!config) throw new UsageError("kink daemon: --config FILE is required");
-    const kernel = kernelOpt(args);
-    const logFormat = stringOpt(args, "log-format");
-    if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json") {
-      throw new UsageError(`kink daemon: --log-format must be text or json, not '${logFormat}'`);
-    }
-    let daemon: Daemon;
-    try {
-      daemon = await Daemon.start({
-        configPath: config,
-        kernel,
-        ...(logFormat ? { logFormat } : {}),
-        openTransport: (cfg) =>
-          Promise.resolve(
-            UdpTransport.open({ locals: cfg.daemon.listen.map((e) => ({ ...e })) }),
-          ),
-      });
-    } catch (e) {
-      if (!(e instanceof ConfigInvalidError)) throw e;
-      // One problem per line (file:line: key: detail), as `kink config check` prints them.
-      io.err(`kink daemon: ${escapeControl(config)}: ${e.problems.length} problem(s):`);
-      for (const p of e.problems) io.err(`  ${escapeControl(p)}`);
-      return 1;
-    }
-    const stopped = Promise.withResolvers<void>();
-    daemon.handleSignals(() => stopped.resolve());
-    await stopped.promise;
-    return 0;
+    const { runDaemon } = await import("./daemon_run.ts");
+    return await runDaemon(args, io);
   },
 };

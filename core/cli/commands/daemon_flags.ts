@@ -4,20 +4,21 @@
  * the launcher from this module run as a helper allowed to read only the
  * configuration file and krb5.conf (and, round by round, the includes it
  * finds) — {@link resourcesViaHelper} — and turned into flags by
- * {@link daemonFlags}. Kept apart from the command so that the helper loads
- * the configuration parser and nothing of the daemon.
+ * {@link daemonFlags}. Kept apart from the command, and the helper
+ * (`daemon_flags_helper.ts`) apart from this module: the launcher loads
+ * neither the configuration parser nor anything of the daemon, the helper
+ * loads the parser and nothing of the daemon.
  *
  * @module
  */
 import { allowPaths, flagHost, UsageError } from "../command.ts";
 import { childEnv } from "../env.ts";
-import { type DaemonConfig, readConfigFile } from "../../config/mod.ts";
-import { LIBC_PATH } from "../../kernel/mod.ts";
-import { loadKrb5Conf } from "../../kerberos/mod.ts";
-import { readableIncludes } from "./ticket.ts";
+import type { DaemonConfig } from "../../config/mod.ts";
+import { LIBC_PATH } from "../../../ffi/libc.ts";
 import { formatEndpoint, localBindAddress, parseKdcEndpoint } from "../../kerberos/transport.ts";
 
-const HELPER_FLAG = "--print-daemon-resources";
+/** The helper's entry point: reads the configuration and krb5.conf, prints the resources. */
+const HELPER = new URL("./daemon_flags_helper.ts", import.meta.url).href;
 
 /** What the daemon will touch, as the helper reports it. */
 export interface DaemonResources {
@@ -82,8 +83,7 @@ export function resourcesViaHelper(config: string): DaemonResources | undefined 
           "--quiet",
           "--no-prompt",
           allowPaths("read", readable, "kink daemon"),
-          import.meta.url,
-          HELPER_FLAG,
+          HELPER,
           config,
         ],
         stdin: "null",
@@ -125,29 +125,4 @@ export function daemonFlags(
   if (r.net.length > 0) flags.push(`--allow-net=${r.net.join(",")}`);
   if (kernel === "netlink") flags.push(`--allow-ffi=${LIBC_PATH}`);
   return flags;
-}
-
-// Helper mode (see resourcesViaHelper): print what the daemon needs as JSON.
-if (import.meta.main && Deno.args[0] === HELPER_FLAG) {
-  const config = Deno.args[1] ?? "";
-  let out: DaemonResources & { confReads: string[] };
-  try {
-    const cfg = await readConfigFile(config);
-    const includes = readableIncludes(cfg.daemon.krb5Conf);
-    let kdcs: string[] | undefined;
-    try {
-      const conf = await loadKrb5Conf(cfg.daemon.krb5Conf);
-      const realm = cfg.identity.principal.slice(cfg.identity.principal.lastIndexOf("@") + 1);
-      kdcs = [...(conf.realms.get(realm)?.kdc ?? [])];
-    } catch {
-      kdcs = undefined;
-    }
-    out = {
-      ...daemonResources(cfg, kdcs, includes),
-      confReads: [cfg.daemon.krb5Conf, ...includes],
-    };
-  } catch {
-    out = { reads: [config], writes: [], net: [], valid: false, confReads: [] };
-  }
-  console.log(JSON.stringify(out));
 }

@@ -2,6 +2,15 @@
  * The registry of `kink` subcommands. Add a subcommand by importing its
  * {@link Command} object and appending it to {@link COMMANDS}.
  *
+ * Each subcommand is split in two modules so that a start-up loads only what
+ * it runs: `<name>.ts` declares the command — name, help, options and
+ * `permissions()` — importing nothing heavier than what the launcher needs to
+ * compute its flags, and its `run()` imports `<name>_run.ts` (the daemon, the
+ * Kerberos client, the capture decoder, the netlink kernel, the TOML parser)
+ * dynamically. So `kink --help`, the launcher and each subcommand load these
+ * declarations plus one implementation; `deno check` and `deno compile` still
+ * see every module (the imports are string literals).
+ *
  * @module
  */
 import type { Command } from "../command.ts";

@@ -1,6 +1,5 @@
 import type { Command } from "../command.ts";
 import { VERSION } from "../../version.ts";
-import { cryptoBuildId } from "../../crypto/mod.ts";
 
 /** `kink version`: prints kink's version, the Deno runtime and the crypto core's build id. */
 export const versionCommand: Command = {
@@ -10,12 +9,14 @@ export const versionCommand: Command = {
   options: {},
   permissions: () => [],
   permissionNotes: ["none"],
-  run(_args, io) {
+  async run(_args, io) {
+    // The crypto core (its WebAssembly module) is loaded only by the command that prints it.
+    const { cryptoBuildId } = await import("../../crypto/mod.ts");
     io.out(`kink ${VERSION}`);
     io.out(
       `deno ${Deno.version.deno} (v8 ${Deno.version.v8}, typescript ${Deno.version.typescript})`,
     );
     io.out(`crypto ${cryptoBuildId}`);
-    return Promise.resolve(0);
+    return 0;
   },
 };

@@ -1,8 +1,10 @@
 /** `kink sa list` / `kink policy list` rendering and permissions (in-memory backend). */
 import assert from "node:assert/strict";
 import { MemoryKernel } from "../../../core/kernel/mod.ts";
-import { listSasTo, saListCommand } from "../../../core/cli/commands/sa.ts";
-import { listPoliciesTo, policyListCommand } from "../../../core/cli/commands/policy.ts";
+import { saListCommand } from "../../../core/cli/commands/sa.ts";
+import { listSasTo } from "../../../core/cli/commands/sa_run.ts";
+import { policyListCommand } from "../../../core/cli/commands/policy.ts";
+import { listPoliciesTo } from "../../../core/cli/commands/policy_run.ts";
 import { toHex } from "../../../core/util/bytes.ts";
 import { POLICY_CASES, saCases } from "./contract.ts";
 
