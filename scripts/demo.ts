@@ -28,6 +28,8 @@ import { controlRequest } from "../core/daemon/control.ts";
 import type { DaemonStatus } from "../core/daemon/daemon.ts";
 import { daemonFlags, daemonResources } from "../core/cli/commands/daemon_flags.ts";
 import { renderStatus } from "../core/cli/commands/control.ts";
+import { decodeCommand } from "../core/cli/commands/decode.ts";
+import { parseCommandArgs } from "../core/cli/command.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = `${ROOT}core/cli/main.ts`;
@@ -53,6 +55,15 @@ if (!Deno.args.includes("--inside")) {
       ? "kink demo: the running kernel has ESP; running here."
       : "kink demo: the running kernel has no ESP; running inside the qemu VM (Debian's kernel).",
   );
+  if (!esp) {
+    // The VM sees the host's Deno cache through a read-only mount (its own writes vanish at
+    // power-off): load the daemon's and kink decode's modules here first, so that their
+    // transpiled code and V8 code cache are on the host when the guest needs them.
+    await Promise.all([
+      import("../core/cli/commands/daemon_run.ts"),
+      import("../core/cli/commands/decode_run.ts"),
+    ]);
+  }
   const r = await runWithEsp({
     cmd: [
       Deno.execPath(),
@@ -100,24 +111,23 @@ const unregister = onExit(() => {
 const ipn = (ns: string, ...a: string[]) => runOk(["ip", "-n", ns, ...a]);
 const inNs = (ns: string, cmd: string[]) => run(["ip", "netns", "exec", ns, ...cmd]);
 
-async function topology(): Promise<void> {
+/** The namespaces and the WAN between the gateways (what the KDC in gw-a needs). */
+async function wan(): Promise<void> {
   for (const ns of Object.values(NS)) {
     await runOk(["ip", "netns", "add", ns]);
     created.push(ns);
     await ipn(ns, "link", "set", "lo", "up");
   }
-  const veth = (a: string, an: string, b: string, bn: string) =>
-    runOk(["ip", "link", "add", an, "netns", a, "type", "veth", "peer", "name", bn, "netns", b]);
   // The WAN first, so that it is each gateway's first address (the KDC's address).
   await veth(NS.gwa, "wan", NS.gwb, "wan");
-  await veth(NS.ha, "eth0", NS.gwa, "lan");
-  await veth(NS.hb, "eth0", NS.gwb, "lan");
-  const addr = async (ns: string, dev: string, a: string) => {
-    await ipn(ns, "addr", "add", a, "dev", dev);
-    await ipn(ns, "link", "set", dev, "up");
-  };
   await addr(NS.gwa, "wan", "192.0.2.1/24");
   await addr(NS.gwb, "wan", "192.0.2.2/24");
+}
+
+/** The hosts behind the gateways: run while the realm is being created. */
+async function lan(): Promise<void> {
+  await veth(NS.ha, "eth0", NS.gwa, "lan");
+  await veth(NS.hb, "eth0", NS.gwb, "lan");
   await addr(NS.gwa, "lan", "10.1.0.1/24");
   await addr(NS.gwb, "lan", "10.2.0.1/24");
   await addr(NS.ha, "eth0", "10.1.0.2/24");
@@ -129,6 +139,29 @@ async function topology(): Promise<void> {
   for (const gw of [NS.gwa, NS.gwb]) {
     await inNs(gw, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
   }
+}
+
+function veth(a: string, an: string, b: string, bn: string) {
+  return runOk([
+    "ip",
+    "link",
+    "add",
+    an,
+    "netns",
+    a,
+    "type",
+    "veth",
+    "peer",
+    "name",
+    bn,
+    "netns",
+    b,
+  ]);
+}
+
+async function addr(ns: string, dev: string, a: string): Promise<void> {
+  await ipn(ns, "addr", "add", a, "dev", dev);
+  await ipn(ns, "link", "set", dev, "up");
 }
 
 interface Gw {
@@ -301,18 +334,22 @@ const notThere: string[] = [];
 const dir = await Deno.makeTempDir({ dir: tempRoot(), prefix: `${base}-` });
 try {
   say("Network: host A (10.1.0.2) ─ gw-a (192.0.2.1) ═══ gw-b (192.0.2.2) ─ host B (10.2.0.2)");
-  await topology();
-  const before = await inNs(NS.ha, ["ping", "-c", "1", "-W", "1", "10.2.0.2"]);
-  show(
-    `host A → host B without IPsec policies: ${
-      before.success ? "reachable (plain routing)" : "no answer"
-    }`,
-  );
+  await wan();
+  // The hosts' side is wired while the realm is created (both mostly wait on processes).
+  const lanDone = lan();
+  lanDone.catch(() => {}); // awaited below; a failure must not surface as unhandled first
 
   await withRealm({
     principals: ["kink/gw-a.kink.test", "kink/gw-b.kink.test"],
     netns: NS.gwa,
   }, async (realm) => {
+    await lanDone;
+    const before = await inNs(NS.ha, ["ping", "-c", "1", "-W", "1", "10.2.0.2"]);
+    show(
+      `host A → host B without IPsec policies: ${
+        before.success ? "reachable (plain routing)" : "no answer"
+      }`,
+    );
     say(
       `MIT realm ${realm.realm}: krb5kdc on ${realm.kdc.host}:${realm.kdc.port}, one keytab per gateway`,
     );
@@ -398,8 +435,10 @@ try {
     if (equal < 2 || !rising) exitCode = 1;
 
     say("Rekey (kink rekey gw-b) while host A keeps pinging every 100 ms");
+    // The ping runs until a second after the new SA pair is up (at most 20 s), then SIGINT
+    // makes it print its counts.
     const pinger = new Deno.Command("ip", {
-      args: ["netns", "exec", NS.ha, "ping", "-i", "0.1", "-w", "5", "10.2.0.2"],
+      args: ["netns", "exec", NS.ha, "ping", "-i", "0.1", "-w", "20", "10.2.0.2"],
       stdout: "piped",
       stderr: "null",
     }).spawn();
@@ -409,9 +448,13 @@ try {
     await ctl(a, "rekey", { peer: "gw-b" });
     try {
       await waitLog(a, / sa-up .*rekey=true/, mark, 15_000);
+      await sleep(1000);
     } catch {
       notThere.push("the rekey did not report a new SA pair within 15 s");
     }
+    try {
+      pinger.kill("SIGINT");
+    } catch { /* ended by -w */ }
     const pingOut = new TextDecoder().decode((await pinger.output()).stdout);
     const stat = /(\d+) packets transmitted, (\d+) received/.exec(pingOut);
     show(
@@ -445,18 +488,14 @@ try {
       cap.kill("SIGINT");
     } catch { /* gone */ }
     await cap.status;
-    const decoding = run([
-      Deno.execPath(),
-      "run",
-      "--quiet",
-      "--no-check",
-      `--allow-read=${dir}/kink.pcapng,${a.keytab},${b.keytab}`,
-      MAIN,
-      "decode",
-      `${dir}/kink.pcapng`,
-      "--keytab",
-      `${a.keytab},${b.keytab}`,
-    ]);
+    // `kink decode FILE --keytab A,B`, run in this process (one Deno start-up less under
+    // emulation) while the daemons shut down: the command's own code and output.
+    const decArgv = [`${dir}/kink.pcapng`, "--keytab", `${a.keytab},${b.keytab}`];
+    const decOut: string[] = [];
+    const decoding = decodeCommand.run(parseCommandArgs(decodeCommand, decArgv), {
+      out: (l) => decOut.push(l),
+      err: (l) => decOut.push(l),
+    }).then((code) => ({ code, stdout: decOut.join("\n") }));
 
     say("SIGTERM to both daemons: DELETE to the peer, owned SAs and policies removed, exit 0");
     for (const gw of [a, b]) gw.proc!.kill("SIGTERM");
@@ -472,7 +511,11 @@ try {
     );
     if (codes.some((c) => c.code !== 0) || left !== 0 || pols !== "") exitCode = 1;
 
-    say("The captured exchange, decoded by `kink decode` with both gateways' keytabs");
+    say(
+      `The captured exchange, decoded by \`kink decode ${
+        decArgv.map((x) => x.replace(`${dir}/`, "")).join(" ")
+      }\` (both gateways' keytabs)`,
+    );
     const dec = await decoding;
     const decLines = dec.stdout.split("\n");
     show(
