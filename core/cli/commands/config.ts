@@ -1,3 +1,9 @@
+/**
+ * `kink config check FILE`: the declaration; the TOML parser and the schema
+ * are imported when the command runs.
+ *
+ * @module
+ */
 import type { Command } from "../command.ts";
 import { flagOpt, UsageError } from "../command.ts";
 import type { DaemonConfig } from "../../config/mod.ts";

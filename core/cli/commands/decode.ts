@@ -1,3 +1,10 @@
+/**
+ * `kink decode`: the declaration and its permissions; the decoder (capture
+ * reader, analyser, crypto core) is in `decode_run.ts`, loaded when the
+ * command runs.
+ *
+ * @module
+ */
 import { allowPaths, type Command, listOpt, type ParsedArgs } from "../command.ts";
 import { DecodeExit } from "../decode/verdict.ts";
 import { DEFAULT_PRF_MODE } from "../../crypto/prf_mode.ts";

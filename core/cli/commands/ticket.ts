@@ -4,6 +4,10 @@
  * writes a ccache MIT's `klist` reads. Operators run it to check a gateway's
  * Kerberos set-up before starting the daemon.
  *
+ * This module holds the declaration and the permission computation (krb5.conf
+ * parsing, the KDC-address helper); the body is in `ticket_run.ts`, loaded
+ * when the command runs.
+ *
  * @module
  */
 import {
