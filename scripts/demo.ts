@@ -91,15 +91,6 @@ if (!Deno.args.includes("--inside")) {
 // Inside: the demo itself (root, ESP available).
 
 await ensureWatchdog();
-// Load the daemon's and kink decode's modules into this process now, in the background. Under
-// emulation most of a Deno start-up is waiting for the 9p mount of the host's files; this wait
-// overlaps with the realm's creation, and the daemons then find the files in the guest's page
-// cache and their transpiled and compiled code in the guest's Deno cache.
-const preloaded = Promise.all([
-  import("../core/cli/commands/daemon_run.ts"),
-  import("../core/cli/commands/decode_run.ts"),
-]);
-preloaded.catch(() => {}); // awaited before the daemons start
 const base = uniqueName("demo");
 const NS = { ha: `${base}-ha`, gwa: `${base}-gwa`, gwb: `${base}-gwb`, hb: `${base}-hb` };
 const created: string[] = [];
@@ -386,7 +377,6 @@ try {
     }).spawn();
     procs.push(cap);
 
-    await preloaded;
     say("Starting both gateways: `kink daemon --config …` (netlink kernel) in their namespaces");
     await Promise.all([startDaemon(a, realm), startDaemon(b, realm)]);
     await Promise.all([waitLog(a, / started /, 0, 60_000), waitLog(b, / started /, 0, 60_000)]);
