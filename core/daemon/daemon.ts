@@ -205,6 +205,9 @@ export class Daemon {
         now: () => clock.now(),
         // A state directory created just now never held a cache: nothing was accepted before.
         firstStart: created,
+        // One write and fsync per drain of the engine's outputs, committed by
+        // the driver before any datagram of that drain is sent.
+        groupCommit: true,
       });
       cleanups.push(() => replay.close());
       if (replay.recoveringUntil > clock.now()) {
@@ -312,7 +315,14 @@ export class Daemon {
 
       const transport = await opts.openTransport(cfg);
       cleanups.push(() => transport.close());
-      const driver = new EngineDriver(engine, { transport, kernel, tickets, clock, log });
+      const driver = new EngineDriver(engine, {
+        transport,
+        kernel,
+        tickets,
+        clock,
+        log,
+        barrier: replay,
+      });
       const running = driver.run(events);
       const startedAt = clock.now();
 

@@ -6,6 +6,13 @@
  *
  * - Datagrams received are fed in arrival order; `send` outputs go out in
  *   output order (a failed send is logged and counted, never thrown).
+ * - Durability barrier: when the seams name one (the replay cache in group
+ *   commit), it is committed once per drain of the engine's outputs, before
+ *   any datagram of that drain is sent; when it cannot commit, the drain's
+ *   datagrams are withheld (fail closed: nothing that relied on a replay
+ *   cache entry leaves the process before the entry is durable; the peer
+ *   retransmits, and the engine answers from its reply cache once the
+ *   barrier commits again).
  * - Kernel operations run concurrently with the engine; the `addSa`
  *   operations of one drain of the engine's outputs go to the kernel as one
  *   batch (`addSas`), so concurrent exchanges share kernel round trips.
@@ -44,6 +51,14 @@ export interface DriverTransport {
 /** Gets a service ticket for the engine (a KerberosClient behind it). */
 export type TicketSource = (request: TicketRequest) => Promise<TicketResult>;
 
+/** Something to make durable before a drain's datagrams are sent (a `ReplayCache` fits). */
+export interface DurabilityBarrier {
+  /** Persists what was recorded since the last call; false when it cannot. */
+  commit(): boolean;
+  /** Entries recorded but not yet persisted. */
+  readonly pending: number;
+}
+
 /** The systems a driver connects the engine to. */
 export interface DriverSeams {
   /** KINK datagrams. */
@@ -56,6 +71,8 @@ export interface DriverSeams {
   clock: TimerClock;
   /** Where events and problems are logged. */
   log: Logger;
+  /** Committed before any datagram of a drain is sent (see the module documentation). */
+  barrier?: DurabilityBarrier;
 }
 
 /** Counters the driver keeps (exported as metrics). */
@@ -80,6 +97,10 @@ export interface DriverCounters {
   driverErrors: number;
   /** Kernel events (ACQUIRE, EXPIRE) received. */
   kernelEvents: number;
+  /** Durability commits run (one per drain that had entries to persist). */
+  commits: number;
+  /** Datagrams withheld because the durability barrier could not commit. */
+  withheld: number;
 }
 
 /** Runs an engine; see the module documentation. */
@@ -103,7 +124,11 @@ export class EngineDriver {
     ticketErrors: 0,
     driverErrors: 0,
     kernelEvents: 0,
+    commits: 0,
+    withheld: 0,
   };
+  /** Datagrams of the current drain, sent after the barrier. */
+  #outbox: { data: Uint8Array; remote: Endpoint; local: Endpoint | undefined }[] = [];
 
   /** A driver for `engine`; call {@link EngineDriver.run} to start feeding it. */
   constructor(engine: EngineApi, seams: DriverSeams) {
@@ -192,7 +217,7 @@ export class EngineDriver {
       if (out === undefined) break;
       switch (out.kind) {
         case "send":
-          this.#send(out.data, out.remote, out.local);
+          this.#outbox.push({ data: out.data, remote: out.remote, local: out.local });
           break;
         case "kernel":
           if (out.op.kind === "addSa") adds.push({ id: out.id, sa: out.op.sa });
@@ -206,8 +231,40 @@ export class EngineDriver {
           break;
       }
     }
+    if (this.#outbox.length > 0) this.#flush();
     if (adds.length > 0) this.#addBatch(adds);
     this.#schedule();
+  }
+
+  /** Commits the barrier, then sends the drain's datagrams (or withholds them). */
+  #flush(): void {
+    const box = this.#outbox;
+    this.#outbox = [];
+    const b = this.#s.barrier;
+    if (b !== undefined) {
+      let ok: boolean;
+      if (b.pending > 0) this.counters.commits++;
+      try {
+        ok = b.commit();
+      } catch (e) {
+        ok = false;
+        this.counters.driverErrors++;
+        this.#s.log.error("driver-error", {
+          input: "commit",
+          error: String((e as Error)?.message ?? e),
+        });
+      }
+      if (!ok) {
+        this.counters.withheld += box.length;
+        this.#s.log.error("datagrams-withheld", {
+          count: box.length,
+          detail:
+            "the replay cache cannot persist its entries: nothing that relied on them is sent",
+        });
+        return;
+      }
+    }
+    for (const d of box) this.#send(d.data, d.remote, d.local);
   }
 
   #send(data: Uint8Array, remote: Endpoint, local?: Endpoint): void {

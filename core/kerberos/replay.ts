@@ -100,6 +100,16 @@ export interface ReplayCacheOptions {
    * trace: use false only where the replay window is otherwise protected.
    */
   durable?: boolean;
+  /**
+   * Group commit: {@link ReplayCache.check} records an accepted entry in
+   * memory and queues its log line; {@link ReplayCache.commit} writes every
+   * queued line with one write and one fsync. The caller must call `commit`
+   * (and see `true`) before anything that relied on an entry leaves the
+   * process — the daemon's driver does so once per drain of the engine's
+   * outputs, before any datagram of that drain is sent. Default false (each
+   * entry persisted before `check` returns).
+   */
+  groupCommit?: boolean;
 }
 
 const MAGIC = "KINKRC1";
@@ -113,6 +123,9 @@ export class ReplayCache {
   readonly #maxEntries: number;
   readonly #clock: Clock;
   readonly #durable: boolean;
+  readonly #group: boolean;
+  /** Group commit: log lines of accepted entries not yet written. */
+  #pending: string[] = [];
   #entries = new Map<string, number>(); // digest hex → expiry ms
   // Accepted entries in order, for expiry: parallel arrays from #qHead on.
   #qKeys: string[] = [];
@@ -137,6 +150,7 @@ export class ReplayCache {
     this.#maxEntries = opts.maxEntries ?? 1_000_000;
     this.#clock = opts.clock ?? (opts.now ? { now: opts.now } : systemClock);
     this.#durable = opts.durable ?? true;
+    this.#group = opts.groupCommit ?? false;
   }
 
   /**
@@ -173,6 +187,40 @@ export class ReplayCache {
   /** Whether new entries cannot be persisted at present (every check says `unavailable`). */
   get unavailable(): boolean {
     return this.#broken;
+  }
+
+  /** Group commit: entries accepted but not yet persisted (0 when everything is durable). */
+  get pending(): number {
+    return this.#pending.length;
+  }
+
+  /**
+   * Persists every entry accepted since the last commit (group commit: one
+   * write and one fsync for all of them). Returns true when every accepted
+   * entry is persisted, false when they cannot be (the cache is then
+   * unavailable: nothing that relied on an entry may leave the process, and
+   * new authenticators are refused until a complete snapshot has been
+   * written, which a later commit retries). Without `groupCommit`, or
+   * without a file, there is nothing to do beyond reporting that state.
+   */
+  commit(): boolean {
+    this.#assertOpen();
+    if (this.#path === undefined) return true;
+    const now = this.#clock.now();
+    if (this.#broken) {
+      // The snapshot holds every entry in memory, pending ones included.
+      return now >= this.#nextCompactTry && this.#compact(now);
+    }
+    if (this.#pending.length === 0) return true;
+    const lines = this.#pending.length === 1 ? this.#pending[0]! : this.#pending.join("");
+    const n = this.#pending.length;
+    if (!this.#append(lines)) return false;
+    this.#logLines += n - 1;
+    this.#pending.length = 0;
+    if (this.#logLines > 2 * this.#entries.size + 1024 && now >= this.#nextCompactTry) {
+      this.#compact(now); // on failure the log in use stays valid; retried later
+    }
+    return true;
   }
 
   /**
@@ -216,6 +264,10 @@ export class ReplayCache {
     this.#entries.set(key, expiry);
     this.#qKeys.push(key);
     this.#qExp.push(expiry);
+    if (this.#path !== undefined && this.#group) {
+      this.#pending.push(`E ${expiry} ${key}\n`);
+      return { ok: true };
+    }
     if (this.#path !== undefined && !this.#append(`E ${expiry} ${key}\n`)) {
       return { ok: false, reason: "unavailable" };
     }
@@ -231,6 +283,7 @@ export class ReplayCache {
   /** Closes the file and releases the lock. The cache refuses further use. */
   close(): void {
     if (this.#closed) return;
+    if (this.#pending.length > 0) this.commit(); // best effort: nothing relied on them yet
     this.#closed = true;
     for (const f of [this.#file, this.#lock]) {
       try {
@@ -412,6 +465,7 @@ export class ReplayCache {
       this.#file = f;
       f = undefined;
       this.#logLines = parts.length;
+      this.#pending.length = 0; // the snapshot holds every entry in memory
       try {
         old?.close();
       } catch {
