@@ -7,11 +7,15 @@
  * - Datagrams received are fed in arrival order; `send` outputs go out in
  *   output order (a failed send is logged and counted, never thrown).
  * - Durability barrier: when the seams name one (the replay cache in group
- *   commit), it is committed once per drain of the engine's outputs, before
- *   any datagram of that drain is sent; when it cannot commit, the drain's
- *   datagrams are withheld (fail closed: nothing that relied on a replay
- *   cache entry leaves the process before the entry is durable; the peer
- *   retransmits, and the engine answers from its reply cache once the
+ *   commit), a datagram leaves only after every entry recorded before it was
+ *   produced is durable. While entries are pending, or a commit is running,
+ *   the datagrams of each drain are held; one commit runs at a time (its
+ *   fsync off the JavaScript thread, so further datagrams are processed
+ *   meanwhile and their entries share the next commit), and when it
+ *   completes the datagrams held before it started are sent in order. When
+ *   a commit fails they are withheld (fail closed: nothing that relied on a
+ *   replay cache entry leaves the process before the entry is durable; the
+ *   peer retransmits, and the engine answers from its reply cache once the
  *   barrier commits again).
  * - Kernel operations run concurrently with the engine; the `addSa`
  *   operations of one drain of the engine's outputs go to the kernel as one
@@ -53,10 +57,12 @@ export type TicketSource = (request: TicketRequest) => Promise<TicketResult>;
 
 /** Something to make durable before a drain's datagrams are sent (a `ReplayCache` fits). */
 export interface DurabilityBarrier {
-  /** Persists what was recorded since the last call; false when it cannot. */
-  commit(): boolean;
+  /** Persists what was recorded up to the call; false when it cannot. One at a time. */
+  commitAsync(): Promise<boolean>;
   /** Entries recorded but not yet persisted. */
   readonly pending: number;
+  /** True while nothing new can be persisted (every commit fails until a snapshot is written). */
+  readonly unavailable: boolean;
 }
 
 /** The systems a driver connects the engine to. */
@@ -103,6 +109,12 @@ export interface DriverCounters {
   withheld: number;
 }
 
+interface Outgoing {
+  data: Uint8Array;
+  remote: Endpoint;
+  local: Endpoint | undefined;
+}
+
 /** Runs an engine; see the module documentation. */
 export class EngineDriver {
   readonly #engine: EngineApi;
@@ -128,7 +140,11 @@ export class EngineDriver {
     withheld: 0,
   };
   /** Datagrams of the current drain, sent after the barrier. */
-  #outbox: { data: Uint8Array; remote: Endpoint; local: Endpoint | undefined }[] = [];
+  #outbox: Outgoing[] = [];
+  /** Datagrams waiting for the next commit of the barrier. */
+  #held: Outgoing[] = [];
+  /** A commit of the barrier is running. */
+  #committing = false;
 
   /** A driver for `engine`; call {@link EngineDriver.run} to start feeding it. */
   constructor(engine: EngineApi, seams: DriverSeams) {
@@ -236,35 +252,52 @@ export class EngineDriver {
     this.#schedule();
   }
 
-  /** Commits the barrier, then sends the drain's datagrams (or withholds them). */
+  /** Sends the drain's datagrams, or holds them for the barrier's next commit. */
   #flush(): void {
     const box = this.#outbox;
     this.#outbox = [];
     const b = this.#s.barrier;
-    if (b !== undefined) {
-      let ok: boolean;
-      if (b.pending > 0) this.counters.commits++;
-      try {
-        ok = b.commit();
-      } catch (e) {
-        ok = false;
-        this.counters.driverErrors++;
-        this.#s.log.error("driver-error", {
-          input: "commit",
-          error: String((e as Error)?.message ?? e),
-        });
-      }
-      if (!ok) {
-        this.counters.withheld += box.length;
+    if (
+      b === undefined ||
+      (b.pending === 0 && !b.unavailable && !this.#committing && this.#held.length === 0)
+    ) {
+      for (const d of box) this.#send(d.data, d.remote, d.local);
+      return;
+    }
+    for (const d of box) this.#held.push(d);
+    this.#commit();
+  }
+
+  /** Runs one commit of the barrier; sends what was held before it started once it succeeds. */
+  #commit(): void {
+    const b = this.#s.barrier;
+    if (b === undefined || this.#committing) return;
+    this.#committing = true;
+    const batch = this.#held;
+    this.#held = [];
+    this.counters.commits++;
+    const p = b.commitAsync().then((ok) => ok, (e: unknown) => {
+      this.counters.driverErrors++;
+      this.#s.log.error("driver-error", {
+        input: "commit",
+        error: String((e as Error)?.message ?? e),
+      });
+      return false;
+    }).then((ok) => {
+      this.#committing = false;
+      if (ok) {
+        for (const d of batch) this.#send(d.data, d.remote, d.local);
+      } else if (batch.length > 0) {
+        this.counters.withheld += batch.length;
         this.#s.log.error("datagrams-withheld", {
-          count: box.length,
+          count: batch.length,
           detail:
             "the replay cache cannot persist its entries: nothing that relied on them is sent",
         });
-        return;
       }
-    }
-    for (const d of box) this.#send(d.data, d.remote, d.local);
+      if (this.#held.length > 0) this.#commit();
+    });
+    this.#track(p);
   }
 
   #send(data: Uint8Array, remote: Endpoint, local?: Endpoint): void {

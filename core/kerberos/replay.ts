@@ -204,6 +204,38 @@ export class ReplayCache {
    * without a file, there is nothing to do beyond reporting that state.
    */
   commit(): boolean {
+    const lines = this.#startCommit();
+    if (typeof lines === "boolean") return lines;
+    try {
+      if (this.#durable) this.#file!.syncDataSync();
+    } catch {
+      this.#broken = true;
+      return false;
+    }
+    return this.#endCommit();
+  }
+
+  /**
+   * {@link commit} with the fsync off the JavaScript thread: the entries
+   * accepted up to this call are written at once and the promise says
+   * whether they are durable; entries accepted meanwhile belong to the next
+   * commit. One commit at a time (the daemon's driver chains them).
+   */
+  async commitAsync(): Promise<boolean> {
+    const lines = this.#startCommit();
+    if (typeof lines === "boolean") return lines;
+    try {
+      if (this.#durable) await this.#file!.syncData();
+    } catch {
+      this.#broken = true;
+      return false;
+    }
+    if (this.#closed) return true;
+    return this.#endCommit();
+  }
+
+  /** Writes the pending lines: their count, or the commit's outcome when nothing is left to sync. */
+  #startCommit(): number | boolean {
     this.#assertOpen();
     if (this.#path === undefined) return true;
     const now = this.#clock.now();
@@ -211,12 +243,27 @@ export class ReplayCache {
       // The snapshot holds every entry in memory, pending ones included.
       return now >= this.#nextCompactTry && this.#compact(now);
     }
-    if (this.#pending.length === 0) return true;
-    const lines = this.#pending.length === 1 ? this.#pending[0]! : this.#pending.join("");
     const n = this.#pending.length;
-    if (!this.#append(lines)) return false;
-    this.#logLines += n - 1;
+    if (n === 0) return true;
+    const lines = n === 1 ? this.#pending[0]! : this.#pending.join("");
     this.#pending.length = 0;
+    if (!this.#file) {
+      this.#broken = true;
+      return false;
+    }
+    try {
+      writeAll(this.#file, this.#enc.encode(lines));
+    } catch {
+      // A partial line may have been written: only a fresh snapshot repairs the log.
+      this.#broken = true;
+      return false;
+    }
+    this.#logLines += n;
+    return n;
+  }
+
+  #endCommit(): boolean {
+    const now = this.#clock.now();
     if (this.#logLines > 2 * this.#entries.size + 1024 && now >= this.#nextCompactTry) {
       this.#compact(now); // on failure the log in use stays valid; retried later
     }

@@ -20,10 +20,8 @@ import { ESP_AES_3DES, TicketOffice } from "../../unit/engine/harness.ts";
 export interface SendRecord {
   /** `E` lines in the replay cache file at the moment of the send. */
   fileEntries: number;
-  /** Entries the cache had accepted (in memory) at that moment. */
+  /** Entries the cache had accepted (in memory) when the engine produced the datagram. */
   accepted: number;
-  /** Entries accepted but not yet committed at that moment. */
-  pending: number;
 }
 
 /** A running initiator/responder pair. */
@@ -96,9 +94,18 @@ export function startPair(path: string, skewMs = 300_000): BarrierPair {
   const ta = hub.transport([{ address: aAddr, port: 910 }]);
   const tb: MemoryTransport = hub.transport([{ address: bAddr, port: 910 }]);
   const sends: SendRecord[] = [];
+  // What the cache had accepted when the engine produced each datagram: every
+  // entry the datagram can rely on.
+  const produced = new WeakMap<Uint8Array, number>();
+  const poll = engB.poll.bind(engB);
+  engB.poll = () => {
+    const o = poll();
+    if (o?.kind === "send") produced.set(o.data, replay.size);
+    return o;
+  };
   const sendB = tb.send.bind(tb);
   tb.send = (data, remote, local) => {
-    sends.push({ fileEntries: countEntries(path), accepted: replay.size, pending: replay.pending });
+    sends.push({ fileEntries: countEntries(path), accepted: produced.get(data) ?? -1 });
     return sendB(data, remote, local);
   };
   const logB: string[] = [];
