@@ -186,19 +186,35 @@ function rig(v: Variant, window: number, dir: string): Rig {
   };
   a.onEvent((e) => {
     if (e.type === "sa-up") r.upA++;
+    wake();
   });
   b.onEvent((e) => {
     if (e.type === "sa-up") r.upB++;
+    wake();
   });
   const running = [a.run(), b.run()];
   return r;
+}
+
+/** Waiters woken by the sides' events (no polling timers inside the timed part). */
+const waiters = new Set<() => void>();
+function wake(): void {
+  for (const w of [...waiters]) w();
 }
 
 async function until(cond: () => boolean, what: string): Promise<void> {
   const end = Date.now() + 60_000;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
+    await new Promise<void>((r) => {
+      const t = setTimeout(done, 1000);
+      function done() {
+        clearTimeout(t);
+        waiters.delete(done);
+        r();
+      }
+      waiters.add(done);
+    });
   }
 }
 
