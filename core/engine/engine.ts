@@ -1026,10 +1026,9 @@ export class Engine implements EngineApi {
     let apRepEpoch: number | undefined;
     try {
       // §3.7.1: a REPLY to any command may be a lone KINK_TGT_REP (the responder's TGT
-      // changed); the wire rules allow it only for GETTGT, so check it as such.
-      const lonelyTgtRep = dg.data[12] === 5;
+      // changed); the wire rules allow that form for every command.
       rec = receiveKinkMessage(dg.data, {
-        rules: { command: lonelyTgtRep ? M.GETTGT : tx.command },
+        rules: { command: tx.command },
         authenticate: (d) => {
           const ap = d.message.payloads.find((p) => p.kind === "ap-rep");
           if (ap && ap.kind === "ap-rep") {
