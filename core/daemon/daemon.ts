@@ -140,6 +140,7 @@ export class Daemon {
   readonly #opts: DaemonOptions;
   #running: Promise<void>;
   #stopping: Promise<void> | undefined;
+  #reloads: Promise<unknown> = Promise.resolve();
   readonly #signals: [Deno.Signal, () => void][] = [];
   readonly #reqids: Record<string, number>;
   readonly #locals: string[];
@@ -390,8 +391,18 @@ export class Daemon {
     add("SIGINT", stop);
   }
 
-  /** Re-reads the configuration; an invalid one is rejected and the old one stays in force. */
-  async reload(): Promise<{ ok: boolean; problems?: string[]; detail: string }> {
+  /**
+   * Re-reads the configuration; an invalid one is rejected and the old one
+   * stays in force. Reloads run one at a time (SIGHUP and `kink reload` may
+   * overlap).
+   */
+  reload(): Promise<{ ok: boolean; problems?: string[]; detail: string }> {
+    const r = this.#reloads.then(() => this.#reload());
+    this.#reloads = r.catch(() => {});
+    return r;
+  }
+
+  async #reload(): Promise<{ ok: boolean; problems?: string[]; detail: string }> {
     let next: DaemonConfig;
     try {
       next = await readConfigFile(this.#opts.configPath);
