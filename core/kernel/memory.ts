@@ -850,9 +850,9 @@ export class MemoryKernel implements KernelIpsec {
    * Simulates an outbound packet: finds the `out` policy the kernel would
    * apply ({@link matchPolicy}); none or an `allow` policy without
    * templates lets it pass in clear ("bypass"); each template uses the
-   * newest matching SA (as `xfrm_state_find`); with no SA for one of its
-   * required templates an ACQUIRE is emitted (once per template until an SA
-   * appears or 30 s pass), otherwise the SAs' counters grow and byte/packet
+   * newest matching SA whose selector matches the packet (as
+   * `xfrm_state_find`); with no SA for one of its required templates an
+   * ACQUIRE is emitted (once per template and flow until 30 s pass), otherwise the SAs' counters grow and byte/packet
    * lifetimes may expire them.
    */
   sendPacket(pkt: SimPacket): SimResult {
@@ -875,11 +875,18 @@ export class MemoryKernel implements KernelIpsec {
         if (t.reqid && s.reqid !== t.reqid) continue;
         if (t.spi && s.spi !== t.spi) continue;
         if (s.dst !== ndst || s.src !== nsrc) continue;
+        // xfrm_state_find: the SA's selector must match the flow (an SA negotiated for one
+        // traffic selector never carries another's; that one gets its own ACQUIRE).
+        if (!isAny(s.selector) && !selectorMatches(s.selector, pkt)) continue;
         if (!found || e.order > found.order) found = e; // the newest, as xfrm_state_find
       }
       if (!found) {
         if (t.level === "use") continue;
-        const akey = `${t.proto}|${nsrc}|${ndst}|${t.reqid}`;
+        // One ACQUIRE per flow, as Linux's larval (XFRM_STATE_ACQ) state carries the
+        // flow's selector: another flow of the same policy raises its own.
+        const akey = `${t.proto}|${nsrc}|${ndst}|${t.reqid}|${normalizeAddr(pkt.src)}|${
+          normalizeAddr(pkt.dst)
+        }|${pkt.proto ?? 0}|${pkt.sport ?? 0}|${pkt.dport ?? 0}`;
         const until = this.#pendingAcquire.get(akey);
         const now = this.#clock.now();
         if (until === undefined || until < now) {
