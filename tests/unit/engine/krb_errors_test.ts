@@ -89,10 +89,10 @@ for (
     ["BADKEYVER", ErrorCode.KRB_AP_ERR_BADKEYVER, 18, 9, "a key version B's keytab lacks"],
   ] as const
 ) {
-  Deno.test(`engine KRB_AP_ERR_${name}: one fresh ticket, then a per-peer failure (no endless retries)`, async () => {
+  Deno.test(`engine KRB_AP_ERR_${name} (the KDC uses ${why}): one fresh ticket, then a per-peer failure (no endless retries)`, async () => {
     const net = new Net(82);
     const [a, b] = two(net);
-    // The KDC encrypts every ticket for B with ${why}: B cannot decrypt any of them.
+    // The KDC encrypts every ticket for B with a key B does not hold: B decrypts none of them.
     net.office.setServiceKey(
       "kink/b.kink.test@KINK.TEST",
       Key.random(enctype, new SeededRandom(5)),
