@@ -295,6 +295,8 @@ class SaTable {
   readonly #noSpi = new Map<string, StoredSa>();
   #order = 0;
   #size = 0;
+  /** SAs with an SPI by (source, destination): what a packet's template may use. */
+  readonly #byPath = new Map<string, Set<StoredSa>>();
 
   get size(): number {
     return this.#size + this.#noSpi.size;
@@ -316,6 +318,10 @@ class SaTable {
       return;
     }
     this.#size++;
+    const pk = `${e.src}|${e.dst}`;
+    let path = this.#byPath.get(pk);
+    if (!path) this.#byPath.set(pk, path = new Set());
+    path.add(e);
     const v = this.#bySpi.get(e.spi);
     if (v === undefined) this.#bySpi.set(e.spi, e);
     else if (Array.isArray(v)) v.push(e);
@@ -330,12 +336,20 @@ class SaTable {
       return;
     }
     this.#size--;
+    const pk = `${e.src}|${e.dst}`;
+    const path = this.#byPath.get(pk);
+    if (path?.delete(e) && path.size === 0) this.#byPath.delete(pk);
     const v = this.#bySpi.get(e.spi);
     if (v === e) this.#bySpi.delete(e.spi);
     else if (Array.isArray(v)) {
       const rest = v.filter((x) => x !== e);
       this.#bySpi.set(e.spi, rest.length === 1 ? rest[0]! : rest);
     }
+  }
+
+  /** The SAs (with an SPI) from `src` to `dst` (normalized addresses). */
+  path(src: string, dst: string): Iterable<StoredSa> {
+    return this.#byPath.get(`${src}|${dst}`) ?? [];
   }
 
   larval(key: string): StoredSa | undefined {
@@ -869,7 +883,7 @@ export class MemoryKernel implements KernelIpsec {
       const tsrc = t.mode === "tunnel" ? t.src : pkt.src;
       const ndst = normalizeAddr(tdst), nsrc = normalizeAddr(tsrc);
       let found: StoredSa | undefined;
-      for (const e of this.#sas.all()) {
+      for (const e of this.#sas.path(nsrc, ndst)) {
         const s = e;
         if (e.larval || s.proto !== t.proto || s.mode !== t.mode) continue;
         if (t.reqid && s.reqid !== t.reqid) continue;
