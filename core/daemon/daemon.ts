@@ -18,7 +18,12 @@
  */
 import { type DaemonConfig, type PeerConfig, readConfigFile } from "../config/mod.ts";
 import { Engine } from "../engine/mod.ts";
-import type { EngineStatus, TicketRequest, TicketResult } from "../engine/api.ts";
+import type {
+  EngineStatus,
+  ReconfigureResult,
+  TicketRequest,
+  TicketResult,
+} from "../engine/api.ts";
 import {
   clientOptionsFromKrb5Conf,
   type Credentials,
@@ -34,7 +39,7 @@ import {
   ReplayCache,
   wipeKeytab,
 } from "../kerberos/mod.ts";
-import { type KernelIpsec, MemoryKernel, NetlinkKernel } from "../kernel/mod.ts";
+import { type KernelIpsec, MemoryKernel, NetlinkKernel, type PolicyConfig } from "../kernel/mod.ts";
 import { systemClock, type TimerClock } from "../util/clock.ts";
 import { systemRandom } from "../util/random.ts";
 import { escapeControl } from "../util/text.ts";
@@ -135,6 +140,7 @@ export class Daemon {
   readonly #opts: DaemonOptions;
   #running: Promise<void>;
   #stopping: Promise<void> | undefined;
+  #reloads: Promise<unknown> = Promise.resolve();
   readonly #signals: [Deno.Signal, () => void][] = [];
   readonly #reqids: Record<string, number>;
   readonly #locals: string[];
@@ -395,8 +401,18 @@ export class Daemon {
     add("SIGINT", stop);
   }
 
-  /** Re-reads the configuration; an invalid one is rejected and the old one stays in force. */
-  async reload(): Promise<{ ok: boolean; problems?: string[]; detail: string }> {
+  /**
+   * Re-reads the configuration; an invalid one is rejected and the old one
+   * stays in force. Reloads run one at a time (SIGHUP and `kink reload` may
+   * overlap).
+   */
+  reload(): Promise<{ ok: boolean; problems?: string[]; detail: string }> {
+    const r = this.#reloads.then(() => this.#reload());
+    this.#reloads = r.catch(() => {});
+    return r;
+  }
+
+  async #reload(): Promise<{ ok: boolean; problems?: string[]; detail: string }> {
     let next: DaemonConfig;
     try {
       next = await readConfigFile(this.#opts.configPath);
@@ -409,33 +425,140 @@ export class Daemon {
         detail: "the configuration is invalid; the running one stays in force",
       };
     }
-    const changedPeers = JSON.stringify(next.peers) !== JSON.stringify(this.#cfg.peers) ||
-      JSON.stringify(next.identity) !== JSON.stringify(this.#cfg.identity);
+    const changedIdentity = JSON.stringify(next.identity) !== JSON.stringify(this.#cfg.identity);
     const { logLevel: _l, logFormat: _f, ...restNext } = next.daemon;
     const { logLevel: _l2, logFormat: _f2, ...restNow } = this.#cfg.daemon;
     const changedDaemon = JSON.stringify(restNext) !== JSON.stringify(restNow);
-    if (changedPeers || changedDaemon) {
-      // The engine cannot yet reconfigure one peer without the others (no per-peer
-      // reconfiguration in its contract); sockets, state directory and control socket are
-      // opened once. Refuse rather than disturb SAs.
+    if (changedIdentity || changedDaemon) {
+      // Keys, sockets, state directory and control socket are opened once at start.
       const what = [
-        ...(changedPeers ? ["peers or identity"] : []),
+        ...(changedIdentity ? ["[identity]"] : []),
         ...(changedDaemon ? ["[daemon] settings other than log_level/log_format"] : []),
       ].join(" and ");
       this.#log.warn("reload-refused", { changed: what, detail: "restart to apply" });
       return {
         ok: false,
-        detail: `${what} changed: that needs a restart for now; nothing was changed`,
+        detail: `${what} changed: that needs a restart; nothing was changed`,
       };
+    }
+    let peers: ReconfigureResult | undefined;
+    if (JSON.stringify(next.peers) !== JSON.stringify(this.#cfg.peers)) {
+      try {
+        peers = await this.#reconfigurePeers(next);
+      } catch (e) {
+        const detail = escapeControl(String((e as Error)?.message ?? e));
+        this.#log.warn("reload-rejected", { problems: 1, first: detail });
+        return {
+          ok: false,
+          problems: [detail],
+          detail: "the new peers were refused; the running configuration stays in force",
+        };
+      }
     }
     this.#log.configure(next.daemon.logLevel, this.#opts.logFormat ?? next.daemon.logFormat);
     this.#cfg = next;
-    this.#log.info("reloaded", {
+    const fields: Record<string, string> = {
       file: next.file,
       logLevel: next.daemon.logLevel,
       logFormat: next.daemon.logFormat,
-    });
-    return { ok: true, detail: "reloaded" };
+    };
+    if (peers) {
+      for (const k of ["added", "removed", "recreated", "retuned", "unchanged"] as const) {
+        fields[k] = peers[k].join(",");
+      }
+    }
+    this.#log.info("reloaded", fields);
+    return {
+      ok: true,
+      detail: peers
+        ? `reloaded: peers added [${peers.added}], removed [${peers.removed}], re-created [${peers.recreated}], retuned [${peers.retuned}], unchanged [${peers.unchanged}]`
+        : "reloaded",
+    };
+  }
+
+  /**
+   * Applies a changed peer list: the engine reconfigures only the peers that
+   * changed (see `EngineApi.reconfigure`), and the kernel policies of added,
+   * removed and changed peers are removed / installed — a policy both
+   * configurations want is left alone, so unchanged peers see no gap.
+   * Throws (nothing changed) when a peer's local address cannot be found or
+   * the engine refuses the list.
+   */
+  async #reconfigurePeers(next: DaemonConfig): Promise<ReconfigureResult> {
+    const locals: string[] = [];
+    for (const p of next.peers) {
+      const old = this.#cfg.peers.findIndex((q) => q.name === p.name);
+      const local = p.localAddress ??
+        (old >= 0 && this.#cfg.peers[old]!.localAddress === undefined
+          ? this.#locals[old]
+          : undefined) ??
+        (this.#opts.localAddressToward
+          ? await this.#opts.localAddressToward(p)
+          : listenAddressToward(next, p.addresses[0]!));
+      if (!local) {
+        throw new DaemonError(
+          "reload",
+          `peer ${p.name}`,
+          "local_address is not set and no specific listen address of its family is configured",
+        );
+      }
+      locals.push(local);
+    }
+    // The daemon's --allow-net is computed from the configuration it started with: a peer
+    // address outside it could never be reached. Refuse the reload instead of failing later.
+    for (const p of next.peers) {
+      for (const addr of p.addresses) {
+        const host = addr.includes(":") ? `[${addr}]:${p.port}` : `${addr}:${p.port}`;
+        const st = await Deno.permissions.query({ name: "net", host });
+        if (st.state !== "granted") {
+          throw new DaemonError(
+            "reload",
+            `peer ${p.name}`,
+            `no network permission for ${host} (the daemon's --allow-net comes from the configuration it started with): restart the daemon to add this address`,
+          );
+        }
+      }
+    }
+    const reqids = await assignReqids(next);
+    const enginePeers = next.peers.map((p, i) => enginePeer(p, locals[i]!, reqids[p.name]!));
+    const result = this.#driver.with((e, now) => e.reconfigure(now, enginePeers));
+    // Kernel policies: remove what only the old configuration wants, add what only the new one does.
+    const want = (cfg: DaemonConfig, loc: string[], rq: Record<string, number>) => {
+      const m = new Map<string, PolicyConfig>();
+      cfg.peers.forEach((p, i) => {
+        if (p.start === "passive" && p.mode !== "transport") return;
+        for (const pol of peerPolicies(p, loc[i]!, rq[p.name]!)) m.set(JSON.stringify(pol), pol);
+      });
+      return m;
+    };
+    const before = want(this.#cfg, this.#locals, this.#reqids);
+    const after = want(next, locals, reqids);
+    let removed = 0, added = 0;
+    for (const [k, pol] of before) {
+      if (after.has(k)) continue;
+      await this.#kernel.deletePolicy({ dir: pol.dir, selector: pol.selector }).then(
+        () => removed++,
+        (e) => this.#log.warn("policy-remove-failed", { error: String(e?.message ?? e) }),
+      );
+    }
+    for (const [k, pol] of after) {
+      if (before.has(k)) continue;
+      await this.#kernel.addPolicy(pol).then(
+        () => added++,
+        (e) => this.#log.warn("policy-add-failed", { error: String(e?.message ?? e) }),
+      );
+    }
+    if (removed + added > 0) this.#log.info("policies-changed", { removed, added });
+    this.#locals.splice(0, this.#locals.length, ...locals);
+    for (const k of Object.keys(this.#reqids)) delete this.#reqids[k];
+    Object.assign(this.#reqids, reqids);
+    const unchanged = new Set(result.unchanged);
+    for (const p of next.peers) {
+      if (p.start === "always" && !unchanged.has(p.name)) {
+        this.#driver.with((e, now) => e.command(now, { kind: "up", peer: p.name }));
+      }
+    }
+    return result;
   }
 
   /** A status snapshot (no keys). */
@@ -583,15 +706,30 @@ export class Daemon {
   stop(graceMs = 5000): Promise<void> {
     this.#stopping ??= (async () => {
       this.#log.info("stopping", {});
-      for (const p of this.#cfg.peers) {
-        this.#driver.with((e, now) => e.command(now, { kind: "down", peer: p.name }));
-      }
-      const deadline = Date.now() + graceMs;
-      while (
-        Date.now() < deadline && this.#driver.with((e) => e.status().transactions.length) > 0
-      ) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      // DELETE to every peer, then wait (bounded) for exactly the DELETE exchanges in flight
+      // (those just started and any started before) to end.
+      const pending = new Set<string>();
+      const drained = new Promise<void>((resolve) => {
+        const off = this.#driver.onEvent((ev) => {
+          if (ev.type !== "delete-done") return;
+          pending.delete(`${ev.peer}/${ev.xid}`);
+          if (pending.size === 0) finish();
+        });
+        const timer = setTimeout(() => finish(), graceMs);
+        const finish = () => {
+          off();
+          clearTimeout(timer);
+          resolve();
+        };
+        this.#driver.with((e, now) => {
+          for (const p of this.#cfg.peers) e.command(now, { kind: "down", peer: p.name });
+          for (const d of e.deletesInFlight()) pending.add(`${d.peer}/${d.xid}`);
+        });
+        if (pending.size === 0) finish();
+      });
+      await drained;
+      const left = pending.size;
+      if (left > 0) this.#log.warn("stop-deletes-unanswered", { deletes: left, waitedMs: graceMs });
       await this.#driver.close();
       await this.#control.close();
       await this.#http?.shutdown().catch(() => {});

@@ -152,9 +152,12 @@ export class EngineDriver {
     this.#s = seams;
   }
 
-  /** Calls `fn` for every engine event (after it is logged). */
-  onEvent(fn: (e: EngineEvent) => void): void {
+  /** Calls `fn` for every engine event (after it is logged); returns the unsubscribe function. */
+  onEvent(fn: (e: EngineEvent) => void): () => void {
     this.#listeners.push(fn);
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== fn);
+    };
   }
 
   /**

@@ -14,7 +14,9 @@ export type DaemonErrorCategory =
   /** A state file is unsafe or unreadable. */
   | "state"
   /** A command named something that does not exist (a peer). */
-  | "not-found";
+  | "not-found"
+  /** A reloaded configuration could not be applied (the running one stays in force). */
+  | "reload";
 
 /** An error of the daemon or its control interface. */
 export class DaemonError extends KinkError {

@@ -485,7 +485,14 @@ export type EngineEvent =
     reason: string;
     detail: string;
   }
-  | { type: "limit"; table: string; detail: string };
+  | { type: "limit"; table: string; detail: string }
+  | {
+    /** A DELETE exchange we initiated ended: answered (`ok`) or given up. */
+    type: "delete-done";
+    peer: string;
+    xid: number;
+    ok: boolean;
+  };
 
 /** Everything the engine asks the driver to do. */
 export type EngineOutput =
@@ -591,6 +598,20 @@ export interface EngineStatus {
   counters: Record<string, number>;
 }
 
+/** What {@link EngineApi.reconfigure} did, by peer name. */
+export interface ReconfigureResult {
+  /** New peers (nothing negotiated until an ACQUIRE or `up`). */
+  added: string[];
+  /** Peers gone: their pairs DELETEd, their transactions ended. */
+  removed: string[];
+  /** Peers whose SA parameters changed: their pairs are being replaced under the new ones. */
+  recreated: string[];
+  /** Peers where only timers (or the passive flag) changed: SAs untouched, new timers apply. */
+  retuned: string[];
+  /** Peers whose configuration is the same: untouched. */
+  unchanged: string[];
+}
+
 // ---------------------------------------------------------------------------
 // The engine
 
@@ -614,4 +635,32 @@ export interface EngineApi {
   nextTimeout(): number | undefined;
   /** A snapshot of peers, SAs and transactions (no keys). */
   status(): EngineStatus;
+  /**
+   * Applies a new peer list (a configuration reload), touching only peers
+   * whose configuration changed. The whole list is checked first; a refused
+   * one throws `EngineError` and changes nothing. Per peer, by name:
+   * - **unchanged**: untouched (SAs, transactions, tickets, RTT, epoch);
+   * - **only `timers` / `passive` changed**: the new values apply from now
+   *   on (retransmissions, dead-peer interval, grace and the rekey margin of
+   *   pairs made from now on); the SAs are kept — nothing negotiated changed;
+   * - **SA parameters changed** (proposals, mode, selectors, PFS, lifetime,
+   *   PRF, encryption, user-to-user, reqid, IDs): the new configuration
+   *   applies at once and every pair is replaced make-before-break, as a
+   *   rekey: a CREATE under the new parameters, then a DELETE of the old pair
+   *   (CREATEs in progress are replaced once they finish). A passive peer's
+   *   pairs, and pairs of selectors that no longer exist, are DELETEd;
+   * - **address, port, our address or principal changed**, or **removed**:
+   *   the old peer's CREATEs are aborted and its pairs DELETEd (outbound SAs
+   *   at once, inbound after the grace period, `sa-down` at once); its
+   *   REPLYs are still matched until those DELETEs end; a changed one is then
+   *   a new peer;
+   * - **added**: a new peer (the driver sends `up` if it should start now).
+   */
+  reconfigure(now: number, peers: readonly PeerConfig[]): ReconfigureResult;
+  /**
+   * The DELETE exchanges this engine initiated that are still in flight
+   * (each ends with a `delete-done` event): a driver stopping after `down`
+   * waits for exactly these.
+   */
+  deletesInFlight(): { peer: string; xid: number }[];
 }

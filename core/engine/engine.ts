@@ -107,6 +107,7 @@ import {
   type KernelResult,
   type LifetimeConfig,
   type PeerConfig,
+  type ReconfigureResult,
   type ReplayChecker,
   type TicketRequest,
   type TicketResult,
@@ -167,6 +168,13 @@ interface Pair {
   /** Responder waiting for ACK. */
   ackTx: Tx | undefined;
   rekeyTries: number;
+  /**
+   * Negotiated under a peer configuration that {@link Engine.reconfigure} has since
+   * changed: replaced by a new pair under the new one as soon as it is mature.
+   */
+  obsolete: boolean;
+  /** Its `sa-down` event was emitted (when the outbound SAs went, before the grace period). */
+  downReported: boolean;
 }
 
 interface Peer {
@@ -212,6 +220,11 @@ interface Peer {
   idleSlot: Slot;
   probe: Tx | undefined;
   lastFailure: { reason: FailureReason; detail: string; at: number } | undefined;
+  /**
+   * Removed by {@link Engine.reconfigure}: no new work; kept (off the name table) only
+   * until its DELETE exchanges and grace periods are over.
+   */
+  retired: boolean;
 }
 
 interface CreateTrigger {
@@ -266,6 +279,8 @@ interface CreateState {
   choice: Choice | undefined;
   nr: Uint8Array | undefined;
   freshTried: boolean;
+  /** Started under a peer configuration since changed (its pair is born obsolete). */
+  obsolete?: boolean;
 }
 
 interface ReplyCacheEntry {
@@ -329,6 +344,10 @@ export class Engine implements EngineApi {
   readonly #peersByAddr = new Map<string, Peer>();
   readonly #txs = new Map<string, Tx>();
   readonly #pairsByIn = new Map<string, Pair>();
+  /** Retired peers (see #retire) by address, until their DELETEs are over. */
+  readonly #retiredByAddr = new Map<string, Set<Peer>>();
+  /** Initiator DELETE transactions in flight. */
+  readonly #deleting = new Set<Tx>();
   #pairCount = 0;
   readonly #replyCache = new Map<string, ReplyCacheEntry>();
   readonly #replySlot: Slot;
@@ -396,6 +415,15 @@ export class Engine implements EngineApi {
     if (this.#peersByAddr.has(p.address)) {
       throw new EngineError("config", `peer ${p.name}`, `address ${p.address} used twice`);
     }
+    this.#validatePeer(p);
+    const peer = this.#newPeer(p);
+    this.#peers.set(p.name, peer);
+    this.#peersByAddr.set(p.address, peer);
+  }
+
+  /** Throws {@link EngineError} for a peer configuration the engine refuses. */
+  #validatePeer(p: PeerConfig): void {
+    parsePrincipal(p.principal);
     if (p.proposals.length === 0) throw new EngineError("config", `peer ${p.name}`, "no proposals");
     for (const pr of p.proposals) {
       if (pr.protocols.length === 0) {
@@ -427,6 +455,9 @@ export class Engine implements EngineApi {
       parsePrefix(sel.local);
       parsePrefix(sel.remote);
     }
+  }
+
+  #newPeer(p: PeerConfig): Peer {
     const peer: Peer = {
       cfg: p,
       name: p.name,
@@ -463,10 +494,177 @@ export class Engine implements EngineApi {
       idleSlot: slot(() => {}),
       probe: undefined,
       lastFailure: undefined,
+      retired: false,
     };
     peer.idleSlot = slot((now) => this.#idleCheck(peer, now));
-    this.#peers.set(p.name, peer);
-    this.#peersByAddr.set(p.address, peer);
+    return peer;
+  }
+
+  // -------------------------------------------------------------------------
+  // Reconfiguration
+
+  /**
+   * Applies a new peer list, changing only what changed (see
+   * {@link EngineApi.reconfigure} for the rules). The whole list is checked
+   * first: a refused one throws {@link EngineError} and changes nothing.
+   */
+  reconfigure(now: number, peers: readonly PeerConfig[]): ReconfigureResult {
+    this.#now = now;
+    if (peers.length > this.#limits.maxPeers) {
+      throw new EngineError(
+        "config",
+        "engine",
+        `${peers.length} peers exceed the limit ${this.#limits.maxPeers}`,
+      );
+    }
+    const names = new Set<string>(), addrs = new Set<string>();
+    for (const p of peers) {
+      if (names.has(p.name)) throw new EngineError("config", "peer", `duplicate peer ${p.name}`);
+      if (addrs.has(p.address)) {
+        throw new EngineError("config", `peer ${p.name}`, `address ${p.address} used twice`);
+      }
+      names.add(p.name);
+      addrs.add(p.address);
+      this.#validatePeer(p);
+    }
+    const r: ReconfigureResult = {
+      added: [],
+      removed: [],
+      recreated: [],
+      retuned: [],
+      unchanged: [],
+    };
+    const next = new Map(peers.map((p) => [p.name, p]));
+    // Removed peers and peers whose identity changed go first: their addresses become free.
+    for (const peer of [...this.#peers.values()]) {
+      const n = next.get(peer.name);
+      if (!n) {
+        this.#retire(peer, "peer removed from the configuration");
+        r.removed.push(peer.name);
+      } else if (peerChange(peer.cfg, n) === "identity") {
+        this.#retire(peer, "peer address or principal changed");
+      }
+    }
+    for (const p of peers) {
+      const peer = this.#peers.get(p.name);
+      if (!peer) {
+        this.#addPeer(p);
+        r.added.push(p.name);
+        continue;
+      }
+      const change = peerChange(peer.cfg, p);
+      if (change === "none") {
+        r.unchanged.push(p.name);
+      } else if (change === "timers") {
+        peer.cfg = p;
+        peer.timers = { ...DEFAULT_TIMERS, ...this.#cfg.timers, ...p.timers };
+        r.retuned.push(p.name);
+      } else {
+        this.#recreate(peer, p);
+        r.recreated.push(p.name);
+      }
+    }
+    this.#count("reconfigurations");
+    return r;
+  }
+
+  /**
+   * A peer whose SA parameters changed (proposals, mode, selectors, PFS,
+   * lifetime, PRF, reqid, …): the new configuration applies at once; every
+   * pair and CREATE in progress is marked obsolete and replaced make-before-
+   * break, as a rekey does — a new pair under the new configuration first,
+   * then a DELETE of the old one. Where no replacement may be made (a passive
+   * peer, a selector that no longer exists) the old pair is DELETEd.
+   */
+  #recreate(peer: Peer, p: PeerConfig): void {
+    const sameSelectors = stableJson(peer.cfg.selectors ?? []) === stableJson(p.selectors ?? []);
+    peer.cfg = p;
+    peer.prf = p.prf ?? DEFAULT_PEER_PRF;
+    peer.timers = { ...DEFAULT_TIMERS, ...this.#cfg.timers, ...p.timers };
+    peer.encrypt = p.encrypt ?? true;
+    peer.life = p.lifetime ?? { seconds: 28800 };
+    peer.reqid = p.reqid ?? 0;
+    if ((p.userToUser ?? false) !== peer.userToUser) {
+      peer.userToUser = p.userToUser ?? false;
+      peer.peerTgt = undefined;
+      peer.cred = undefined;
+    }
+    for (const tx of this.#txs.values()) {
+      if (tx.peer === peer && tx.create) {
+        tx.create.obsolete = true;
+        if (tx.create.pair) tx.create.pair.obsolete = true;
+      }
+    }
+    for (const pair of [...peer.pairs]) {
+      if (pair.state === "dying") continue;
+      pair.obsolete = true;
+      if (!sameSelectors && pair.selector >= (p.selectors?.length ?? 0)) pair.selector = -2;
+      if (pair.state === "mature") this.#replaceObsolete(pair);
+    }
+  }
+
+  /** Replaces a mature obsolete pair (a rekey under the new configuration), or DELETEs it. */
+  #replaceObsolete(pair: Pair): void {
+    const peer = pair.peer;
+    if (
+      peer.cfg.passive || pair.selector === -2 ||
+      (pair.selector === -1 && peer.cfg.selectors?.length)
+    ) {
+      this.#startDelete(peer, pair, "deleted");
+      return;
+    }
+    this.#rekey(pair);
+  }
+
+  /**
+   * Takes a peer out of service: its CREATEs are aborted (SPIs already sent
+   * are DELETEd at the peer), responder transactions dropped with their
+   * half-made pairs, every pair DELETEd (outbound SAs at once, inbound after
+   * the grace period). The record stays, off the name and address tables,
+   * only to match the REPLYs to those DELETEs, and is forgotten when nothing
+   * of it is left.
+   */
+  #retire(peer: Peer, why: string): void {
+    peer.retired = true;
+    this.#peers.delete(peer.name);
+    if (this.#peersByAddr.get(peer.cfg.address) === peer) {
+      this.#peersByAddr.delete(peer.cfg.address);
+    }
+    let set = this.#retiredByAddr.get(peer.cfg.address);
+    if (!set) this.#retiredByAddr.set(peer.cfg.address, set = new Set());
+    set.add(peer);
+    this.#timers.cancel(peer.idleSlot);
+    for (const s of peer.deleteRetries) this.#timers.cancel(s);
+    peer.deleteRetries.clear();
+    for (const tx of [...this.#txs.values()]) {
+      if (tx.peer !== peer || tx.finished) continue;
+      if (tx.role === "responder") {
+        const pair = tx.create?.pair;
+        this.#finish(tx);
+        if (pair) {
+          const inbound = pair.inbound.map((x) => ({ ...x }));
+          this.#removePair(pair, "aborted", true);
+          if (inbound.length) this.#startDeleteSpis(peer, inbound);
+        }
+      } else if (tx.command === M.CREATE && tx.create) {
+        const inbound = [...tx.create.spis].map(([protocol, spi]) => ({ protocol, spi }));
+        const sent = tx.transmissions > 0;
+        this.#abort(tx, "aborted", why);
+        if (sent && inbound.length) this.#startDeleteSpis(peer, inbound);
+      } else if (tx.command !== M.DELETE) {
+        if (peer.probe === tx) peer.probe = undefined;
+        this.#finish(tx);
+      }
+    }
+    for (const pair of [...peer.pairs]) this.#startDelete(peer, pair, "deleted");
+    this.#forgetIfDone(peer);
+  }
+
+  /** Forgets a retired peer once it has no pair and no transaction left. */
+  #forgetIfDone(peer: Peer): void {
+    if (!peer.retired || peer.pairs.size > 0 || peer.txCount > 0) return;
+    const set = this.#retiredByAddr.get(peer.cfg.address);
+    if (set?.delete(peer) && set.size === 0) this.#retiredByAddr.delete(peer.cfg.address);
   }
 
   // -------------------------------------------------------------------------
@@ -697,9 +895,10 @@ export class Engine implements EngineApi {
       this.#drop(dg.remote, undefined, "size", `${data.length} octets`);
       return;
     }
-    // Unknown senders are the cheapest to refuse: before any decoding.
+    // Unknown senders are the cheapest to refuse: before any decoding. A peer removed by
+    // reconfigure() is heard only for the REPLYs to its DELETEs.
     const peer = this.#peersByAddr.get(dg.remote.address);
-    if (!peer) {
+    if (!peer && !this.#retiredByAddr.has(dg.remote.address)) {
       this.#drop(dg.remote, undefined, "unknown-peer", "sender is no configured peer");
       return;
     }
@@ -715,6 +914,12 @@ export class Engine implements EngineApi {
         case M.REPLY:
           this.#onReply(peer, dg, header.xid);
           return;
+      }
+      if (!peer) {
+        this.#drop(dg.remote, undefined, "unknown-peer", "sender is no configured peer");
+        return;
+      }
+      switch (header.type) {
         case M.CREATE:
         case M.DELETE:
         case M.STATUS:
@@ -816,6 +1021,15 @@ export class Engine implements EngineApi {
       this.#txs.delete(tx.key);
       tx.peer.txCount--;
     }
+    if (this.#deleting.delete(tx)) {
+      this.#event({
+        type: "delete-done",
+        peer: tx.peer.name,
+        xid: tx.xid,
+        ok: tx.state === "answered",
+      });
+    }
+    if (tx.peer.retired) this.#forgetIfDone(tx.peer);
     if (tx.ownedKey) {
       tx.ownedKey.sessionKey.dispose();
       tx.ownedKey = undefined;
@@ -1016,20 +1230,26 @@ export class Engine implements EngineApi {
   // -------------------------------------------------------------------------
   // Received REPLYs (initiator side)
 
-  #onReply(peer: Peer, dg: Datagram, xid: number): void {
-    const tx = this.#txs.get(txKey(peer, "initiator", xid));
+  #onReply(configured: Peer | undefined, dg: Datagram, xid: number): void {
+    let tx = configured ? this.#txs.get(txKey(configured, "initiator", xid)) : undefined;
+    if (!tx) {
+      for (const r of this.#retiredByAddr.get(dg.remote.address) ?? []) {
+        tx = this.#txs.get(txKey(r, "initiator", xid));
+        if (tx) break;
+      }
+    }
     if (!tx || tx.finished) {
-      this.#drop(dg.remote, peer, "no-transaction", `REPLY for XID ${xid}`);
+      this.#drop(dg.remote, configured, "no-transaction", `REPLY for XID ${xid}`);
       return;
     }
+    const peer = tx.peer;
     let rec: ReceivedKinkMessage;
     let apRepEpoch: number | undefined;
     try {
       // §3.7.1: a REPLY to any command may be a lone KINK_TGT_REP (the responder's TGT
-      // changed); the wire rules allow it only for GETTGT, so check it as such.
-      const lonelyTgtRep = dg.data[12] === 5;
+      // changed); the wire rules allow that form for every command.
       rec = receiveKinkMessage(dg.data, {
-        rules: { command: lonelyTgtRep ? M.GETTGT : tx.command },
+        rules: { command: tx.command },
         authenticate: (d) => {
           const ap = d.message.payloads.find((p) => p.kind === "ap-rep");
           if (ap && ap.kind === "ap-rep") {
@@ -1208,7 +1428,10 @@ export class Engine implements EngineApi {
       freshTicket: false,
       noKe: false,
     });
-    if (!tx) pair.state = "mature";
+    if (!tx) {
+      pair.state = "mature";
+      if (pair.obsolete) this.#startDelete(pair.peer, pair, "deleted");
+    }
   }
 
   #pairLimit(peer: Peer): boolean {
@@ -1489,6 +1712,7 @@ export class Engine implements EngineApi {
     const replaceIn = !acc.sameAsOptimistic || nr !== undefined || dhSecret !== undefined;
     tx.state = "installing";
     const pair = this.#newPair(peer, true, tx.xid, c.trig.selector, acc.life);
+    if (c.obsolete) pair.obsolete = true;
     pair.inbound = acc.chosen.map((x) => ({ protocol: x.protocol, spi: c.spis.get(x.protocol)! }));
     pair.outbound = acc.chosen.map((x) => ({ protocol: x.protocol, spi: x.responderSpi }));
     c.pair = pair;
@@ -1695,7 +1919,11 @@ export class Engine implements EngineApi {
     if (c.trig.rekeyOf) {
       const old = c.trig.rekeyOf;
       old.rekeyTx = undefined;
-      if (old.state === "rekeying") {
+      if (old.state === "rekeying" && old.obsolete) {
+        // Its configuration is gone: no retry with the old parameters.
+        old.state = "mature";
+        this.#startDelete(peer, old, "deleted");
+      } else if (old.state === "rekeying") {
         old.state = "mature";
         // Try again later while the old pair lives.
         if (old.rekeyTries++ < 3) {
@@ -1747,6 +1975,8 @@ export class Engine implements EngineApi {
       rekeyTx: undefined,
       ackTx: undefined,
       rekeyTries: 0,
+      obsolete: false,
+      downReported: false,
     };
     if (initiator) {
       const t = peer.timers;
@@ -1796,6 +2026,8 @@ export class Engine implements EngineApi {
     });
     this.#armIdle(peer);
     if (replaces && replaces.state !== "dying") this.#startDelete(peer, replaces, "rekeyed");
+    // Made under a configuration reconfigure() has replaced since: replace it in turn.
+    if (pair.obsolete && pair.state === "mature") this.#replaceObsolete(pair);
   }
 
   /** Removes a pair from the tables; with `kernel`, deletes its SAs too. */
@@ -1844,7 +2076,8 @@ export class Engine implements EngineApi {
       this.#pairCount--;
       indexed = true;
     }
-    if (indexed && pair.state !== "larval") {
+    if (indexed && pair.state !== "larval" && !pair.downReported) {
+      pair.downReported = true;
       this.#event({
         type: "sa-down",
         peer: peer.name,
@@ -1859,6 +2092,7 @@ export class Engine implements EngineApi {
       pair.rekeyTx = undefined;
       if (t.create) delete t.create.trig.rekeyOf;
     }
+    if (peer.retired) this.#forgetIfDone(peer);
   }
 
   // -------------------------------------------------------------------------
@@ -1877,14 +2111,24 @@ export class Engine implements EngineApi {
       pair.outboundInstalled = false;
     }
     this.#timers.cancel(pair.rekeySlot);
+    // The pair is down for traffic now (no outbound SA): say so now, not after the grace.
+    // A larval pair (never up) is never reported.
+    if (pair.state === "larval") pair.downReported = true;
+    else if (!pair.downReported && peer.pairs.has(pair)) {
+      pair.downReported = true;
+      this.#event({
+        type: "sa-down",
+        peer: peer.name,
+        inbound: pair.inbound.map((s) => ({ ...s })),
+        outbound: pair.outbound.map((s) => ({ ...s })),
+        reason,
+      });
+    }
     pair.state = "dying";
     const grace = () => {
       this.#timers.set(pair.endSlot, this.#now + peer.timers.deleteGraceMs);
     };
-    pair.endSlot = slot(() => {
-      pair.state = "mature"; // let removePair report it
-      this.#removePair(pair, reason, true);
-    });
+    pair.endSlot = slot(() => this.#removePair(pair, reason, true));
     const inbound = pair.inbound.map((x) => ({ ...x }));
     const tx = this.#deleteTx(peer, inbound, (ok) => {
       grace();
@@ -1899,7 +2143,10 @@ export class Engine implements EngineApi {
    * leaves the peer holding SAs we no longer have.
    */
   #retryDelete(peer: Peer, inbound: Side[], attempt: number): void {
-    if (attempt > 3 || peer.deleteRetries.size >= MAX_DELETE_RETRIES || peer.state === "dead") {
+    if (
+      attempt > 3 || peer.deleteRetries.size >= MAX_DELETE_RETRIES || peer.state === "dead" ||
+      peer.retired
+    ) {
       return;
     }
     const s = slot(() => {
@@ -1923,6 +2170,7 @@ export class Engine implements EngineApi {
   #deleteTx(peer: Peer, inbound: Side[], done: (ok: boolean) => void): Tx | undefined {
     const tx = this.#newTx(peer, "initiator", M.DELETE);
     if (!tx) return undefined;
+    this.#deleting.add(tx);
     tx.state = "ticket";
     const byProto = new Map<XfrmProto, number[]>();
     for (const s of inbound) {
@@ -1949,6 +2197,7 @@ export class Engine implements EngineApi {
         return;
       }
       if (!m.authenticated) return;
+      tx.state = "answered";
       this.#finish(tx);
       done(true);
     };
@@ -2825,12 +3074,19 @@ export class Engine implements EngineApi {
         pair.rekeyTx = undefined;
         if (t.create) delete t.create.trig.rekeyOf;
       }
-      const wasLarval = pair.state === "larval";
+      if (pair.state === "larval") pair.downReported = true;
+      else if (pair.state !== "dying" && !pair.downReported) {
+        pair.downReported = true;
+        this.#event({
+          type: "sa-down",
+          peer: peer.name,
+          inbound: pair.inbound.map((s) => ({ ...s })),
+          outbound: pair.outbound.map((s) => ({ ...s })),
+          reason: "deleted-by-peer",
+        });
+      }
       pair.state = "dying";
-      pair.endSlot = slot(() => {
-        pair.state = wasLarval ? "larval" : "mature";
-        this.#removePair(pair, "deleted-by-peer", true);
-      });
+      pair.endSlot = slot(() => this.#removePair(pair, "deleted-by-peer", true));
       this.#timers.set(pair.endSlot, this.#now + peer.timers.deleteGraceMs);
     }
     if (notifies.length) this.#count(`notify-sent-${NotifyType.INVALID_SPI}`);
@@ -2848,6 +3104,11 @@ export class Engine implements EngineApi {
 
   // -------------------------------------------------------------------------
   // Status
+
+  /** The DELETE exchanges we initiated that are still in flight. */
+  deletesInFlight(): { peer: string; xid: number }[] {
+    return [...this.#deleting].map((t) => ({ peer: t.peer.name, xid: t.xid }));
+  }
 
   /** A snapshot of peers, SA pairs and transactions (no keys). */
   status(): EngineStatus {
@@ -2867,7 +3128,8 @@ export class Engine implements EngineApi {
       return s;
     });
     const saPairs: EngineStatus["saPairs"] = [];
-    for (const p of this.#peers.values()) {
+    const retired = [...this.#retiredByAddr.values()].flatMap((x) => [...x]);
+    for (const p of [...this.#peers.values(), ...retired]) {
       for (const x of p.pairs) {
         const s: EngineStatus["saPairs"][number] = {
           peer: p.name,
@@ -2952,4 +3214,35 @@ function receiveKinkMessageHeaderOnly(data: Uint8Array): Uint8Array | undefined 
 function isRealmTgt(t: { realm: string; sname: { components: string[] } }, realm: string): boolean {
   const c = t.sname.components;
   return t.realm === realm && c.length === 2 && c[0] === "krbtgt" && c[1] === realm;
+}
+
+/** JSON with sorted object keys (configuration comparison). */
+function stableJson(v: unknown): string {
+  return JSON.stringify(
+    v,
+    (_k, x) =>
+      x && typeof x === "object" && !Array.isArray(x)
+        ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+        : x,
+  );
+}
+
+/**
+ * How a peer's configuration changed: `identity` (address, port, our
+ * address, principal: another peer as far as SAs go), `sa` (anything the SAs
+ * are made from), `timers` (only timers or the passive flag: nothing
+ * negotiated changes) or `none`.
+ */
+function peerChange(a: PeerConfig, b: PeerConfig): "identity" | "sa" | "timers" | "none" {
+  if (
+    a.address !== b.address || (a.port ?? KINK_PORT) !== (b.port ?? KINK_PORT) ||
+    a.localAddress !== b.localAddress || a.principal !== b.principal
+  ) return "identity";
+  const { timers: ta, passive: pa, ...ra } = a;
+  const { timers: tb, passive: pb, ...rb } = b;
+  if (stableJson(ra) !== stableJson(rb)) return "sa";
+  if (stableJson(ta ?? {}) !== stableJson(tb ?? {}) || (pa ?? false) !== (pb ?? false)) {
+    return "timers";
+  }
+  return "none";
 }

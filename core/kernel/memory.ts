@@ -295,6 +295,8 @@ class SaTable {
   readonly #noSpi = new Map<string, StoredSa>();
   #order = 0;
   #size = 0;
+  /** SAs with an SPI by (source, destination): what a packet's template may use. */
+  readonly #byPath = new Map<string, Set<StoredSa>>();
 
   get size(): number {
     return this.#size + this.#noSpi.size;
@@ -316,6 +318,10 @@ class SaTable {
       return;
     }
     this.#size++;
+    const pk = `${e.src}|${e.dst}`;
+    let path = this.#byPath.get(pk);
+    if (!path) this.#byPath.set(pk, path = new Set());
+    path.add(e);
     const v = this.#bySpi.get(e.spi);
     if (v === undefined) this.#bySpi.set(e.spi, e);
     else if (Array.isArray(v)) v.push(e);
@@ -330,12 +336,20 @@ class SaTable {
       return;
     }
     this.#size--;
+    const pk = `${e.src}|${e.dst}`;
+    const path = this.#byPath.get(pk);
+    if (path?.delete(e) && path.size === 0) this.#byPath.delete(pk);
     const v = this.#bySpi.get(e.spi);
     if (v === e) this.#bySpi.delete(e.spi);
     else if (Array.isArray(v)) {
       const rest = v.filter((x) => x !== e);
       this.#bySpi.set(e.spi, rest.length === 1 ? rest[0]! : rest);
     }
+  }
+
+  /** The SAs (with an SPI) from `src` to `dst` (normalized addresses). */
+  path(src: string, dst: string): Iterable<StoredSa> {
+    return this.#byPath.get(`${src}|${dst}`) ?? [];
   }
 
   larval(key: string): StoredSa | undefined {
@@ -850,9 +864,9 @@ export class MemoryKernel implements KernelIpsec {
    * Simulates an outbound packet: finds the `out` policy the kernel would
    * apply ({@link matchPolicy}); none or an `allow` policy without
    * templates lets it pass in clear ("bypass"); each template uses the
-   * newest matching SA (as `xfrm_state_find`); with no SA for one of its
-   * required templates an ACQUIRE is emitted (once per template until an SA
-   * appears or 30 s pass), otherwise the SAs' counters grow and byte/packet
+   * newest matching SA whose selector matches the packet (as
+   * `xfrm_state_find`); with no SA for one of its required templates an
+   * ACQUIRE is emitted (once per template and flow until 30 s pass), otherwise the SAs' counters grow and byte/packet
    * lifetimes may expire them.
    */
   sendPacket(pkt: SimPacket): SimResult {
@@ -869,17 +883,24 @@ export class MemoryKernel implements KernelIpsec {
       const tsrc = t.mode === "tunnel" ? t.src : pkt.src;
       const ndst = normalizeAddr(tdst), nsrc = normalizeAddr(tsrc);
       let found: StoredSa | undefined;
-      for (const e of this.#sas.all()) {
+      for (const e of this.#sas.path(nsrc, ndst)) {
         const s = e;
         if (e.larval || s.proto !== t.proto || s.mode !== t.mode) continue;
         if (t.reqid && s.reqid !== t.reqid) continue;
         if (t.spi && s.spi !== t.spi) continue;
         if (s.dst !== ndst || s.src !== nsrc) continue;
+        // xfrm_state_find: the SA's selector must match the flow (an SA negotiated for one
+        // traffic selector never carries another's; that one gets its own ACQUIRE).
+        if (!isAny(s.selector) && !selectorMatches(s.selector, pkt)) continue;
         if (!found || e.order > found.order) found = e; // the newest, as xfrm_state_find
       }
       if (!found) {
         if (t.level === "use") continue;
-        const akey = `${t.proto}|${nsrc}|${ndst}|${t.reqid}`;
+        // One ACQUIRE per flow, as Linux's larval (XFRM_STATE_ACQ) state carries the
+        // flow's selector: another flow of the same policy raises its own.
+        const akey = `${t.proto}|${nsrc}|${ndst}|${t.reqid}|${normalizeAddr(pkt.src)}|${
+          normalizeAddr(pkt.dst)
+        }|${pkt.proto ?? 0}|${pkt.sport ?? 0}|${pkt.dport ?? 0}`;
         const until = this.#pendingAcquire.get(akey);
         const now = this.#clock.now();
         if (until === undefined || until < now) {

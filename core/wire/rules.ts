@@ -152,9 +152,10 @@ function checkReply(
   }
   if (k[0] === "tgt-rep") {
     if (k.length !== 1) throw bad("KINK_TGT_REP must be alone");
-    if (rc.command !== undefined && rc.command !== M.GETTGT) {
-      throw bad("KINK_TGT_REP in a REPLY to a command other than GETTGT");
-    }
+    // A lone KINK_TGT_REP answers GETTGT (§3.1) and, by §3.7.1, any command whose
+    // user-to-user ticket the responder could no longer decrypt (its TGT changed). An ACK
+    // is never answered.
+    if (rc.command === M.ACK) throw bad("KINK_TGT_REP in a REPLY to ACK");
     return;
   }
   // Lone KINK_KRB_ERROR and/or KINK_ERROR.

@@ -347,12 +347,15 @@ export class World {
         proposals: pair.a === i ? pair.proposalsA : pair.proposalsB,
         mode: "transport",
         reqid: 1000 + k,
+        // Mirrored selectors (the pair's `a` side talks to port P of `b`; `b` answers from
+        // it), sent as IDci/IDcr so the responder installs its SAs for the same selector.
         selectors: pair.ports.map((port) => ({
           local: g.address,
           remote: other.address,
           proto: 17,
-          remotePort: port,
+          ...(pair.a === i ? { remotePort: port } : { localPort: port }),
         })),
+        sendIds: true,
         ...pair.extra,
       };
       if (pair.pfsGroup !== undefined) pc.pfsGroup = pair.pfsGroup;
@@ -430,6 +433,7 @@ export class World {
           selector: selector(`${sel.local}/32`, `${sel.remote}/32`, {
             proto: 17,
             dport: sel.remotePort ?? 0,
+            sport: sel.localPort ?? 0,
           }),
           dir: "out",
           templates: protos.map((proto: XfrmProto) => ({
@@ -534,20 +538,36 @@ export class World {
   // Traffic and commands
 
   /**
-   * Gateway `i` sends a UDP packet to gateway `j`'s port `port`: through its
-   * kernel's policy, which may ACQUIRE an SA (delivered to the engine).
+   * Gateway `i` sends a UDP packet of the pair's selector for `port` to
+   * gateway `j` (to port `port` from the pair's `a` side, from it on the `b`
+   * side): through its kernel's policy, which may ACQUIRE an SA (delivered
+   * to the engine).
    */
   async traffic(i: number, j: number, port: number, bytes = 100): Promise<string> {
     const gw = this.gateways[i]!;
+    const fromB = this.#pairOf(i, j)?.b === i;
     const r = gw.kernel.sendPacket({
       src: gw.spec.address,
       dst: this.#opts.gateways[j]!.address,
       proto: 17,
-      dport: port,
+      ...(fromB ? { sport: port } : { dport: port }),
       bytes,
     });
     await settle();
     return r;
+  }
+
+  #pairIndex: Map<string, PairSpec> | undefined;
+
+  #pairOf(i: number, j: number): PairSpec | undefined {
+    if (!this.#pairIndex) {
+      this.#pairIndex = new Map();
+      for (const p of this.pairs) {
+        this.#pairIndex.set(`${p.a}|${p.b}`, p);
+        this.#pairIndex.set(`${p.b}|${p.a}`, p);
+      }
+    }
+    return this.#pairIndex.get(`${i}|${j}`);
   }
 
   /** An operator command on gateway `i`. */

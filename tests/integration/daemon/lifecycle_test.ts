@@ -82,11 +82,19 @@ Deno.test({
         const lvl = await gw.ctl("reload");
         assert.equal(lvl.code, 0, lvl.stderr);
         assert.ok(gw.log.some((l) => /reloaded .*logLevel=info/.test(l)), gw.log.join("\n"));
-        // A changed peer: refused (the engine cannot reconfigure one peer yet), nothing changes.
+        // A changed peer: applied to that peer alone (reload_test.ts checks the SAs).
         await Deno.writeTextFile(fa.config, good.replace(/^lifetime = .*$/m, 'lifetime = "2h"'));
         const peerChange = await gw.ctl("reload");
-        assert.equal(peerChange.code, 1);
-        assert.match(peerChange.stderr, /peers or identity changed: that needs a restart/);
+        assert.equal(peerChange.code, 0, peerChange.stderr);
+        assert.ok(gw.log.some((l) => /reloaded .*recreated=b/.test(l)), gw.log.join("\n"));
+        // A changed identity: refused (keys are loaded at start), nothing changes.
+        await Deno.writeTextFile(
+          fa.config,
+          good.replace(/(\[identity\]\nprincipal = ")kink\/a/, "$1kink/z"),
+        );
+        const idChange = await gw.ctl("reload");
+        assert.equal(idChange.code, 1);
+        assert.match(idChange.stderr, /\[identity\] changed: that needs a restart/);
         // Invalid: refused with file:line: key.
         await Deno.writeTextFile(fa.config, good.replace(/^mode = .*$/m, 'mode = "sideways"'));
         const bad = await gw.ctl("reload");

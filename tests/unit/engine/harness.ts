@@ -29,6 +29,7 @@ import {
   type EngineEvent,
   type EngineOutput,
   type PeerConfig,
+  type TicketRequest,
 } from "../../../core/engine/mod.ts";
 
 /** Issues tickets for clients to services whose keys it knows (an in-test KDC). */
@@ -111,8 +112,8 @@ export class TicketOffice {
       realm: s.realm,
       sname: { nameType: s.nameType, components: s.components },
       encPart: svc.kvno === undefined
-        ? { etype: 18, cipher }
-        : { etype: 18, kvno: svc.kvno, cipher },
+        ? { etype: svc.key.enctype, cipher }
+        : { etype: svc.key.enctype, kvno: svc.kvno, cipher },
     });
     this.count++;
     return {
@@ -179,6 +180,13 @@ export class Net {
   readonly u2uOnly = new Set<string>();
   /** Ticket requests fail with this error code when set (KDC unavailable / errors). */
   ticketError: { errorCode?: number; message: string } | undefined;
+  /** Every ticket request, by gateway name, in order. */
+  readonly ticketRequests: { gateway: string; request: TicketRequest }[] = [];
+  /**
+   * When set, the next service ticket is issued as if at `now − backdateNextTicketMs`
+   * (a stale ticket handed out from a cache); reset after one ticket.
+   */
+  backdateNextTicketMs = 0;
 
   constructor(seed: number, start = Date.UTC(2026, 10, 27, 0, 39, 5)) {
     this.now = start;
@@ -297,6 +305,7 @@ export class Net {
           return;
         }
         const req = o.request;
+        this.ticketRequests.push({ gateway: g.name, request: req });
         if (!req.peerTgt && this.u2uOnly.has(req.server)) {
           g.engine.handleTicket(this.now + g.offset, o.id, {
             ok: false,
@@ -309,7 +318,8 @@ export class Net {
         try {
           cred = req.peerTgt
             ? this.office.issueU2U(g.principal, req.server, req.peerTgt, this.now)
-            : this.office.issue(g.principal, req.server, this.now);
+            : this.office.issue(g.principal, req.server, this.now - this.backdateNextTicketMs);
+          this.backdateNextTicketMs = 0;
         } catch (e) {
           g.engine.handleTicket(this.now + g.offset, o.id, { ok: false, message: String(e) });
           return;

@@ -237,6 +237,9 @@ Deno.test("racoon2 → our responder: CREATE, STATUS, rekey CREATE, DELETE ×2 a
   const del = b.take("deleteSa");
   assert.deepEqual(del.map((d) => [d.id.dst, d.id.spi]), [["10.77.0.1", 0x05974ab7]]);
   assert.equal(json(qmOf(b.sent[3]!, 6).qm), json(qmOf(D[7]!.payload, 6).qm));
+  // The pair is down for traffic once its outbound SA is gone: reported now, not after the grace.
+  const downs = () => b.events.filter((e) => e.type === "sa-down");
+  assert.deepEqual(downs().map((e) => e.type === "sa-down" && e.reason), ["deleted-by-peer"]);
   // The inbound SA goes after the grace period (10 s).
   b.engine.handleTimeout(ms(6) + 10_001);
   b.pump(ms(6) + 10_001);
@@ -249,8 +252,7 @@ Deno.test("racoon2 → our responder: CREATE, STATUS, rekey CREATE, DELETE ×2 a
   b.deliver(ms(8), 8);
   assert.deepEqual(b.take("deleteSa").map((d) => d.id.spi), [0x0804bba2]);
   assert.equal(json(qmOf(b.sent[4]!, 8).qm), json(qmOf(D[9]!.payload, 8).qm));
-  const down = b.events.filter((e) => e.type === "sa-down");
-  assert.equal(down.length, 1, "the first pair is reported down after its grace period");
+  assert.equal(downs().length, 2, "each pair reported down once, when its DELETE arrived");
 });
 
 Deno.test("racoon2 → our responder: 3-way CREATE (3DES only) with Nr and ACKREQ, then kinkd's ACK", () => {

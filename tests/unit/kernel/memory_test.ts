@@ -165,3 +165,49 @@ Deno.test("memory backend: SPI allocation from a seeded source reproduces; allow
   assert.equal(k.sendPacket({ ...kink, sport: 5000 }), "acquire");
   await k.close();
 });
+
+Deno.test("memory backend: SA selectors are honoured as xfrm_state_find does — one SA pair per selector, the others' flows ACQUIRE", async () => {
+  const k = new MemoryKernel({ clock: new ManualClock(1_000_000) });
+  const sub = await k.subscribe();
+  const next = eventReader(sub, "acquire");
+  // One policy for the whole host pair; SAs negotiated per UDP port (as kink does for a peer
+  // whose traffic selectors differ only in ports).
+  await k.addPolicy({
+    selector: selector("192.0.2.1/32", "192.0.2.2/32"),
+    dir: "out",
+    templates: [{ proto: "esp", mode: "transport", reqid: 9 }],
+  });
+  const sa = (spi: number, dport: number): SaConfig => ({
+    src: "192.0.2.1",
+    dst: "192.0.2.2",
+    proto: "esp",
+    spi,
+    mode: "transport",
+    reqid: 9,
+    aead: { name: "rfc4106(gcm(aes))", key: testKey(20, spi), icvBits: 128 },
+    selector: selector("192.0.2.1/32", "192.0.2.2/32", { proto: 17, dport }),
+  });
+  await k.addSa(sa(0x1001, 5001));
+  await k.addSa(sa(0x1002, 5002));
+  const pkt = (dport: number) => ({ src: "192.0.2.1", dst: "192.0.2.2", proto: 17, dport });
+  assert.equal(k.sendPacket(pkt(5001)), "protected");
+  assert.equal(k.sendPacket(pkt(5002)), "protected");
+  assert.equal(k.sendPacket(pkt(5002)), "protected");
+  const used = async (spi: number) =>
+    (await k.getSa({ dst: "192.0.2.2", spi, proto: "esp" })).current.packets;
+  assert.deepEqual([await used(0x1001), await used(0x1002)], [1, 2], "each flow on its own SA");
+  // A third port has no SA of its own: the newer SA of another port does not carry it.
+  assert.equal(k.sendPacket(pkt(5003)), "acquire");
+  const a = await next(1000);
+  assert.equal(a?.selector.dport, 5003);
+  // A fourth flow raises its own ACQUIRE while the third's is pending.
+  assert.equal(k.sendPacket(pkt(5004)), "acquire");
+  const b = await next(1000);
+  assert.equal(b?.selector.dport, 5004);
+  // An SA without a selector carries every flow of the policy.
+  const { selector: _s, ...bare } = sa(0x1003, 0);
+  await k.addSa(bare);
+  assert.equal(k.sendPacket(pkt(5003)), "protected");
+  await sub.close();
+  await k.close();
+});

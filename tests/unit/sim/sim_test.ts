@@ -17,13 +17,6 @@ const loaded = await loadEngine();
 const why = typeof loaded === "string" ? loaded : undefined;
 const engine = typeof loaded === "string" ? undefined : loaded;
 
-/**
- * A missing engine feature this file's last-but-one test needs; remove the
- * reason once the engine has it (the test then runs and must pass).
- */
-const SELECTOR_GAP =
-  "engine gap: an ACQUIRE is matched to a configured selector by addresses only (protocol and ports ignored), so selectors differing in ports share one SA pair";
-
 /** Seeds of the mixed run (40 per scenario); `deno task sim --seeds N` runs more. */
 const SEEDS = 240;
 
@@ -91,7 +84,6 @@ Deno.test({
   ...skipUnless(
     "sim: each of a peer's selectors (UDP ports) gets its own SA pair from its ACQUIRE",
     why,
-    SELECTOR_GAP,
   ),
   fn: async () => {
     const r = await runScenario("many", 2, engine!, { peers: 5, sasPerPeer: 10 });

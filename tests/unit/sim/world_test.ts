@@ -15,6 +15,7 @@ import type {
   EngineSeams,
   EngineStatus,
   KernelResult,
+  ReconfigureResult,
   TicketResult,
 } from "../../../core/engine/api.ts";
 import type { XfrmEvent } from "../../../core/kernel/mod.ts";
@@ -131,6 +132,12 @@ class EchoEngine implements EngineApi {
   }
   nextTimeout(): number | undefined {
     return this.timer;
+  }
+  reconfigure(): ReconfigureResult {
+    throw new Error("the stand-in protocol has no reconfiguration");
+  }
+  deletesInFlight(): { peer: string; xid: number }[] {
+    return [];
   }
   status(): EngineStatus {
     return {

@@ -167,6 +167,23 @@ Deno.test("builders: REPLY with/without ACKREQ and Nr, DOI error, Kerberos error
   assertEquals(receive(tgtRep, M.GETTGT).eff, [{ kind: "tgt-rep", tgt }]);
 });
 
+Deno.test("a lone KINK_TGT_REP answers any command (RFC 4430 §3.7.1), never an ACK", () => {
+  // §3.7.1: a responder that cannot decrypt a user-to-user ticket with its current TGT
+  // answers the command — CREATE, DELETE or STATUS, not only GETTGT — with its new TGT.
+  const tgtRep = buildTgtReply({ xid: 7, tgt: ticket.raw! });
+  for (const cmd of [M.CREATE, M.DELETE, M.STATUS, M.GETTGT, undefined]) {
+    assertEquals(receive(tgtRep, cmd).eff, [{ kind: "tgt-rep", tgt: ticket.raw! }]);
+  }
+  assertEquals(reaction(tgtRep, M.ACK), "kink-error:1");
+  // Still alone: after an AP_REP, or next to a KRB_ERROR, it is malformed.
+  const withErr = raw({
+    type: M.REPLY,
+    ackReq: false,
+    payloads: [{ kind: "tgt-rep", tgt: ticket.raw! }, { kind: "krb-error", krbError }],
+  }, false);
+  assertEquals(reaction(withErr, M.CREATE), "kink-error:1");
+});
+
 Deno.test("builders refuse messages that break the §6 rules", () => {
   const bad = (f: () => unknown) => {
     const e = assertThrows(f, WireError);
