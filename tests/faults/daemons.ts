@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { type Netns, withNetns } from "../harness/netns.ts";
 import { type Realm, withRealm } from "../harness/krb5_realm.ts";
+import { RUN_PREFIX } from "../harness/cleanup.ts";
 import {
   type Gateway,
   type GatewayFiles,
@@ -45,7 +46,7 @@ export async function withGateways(
     await withRealm(
       { principals: ["kink/a.kink.test", "kink/b.kink.test"], netns: kdc!.name },
       async (realm) => {
-        const dir = await Deno.makeTempDir({ prefix: "kink-test-faults-" });
+        const dir = await Deno.makeTempDir({ prefix: `${RUN_PREFIX}faults-` });
         try {
           const cfg = (name: string, me: Netns, other: Netns, otherName: string) =>
             writeGatewayConfig({
