@@ -6,60 +6,15 @@
  *
  * @module
  */
+import { parseIp } from "../util/ip.ts";
 import { type IdPayload, IdType } from "../wire/mod.ts";
 import type { TrafficSelectorConfig } from "./api.ts";
 import { EngineError } from "./errors.ts";
 
-function parseV4(s: string): Uint8Array | undefined {
-  const parts = s.split(".");
-  if (parts.length !== 4) return undefined;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
-    out[i] = Number(p);
-  }
-  return out;
-}
-
-function parseV6(s: string): Uint8Array | undefined {
-  const halves = s.split("::");
-  if (halves.length > 2) return undefined;
-  const groups = (h: string): number[] | undefined => {
-    if (h === "") return [];
-    const out: number[] = [];
-    const parts = h.split(":");
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i]!;
-      if (i === parts.length - 1 && p.includes(".")) {
-        const v4 = parseV4(p);
-        if (!v4) return undefined;
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return undefined;
-        out.push(parseInt(p, 16));
-      }
-    }
-    return out;
-  };
-  const a = groups(halves[0]!);
-  const b = halves.length === 2 ? groups(halves[1]!) : [];
-  if (!a || !b) return undefined;
-  const fill = 8 - a.length - b.length;
-  if (halves.length === 2 ? fill < 1 : fill !== 0) return undefined;
-  const all = [...a, ...new Array(halves.length === 2 ? fill : 0).fill(0), ...b];
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 255;
-  });
-  return out;
-}
-
 /** An address prefix `"10.1.0.0/16"` (no length = host) as octets and prefix length. */
 export function parsePrefix(s: string): { addr: Uint8Array; len: number } {
   const [a, l] = s.split("/");
-  const addr = parseV4(a ?? "") ?? parseV6(a ?? "");
+  const addr = parseIp(a ?? "")?.bytes;
   if (!addr) throw new EngineError("config", "traffic selector", `bad address ${s}`);
   const max = addr.length * 8;
   const len = l === undefined ? max : Number(l);

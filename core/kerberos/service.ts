@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { parseIp } from "../util/ip.ts";
 import { checksumType, CryptoError, decrypt, encrypt, Key, verifyMic } from "../crypto/mod.ts";
 import { KerberosError } from "./errors.ts";
 import {
@@ -744,49 +745,8 @@ function isV4Mapped(b: Uint8Array): boolean {
 
 /** The octets of an IPv4 (dotted quad) or IPv6 address in text form, or undefined. */
 export function ipAddressBytes(text: string): Uint8Array | undefined {
-  const v4 = (t: string): number[] | undefined => {
-    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(t);
-    if (!m) return undefined;
-    const o = m.slice(1).map(Number);
-    return o.every((x) => x <= 255) ? o : undefined;
-  };
-  const four = v4(text);
-  if (four) return new Uint8Array(four);
-  let t = text;
-  const pct = t.indexOf("%");
-  if (pct >= 0) t = t.slice(0, pct); // zone id
-  if (!/^[0-9a-fA-F:.]+$/.test(t) || !t.includes(":")) return undefined;
-  const halves = t.split("::");
-  if (halves.length > 2) return undefined;
-  const groups = (h: string): number[] | undefined => {
-    if (h === "") return [];
-    const out: number[] = [];
-    const parts = h.split(":");
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i]!;
-      if (i === parts.length - 1 && p.includes(".")) {
-        const q = v4(p);
-        if (!q) return undefined;
-        out.push((q[0]! << 8) | q[1]!, (q[2]! << 8) | q[3]!);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return undefined;
-        out.push(parseInt(p, 16));
-      }
-    }
-    return out;
-  };
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
-  if (!head || !tail) return undefined;
-  const fill = 8 - head.length - tail.length;
-  if (halves.length === 2 ? fill < 1 : fill !== 0) return undefined;
-  const all = [...head, ...new Array<number>(fill).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
+  const pct = text.indexOf("%");
+  return parseIp(pct >= 0 ? text.slice(0, pct) : text)?.bytes; // a zone id is not part of it
 }
 
 function describeOffset(ms: number): string {
