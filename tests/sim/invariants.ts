@@ -166,19 +166,61 @@ function hexSpi(spi: number): string {
   return `0x${spi.toString(16).padStart(8, "0")}`;
 }
 
-/** Returns how a secret appears in `text` (hex/base64), or undefined. */
+/** Probes of every secret seen so far: 8-octet hex prefixes and 12-octet base64 prefixes. */
+interface SecretIndex {
+  count: number;
+  readonly hex: Set<string>;
+  readonly b64: Set<string>;
+}
+
+const HEX_PROBE = 16; // 8 octets as hex
+const B64_PROBE = 16; // 12 octets as base64 (no padding)
+const indexes = new WeakMap<ReadonlySet<string>, SecretIndex>();
+
+/**
+ * The probe index of `secrets`, extended with the secrets added since the last call (a Set
+ * iterates in insertion order and the world only ever adds), so a check costs O(line length)
+ * set lookups instead of one substring search per secret.
+ */
+function indexOf(secrets: ReadonlySet<string>): SecretIndex {
+  let idx = indexes.get(secrets);
+  if (!idx) {
+    idx = { count: 0, hex: new Set(), b64: new Set() };
+    indexes.set(secrets, idx);
+  }
+  if (idx.count !== secrets.size) {
+    if (idx.count > secrets.size) {
+      idx.count = 0;
+      idx.hex.clear();
+      idx.b64.clear();
+    }
+    let i = 0;
+    for (const hex of secrets) {
+      if (i++ < idx.count) continue;
+      idx.hex.add(hex.slice(0, HEX_PROBE).toLowerCase());
+      const b64 = Buffer.from(fromHex(hex).subarray(0, 12)).toString("base64");
+      idx.b64.add(b64);
+      idx.b64.add(b64.replaceAll("+", "-").replaceAll("/", "_"));
+    }
+    idx.count = secrets.size;
+  }
+  return idx;
+}
+
+/**
+ * Returns how a secret appears in `text` (hex in either case, base64 or base64url), or
+ * undefined. Any 8-octet window at the start of a key (16 hex digits) or its first 12 octets
+ * in base64 is enough to call it a leak.
+ */
 export function findSecret(secrets: ReadonlySet<string>, text: string): string | undefined {
   if (secrets.size === 0) return undefined;
+  const idx = indexOf(secrets);
   const lower = text.toLowerCase();
-  for (const hex of secrets) {
-    // Any 8-octet window of the key is enough to call it a leak.
-    const probe = hex.slice(0, 16);
-    if (lower.includes(probe)) return "hex";
-    const b = fromHex(hex);
-    const b64 = Buffer.from(b.subarray(0, 12)).toString("base64");
-    if (text.includes(b64) || text.includes(b64.replaceAll("+", "-").replaceAll("/", "_"))) {
-      return "base64";
-    }
+  for (let i = 0; i + HEX_PROBE <= lower.length; i++) {
+    if (idx.hex.has(lower.slice(i, i + HEX_PROBE))) return "hex";
+  }
+  for (let i = 0; i + B64_PROBE <= text.length; i++) {
+    if (idx.b64.has(text.slice(i, i + B64_PROBE))) return "base64";
   }
   return undefined;
 }
