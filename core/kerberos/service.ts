@@ -652,14 +652,19 @@ export class KerberosService {
     const wantKvno = ticket.encPart.kvno;
     const byKvno = wantKvno === undefined ? mine : mine.filter((k) => k.kvno === wantKvno);
     if (byKvno.length === 0) {
-      const have = [...new Set(mine.map((k) => k.kvno))].join(", ");
+      const kvnos = [...new Set(mine.map((k) => k.kvno))];
+      // A ticket older than the newest key held predates a key change: its client needs a new
+      // ticket. A ticket newer than every key held: the keytab is behind the KDC.
+      const newest = Math.max(...kvnos);
+      const hint = wantKvno !== undefined && wantKvno < newest
+        ? `the ticket predates the key change to kvno ${newest}: the client needs a new ` +
+          `ticket from the KDC (or the keytab lacks kvno ${wantKvno})`
+        : "re-export the keytab after the key change (MIT: kadmin ktadd -norandkey; " +
+          "Heimdal: kadmin ext_keytab)";
       throw new ApError(
         ErrorCode.KRB_AP_ERR_BADKEYVER,
-        `ticket for ${
-          formatPrincipal(server)
-        } is encrypted with key version ${wantKvno}, the keytab holds kvno ${have}: ` +
-          "re-export the keytab after the key change (MIT: kadmin ktadd -norandkey; " +
-          "Heimdal: kadmin ext_keytab)",
+        `ticket for ${formatPrincipal(server)} is encrypted with key version ${wantKvno}, ` +
+          `the keytab holds kvno ${kvnos.join(", ")}: ${hint}`,
       );
     }
     const cands = byKvno.filter((k) => k.key.enctype === etype).sort((a, b) => b.kvno - a.kvno);

@@ -458,6 +458,92 @@ Deno.test({
   },
 });
 
+/** MIT's com_err code for KRB_AP_ERR_BADKEYVER (ERROR_TABLE_BASE_krb5 + 44), as kinkd logs it. */
+const MIT_BADKEYVER = -1765328384 + 44;
+
+Deno.test({
+  ...skipUnless(
+    "KRB_ERROR: kink's key rotated, kinkd still holds a ticket for the old key — kink answers each CREATE with BADKEYVER and installs nothing; kinkd's fresh ticket succeeds",
+    ...skip,
+  ),
+  fn: async () => {
+    await withKinkd(
+      {
+        template: "initiator",
+        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
+      },
+      async ({ mit, kinkd, kink }) => {
+        // 1. A first pair: kinkd now holds a service ticket for kink under kvno 1 (its MEMORY
+        //    ccache keeps service tickets until they expire).
+        await kinkd.ctl("acquire", kinkd.address, kink.address);
+        const first = await kink.waitEvent("sa-up", isSaUp);
+        await sameSas(kink, kinkd, first);
+        // 2. kink's key rotated: a new key (kvno 2) at the KDC, and kink's keytab re-created
+        //    with only that key (ktadd into a new file; MIT's ktadd into the old file would keep
+        //    kvno 1 too, and nothing would fail). kink is restarted to read it.
+        const keytab = mit!.keytab(kink.principal);
+        for (
+          const q of [
+            `cpw -randkey ${kink.principal}`,
+            `ktadd -k ${keytab}.new -norandkey ${kink.principal}`,
+          ]
+        ) {
+          const r = await mit!.tool(["kadmin.local", "-q", q]);
+          assert(r.success, `kadmin.local ${q}: ${r.stderr}`);
+        }
+        await Deno.rename(`${keytab}.new`, keytab);
+        await kink.restart();
+        const sadbBefore = (await kinkd.sas()).length;
+        // 3. kinkd's next CREATE carries the old ticket (kvno 1).
+        await kinkd.ctl("acquire", kinkd.address, kink.address);
+        const xid = 1; // kinkd's second transaction since its start
+        const sent = async () => await kinkdSaw(kinkd, `CREATE sent (xid=${xid})`);
+        const badKeyver = async () =>
+          await kinkdSaw(kinkd, `REPLY with KRB_ERROR (${MIT_BADKEYVER})`);
+        const refusals = () =>
+          kink.events.filter((e): e is Extract<EngineEvent, { type: "dropped" }> =>
+            e.type === "dropped" && e.peer === KINKD && e.reason === "ap-req" &&
+            /key version 1, the keytab holds kvno 2: the ticket predates/.test(e.detail)
+          );
+        // Three transmissions (t = 0, 1, 3 s on kinkd's schedule), all three answered: kinkd's
+        // MIT library decoded each answer as KRB_AP_ERR_BADKEYVER. Not waiting for its 31 s.
+        await waitFor(
+          "kinkd to send three CREATEs and log three BADKEYVER answers",
+          async () => (await sent()) >= 3 && (await badKeyver()) >= 3 ? true : undefined,
+        );
+        // Between kinkd's third and fourth transmission (t = 3 … 7 s): the counts are at rest.
+        const transmissions = await sent();
+        assertEquals(transmissions, 3, "kinkd's CREATEs of the failing transaction so far");
+        // kink refused every copy (each AP-REQ rejected on its kvno, before any decryption)…
+        assertEquals(refusals().length, transmissions);
+        assertEquals((await kink.status()).counters["ap-error-44"], transmissions);
+        // …and kinkd got one BADKEYVER per copy, unauthenticated (no key to sign it with), which
+        // it ignores: "error with unauthorized packet; transaction not aborted", and retransmits.
+        assertEquals(await badKeyver(), transmissions);
+        assert((await kinkdSaw(kinkd, "transaction not aborted")) >= transmissions);
+        // Nothing installed by kink; kinkd keyed only the inbound SA it installs before sending
+        // (README of the peer package) and never its outbound one.
+        assertEquals(await kink.sas(), []);
+        assert(!kink.events.some(isSaUp), "kink brought a pair up");
+        const after = (await kinkd.sas()).slice(sadbBefore);
+        assertEquals(after.filter((s) => s.op === "ADD"), [], "kinkd added an outbound SA");
+        // kinkd asked its KDC for a ticket to kink once, for the first pair: it retransmits with
+        // the cached one.
+        assertEquals(await kinkdSaw(kinkd, "getting Ticket for"), 1);
+        // 4. kinkd's ticket is renewed only by a restart (it never drops a cached service
+        //    ticket on an error): the restarted kinkd gets a new TGT and a ticket under kvno 2.
+        await kinkd.restart();
+        await kinkd.ctl("acquire", kinkd.address, kink.address);
+        const up = await kink.waitEvent("sa-up with kinkd's fresh ticket", isSaUp);
+        assert(!up.initiator, JSON.stringify(up));
+        await sameSas(kink, kinkd, up);
+        assertEquals(await kinkdSaw(kinkd, "getting Ticket for"), 2, "kinkd's second ticket");
+        assertEquals(refusals().length, transmissions, "kink refused the fresh ticket");
+      },
+    );
+  },
+});
+
 Deno.test({
   ...skipUnless(
     "epoch: kinkd restarts — kink drops the SAs of its old incarnation, then negotiates anew",

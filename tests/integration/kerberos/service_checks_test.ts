@@ -80,9 +80,21 @@ Deno.test("kerberos service: RFC 4120 §3.2.3 refusals on MIT-issued tickets", a
       expectAp(
         () => svc({ keys: shifted }).verifyApReq(ap()),
         ErrorCode.KRB_AP_ERR_BADKEYVER,
-        /key version 1, the keytab holds kvno 2/,
+        /key version 1, the keytab holds kvno 2: the ticket predates the key change to kvno 2: the client needs a new ticket/,
       );
     });
+
+    await t.step(
+      "keytab behind the KDC (ticket's kvno newer): BADKEYVER, re-export the keytab",
+      () => {
+        const older = keys.map((k) => ({ ...k, kvno: k.kvno - 1 }));
+        expectAp(
+          () => svc({ keys: older }).verifyApReq(ap()),
+          ErrorCode.KRB_AP_ERR_BADKEYVER,
+          /key version 1, the keytab holds kvno 0: re-export the keytab/,
+        );
+      },
+    );
 
     await t.step("keytab without the ticket's enctype: KRB_AP_ERR_NOKEY", () => {
       const only128 = keys.filter((k) => k.enctype === 17);
