@@ -66,6 +66,7 @@ import {
   decodeKrbError,
   decodeTicket,
   encodeTicket,
+  enctypeName,
   ErrorCode,
   errorCodeName,
   formatPrincipal,
@@ -258,6 +259,10 @@ interface Tx {
   onReply: ((m: ReceivedKinkMessage) => void) | undefined;
   onTimeout: (() => void) | undefined;
   lastError: string | undefined;
+  /** Datagrams routed to this transaction as REPLYs (initiator), usable or not. */
+  answers: number;
+  /** Why the last of those was rejected before it reached the transaction, if it was. */
+  lastRejected: string | undefined;
   finished: boolean;
   create: CreateState | undefined;
   /** Responder: the verified session key, disposed at the end. */
@@ -1003,6 +1008,8 @@ export class Engine implements EngineApi {
       onReply: undefined,
       onTimeout: undefined,
       lastError: undefined,
+      answers: 0,
+      lastRejected: undefined,
       finished: false,
       create: undefined,
       ownedKey: undefined,
@@ -1243,6 +1250,7 @@ export class Engine implements EngineApi {
       return;
     }
     const peer = tx.peer;
+    tx.answers++;
     let rec: ReceivedKinkMessage;
     let apRepEpoch: number | undefined;
     try {
@@ -1264,7 +1272,8 @@ export class Engine implements EngineApi {
         },
       });
     } catch (e) {
-      this.#drop(dg.remote, peer, "reply-rejected", errText(e));
+      tx.lastRejected = errText(e);
+      this.#drop(dg.remote, peer, "reply-rejected", tx.lastRejected);
       return;
     }
     if (rec.authenticated) {
@@ -1275,6 +1284,33 @@ export class Engine implements EngineApi {
       }
     }
     if (tx.onReply) tx.onReply(rec);
+  }
+
+  /**
+   * The failure detail of a command of ours that timed out without an error to name: `base`
+   * ("no REPLY …"), or "no usable REPLY …" with how many answers came and why the last was
+   * rejected. A CREATE that got no answer at all under a session key other than enctypes
+   * 17/18 names racoon2's kinkd, which drops exactly such a CREATE in silence (its PRF table
+   * has no other enctype) — as what it is, a possible cause: silence has other causes too.
+   */
+  #noReply(tx: Tx, base: string): string {
+    if (tx.answers > 0) {
+      const usable = base.replace(/^no REPLY/, "no usable REPLY");
+      const n = `${tx.answers} answer${tx.answers === 1 ? "" : "s"}`;
+      return tx.lastRejected === undefined
+        ? `${usable} (${n} ignored)`
+        : `${usable} (${n} rejected, the last: ${tx.lastRejected})`;
+    }
+    const etype = tx.cred?.sessionKey.enctype;
+    if (tx.command !== M.CREATE || etype === undefined || etype === 17 || etype === 18) {
+      return base;
+    }
+    return `${base}, none answered; the ticket's session key is ${
+      enctypeName(etype)
+    } (enctype ${etype}), and racoon2's kinkd accepts only session keys of enctypes 17/18 ` +
+      "(aes128/aes256-cts-hmac-sha1-96): it drops such a CREATE without an answer. If the " +
+      "peer is kinkd, have the KDC issue its tickets with enctype 17 or 18 (the service " +
+      "principal's keys, or permitted_enctypes)";
   }
 
   /** Payloads of a message with KINK_ENCRYPT opened. */
@@ -1482,7 +1518,7 @@ export class Engine implements EngineApi {
         tx.xid,
         M.CREATE,
         "timeout",
-        tx.lastError ?? `no REPLY after ${tx.transmissions} transmissions`,
+        tx.lastError ?? this.#noReply(tx, `no REPLY after ${tx.transmissions} transmissions`),
       );
       const sent = tx.transmissions > 0;
       const inbound = [...c.spis].map(([protocol, spi]) => ({ protocol, spi }));
@@ -2186,7 +2222,13 @@ export class Engine implements EngineApi {
       spis: spis.map(spiBytes),
     }));
     tx.onTimeout = () => {
-      this.#fail(peer, tx.xid, M.DELETE, "timeout", tx.lastError ?? "no REPLY to DELETE");
+      this.#fail(
+        peer,
+        tx.xid,
+        M.DELETE,
+        "timeout",
+        tx.lastError ?? this.#noReply(tx, "no REPLY to DELETE"),
+      );
       this.#finish(tx);
       done(false);
     };
@@ -2240,7 +2282,13 @@ export class Engine implements EngineApi {
     tx.onTimeout = () => {
       this.#finish(tx);
       if (peer.probe === tx) peer.probe = undefined;
-      this.#fail(peer, tx.xid, M.STATUS, "timeout", tx.lastError ?? "no REPLY to STATUS");
+      this.#fail(
+        peer,
+        tx.xid,
+        M.STATUS,
+        "timeout",
+        tx.lastError ?? this.#noReply(tx, "no REPLY to STATUS"),
+      );
       if (probe) this.#peerDead(peer);
     };
     tx.onReply = (m) => {

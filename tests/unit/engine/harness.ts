@@ -40,6 +40,8 @@ export class TicketOffice {
   readonly issued: Key[] = [];
   /** Number of tickets issued. */
   count = 0;
+  /** Enctype of the session keys issued from now on (17–20). */
+  sessionEnctype: 17 | 18 | 19 | 20 = 18;
 
   constructor(random: RandomSource) {
     this.#random = random;
@@ -91,14 +93,14 @@ export class TicketOffice {
   ): Credentials {
     const c: Principal = parsePrincipal(client);
     const s: Principal = parsePrincipal(server);
-    const session = Key.random(18, this.#random);
+    const session = Key.random(this.sessionEnctype, this.#random);
     this.issued.push(session);
     const kv = session.exportBytes();
     const authtime = new Date(Math.floor(now / 1000) * 1000);
     const endtime = new Date(Math.floor((now + lifeMs) / 1000) * 1000);
     const part = encodeEncTicketPart({
       flags: 0,
-      key: { keytype: 18, keyvalue: kv },
+      key: { keytype: this.sessionEnctype, keyvalue: kv },
       crealm: c.realm,
       cname: { nameType: c.nameType, components: c.components },
       transited: { trType: 1, contents: new Uint8Array(0) },
