@@ -173,59 +173,53 @@ export async function withKinkd(
   await withNetns(2, async ([nsd, nsk]) => {
     const kinkdPrincipal = "kink/kinkd.interop.test";
     const kinkPrincipal = "kink/kink.interop.test";
-    const withKdc = (
-      body: (realm: KdcRealm, mit: Realm | undefined, kinkRealm: KdcRealm) => Promise<void>,
-    ) =>
+    /** kinkd's and kink's realms (the same one unless cross-realm), with each side's krb5.conf. */
+    type Realms = {
+      realm: KdcRealm;
+      mit: Realm | undefined;
+      kinkRealm: KdcRealm;
+      kinkdConf: string;
+      kinkConf: string;
+    };
+    const one = (r: KdcRealm, mit: Realm | undefined): Realms => ({
+      realm: r,
+      mit,
+      kinkRealm: r,
+      kinkdConf: r.krb5Conf,
+      kinkConf: r.krb5Conf,
+    });
+    const enctypes = opts.enctypes ?? "aes-sha1";
+    const withKdc = (body: (r: Realms) => Promise<void>) =>
       opts.kdc === "heimdal"
         ? withHeimdalRealm(
           { principals: [kinkdPrincipal, kinkPrincipal], netns: nsd!.name, enctypes: [18, 17] },
-          (h) => body(h, undefined, h),
+          (h) => body(one(h, undefined)),
         )
         : opts.crossRealm
-        ? withRealm({
-          realm: KINKD_REALM,
-          principals: [kinkdPrincipal],
-          netns: nsd!.name,
-          enctypes: opts.enctypes ?? "aes-sha1",
-        }, (d) =>
-          withRealm({
-            realm: KINK_REALM,
-            principals: [kinkPrincipal],
-            netns: nsk!.name,
-            enctypes: opts.enctypes ?? "aes-sha1",
-          }, async (k) => {
-            // Trust both ways: krbtgt/Y@X with the same password (so the same keys) in both.
-            for (const [x, y] of [[KINK_REALM, KINKD_REALM], [KINKD_REALM, KINK_REALM]]) {
-              await d.addPrincipal(`krbtgt/${y}@${x}`, `cross ${x} ${y}`);
-              await k.addPrincipal(`krbtgt/${y}@${x}`, `cross ${x} ${y}`);
-            }
-            await body(d, d, k);
-          }))
-        : withRealm({
-          principals: [kinkdPrincipal, kinkPrincipal],
-          netns: nsd!.name,
-          enctypes: opts.enctypes ?? "aes-sha1",
-        }, (m) => body(m, m, m));
-    await withKdc(async (realm, mit, kinkRealm) => {
+        ? withRealm(
+          { realm: KINKD_REALM, principals: [kinkdPrincipal], netns: nsd!.name, enctypes },
+          (d) =>
+            withRealm(
+              { realm: KINK_REALM, principals: [kinkPrincipal], netns: nsk!.name, enctypes },
+              async (k) => {
+                await trustEachOther(d, k);
+                await body({
+                  realm: d,
+                  mit: d,
+                  kinkRealm: k,
+                  kinkdConf: await krb5ConfNaming(d, k, "kinkd-krb5.conf"),
+                  kinkConf: await krb5ConfNaming(k, d, "kink-krb5.conf"),
+                });
+              },
+            ),
+        )
+        : withRealm(
+          { principals: [kinkdPrincipal, kinkPrincipal], netns: nsd!.name, enctypes },
+          (m) => body(one(m, m)),
+        );
+    await withKdc(async ({ realm, mit, kinkRealm, kinkdConf, kinkConf }) => {
       const dir = `${realm.dir}/interop`;
       await Deno.mkdir(dir);
-      let kinkdConf = realm.krb5Conf, kinkConf = kinkRealm.krb5Conf;
-      if (kinkRealm !== realm) {
-        // One krb5.conf per side naming both realms' KDCs (its own realm as the default).
-        const both = async (own: KdcRealm, name: string) => {
-          const text = await Deno.readTextFile(own.krb5Conf);
-          const other = own === realm ? kinkRealm : realm;
-          const otherKdc = /^\s*kdc = (\S+)/m.exec(await Deno.readTextFile(other.krb5Conf))![1];
-          const path = `${dir}/${name}`;
-          await Deno.writeTextFile(
-            path,
-            text.replace("[realms]\n", `[realms]\n ${other.realm} = {\n  kdc = ${otherKdc}\n }\n`),
-          );
-          return path;
-        };
-        kinkdConf = await both(realm, "kinkd-krb5.conf");
-        kinkConf = await both(kinkRealm, "kink-krb5.conf");
-      }
       // kinkd
       const rundir = `${dir}/kinkd`;
       const conf = `${dir}/racoon2.conf`;
@@ -331,20 +325,12 @@ export async function withKinkd(
         }),
       );
       const spawnNode = () =>
-        nsk!.spawn([
-          Deno.execPath(),
-          "run",
-          "--quiet",
-          "--no-prompt",
-          `--allow-read=${ROOT},${dir},${realm.dir},${kinkRealm.dir}`,
-          // Only the namespace's own addresses exist in there (veth to kinkd and the KDC).
-          "--allow-net",
-          "--allow-env",
-          // NETLINK_XFRM through libc.
-          ...(opts.kinkKernel === "netlink" ? [`--allow-ffi=${LIBC_PATH}`] : []),
-          `${ROOT}tests/integration/interop/kink_node.ts`,
+        spawnKinkNode(
+          nsk!,
           nodeConf,
-        ], { stdin: "piped", stdout: "piped", stderr: "piped" });
+          [dir, realm.dir, kinkRealm.dir],
+          opts.kinkKernel === "netlink",
+        );
       let node = attachNode(spawnNode(), nsk!.addr4, kinkRealm.principal(kinkPrincipal));
       const api: KinkNode = {
         address: nsk!.addr4,
@@ -578,6 +564,56 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * The kink node process (kink_node.ts) in `ns` with its configuration file: it may read the
+ * repository and `readable`, use the network (only the namespace's own addresses exist in
+ * there) and, for `netlink`, libc (NETLINK_XFRM).
+ */
+function spawnKinkNode(
+  ns: Netns,
+  configPath: string,
+  readable: string[],
+  netlink = false,
+): Deno.ChildProcess {
+  return ns.spawn([
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "--no-prompt",
+    `--allow-read=${[ROOT, ...readable].join(",")}`,
+    "--allow-net",
+    "--allow-env",
+    ...(netlink ? [`--allow-ffi=${LIBC_PATH}`] : []),
+    `${ROOT}tests/integration/interop/kink_node.ts`,
+    configPath,
+  ], { stdin: "piped", stdout: "piped", stderr: "piped" });
+}
+
+/** Two MIT realms trusting each other both ways: krbtgt/Y@X with the same password (so the same keys) in both KDCs. */
+async function trustEachOther(a: Realm, b: Realm): Promise<void> {
+  for (const [x, y] of [[a.realm, b.realm], [b.realm, a.realm]]) {
+    await a.addPrincipal(`krbtgt/${y}@${x}`, `cross ${x} ${y}`);
+    await b.addPrincipal(`krbtgt/${y}@${x}`, `cross ${x} ${y}`);
+  }
+}
+
+/**
+ * A copy of `own`'s krb5.conf (its realm the default) that also names `other`'s realm and KDC,
+ * written as `name` in `own`'s directory; returns its path.
+ */
+async function krb5ConfNaming(own: Realm, other: Realm, name: string): Promise<string> {
+  const text = await Deno.readTextFile(own.krb5Conf);
+  const path = `${own.dir}/${name}`;
+  await Deno.writeTextFile(
+    path,
+    text.replace(
+      "[realms]\n",
+      `[realms]\n ${other.realm} = {\n  kdc = ${other.kdc.host}:${other.kdc.port}\n }\n`,
+    ),
+  );
+  return path;
+}
+
 /** Starts a kink node in `ns` with `config` (see kink_node.ts); resolves once it is ready. */
 async function startNode(
   ns: Netns,
@@ -586,18 +622,11 @@ async function startNode(
   readable: string[],
 ): Promise<{ api: KinkNode; quit: () => Promise<void> }> {
   await Deno.writeTextFile(configPath, JSON.stringify(config));
-  const child = ns.spawn([
-    Deno.execPath(),
-    "run",
-    "--quiet",
-    "--no-prompt",
-    `--allow-read=${[ROOT, ...readable].join(",")}`,
-    "--allow-net",
-    "--allow-env",
-    `${ROOT}tests/integration/interop/kink_node.ts`,
-    configPath,
-  ], { stdin: "piped", stdout: "piped", stderr: "piped" });
-  const node = attachNode(child, ns.addr4, String(config.principal));
+  const node = attachNode(
+    spawnKinkNode(ns, configPath, readable),
+    ns.addr4,
+    String(config.principal),
+  );
   try {
     await node.ready;
   } catch (e) {
@@ -691,23 +720,13 @@ export async function withKinkPair(
       { realm: ALPHA_REALM, principals: [pa], netns: nsa!.name },
       (ra) =>
         withRealm({ realm: KINK_REALM, principals: [pb], netns: nsb!.name }, async (rb) => {
-          for (const [x, y] of [[ALPHA_REALM, KINK_REALM], [KINK_REALM, ALPHA_REALM]]) {
-            await ra.addPrincipal(`krbtgt/${y}@${x}`, `cross ${x} ${y}`);
-            await rb.addPrincipal(`krbtgt/${y}@${x}`, `cross ${x} ${y}`);
-          }
-          const both = async (own: Realm, other: Realm, name: string) => {
-            const text = await Deno.readTextFile(own.krb5Conf);
-            const path = `${own.dir}/${name}`;
-            await Deno.writeTextFile(
-              path,
-              text.replace(
-                "[realms]\n",
-                `[realms]\n ${other.realm} = {\n  kdc = ${other.kdc.host}:${other.kdc.port}\n }\n`,
-              ),
-            );
-            return path;
-          };
-          await body(ra, rb, await both(ra, rb, "both-a.conf"), await both(rb, ra, "both-b.conf"));
+          await trustEachOther(ra, rb);
+          await body(
+            ra,
+            rb,
+            await krb5ConfNaming(ra, rb, "both-a.conf"),
+            await krb5ConfNaming(rb, ra, "both-b.conf"),
+          );
         }),
     );
   });

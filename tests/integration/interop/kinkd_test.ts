@@ -15,6 +15,7 @@ import {
   KINKD,
   type Kinkd,
   KINKD_REALM,
+  type KinkdOptions,
   kinkdSa,
   kinkdSkipReason,
   type KinkNode,
@@ -78,6 +79,20 @@ async function sameSas(kink: KinkNode, kinkd: Kinkd, up: SaUp): Promise<string[]
 /** Timers that keep the cells short: quick grace before the inbound SA goes, fewer tries. */
 const FAST = { deleteGraceMs: 300 };
 
+/** The usual peer entry (kink's for kinkd, and each kink's in the pairs): offer, transport, short timers. */
+const USUAL_PEER: KinkdOptions["peer"] = { proposals: OFFER, mode: "transport", timers: FAST };
+/** kinkd only answers (`responder` template); kink initiates. */
+const KINKD_RESPONDS: KinkdOptions = { template: "responder", peer: USUAL_PEER };
+/** kinkd initiates (`initiator` template); kink only answers (passive: no crossing CREATE). */
+const KINKD_INITIATES: KinkdOptions = {
+  template: "initiator",
+  peer: { ...USUAL_PEER, passive: true },
+};
+
+/** The sa-down of the pair whose inbound SPI is `spi`. */
+const downOf = (spi: number) => (e: EngineEvent): e is SaDown =>
+  e.type === "sa-down" && e.inbound[0]?.spi === spi;
+
 const hex = (spi: number) => `0x${spi.toString(16).padStart(8, "0")}`;
 
 /** kink's kernel holds no SA any more (waits for the delete grace). */
@@ -114,7 +129,7 @@ Deno.test({
   ),
   fn: async (t) => {
     await withKinkd(
-      { template: "responder", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      KINKD_RESPONDS,
       async ({ kinkd, kink }) => {
         let up!: SaUp;
         await t.step("kink → kinkd optimistic CREATE: equal SAs", async () => {
@@ -167,10 +182,7 @@ Deno.test({
   ),
   fn: async (t) => {
     await withKinkd(
-      {
-        template: "initiator",
-        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
-      },
+      KINKD_INITIATES,
       async ({ kinkd, kink }) => {
         let up!: SaUp;
         await t.step("kinkd → kink optimistic CREATE: equal SAs", async () => {
@@ -203,10 +215,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkd(
-      {
-        template: "responder-3des",
-        peer: { proposals: OFFER, mode: "transport", timers: FAST },
-      },
+      { ...KINKD_RESPONDS, template: "responder-3des" },
       async ({ kinkd, kink }) => {
         await kink.cmd({ cmd: "up", peer: KINKD });
         const up = await kink.waitEvent("sa-up", isSaUp);
@@ -230,8 +239,8 @@ Deno.test({
     ];
     await withKinkd(
       {
-        template: "initiator",
-        peer: { proposals: only3des, mode: "transport", passive: true, timers: FAST },
+        ...KINKD_INITIATES,
+        peer: { ...KINKD_INITIATES.peer, proposals: only3des },
       },
       async ({ kinkd, kink }) => {
         await kinkd.ctl("acquire", kinkd.address, kink.address);
@@ -260,13 +269,9 @@ Deno.test({
   fn: async () => {
     await withKinkd(
       {
-        template: "responder",
+        ...KINKD_RESPONDS,
         enctypes: "aes-sha2",
-        peer: {
-          proposals: OFFER,
-          mode: "transport",
-          timers: { ...FAST, retransmitInitialMs: 250, retransmitTries: 3 },
-        },
+        peer: { ...USUAL_PEER, timers: { ...FAST, retransmitInitialMs: 250, retransmitTries: 3 } },
       },
       async ({ kinkd, kink }) => {
         await kink.cmd({ cmd: "up", peer: KINKD });
@@ -313,7 +318,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkd(
-      { template: "responder", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      KINKD_RESPONDS,
       async ({ kinkd, kink }) => {
         await kink.cmd({ cmd: "up", peer: KINKD });
         const first = await kink.waitEvent("sa-up", isSaUp);
@@ -327,7 +332,7 @@ Deno.test({
         await sameSas(kink, kinkd, second);
         const gone = await kink.waitEvent(
           "the old pair going",
-          (e): e is SaDown => e.type === "sa-down" && e.inbound[0]?.spi === first.inbound[0]!.spi,
+          downOf(first.inbound[0]!.spi),
         );
         assert(["rekeyed", "deleted"].includes(gone.reason), gone.reason);
         await kinkdDeleted(kinkd, [first.inbound[0]!.spi, first.outbound[0]!.spi]);
@@ -349,10 +354,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkd(
-      {
-        template: "initiator",
-        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
-      },
+      KINKD_INITIATES,
       async ({ kinkd, kink }) => {
         await kinkd.ctl("acquire", kinkd.address, kink.address);
         const first = await kink.waitEvent("sa-up", isSaUp);
@@ -366,7 +368,7 @@ Deno.test({
         await sameSas(kink, kinkd, second);
         const gone = await kink.waitEvent(
           "the old pair going",
-          (e): e is SaDown => e.type === "sa-down" && e.inbound[0]?.spi === first.inbound[0]!.spi,
+          downOf(first.inbound[0]!.spi),
         );
         assertEquals(gone.reason, "deleted-by-peer");
       },
@@ -381,7 +383,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkd(
-      { template: "responder", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      KINKD_RESPONDS,
       async ({ kinkd, kink, nss }) => {
         // A STATUS first: kink then holds its ticket, so only KINK traffic is lost below.
         await kink.cmd({ cmd: "status", peer: KINKD });
@@ -413,10 +415,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkd(
-      {
-        template: "initiator",
-        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
-      },
+      KINKD_INITIATES,
       async ({ kinkd, kink, nss }) => {
         const restore = await blackhole(nss[0]!, kink.address);
         await kinkd.ctl("acquire", kinkd.address, kink.address);
@@ -441,12 +440,8 @@ Deno.test({
   fn: async () => {
     await withKinkd(
       {
-        template: "responder",
-        peer: {
-          proposals: OFFER,
-          mode: "transport",
-          timers: { ...FAST, retransmitInitialMs: 250, retransmitTries: 3 },
-        },
+        ...KINKD_RESPONDS,
+        peer: { ...USUAL_PEER, timers: { ...FAST, retransmitInitialMs: 250, retransmitTries: 3 } },
       },
       async ({ mit, kinkd, kink }) => {
         // New key (kvno+1) in the KDC only: kinkd's keytab keeps the old one.
@@ -477,10 +472,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkd(
-      {
-        template: "initiator",
-        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
-      },
+      KINKD_INITIATES,
       async ({ mit, kinkd, kink }) => {
         // 1. A first pair: kinkd now holds a service ticket for kink under kvno 1 (its MEMORY
         //    ccache keeps service tickets until they expire).
@@ -574,7 +566,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkd(
-      { template: "responder", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      KINKD_RESPONDS,
       async ({ kinkd, kink }) => {
         await kink.cmd({ cmd: "up", peer: KINKD });
         const first = await kink.waitEvent("sa-up", isSaUp);
@@ -588,7 +580,7 @@ Deno.test({
         );
         const down = await kink.waitEvent(
           "the old pair going",
-          (e): e is SaDown => e.type === "sa-down" && e.inbound[0]?.spi === first.inbound[0]!.spi,
+          downOf(first.inbound[0]!.spi),
         );
         assertEquals(down.reason, "peer-restarted");
         await kinkEmpty(kink);
@@ -610,7 +602,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkd(
-      { template: "responder", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      KINKD_RESPONDS,
       async ({ kinkd, kink }) => {
         await kink.cmd({ cmd: "up", peer: KINKD });
         const first = await kink.waitEvent("sa-up", isSaUp);
@@ -642,10 +634,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkd(
-      {
-        template: "initiator",
-        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
-      },
+      KINKD_INITIATES,
       async ({ kinkd, kink }) => {
         await kinkd.ctl("acquire", kinkd.address, kink.address);
         const first = await kink.waitEvent("sa-up", isSaUp);
@@ -660,7 +649,7 @@ Deno.test({
         await sameSas(kink, kinkd, second);
         const down = await kink.waitEvent(
           "the old pair going",
-          (e): e is SaDown => e.type === "sa-down" && e.inbound[0]?.spi === first.inbound[0]!.spi,
+          downOf(first.inbound[0]!.spi),
         );
         assertEquals(down.reason, "peer-restarted");
       },
@@ -686,11 +675,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkd(
-      {
-        template: "initiator",
-        kinkdEnv: { FAKETIME: "+600", KINKD_LD_PRELOAD: LIBFAKETIME },
-        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
-      },
+      { ...KINKD_INITIATES, kinkdEnv: { FAKETIME: "+600", KINKD_LD_PRELOAD: LIBFAKETIME } },
       async ({ kinkd, kink }) => {
         await kinkd.ctl("acquire", kinkd.address, kink.address);
         const up = await kink.waitEvent("sa-up", isSaUp, 40_000);
@@ -714,11 +699,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkd(
-      {
-        template: "responder",
-        kinkClockOffsetMs: 600_000,
-        peer: { proposals: OFFER, mode: "transport", timers: FAST },
-      },
+      { ...KINKD_RESPONDS, kinkClockOffsetMs: 600_000 },
       async ({ kinkd, kink }) => {
         await kink.cmd({ cmd: "up", peer: KINKD });
         const offset = await kink.waitEvent(
@@ -741,11 +722,8 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkd(
-      {
-        template: "initiator",
-        kdc: "heimdal",
-        peer: { proposals: OFFER, mode: "transport", timers: FAST },
-      },
+      // kinkd's initiator template (it initiates too) and kink not passive: both directions.
+      { template: "initiator", kdc: "heimdal", peer: USUAL_PEER },
       async ({ realm, kinkd, kink }) => {
         assertEquals(realm.realm, "HEIMDAL.TEST");
         await kink.cmd({ cmd: "up", peer: KINKD });
@@ -770,11 +748,7 @@ Deno.test({
   ...skipUnless("cross-realm: kinkd in KINKD.TEST initiates to kink in KINK.TEST", ...skip),
   fn: async () => {
     await withKinkd(
-      {
-        template: "initiator",
-        crossRealm: true,
-        peer: { proposals: OFFER, mode: "transport", passive: true, timers: FAST },
-      },
+      { ...KINKD_INITIATES, crossRealm: true },
       async ({ realm, kinkRealm, kinkd, kink }) => {
         assertEquals([realm.realm, kinkRealm.realm], [KINKD_REALM, KINK_REALM]);
         await kinkd.ctl("acquire", kinkd.address, kink.address);
@@ -797,11 +771,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkd(
-      {
-        template: "responder",
-        crossRealm: true,
-        peer: { proposals: OFFER, mode: "transport", timers: FAST },
-      },
+      { ...KINKD_RESPONDS, crossRealm: true },
       async ({ kinkd, kink }) => {
         await kink.cmd({ cmd: "up", peer: KINKD });
         const up = await kink.waitEvent("sa-up", isSaUp);
@@ -829,7 +799,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkPair(
-      { kdc: "heimdal", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      { kdc: "heimdal", peer: USUAL_PEER },
       async ({ a, b }) => {
         await a.cmd({ cmd: "up", peer: "b" });
         const ab = await a.waitEvent("A's pair", isSaUp);
@@ -852,7 +822,7 @@ Deno.test({
   ),
   fn: async () => {
     await withKinkPair(
-      { kdc: "mit-cross-realm", peer: { proposals: OFFER, mode: "transport", timers: FAST } },
+      { kdc: "mit-cross-realm", peer: USUAL_PEER },
       async ({ a, b, realmA, realmB }) => {
         assertEquals([realmA.realm, realmB.realm], [ALPHA_REALM, KINK_REALM]);
         await a.cmd({ cmd: "up", peer: "b" });
