@@ -165,7 +165,12 @@ Deno.test({
             (e): e is SaDown => e.type === "sa-down",
           );
           assertEquals(down.reason, "deleted");
-          assert((await kinkdSaw(kinkd, "DELETE received from")) >= 1);
+          // kink's sa-down comes when it sends the DELETE (its outbound SA goes at once): wait
+          // for kinkd to log its arrival.
+          await waitFor(
+            "kinkd to receive the DELETE",
+            async () => (await kinkdSaw(kinkd, "DELETE received from")) >= 1 ? true : undefined,
+          );
           await kinkEmpty(kink);
           await kinkdDeleted(kinkd, [up.inbound[0]!.spi, up.outbound[0]!.spi]);
           assert(!kink.events.some((e) => e.type === "exchange-failed"), "an exchange failed");
