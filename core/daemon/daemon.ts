@@ -50,7 +50,7 @@ import { DaemonError } from "./errors.ts";
 import { Logger, type LogSink, stderrSink } from "./log.ts";
 import { type MetricFamily, renderMetrics } from "./metrics.ts";
 import { ownsPolicy, ownsSa, peerPolicies } from "./policies.ts";
-import { openStateDir, readJsonState, writeAtomic } from "./state.ts";
+import { claimEpoch, openStateDir, readJsonState, writeAtomic } from "./state.ts";
 
 /** Options of {@link Daemon.start}. */
 export interface DaemonOptions {
@@ -313,9 +313,13 @@ export class Daemon {
       const events = await kernel.subscribe();
       cleanups.push(() => events.close());
 
+      // A new epoch for every start, recorded before anything is sent: a start within the same
+      // second as the previous one (or after the clock went back) must still announce a newer
+      // epoch, or the peers never learn that this daemon lost its SAs (RFC 4430 §3.7).
+      const { epoch } = await claimEpoch(cfg.daemon.stateDir, clock.now());
       const engine = new Engine({
         identity: { principal: cfg.identity.principal, serviceKeys: keys, ...(tgt ? { tgt } : {}) },
-        epoch: Math.floor(clock.now() / 1000) >>> 0,
+        epoch,
         peers: cfg.peers.map((p, i) => enginePeer(p, locals[i]!, reqids[p.name]!)),
       }, { random: systemRandom, replayCache: replay });
 
@@ -382,6 +386,7 @@ export class Daemon {
         peers: cfg.peers.length,
         kernel: kernel.backend,
         listen: cfg.daemon.listen.map((e) => `${e.address}:${e.port}`).join(","),
+        epoch,
       });
       return daemon.d;
     } catch (e) {

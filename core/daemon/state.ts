@@ -9,6 +9,7 @@
  */
 import { DaemonError } from "./errors.ts";
 import { escapeControl } from "../util/text.ts";
+import { nextEpoch } from "../engine/mod.ts";
 
 /**
  * Opens (creating if needed) and checks the state directory; returns the
@@ -132,4 +133,62 @@ export async function readJsonState<T>(path: string, maxOctets = 1 << 20): Promi
   } catch (e) {
     throw new DaemonError("state", shown, `unreadable: ${escapeControl((e as Error).message)}`);
   }
+}
+
+/** The state file that keeps the last epoch this daemon announced (`epoch.json`). */
+export interface EpochState {
+  /** Format version. */
+  version: 1;
+  /** The epoch of the last start (RFC 4430 §4.2.1; 32-bit POSIX seconds). */
+  epoch: number;
+}
+
+/**
+ * Chooses this start's epoch (`nextEpoch` of core/engine) and persists it in
+ * `dir/epoch.json` before it is used: a daemon that cannot record it refuses
+ * to start (the next start could announce the same epoch again, and its peer
+ * would keep SAs this daemon no longer holds).
+ */
+export async function claimEpoch(
+  dir: string,
+  nowMs: number,
+): Promise<{ epoch: number; previous?: number }> {
+  const path = `${dir}/epoch.json`;
+  let st: EpochState | undefined;
+  try {
+    st = await readJsonState<EpochState>(path);
+  } catch (e) {
+    if (e instanceof DaemonError) throw e;
+    throw new DaemonError(
+      "state",
+      escapeControl(path),
+      `cannot read the epoch: ${escapeControl((e as Error).message)}`,
+    );
+  }
+  let previous: number | undefined;
+  if (st !== undefined) {
+    if (
+      typeof st !== "object" || st === null || st.version !== 1 ||
+      !Number.isInteger(st.epoch) || st.epoch < 0 || st.epoch > 0xffffffff
+    ) {
+      throw new DaemonError(
+        "state",
+        escapeControl(path),
+        "not an epoch state file (kink writes it atomically; remove it to start afresh)",
+      );
+    }
+    previous = st.epoch;
+  }
+  const epoch = nextEpoch(nowMs, previous);
+  const data: EpochState = { version: 1, epoch };
+  try {
+    await writeAtomic(path, new TextEncoder().encode(JSON.stringify(data) + "\n"));
+  } catch (e) {
+    throw new DaemonError(
+      "state",
+      escapeControl(path),
+      `cannot record the epoch: ${escapeControl((e as Error).message)}`,
+    );
+  }
+  return previous === undefined ? { epoch } : { epoch, previous };
 }

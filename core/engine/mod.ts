@@ -6,6 +6,7 @@
  */
 export * from "./api.ts";
 export { Engine } from "./engine.ts";
+export { nextEpoch } from "./epoch.ts";
 export { EngineError, type EngineErrorCategory } from "./errors.ts";
 // Types of the lower layers that the engine's contract mentions.
 export type { ErrorLayer, KinkError } from "../errors.ts";
