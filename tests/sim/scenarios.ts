@@ -8,7 +8,7 @@
  * | --- | --- |
  * | `pair` | 2 gateways, every flow: ACQUIRE both ways at once, 3-way CREATE, PFS, user-to-user, STATUS, rekey, DELETE, down |
  * | `lossy` | 3 gateways meshed, 30 % loss, 10 % duplication, reordering (jitter ≫ spacing), a partition that heals |
- * | `restart` | a peer reboots (new epoch, empty kernel) in the middle of an exchange |
+ * | `restart` | a peer reboots (new epoch, empty kernel) in the middle of an exchange, and again within the same second after a new pair |
  * | `kdc` | the KDC is unavailable, then back |
  * | `skew` | one gateway's clock is beyond the Kerberos skew window |
  * | `rekey` | a storm of rekeys from both sides at once, plus kernel soft-expiry by traffic volume |
@@ -244,11 +244,18 @@ const restartScenario: Scenario = async (seed, engine) => {
     gateways: gws,
     pairs: [pair(0, 1, r, [7001, 7002, 7003]), pair(0, 2, r, [7004])],
   });
-  const t = w.now;
+  // On a whole second, so both reboots below fall within one second.
+  const t = Math.ceil(w.now / 1000) * 1000;
   w.at(t, () => void w.traffic(0, 2, 7004));
   w.at(t + 1_000, () => void w.traffic(0, 1, 7001));
   // Reboot gateway 1 somewhere inside its first exchange.
   w.at(t + 1_000 + randomBelow(r, 40), () => w.restart(1));
+  // It negotiates a pair at once, and reboots again within the same second (a crash loop,
+  // a fast supervisor): gateway 0 must still see a new epoch and drop that pair (§3.7).
+  w.at(t + 1_100, async () => {
+    await w.traffic(1, 0, 7003);
+  });
+  w.at(t + 1_600 + randomBelow(r, 300), () => w.restart(1));
   // Both sides need SAs again afterwards.
   w.at(t + 10_000, () => void w.traffic(1, 0, 7002));
   w.at(t + 12_000, () => w.command(0, { kind: "up", peer: "gw1" }));

@@ -50,6 +50,7 @@ import {
 import { randomBelow, randomUint32, SeededRandom } from "../../core/util/random.ts";
 import { toHex } from "../../core/util/bytes.ts";
 import { KinkError } from "../../core/errors.ts";
+import { nextEpoch } from "../../core/engine/epoch.ts";
 import { SimKdc } from "./kdc.ts";
 
 /** The realm of every simulated gateway. */
@@ -398,7 +399,9 @@ export class World {
       driverRandom: compRandom.fork(),
       scheduledTimeout: undefined,
       generation,
-      epoch: (Math.floor(this.localNow(i) / 1000) + generation) >>> 0,
+      // The daemon's rule (core/daemon/state.ts claimEpoch): the POSIX second of the start,
+      // but always after the previous start's epoch, also for a reboot within the same second.
+      epoch: nextEpoch(this.localNow(i), this.gateways[i]?.epoch),
       tgt: undefined,
       serviceKeys: spec.userToUserOnly ? [] : keys,
       peers,

@@ -28,6 +28,7 @@ import {
   type EngineConfig,
   type EngineEvent,
   type EngineOutput,
+  nextEpoch,
   type PeerConfig,
   type TicketRequest,
 } from "../../../core/engine/mod.ts";
@@ -248,7 +249,8 @@ export class Net {
   }
 
   /**
-   * Restarts a gateway: a new engine (new epoch unless given, empty state)
+   * Restarts a gateway: a new engine (new epoch as a daemon chooses it —
+   * `nextEpoch` — unless given, empty state)
    * over a flushed kernel. `random` lets a test force e.g. the XID start.
    */
   async restart(
@@ -256,7 +258,7 @@ export class Net {
     o: { epoch?: number; random?: RandomSource; lostReplayCache?: boolean } = {},
   ): Promise<void> {
     await g.kernel.flushSas();
-    g.config = { ...g.config, epoch: o.epoch ?? (Math.floor(this.now / 1000) >>> 0) };
+    g.config = { ...g.config, epoch: o.epoch ?? nextEpoch(this.now, g.config.epoch) };
     g.engine = o.lostReplayCache
       ? new Engine(g.config, { random: o.random ?? this.random.fork() })
       : new Engine(g.config, { random: o.random ?? this.random.fork(), replayCache: g.replay });
