@@ -137,6 +137,8 @@ export interface Gateway extends GatewayFiles {
 /** The parts of `kink status --json` the tests read. */
 export interface StatusJson {
   engine: {
+    /** The daemon's epoch (RFC 4430 §4.2.1). */
+    epoch: number;
     peers: { name: string; state: string; saPairs: number }[];
     saPairs: {
       peer: string;
