@@ -44,7 +44,12 @@ export interface KdcEndpoint {
 
 /** Options of {@link sendToKdc}. */
 export interface KdcSendOptions {
-  /** Time allowed for one try (one KDC, one transport), in milliseconds. Default 1000. */
+  /**
+   * Time allowed for one try (one KDC, one transport), in milliseconds, from
+   * the moment the request is sent. Default 1000. Each later UDP pass waits
+   * twice as long as the one before (1 s, 2 s, … — MIT's back-off), so a KDC
+   * that answers slowly, or a reply delayed on a loaded host, is still heard.
+   */
   timeoutMs?: number;
   /** Requests larger than this many octets go over TCP directly (krb5.conf
    * `udp_preference_limit`). Default 1465. */
@@ -55,7 +60,8 @@ export interface KdcSendOptions {
   signal?: AbortSignal;
   /**
    * Passes over the KDC list for UDP: a KDC whose UDP try timed out is asked
-   * again in the next pass (a datagram may be lost). Default 2.
+   * again in the next pass (a datagram may be lost), with a doubled timeout.
+   * Default 2 (1 s + 2 s with the default timeout).
    */
   udpRounds?: number;
 }
@@ -217,7 +223,14 @@ export async function sendToKdc(
       const address = formatEndpoint(kdc);
       const useTcpFirst = kdc.protocol === "tcp" || request.length > limit;
       if (!useTcpFirst) {
-        const r = await tryOnce("udp", kdc, request, timeoutMs, maxReply, options.signal);
+        const r = await tryOnce(
+          "udp",
+          kdc,
+          request,
+          timeoutMs * 2 ** round,
+          maxReply,
+          options.signal,
+        );
         if (r.ok) {
           if (!isResponseTooBig(r.reply)) {
             attempts.push({ address, protocol: "udp", outcome: "ok" });
@@ -515,10 +528,10 @@ function tryUdp(
       }
     };
     if (signal?.aborted) return resolve({ ok: false, reason: "aborted", aborted: true });
-    const timer = setTimeout(
-      () => finish({ ok: false, reason: `timeout ${timeoutMs} ms`, timedOut: true }),
-      timeoutMs,
-    );
+    // The KDC's time counts from the send; the socket's set-up (slow on a loaded host, or
+    // at the first use in a process) is bounded by its own timeout of the same length.
+    const expire = () => finish({ ok: false, reason: `timeout ${timeoutMs} ms`, timedOut: true });
+    let timer = setTimeout(expire, timeoutMs);
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       sock = dgram.createSocket(udpFamily(host));
@@ -550,7 +563,10 @@ function tryUdp(
               s.send(
                 request,
                 guard((err: Error | null) => {
-                  if (err) finish({ ok: false, reason: describeSocketError(err) });
+                  if (err) return finish({ ok: false, reason: describeSocketError(err) });
+                  if (done) return;
+                  clearTimeout(timer);
+                  timer = setTimeout(expire, timeoutMs);
                 }),
               );
             }),

@@ -53,8 +53,9 @@ Deno.test("transport: dead KDCs get their timeout per pass, then a typed error l
         assertEquals(e.category, "kdc-unreachable");
         assertEquals(
           e.message,
-          `KDC unreachable: tried 127.0.0.1:${silent.port} (timeout 300 ms ×2), ` +
-            `tcp/127.0.0.1:${refused} (connection refused)`,
+          `KDC unreachable: tried 127.0.0.1:${silent.port} (timeout 300 ms), ` +
+            `tcp/127.0.0.1:${refused} (connection refused), ` +
+            `127.0.0.1:${silent.port} (timeout 600 ms)`,
         );
         return true;
       },
@@ -64,11 +65,39 @@ Deno.test("transport: dead KDCs get their timeout per pass, then a typed error l
   }
   const elapsed = performance.now() - t0;
   const ticks = t.stop();
-  // Two UDP passes (a datagram may be lost) plus one refused connect; the
-  // event loop kept running.
+  // Two UDP passes (a datagram may be lost), the second with twice the
+  // timeout, plus one refused connect; the event loop kept running.
   assertEquals(silent.received(), 2);
-  assert(elapsed >= 590 && elapsed < 2000, `elapsed ${elapsed} ms`);
+  assert(elapsed >= 890 && elapsed < 3000, `elapsed ${elapsed} ms`);
   assert(ticks >= 10, `only ${ticks} timer ticks while waiting`);
+});
+
+Deno.test("transport: a KDC slower than the first timeout is heard in the next pass, which waits twice as long", async () => {
+  // Every request answered 450 ms late with a well-framed KRB-ERROR: the first pass (300 ms)
+  // gives up on it, the second (600 ms) gets its answer. With a fixed timeout no pass would.
+  const s = dgram.createSocket("udp4");
+  let n = 0;
+  const pending = new Set<ReturnType<typeof setTimeout>>();
+  s.on("message", (_m, r) => {
+    n++;
+    const id = setTimeout(() => {
+      pending.delete(id);
+      s.send(new Uint8Array([0x7e, 0x02, 0x30, 0x00]), r.port, r.address);
+    }, 450);
+    pending.add(id);
+  });
+  await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
+  try {
+    const reply = await sendToKdc(new Uint8Array(60), [
+      { host: "127.0.0.1", port: s.address().port },
+    ], { timeoutMs: 300 });
+    assertEquals([...reply.reply], [0x7e, 0x02, 0x30, 0x00]);
+    assertEquals(n, 2);
+    assertEquals(reply.attempts.map((a) => a.outcome), ["timeout 300 ms", "ok"]);
+  } finally {
+    for (const id of pending) clearTimeout(id);
+    s.close();
+  }
 });
 
 Deno.test("transport: a KDC answering garbage yields a typed bad-reply error", async () => {
