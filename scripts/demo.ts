@@ -172,6 +172,9 @@ interface Gw {
   keytab: string;
   proc?: Deno.ChildProcess;
   log: string[];
+  /** performance.now() when its process was spawned, and when it logged `started`. */
+  spawnedAt?: number;
+  startedAt?: number;
 }
 
 async function writeConfig(
@@ -257,6 +260,7 @@ async function startDaemon(gw: Gw, realm: Realm): Promise<void> {
   }).spawn();
   procs.push(proc);
   gw.proc = proc;
+  gw.spawnedAt = performance.now();
   (async () => {
     let buf = "";
     for await (const c of proc.stderr.pipeThrough(new TextDecoderStream())) {
@@ -266,6 +270,7 @@ async function startDaemon(gw: Gw, realm: Realm): Promise<void> {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         gw.log.push(line);
+        if (gw.startedAt === undefined && / started /.test(line)) gw.startedAt = performance.now();
         if (/ (started|sa-up|sa-down|exchange-failed|stopped|reconciled) /.test(line)) {
           show(`[${gw.name}] ${line.replace(/^\S+ /, "")}`, "    ");
         }
@@ -331,6 +336,9 @@ function showStates(name: string, st: XState[]): void {
 
 let exitCode = 0;
 const notThere: string[] = [];
+/** Where the time went: [step, performance.now() at its end]. */
+const marks: [string, number][] = [["Deno start-up of the demo", T0]];
+const lap = (step: string) => marks.push([step, performance.now()]);
 const dir = await Deno.makeTempDir({ dir: tempRoot(), prefix: `${base}-` });
 try {
   say("Network: host A (10.1.0.2) ─ gw-a (192.0.2.1) ═══ gw-b (192.0.2.2) ─ host B (10.2.0.2)");
@@ -344,6 +352,7 @@ try {
     netns: NS.gwa,
   }, async (realm) => {
     await lanDone;
+    lap("network and MIT realm");
     const before = await inNs(NS.ha, ["ping", "-c", "1", "-W", "1", "10.2.0.2"]);
     show(
       `host A → host B without IPsec policies: ${
@@ -380,21 +389,40 @@ try {
     say("Starting both gateways: `kink daemon --config …` (netlink kernel) in their namespaces");
     await Promise.all([startDaemon(a, realm), startDaemon(b, realm)]);
     await Promise.all([waitLog(a, / started /, 0, 60_000), waitLog(b, / started /, 0, 60_000)]);
+    lap("starting both daemons");
 
     say(
       "Host A pings host B: the tunnel policy makes gw-a's kernel ACQUIRE; gw-a sends a KINK CREATE, gw-b answers with a REPLY",
     );
+    // One ping every 200 ms until the first reply (at most 30 s): the requests before it fall
+    // on the policy while no SA exists.
     let lost = 0;
     let reply = "";
-    for (; lost < 30; lost++) {
-      const p = await inNs(NS.ha, ["ping", "-c", "1", "-W", "1", "10.2.0.2"]);
-      if (p.success) {
-        reply = p.stdout.split("\n").find((l) => /bytes from/.test(l)) ?? "";
-        break;
+    {
+      const first = new Deno.Command("ip", {
+        args: ["netns", "exec", NS.ha, "ping", "-i", "0.2", "-w", "30", "10.2.0.2"],
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+      procs.push(first);
+      let text = "";
+      for await (const c of first.stdout.pipeThrough(new TextDecoderStream())) {
+        text += c;
+        const m = /^.*bytes from.*icmp_seq=(\d+).*$/m.exec(text);
+        if (m) {
+          reply = m[0];
+          lost = Number(m[1]) - 1;
+          try {
+            first.kill("SIGINT");
+          } catch { /* ended */ }
+          break;
+        }
       }
+      await first.status;
     }
     await waitLog(a, / sa-up /, 0);
     await waitLog(b, / sa-up /, 0);
+    lap("first CREATE/REPLY (ACQUIRE to the first echo reply)");
     show(
       `${lost} echo request(s) dropped while the SAs were negotiated (the kernel holds no SA yet), then:`,
     );
@@ -434,41 +462,63 @@ try {
     show(`counters rising on both sides: ${rising ? "yes" : "NO"}`);
     if (equal < 2 || !rising) exitCode = 1;
 
+    lap("status and counters");
     say("Rekey (kink rekey gw-b) while host A keeps pinging every 100 ms");
-    // The ping runs until a second after the new SA pair is up (at most 20 s), then SIGINT
-    // makes it print its counts.
+    // The ping runs from before the rekey until three replies after the old pair's outbound
+    // SA is gone (at most 20 s), then SIGINT makes it print its counts.
     const pinger = new Deno.Command("ip", {
       args: ["netns", "exec", NS.ha, "ping", "-i", "0.1", "-w", "20", "10.2.0.2"],
       stdout: "piped",
       stderr: "null",
     }).spawn();
     procs.push(pinger);
-    await sleep(1000);
+    let pingText = "";
+    const replies = () => (pingText.match(/bytes from/g) ?? []).length;
+    const pingRead = (async () => {
+      for await (const c of pinger.stdout.pipeThrough(new TextDecoderStream())) pingText += c;
+    })();
+    const repliesAtLeast = async (n: number, ms: number) => {
+      const end = Date.now() + ms;
+      while (replies() < n && Date.now() < end) await sleep(50);
+      return replies() >= n;
+    };
+    // Traffic through the current pair first (three replies), then the rekey.
+    await repliesAtLeast(3, 10_000);
     const mark = a.log.length;
     await ctl(a, "rekey", { peer: "gw-b" });
     try {
       await waitLog(a, / sa-up .*rekey=true/, mark, 15_000);
-      await sleep(1000);
+      // The old pair's outbound SA goes as the new one comes up (sa-down reason=rekeyed);
+      // three more replies show the traffic on the new pair.
+      await waitLog(a, / sa-down .*reason=rekeyed/, mark, 5_000);
+      await repliesAtLeast(replies() + 3, 5_000);
     } catch {
       notThere.push("the rekey did not report a new SA pair within 15 s");
     }
     try {
       pinger.kill("SIGINT");
     } catch { /* ended by -w */ }
-    const pingOut = new TextDecoder().decode((await pinger.output()).stdout);
-    const stat = /(\d+) packets transmitted, (\d+) received/.exec(pingOut);
+    await pinger.status;
+    await pingRead;
+    const stat = /(\d+) packets transmitted, (\d+) received/.exec(pingText);
     show(
       stat
         ? `ping during the rekey: ${stat[1]} sent, ${stat[2]} received (${
           Number(stat[1]) - Number(stat[2])
         } lost)`
-        : pingOut,
+        : pingText,
     );
 
+    lap("rekey under ping");
     say("DELETE (kink down gw-b): the SAs go on both gateways");
+    const markA = a.log.length;
     const markB = b.log.length;
     await ctl(a, "down", { peer: "gw-b" });
-    await sleep(1500);
+    // gw-a logs sa-down when it sends the DELETE, gw-b when it receives it.
+    await Promise.all([
+      waitLog(a, / sa-down /, markA, 10_000),
+      waitLog(b, / sa-down /, markB, 10_000),
+    ]).catch(() => {});
     for (const gw of [a, b]) {
       const st = await ctl<DaemonStatus>(gw, "status");
       show(
@@ -497,6 +547,7 @@ try {
       err: (l) => decOut.push(l),
     }).then((code) => ({ code, stdout: decOut.join("\n") }));
 
+    lap("DELETE");
     say("SIGTERM to both daemons: DELETE to the peer, owned SAs and policies removed, exit 0");
     for (const gw of [a, b]) gw.proc!.kill("SIGTERM");
     const codes = await Promise.all([a.proc!.status, b.proc!.status]);
@@ -524,6 +575,7 @@ try {
       ).slice(0, 40),
     );
     show(`(kink decode exit ${dec.code}; ${decLines.length} lines in full)`);
+    lap("SIGTERM and kink decode");
     if (dec.code !== 0) exitCode = 1;
   });
 } catch (e) {
@@ -540,5 +592,16 @@ try {
   unregister();
 }
 if (notThere.length > 0) say(`Not shown: ${notThere.join("; ")}`);
+{
+  // Where the time went (inside the VM when the demo runs there; boot time is printed outside).
+  lap("clean-up");
+  const parts: string[] = [];
+  let prev = 0;
+  for (const [step, at] of marks) {
+    parts.push(`${step} ${((at - prev) / 1000).toFixed(1)} s`);
+    prev = at;
+  }
+  say(`Time: ${parts.join("; ")}`);
+}
 say(exitCode === 0 ? "Demo complete; nothing left behind." : "Demo FAILED (see above).");
 Deno.exit(exitCode);

@@ -8,6 +8,9 @@
  */
 import type { LogLevel, PeerTimers, StartMode } from "./schema.ts";
 
+/** UDP port of KINK (RFC 4430 §4). */
+export const KINK_PORT = 910;
+
 /** The defaults, documented in contrib/kink.toml. */
 export const DEFAULTS = {
   listen: ["0.0.0.0:910", "[::]:910"],

@@ -13,10 +13,9 @@ import { formatPath, type KeyPath, parseToml, type TomlDocument, type TomlValue 
 import { type Cidr, type Endpoint, parseCidr, parseEndpoint, parseIp } from "./net.ts";
 import { parseProposal, PROPOSAL_SYNTAX, type ProposalSpec } from "./proposals.ts";
 import { escapeControl } from "../util/text.ts";
-import { DEFAULTS } from "./defaults.ts";
+import { DEFAULTS, KINK_PORT } from "./defaults.ts";
 
-/** UDP port of KINK (RFC 4430 §4). */
-export const KINK_PORT = 910;
+export { KINK_PORT } from "./defaults.ts";
 
 /** Logging levels, most verbose first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -110,6 +109,12 @@ export interface DaemonSettings {
   metricsListen?: Endpoint;
   /** First XFRM reqid of the range this daemon owns (recognises its own SAs and policies). */
   reqidBase: number;
+  /**
+   * IPv4 networks at which a reload may add peers without a restart: the daemon's
+   * `--allow-net` grants the peers' KINK ports on these networks (empty: only the peer
+   * addresses of the configuration it started with).
+   */
+  peerNetworks: Cidr[];
 }
 
 /** The gateway's Kerberos identity. */
@@ -369,6 +374,7 @@ export function validateConfig(doc: TomlDocument): DaemonConfig {
     "log_format",
     "metrics_listen",
     "reqid_base",
+    "peer_networks",
   ]);
   const listen: Endpoint[] = [];
   for (
@@ -399,7 +405,19 @@ export function validateConfig(doc: TomlDocument): DaemonConfig {
       DEFAULTS.logFormat,
     reqidBase: c.int(d, "reqid_base", ["daemon"], 1, 0xffffffff - REQID_RANGE) ??
       DEFAULTS.reqidBase,
+    peerNetworks: [],
   };
+  for (const e of c.strList(d, "peer_networks", ["daemon"]) ?? []) {
+    const n = parseCidr(e.v);
+    if (typeof n === "string") c.fail(e.path, n);
+    else if (n.family !== 4) {
+      // Deno's --allow-net takes IPv4 networks (ADDR/PREFIX:PORT) but no IPv6 ones.
+      c.fail(
+        e.path,
+        "IPv4 networks only: Deno's --allow-net cannot express an IPv6 range (list IPv6 peers, restart to add one)",
+      );
+    } else daemon.peerNetworks.push(n);
+  }
   const ml = c.str(d, "metrics_listen", ["daemon"]);
   if (ml !== undefined) {
     const ep = parseEndpoint(ml, 9910);

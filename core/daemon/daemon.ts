@@ -509,17 +509,22 @@ export class Daemon {
       }
       locals.push(local);
     }
-    // The daemon's --allow-net is computed from the configuration it started with: a peer
-    // address outside it could never be reached. Refuse the reload instead of failing later.
+    // The daemon's --allow-net is computed from the configuration it started with (its peer
+    // addresses and [daemon] peer_networks): a peer address outside it could never be
+    // reached. Refuse the reload instead of failing later, and say what would allow it.
     for (const p of next.peers) {
       for (const addr of p.addresses) {
-        const host = addr.includes(":") ? `[${addr}]:${p.port}` : `${addr}:${p.port}`;
+        const v6 = addr.includes(":");
+        const host = v6 ? `[${addr}]:${p.port}` : `${addr}:${p.port}`;
         const st = await Deno.permissions.query({ name: "net", host });
         if (st.state !== "granted") {
+          const how = v6
+            ? "Deno's --allow-net has no IPv6 ranges, so a new IPv6 peer address needs a restart"
+            : `restart the daemon to add it, or list its network (UDP port ${p.port}) in [daemon] peer_networks — that too takes one restart — so that later reloads may add peers there`;
           throw new DaemonError(
             "reload",
             `peer ${p.name}`,
-            `no network permission for ${host} (the daemon's --allow-net comes from the configuration it started with): restart the daemon to add this address`,
+            `no network permission for ${host}: the daemon's --allow-net was computed at start from the peer addresses then configured and [daemon] peer_networks; ${how}`,
           );
         }
       }

@@ -6,10 +6,16 @@
  * peer's reqid (from the daemon's reqid range, `daemon.reqid_base` …
  * `+ 65535`), so outbound traffic makes the kernel ACQUIRE an SA; and, in
  * transport mode, bypass policies for KINK's own UDP traffic between the two
- * gateways (it must not wait for the SAs it negotiates). Ownership: an SA or
- * policy is this daemon's when a reqid in its range appears in it; bypass
- * policies are recognised by their priority ({@link BYPASS_PRIORITY}) and
- * their UDP 910 selector. Everything else in the kernel is never touched.
+ * gateways (it must not wait for the SAs it negotiates) and, over IPv6, for
+ * Neighbor Discovery between them: Linux looks up XFRM policies for the
+ * ICMPv6 Neighbor Solicitations and Advertisements it sends and receives
+ * (RFC 4861 types 135/136), so without a bypass a gateway's unicast NA to its
+ * peer falls on the "any protocol" policy before any SA exists — dropped,
+ * and the peers never reach each other's KINK port (seen in the VM tier).
+ * Ownership: an SA or policy is this daemon's when a reqid in its range
+ * appears in it; bypass policies are recognised by their priority
+ * ({@link BYPASS_PRIORITY}) and their UDP 910 or ICMPv6 NS/NA selector.
+ * Everything else in the kernel is never touched.
  *
  * Equivalent `ip xfrm` commands for a transport-mode peer 192.0.2.2 seen
  * from 192.0.2.1 with reqid R:
@@ -22,6 +28,9 @@
  * ip xfrm policy add dir out src 192.0.2.1/32 dst 192.0.2.2/32 proto udp dport 910 priority 1000
  * …and the three other UDP 910 bypasses (sport 910 out, dport/sport 910 in)
  * ```
+ *
+ * and, for IPv6 peers, `ip xfrm policy add dir out|in … proto ipv6-icmp type 135|136
+ * priority 1000` between the two addresses.
  *
  * @module
  */
@@ -42,6 +51,9 @@ export const BYPASS_PRIORITY = 1000;
 export const IPSEC_PRIORITY = 2000;
 
 const UDP = 17;
+const ICMPV6 = 58;
+/** ICMPv6 Neighbor Solicitation and Advertisement (RFC 4861 §4.3, §4.4). */
+const ND_TYPES = [135, 136];
 
 function hostLen(addr: string): number {
   return addr.includes(":") ? 128 : 32;
@@ -134,6 +146,16 @@ export function peerPolicies(p: PeerConfig, local: string, reqid: number): Polic
         out.push({ selector: sel(src, sl, dst, dl, UDP, 0, 910), dir, priority: BYPASS_PRIORITY });
         out.push({ selector: sel(src, sl, dst, dl, UDP, 910, 0), dir, priority: BYPASS_PRIORITY });
       }
+      if (local.includes(":")) {
+        // XFRM selectors carry the ICMP type in the source port field.
+        for (const type of ND_TYPES) {
+          out.push({
+            selector: sel(src, sl, dst, dl, ICMPV6, type, 0),
+            dir,
+            priority: BYPASS_PRIORITY,
+          });
+        }
+      }
     }
   } else {
     const tmplOut = (): Template[] =>
@@ -196,15 +218,21 @@ export function ownsReqid(reqid: number | undefined, base: number): boolean {
   return reqid !== undefined && reqid >= base && reqid < base + REQID_RANGE;
 }
 
-/** Whether a kernel policy is one this daemon installs (its reqid range, or its UDP bypass). */
+/**
+ * Whether a kernel policy is one this daemon installs (its reqid range, or its UDP or
+ * ICMPv6 Neighbor Discovery bypass).
+ */
 export function ownsPolicy(
   p: PolicyState,
   base: number,
   kinkPorts: readonly number[] = [910],
 ): boolean {
   if ((p.templates ?? []).some((t) => ownsReqid(t.reqid, base))) return true;
-  return p.priority === BYPASS_PRIORITY && (p.templates ?? []).length === 0 &&
-    p.selector.proto === UDP &&
+  if (p.priority !== BYPASS_PRIORITY || (p.templates ?? []).length !== 0) return false;
+  if (p.selector.proto === ICMPV6) {
+    return ND_TYPES.includes(p.selector.sport) && p.selector.dport === 0;
+  }
+  return p.selector.proto === UDP &&
     (kinkPorts.includes(p.selector.sport) || kinkPorts.includes(p.selector.dport));
 }
 

@@ -12,8 +12,10 @@
  *   and its includes, the state directory and the control socket directory;
  * - `--allow-write` of the state directory and the control socket directory;
  * - `--allow-net` of its listen endpoints, its peers' KINK endpoints, the
- *   KDCs (plus the local address their sockets bind to) and the metrics
- *   endpoint when one is set;
+ *   KDCs (plus the local address their sockets bind to), the metrics
+ *   endpoint when one is set, and `NETWORK/PREFIX:PORT` for each IPv4
+ *   network of `[daemon] peer_networks` (the peers' KINK ports only), where
+ *   a reload may add peers;
  * - `--allow-ffi` of libc only, for NETLINK_XFRM (not with `--kernel memory`);
  * - `--allow-sys=uid` (the state directory's owner is checked against it);
  * - `--unstable-net`: the KINK sockets are core/net's `UdpTransport`
@@ -73,7 +75,8 @@ export const daemonCommand: Command = {
     "--allow-read of the configuration, keytab/ccache, krb5.conf (+ includes), state directory",
     "  and control socket directory; --allow-write of the state and control socket directories",
     "--allow-net of the listen endpoints, the peers' KINK endpoints, the KDCs (+ local bind",
-    "  address) and metrics_listen; --allow-ffi of libc (netlink kernel only); --allow-sys=uid",
+    "  address), metrics_listen and peer_networks (KINK's port on those IPv4 networks: a reload",
+    "  may add peers there); --allow-ffi of libc (netlink kernel only); --allow-sys=uid",
     "The launcher learns these from a helper allowed to read only the configuration and",
     "  krb5.conf; an invalid configuration gets read access to itself only (to report it)",
   ],

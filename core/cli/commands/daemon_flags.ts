@@ -14,6 +14,7 @@
 import { allowPaths, flagHost, UsageError } from "../command.ts";
 import { childEnv } from "../env.ts";
 import type { DaemonConfig } from "../../config/mod.ts";
+import { KINK_PORT } from "../../config/defaults.ts";
 import { LIBC_PATH } from "../../../ffi/libc.ts";
 import { formatEndpoint, localBindAddress, parseKdcEndpoint } from "../../kerberos/transport.ts";
 
@@ -59,6 +60,12 @@ export function daemonResources(
   const net = new Set<string>();
   for (const l of d.listen) net.add(hostPort(l.address, l.port));
   for (const p of cfg.peers) for (const a of p.addresses) net.add(hostPort(a, p.port));
+  // [daemon] peer_networks: a reload may add a peer anywhere in these IPv4 networks, on KINK's
+  // port or a port a peer of this configuration uses (Deno: ADDR/PREFIX:PORT; no IPv6 ranges).
+  const ports = new Set([KINK_PORT, ...cfg.peers.map((p) => p.port)]);
+  for (const n of d.peerNetworks) {
+    for (const port of ports) net.add(`${n.address}/${n.prefix}:${port}`);
+  }
   for (const k of kdcs ?? []) {
     const ep = parseKdcEndpoint(k);
     net.add(hostPort(ep.host, ep.port));

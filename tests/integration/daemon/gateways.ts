@@ -58,6 +58,8 @@ export interface GatewayConfigOptions {
     start?: string;
     proposals?: string[];
     lifetime?: string;
+    /** More `key = value` lines for this peer (e.g. `timers = { delete_grace = "1s" }`). */
+    extra?: string[];
   }[];
   /** Extra lines for [daemon]. */
   daemonExtra?: string[];
@@ -99,6 +101,7 @@ export async function writeGatewayConfig(o: GatewayConfigOptions): Promise<Gatew
         (p.proposals ?? ["esp-aes128gcm16", "esp-aes256-sha256"]).map((x) => `"${x}"`).join(", ")
       }]`,
       `lifetime = "${p.lifetime ?? "1h"}"`,
+      ...(p.extra ?? []),
     );
     for (const t of p.traffic ?? []) {
       lines.push("[[peer.traffic]]", `local = "${t.local}"`, `remote = "${t.remote}"`);

@@ -1,8 +1,8 @@
 /**
  * `kink daemon`'s Deno flags, as the launcher computes them from a real
  * configuration (through its read-only helper): they name exactly the
- * configuration's files, directories and addresses, and a program run under
- * them is refused everything else.
+ * configuration's files, directories and addresses (and `peer_networks` on
+ * KINK's port only), and a program run under them is refused everything else.
  */
 import assert from "node:assert/strict";
 import { launchArgs } from "../../../core/cli/launch.ts";
@@ -31,7 +31,7 @@ Deno.test({
             address: "127.0.0.2",
             principal: realm.principal("kink/b.kink.test"),
           }],
-          daemonExtra: ['metrics_listen = "127.0.0.1:9917"'],
+          daemonExtra: ['metrics_listen = "127.0.0.1:9917"', 'peer_networks = ["127.0.2.0/24"]'],
         });
         const args = launchArgs(["daemon", "--config", f.config, "--kernel", "netlink"]);
         const flags = args.filter((a) => a.startsWith("--allow-"));
@@ -58,6 +58,7 @@ Deno.test({
             `127.0.0.1:${realm.kdc.port}`,
             "127.0.0.1:0",
             "127.0.0.1:9917",
+            "127.0.2.0/24:910",
             `unix:${dir}/run/kink.sock`,
           ].sort(),
         );
@@ -83,6 +84,12 @@ await tryIt("readEtcShadow", () => Deno.readTextFile("/etc/shadow"));
 await tryIt("writeState", () => Deno.writeTextFile(${JSON.stringify(`${dir}/state-probe`)}, "x"));
 await tryIt("writeTmp", () => Deno.writeTextFile("/tmp/kink-probe", "x"));
 await tryIt("connectElsewhere", () => Deno.connect({ hostname: "127.0.0.3", port: 22 }));
+// UDP from the KDC client's bind address: to KINK's port in peer_networks, to another port there.
+const udp = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+await tryIt("udpPeerNetwork", () => udp.send(new Uint8Array(1), { transport: "udp", hostname: "127.0.2.77", port: 910 }));
+await tryIt("udpPeerNetworkOtherPort", () => udp.send(new Uint8Array(1), { transport: "udp", hostname: "127.0.2.77", port: 911 }));
+await tryIt("udpOutsidePeerNetwork", () => udp.send(new Uint8Array(1), { transport: "udp", hostname: "127.0.3.77", port: 910 }));
+udp.close();
 await tryIt("openOtherLib", () => Deno.dlopen("/lib/x86_64-linux-gnu/libm.so.6", {}));
 await tryIt("run", () => new Deno.Command("true").output());
 await tryIt("env", () => Deno.env.get("HOME"));
@@ -97,6 +104,7 @@ console.log(JSON.stringify(out));
           "run",
           "--quiet",
           "--no-prompt",
+          "--unstable-net", // the daemon's flags carry it too (UDP sockets)
           ...flagsWithProbe,
           probe,
         ]);
@@ -104,6 +112,7 @@ console.log(JSON.stringify(out));
         const got = JSON.parse(r.stdout) as Record<string, string>;
         assert.equal(got["readConfig"], "ok");
         assert.equal(got["readKeytab"], "ok");
+        assert.equal(got["udpPeerNetwork"], "ok", JSON.stringify(got));
         for (
           const k of [
             "readKdcConf",
@@ -111,6 +120,8 @@ console.log(JSON.stringify(out));
             "writeState",
             "writeTmp",
             "connectElsewhere",
+            "udpPeerNetworkOtherPort",
+            "udpOutsidePeerNetwork",
             "openOtherLib",
             "run",
             "env",

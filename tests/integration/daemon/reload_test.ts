@@ -1,13 +1,16 @@
 /**
  * SIGHUP applies a changed peer list peer by peer, with real `kink daemon`
  * processes (memory kernel) in their own namespaces and a real MIT KDC:
- * gateway A starts with B and C (`start = "always"`) and an idle peer X at
- * D's address; its configuration then changes C's proposals, removes X and
- * adds D. After SIGHUP, B keeps its SPIs at both ends (untouched), C's pair is
- * replaced by one under the new proposal, D negotiates, and A's kernel holds
- * D's policies instead of X's. (The daemon's --allow-net comes from the
- * configuration it started with, so a peer at an address outside it is
- * refused on reload — checked too — and D takes over X's address.)
+ * gateway A starts with B and C (`start = "always"`) and an idle peer X at an
+ * unused address; its configuration then changes C's proposals, removes X and
+ * adds D at an address its first configuration did not name. After SIGHUP, B
+ * keeps its SPIs at both ends (untouched), C's pair is replaced by one under
+ * the new proposal, D negotiates, and A's kernel holds D's policies instead of
+ * X's. The daemon's --allow-net is computed at start: D's address is reachable
+ * because A's `[daemon] peer_networks` names the namespaces' IPv4 network; a
+ * peer outside it, and one at a new IPv6 address (Deno's --allow-net has no
+ * IPv6 ranges), are refused on reload with a message that says what would
+ * allow them, and nothing changes.
  */
 import assert from "node:assert/strict";
 import { withNetns } from "../../harness/netns.ts";
@@ -73,12 +76,24 @@ Deno.test({
           );
           gws.push(...responders);
           const [gb, gc, gd] = responders as [Gateway, Gateway, Gateway];
-          const aCfg = (peers: ReturnType<typeof p>[]) =>
-            writeGatewayConfig({ name: "a", dir: `${dir}/a`, realm, local: a!.addr4, peers });
+          // The namespaces' IPv4 network (10.77.<k>.0/24); X sits at an address of it nobody
+          // uses, so D's address appears in A's configuration only with the reload.
+          const net24 = a!.addr4.replace(/\.\d+$/, "");
+          const xAddr = `${net24}.200`;
+          const aCfg = (peers: (ReturnType<typeof p> & { localAddress?: string })[]) =>
+            writeGatewayConfig({
+              name: "a",
+              dir: `${dir}/a`,
+              realm,
+              local: a!.addr4,
+              alsoListen: [a!.addr6],
+              peers,
+              daemonExtra: [`peer_networks = ["${net24}.0/24"]`],
+            });
           const fa = await aCfg([
             p("b", b!.addr4, "always"),
             p("c", c!.addr4, "always"),
-            { ...p("x", d!.addr4, "on-demand"), principal: realm.principal("kink/x.kink.test") },
+            { ...p("x", xAddr, "on-demand"), principal: realm.principal("kink/x.kink.test") },
           ]);
           const ga = await startGateway(a!, fa, "memory");
           gws.push(ga);
@@ -96,17 +111,29 @@ Deno.test({
             JSON.stringify(cAlgBefore),
           );
 
-          // A peer at an address the daemon has no permission for: refused, nothing changes.
-          await aCfg([
-            p("b", b!.addr4, "always"),
-            p("c", c!.addr4, "always"),
-            p("x", d!.addr4, "on-demand"),
-            p("y", "10.77.250.9", "always"),
-          ]);
-          const refused = await ga.ctl("reload");
-          assert.equal(refused.code, 1);
-          assert.match(refused.stderr, /no network permission for 10\.77\.250\.9:910/);
-          assert.equal(pairOf(await ga.status(), "c"), cSpis);
+          // A peer outside peer_networks, and one at a new IPv6 address: refused, each with
+          // what would allow it; nothing changes.
+          for (
+            const [y, why] of [
+              [p("y", "198.51.100.9", "always"), /198\.51\.100\.9:910: .*peer_networks/],
+              [
+                { ...p("y", "fd00:6b69:6e6b:ff::9", "always"), localAddress: a!.addr6 },
+                /\[fd00:6b69:6e6b:ff::9\]:910: .*no IPv6 ranges/,
+              ],
+            ] as const
+          ) {
+            await aCfg([
+              p("b", b!.addr4, "always"),
+              p("c", c!.addr4, "always"),
+              { ...p("x", xAddr, "on-demand"), principal: realm.principal("kink/x.kink.test") },
+              y,
+            ]);
+            const refused = await ga.ctl("reload");
+            assert.equal(refused.code, 1, refused.stdout);
+            assert.match(refused.stderr, /no network permission for /);
+            assert.match(refused.stderr, why);
+            assert.equal(pairOf(await ga.status(), "c"), cSpis);
+          }
 
           // C: CBC + HMAC-SHA-256 only from now on; X removed; D added at X's address.
           await aCfg([
@@ -147,12 +174,14 @@ Deno.test({
           });
           const mine = after.engine.saPairs.find((x) => x.peer === "c" && x.state === "mature")!;
           assert.deepEqual(cSide.engine.saPairs[0]!.inbound, mine.outbound);
-          // D: negotiated; its policies replace X's (6 per transport-mode peer, same selectors,
-          // new reqid).
+          // D, at an address A's first configuration did not name: negotiated (A sent it a
+          // CREATE and got its REPLY); its policies replace X's (6 per transport-mode peer:
+          // the ESP pair and 4 UDP 910 bypasses).
           assert.ok(pairOf(await gd.status(), "a"));
+          assert.ok(after.sas.some((s) => s.dst === d!.addr4), JSON.stringify(after.sas));
           assert.equal(after.kernel.policies, policiesBefore);
           assert.ok(
-            ga.log.some((l) => /policies-changed removed=2 added=2/.test(l)),
+            ga.log.some((l) => /policies-changed removed=6 added=6/.test(l)),
             ga.log.join("\n"),
           );
           for (const gw of gws.splice(0)) assert.equal(await stopGateway(gw), 0, gw.log.join("\n"));

@@ -91,6 +91,19 @@ Deno.test("config: every problem names file, line and key, all reported at once"
   assert.equal(got.length, want.length, got.join("\n"));
 });
 
+Deno.test("config: peer_networks takes IPv4 networks and refuses IPv6 ones (Deno's --allow-net has no IPv6 ranges)", () => {
+  const c = parseConfig(`[daemon]\npeer_networks = ["192.0.2.0/24", "10.9.9.9"]\n` + MIN, "n.toml");
+  assert.deepEqual(
+    c.daemon.peerNetworks.map((n) => `${n.address}/${n.prefix}`),
+    ["192.0.2.0/24", "10.9.9.9/32"],
+  );
+  const got = problems(`[daemon]\npeer_networks = ["fd00::/8", "10.1.0.1/16", "x"]\n` + MIN);
+  assert.equal(got.length, 3, got.join("\n"));
+  assert.match(got[0]!, /^t\.toml:2: daemon\.peer_networks\[0\]: IPv4 networks only/);
+  assert.match(got[1]!, /^t\.toml:2: daemon\.peer_networks\[1\]: .*host bits set/);
+  assert.match(got[2]!, /^t\.toml:2: daemon\.peer_networks\[2\]: .*not an IPv4 or IPv6/);
+});
+
 Deno.test("config: TOML syntax errors name the line (duplicate keys, redefined tables, bad values)", () => {
   for (
     const [text, line] of [
