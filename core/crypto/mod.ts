@@ -229,7 +229,25 @@ export class Key {
     return out;
   }
 
-  /** Zeroes the key and its cached derived keys in wasm memory. Idempotent. */
+  /**
+   * A second key object for the same key, for a cache that hands out keys
+   * its callers dispose. The copy has its own key octets and shares the
+   * cache of derived keys with this one: a key usage derived through either
+   * serves both. Each copy must be disposed on its own; disposing one zeroes
+   * its octets and leaves the other usable; the shared derived keys are
+   * zeroed with the last copy.
+   * @throws CryptoError "disposed" when this key has been disposed
+   */
+  clone(): Key {
+    const h = w.key_clone(handleOf(this, "clone key"));
+    if (h === 0) throw statusError(w.last_status(), "clone key");
+    return new Key(KEY_TOKEN, this.enctype, h);
+  }
+
+  /**
+   * Zeroes the key and its cached derived keys in wasm memory (the derived
+   * keys once no {@link Key.clone} shares them any more). Idempotent.
+   */
   dispose(): void {
     if (this.#handle !== 0) {
       w.key_free(this.#handle);

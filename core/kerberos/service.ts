@@ -123,7 +123,22 @@ export interface ServiceOptions {
   random?: RandomSource;
   /** Ticket address policy; see {@link TicketAddressPolicy}. Default `"check"`. */
   ticketAddresses?: TicketAddressPolicy;
+  /**
+   * How many decrypted tickets to keep (default {@link DEFAULT_TICKET_CACHE_SIZE};
+   * 0 turns the cache off). A peer presents the same service ticket in every
+   * AP-REQ until it expires; the service keeps the ticket's decrypted part
+   * and its session key, with the key-usage keys derived from it, keyed on
+   * the ticket's exact ciphertext, so that a known ticket costs no ticket
+   * decryption and no key derivation. Entries go least recently used first
+   * and once the ticket has expired; their keys are zeroed then, and by
+   * {@link KerberosService.dispose}. Only keytab tickets are kept, never
+   * user-to-user ones (those depend on our current TGT).
+   */
+  ticketCacheSize?: number;
 }
+
+/** Default number of decrypted tickets a {@link KerberosService} keeps. */
+export const DEFAULT_TICKET_CACHE_SIZE = 1024;
 
 /** Per-request inputs of {@link KerberosService.verifyApReq} and {@link KerberosService.checkApReq}. */
 export interface VerifyApReqOptions {
@@ -153,6 +168,10 @@ export interface VerifiedApReq {
   client: Principal;
   /** The server the ticket was issued for. */
   server: Principal;
+  /** `client` formatted ({@link formatPrincipal}), e.g. for a replay cache entry. */
+  clientName: string;
+  /** `server` formatted ({@link formatPrincipal}). */
+  serverName: string;
   /** Key version number of the service key used (undefined for user-to-user). */
   kvno: number | undefined;
   /** Whether the initiator asked for an AP-REP (ap-options mutual-required). */
@@ -243,6 +262,47 @@ export function splitTime(ms: number, extraMicros = 0): { time: Date; usec: numb
   return { time: new Date(sec * 1000), usec: totalUs - sec * 1_000_000 };
 }
 
+/** A decrypted keytab ticket, kept for the AP-REQs that present it again. */
+interface TicketCacheEntry {
+  /** The ticket's enc-part ciphertext (compared in full on a hit). */
+  cipher: Uint8Array;
+  etype: number;
+  /** kvno of the ticket's enc-part (as sent). */
+  ticketKvno: number | undefined;
+  server: Principal;
+  serverName: string;
+  /** The decrypted part, its session key octets zeroed. */
+  encTicketPart: EncTicketPart;
+  /** Master copy of the session key; callers get clones. */
+  sessionKey: Key;
+  client: Principal;
+  clientName: string;
+  /** kvno of the service key that decrypted it. */
+  kvno: number | undefined;
+  /** When the entry is of no more use (ticket end time + skew), ms. */
+  expiresMs: number;
+}
+
+/** What checkApReq needs from a ticket: decrypted now or from the cache. */
+interface OpenedTicket {
+  encTicketPart: EncTicketPart;
+  /** Owned by the caller. */
+  sessionKey: Key;
+  client: Principal;
+  clientName: string;
+  serverName: string;
+  kvno: number | undefined;
+}
+
+/** Map key of a ticket: its length and last 16 ciphertext octets (the integrity tag's). */
+function ticketCacheKey(cipher: Uint8Array): string {
+  let t = `${cipher.length}:`;
+  for (let i = Math.max(0, cipher.length - 16); i < cipher.length; i++) {
+    t += String.fromCharCode(65 + (cipher[i]! >> 4), 65 + (cipher[i]! & 15));
+  }
+  return t;
+}
+
 /** The acceptor side of the AP exchange; see the module documentation. */
 export class KerberosService {
   readonly #keys: { principal: Principal; kvno: number; key: Key }[];
@@ -253,6 +313,9 @@ export class KerberosService {
   readonly #random: RandomSource;
   readonly #addressPolicy: TicketAddressPolicy;
   #tgtKeys: Key[] = [];
+  readonly #ticketCacheSize: number;
+  /** Decrypted tickets, least recently used first. */
+  readonly #tickets = new Map<string, TicketCacheEntry>();
 
   /**
    * Imports the service keys (only enctypes 17–20, only `principal`'s when given).
@@ -290,6 +353,15 @@ export class KerberosService {
     this.#now = () => clock.now();
     this.#random = opts.random ?? systemRandom;
     this.#addressPolicy = opts.ticketAddresses ?? "check";
+    const size = opts.ticketCacheSize ?? DEFAULT_TICKET_CACHE_SIZE;
+    if (!Number.isInteger(size) || size < 0) {
+      throw new KerberosError(
+        "invalid-argument",
+        "Kerberos service",
+        `ticket cache size must be a non-negative integer, got ${size}`,
+      );
+    }
+    this.#ticketCacheSize = size;
     this.#keys = [];
     for (const e of opts.keys) {
       if (this.#principal && !principalEquals(e.principal, this.#principal)) continue;
@@ -316,10 +388,17 @@ export class KerberosService {
     this.#tgtKeys = [...keys];
   }
 
-  /** Releases the service keys. */
+  /** Releases the service keys and zeroes the cached tickets' session keys. */
   dispose(): void {
     for (const k of this.#keys) k.key.dispose();
     this.#keys.length = 0;
+    for (const e of this.#tickets.values()) e.sessionKey.dispose();
+    this.#tickets.clear();
+  }
+
+  /** Number of decrypted tickets held (see {@link ServiceOptions.ticketCacheSize}). */
+  get cachedTickets(): number {
+    return this.#tickets.size;
   }
 
   /**
@@ -358,22 +437,18 @@ export class KerberosService {
     if (this.#replay) {
       const { ctime, cusec } = v.authenticator;
       this.#replayReject(
-        this.#replay.check(this.#replayEntry(v.client, v.server, ctime, cusec)),
+        this.#replay.check({
+          client: v.clientName,
+          server: v.serverName,
+          ctimeMs: ctime.getTime(),
+          cusec,
+        }),
         v.client,
         ctime,
         cusec,
       );
     }
     v.recorded = true;
-  }
-
-  #replayEntry(client: Principal, server: Principal, ctime: Date, cusec: number) {
-    return {
-      client: formatPrincipal(client),
-      server: formatPrincipal(server),
-      ctimeMs: ctime.getTime(),
-      cusec,
-    };
   }
 
   #replayReject(v: ReplayVerdict, client: Principal, ctime: Date, cusec: number): void {
@@ -416,33 +491,12 @@ export class KerberosService {
     const userToUser = hasFlag(apReq.apOptions, ApOption.USE_SESSION_KEY);
     const mutualRequired = hasFlag(apReq.apOptions, ApOption.MUTUAL_REQUIRED);
 
-    // 1. The ticket.
-    const { plain, kvno } = this.#decryptTicket(ticket, server, userToUser);
-    let encTicketPart: EncTicketPart;
-    try {
-      encTicketPart = decodeEncTicketPart(plain);
-    } catch (e) {
-      throw new ApError(ErrorCode.KRB_AP_ERR_MODIFIED, "ticket decrypts but does not decode", {
-        cause: e,
-      });
-    } finally {
-      plain.fill(0); // the decoded fields are copies
-    }
-    let sessionKey: Key;
-    try {
-      sessionKey = Key.fromBytes(encTicketPart.key.keytype, encTicketPart.key.keyvalue);
-    } catch (e) {
-      throw new ApError(
-        ErrorCode.KRB_AP_ERR_NOKEY,
-        `ticket session key is ${
-          enctypeName(encTicketPart.key.keytype)
-        }, which kink does not implement`,
-        { cause: e },
-      );
-    } finally {
-      encTicketPart.key.keyvalue.fill(0);
-    }
-    const client = toPrincipal(encTicketPart.cname, encTicketPart.crealm);
+    // 1. The ticket (decrypted now, or known from an earlier AP-REQ).
+    const { encTicketPart, sessionKey, client, clientName, serverName, kvno } = this.#openTicket(
+      ticket,
+      server,
+      userToUser,
+    );
 
     // From here on the session key must be disposed on failure.
     try {
@@ -550,7 +604,12 @@ export class KerberosService {
       // 6. Replay (not recorded here).
       if (this.#replay) {
         this.#replayReject(
-          this.#replay.peek(this.#replayEntry(client, server, ctime, cusec)),
+          this.#replay.peek({
+            client: clientName,
+            server: serverName,
+            ctimeMs: ctime.getTime(),
+            cusec,
+          }),
           client,
           ctime,
           cusec,
@@ -564,6 +623,8 @@ export class KerberosService {
         sessionKey,
         client,
         server,
+        clientName,
+        serverName,
         kvno,
         mutualRequired,
         userToUser,
@@ -573,6 +634,103 @@ export class KerberosService {
       sessionKey.dispose();
       throw e;
     }
+  }
+
+  /**
+   * Decrypts and decodes a ticket and imports its session key, or takes all
+   * three from the ticket cache when the same ticket (same ciphertext, enctype,
+   * kvno and server) was decrypted before. Ticket decryption is a function of
+   * the ciphertext and the service key alone, so a cached ticket passes
+   * exactly where a fresh decryption would. The session key returned is the
+   * caller's.
+   */
+  #openTicket(ticket: Ticket, server: Principal, userToUser: boolean): OpenedTicket {
+    const enc = ticket.encPart;
+    const cacheable = !userToUser && this.#ticketCacheSize > 0;
+    const ck = cacheable ? ticketCacheKey(enc.cipher) : "";
+    if (cacheable) {
+      const e = this.#tickets.get(ck);
+      if (
+        e && e.etype === enc.etype && e.ticketKvno === enc.kvno &&
+        principalEquals(e.server, server) && equalBytes(e.cipher, enc.cipher)
+      ) {
+        // Most recently used last.
+        this.#tickets.delete(ck);
+        this.#tickets.set(ck, e);
+        return {
+          encTicketPart: { ...e.encTicketPart },
+          sessionKey: e.sessionKey.clone(),
+          client: e.client,
+          clientName: e.clientName,
+          serverName: e.serverName,
+          kvno: e.kvno,
+        };
+      }
+    }
+    const { plain, kvno } = this.#decryptTicket(ticket, server, userToUser);
+    let encTicketPart: EncTicketPart;
+    try {
+      encTicketPart = decodeEncTicketPart(plain);
+    } catch (e) {
+      throw new ApError(ErrorCode.KRB_AP_ERR_MODIFIED, "ticket decrypts but does not decode", {
+        cause: e,
+      });
+    } finally {
+      plain.fill(0); // the decoded fields are copies
+    }
+    let sessionKey: Key;
+    try {
+      sessionKey = Key.fromBytes(encTicketPart.key.keytype, encTicketPart.key.keyvalue);
+    } catch (e) {
+      throw new ApError(
+        ErrorCode.KRB_AP_ERR_NOKEY,
+        `ticket session key is ${
+          enctypeName(encTicketPart.key.keytype)
+        }, which kink does not implement`,
+        { cause: e },
+      );
+    } finally {
+      encTicketPart.key.keyvalue.fill(0);
+    }
+    const client = toPrincipal(encTicketPart.cname, encTicketPart.crealm);
+    const opened: OpenedTicket = {
+      encTicketPart,
+      sessionKey,
+      client,
+      clientName: formatPrincipal(client),
+      serverName: formatPrincipal(server),
+      kvno,
+    };
+    if (cacheable) this.#remember(ck, enc, server, opened);
+    return opened;
+  }
+
+  #remember(ck: string, enc: Ticket["encPart"], server: Principal, t: OpenedTicket): void {
+    const now = this.#now();
+    // Expired entries first (oldest use first), then the least recently used.
+    for (const [k, e] of this.#tickets) {
+      if (this.#tickets.size < this.#ticketCacheSize && e.expiresMs > now) break;
+      this.#tickets.delete(k);
+      e.sessionKey.dispose();
+    }
+    const old = this.#tickets.get(ck);
+    if (old) {
+      this.#tickets.delete(ck);
+      old.sessionKey.dispose();
+    }
+    this.#tickets.set(ck, {
+      cipher: enc.cipher.slice(),
+      etype: enc.etype,
+      ticketKvno: enc.kvno,
+      server,
+      serverName: t.serverName,
+      encTicketPart: { ...t.encTicketPart },
+      sessionKey: t.sessionKey.clone(),
+      client: t.client,
+      clientName: t.clientName,
+      kvno: t.kvno,
+      expiresMs: t.encTicketPart.endtime.getTime() + this.#skewMs,
+    });
   }
 
   #checkAddresses(

@@ -15,6 +15,14 @@ export function last_status(): number;
 */
 export function key_new(enctype: number, bytes: Uint8Array): number;
 /**
+* Copies a key together with its cached derived keys into a new handle
+* (for a cache that hands out keys its callers dispose); returns the handle,
+* or 0 with the status set for an unknown handle.
+* @param {number} h
+* @returns {number}
+*/
+export function key_clone(h: number): number;
+/**
 * Wipes and releases a key handle (idempotent).
 * @param {number} h
 */

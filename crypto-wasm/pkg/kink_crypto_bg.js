@@ -70,6 +70,18 @@ export function key_new(enctype, bytes) {
 }
 
 /**
+* Copies a key together with its cached derived keys into a new handle
+* (for a cache that hands out keys its callers dispose); returns the handle,
+* or 0 with the status set for an unknown handle.
+* @param {number} h
+* @returns {number}
+*/
+export function key_clone(h) {
+    const ret = wasm.key_clone(h);
+    return ret >>> 0;
+}
+
+/**
 * Wipes and releases a key handle (idempotent).
 * @param {number} h
 */

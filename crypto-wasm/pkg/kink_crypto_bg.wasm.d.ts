@@ -4,6 +4,7 @@
 export const memory: WebAssembly.Memory;
 export function last_status(): number;
 export function key_new(a: number, b: number, c: number): number;
+export function key_clone(a: number): number;
 export function key_free(a: number): void;
 export function key_count(): number;
 export function key_export(a: number, b: number, c: number, d: number): number;

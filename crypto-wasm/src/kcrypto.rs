@@ -17,6 +17,8 @@ use hmac::{Hmac, Mac as _};
 use sha1::{Digest, Sha1};
 use sha2::{Sha256, Sha384};
 use subtle::ConstantTimeEq;
+use core::cell::RefCell;
+use std::rc::Rc;
 use zeroize::Zeroize;
 
 /// AES block size in octets.
@@ -497,15 +499,63 @@ pub struct UsageKeys {
     ke_ki: Option<(AesKey, MacKey)>,
 }
 
-/// A protocol key with its derived-key cache.
-pub struct KeyState {
-    /// The enctype.
-    pub et: Enctype,
-    bytes: Vec<u8>,
+/// The keys derived from one base key. Shared by a key and its clones
+/// ([`KeyState::clone`]); wiped when the last of them lets go of it.
+#[derive(Default)]
+struct Derived {
     usages: Vec<UsageKeys>,
     /// 17/18: AES under DK(key, "prf"); 19/20: HMAC keyed with the base key.
     prf_aes: Option<AesKey>,
     prf_mac: Option<MacKey>,
+}
+
+impl Derived {
+    fn wipe(&mut self) {
+        for u in self.usages.iter_mut() {
+            wipe_usage(u);
+        }
+        self.usages.clear();
+        if let Some(a) = self.prf_aes.as_mut() {
+            wipe_pod(a);
+        }
+        if let Some(m) = self.prf_mac.as_mut() {
+            wipe_pod(m);
+        }
+        self.prf_aes = None;
+        self.prf_mac = None;
+    }
+
+    /// Index of the cache entry of `usage`, created (and the oldest entry
+    /// evicted and wiped when the cache is full) if missing.
+    fn entry(&mut self, usage: u32) -> usize {
+        if let Some(i) = self.usages.iter().position(|u| u.usage == usage) {
+            return i;
+        }
+        if self.usages.len() >= MAX_CACHED_USAGES {
+            let mut old = self.usages.remove(0);
+            wipe_usage(&mut old);
+        }
+        self.usages.push(UsageKeys { usage, kc: None, ke_ki: None });
+        self.usages.len() - 1
+    }
+}
+
+impl Drop for Derived {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+/// A protocol key with its derived-key cache. A clone has its own copy of
+/// the key octets and shares the derived-key cache with the original (keys
+/// derived through either serve both); each copy's `wipe` zeroes its octets,
+/// and the shared derived keys are zeroed when the last copy is wiped.
+#[derive(Clone)]
+pub struct KeyState {
+    /// The enctype.
+    pub et: Enctype,
+    bytes: Vec<u8>,
+    derived: Rc<RefCell<Derived>>,
 }
 
 /// Cache bound per key: KINK uses usages 39 and 40, Kerberos a handful more.
@@ -527,7 +577,7 @@ impl KeyState {
         if bytes.len() != et.key_len() {
             return Err(Error::KeyLength);
         }
-        Ok(KeyState { et, bytes: bytes.to_vec(), usages: Vec::new(), prf_aes: None, prf_mac: None })
+        Ok(KeyState { et, bytes: bytes.to_vec(), derived: Rc::new(RefCell::new(Derived::default())) })
     }
 
     /// The key bytes.
@@ -535,43 +585,31 @@ impl KeyState {
         &self.bytes
     }
 
-    /// Index of the cache entry of `usage`, created (and the oldest entry
-    /// evicted and wiped when the cache is full) if missing.
-    fn entry(&mut self, usage: u32) -> usize {
-        if let Some(i) = self.usages.iter().position(|u| u.usage == usage) {
-            return i;
-        }
-        if self.usages.len() >= MAX_CACHED_USAGES {
-            let mut old = self.usages.remove(0);
-            wipe_usage(&mut old);
-        }
-        self.usages.push(UsageKeys { usage, kc: None, ke_ki: None });
-        self.usages.len() - 1
-    }
-
-    fn kc(&mut self, usage: u32) -> &MacKey {
+    fn with_kc<R>(&mut self, usage: u32, f: impl FnOnce(&MacKey) -> R) -> R {
         let et = self.et;
-        let i = self.entry(usage);
-        if self.usages[i].kc.is_none() {
+        let mut d = self.derived.borrow_mut();
+        let i = d.entry(usage);
+        if d.usages[i].kc.is_none() {
             let mut kc = derive_usage_key(et, &self.bytes, usage, Role::Kc);
-            self.usages[i].kc = Some(MacKey::new(et.hash(), &kc));
+            d.usages[i].kc = Some(MacKey::new(et.hash(), &kc));
             kc.zeroize();
         }
-        self.usages[i].kc.as_ref().expect("set above")
+        f(d.usages[i].kc.as_ref().expect("set above"))
     }
 
     fn with_ke_ki<R>(&mut self, usage: u32, f: impl FnOnce(&AesKey, &MacKey) -> R) -> R {
         let et = self.et;
-        let i = self.entry(usage);
-        if self.usages[i].ke_ki.is_none() {
+        let mut d = self.derived.borrow_mut();
+        let i = d.entry(usage);
+        if d.usages[i].ke_ki.is_none() {
             let mut ke = derive_usage_key(et, &self.bytes, usage, Role::Ke);
             let mut ki = derive_usage_key(et, &self.bytes, usage, Role::Ki);
             let pair = (AesKey::new(&ke).expect("derived key length"), MacKey::new(et.hash(), &ki));
             ke.zeroize();
             ki.zeroize();
-            self.usages[i].ke_ki = Some(pair);
+            d.usages[i].ke_ki = Some(pair);
         }
-        let (a, m) = self.usages[i].ke_ki.as_ref().expect("set above");
+        let (a, m) = d.usages[i].ke_ki.as_ref().expect("set above");
         f(a, m)
     }
 
@@ -661,15 +699,16 @@ impl KeyState {
     /// get_mic with the enctype's mandatory checksum (types 15, 16, 19, 20).
     pub fn get_mic(&mut self, usage: u32, data: &[u8]) -> Vec<u8> {
         let h = self.et.mac_len();
-        let kc = self.kc(usage);
-        kc.mac(&[data]).as_slice()[..h].to_vec()
+        self.with_kc(usage, |kc| kc.mac(&[data]).as_slice()[..h].to_vec())
     }
 
     /// get_mic into `out` (exactly mac_len octets).
     pub fn get_mic_into(&mut self, usage: u32, data: &[u8], out: &mut [u8]) {
         let h = self.et.mac_len();
-        let m = self.kc(usage).mac(&[data]);
-        out.copy_from_slice(&m.as_slice()[..h]);
+        self.with_kc(usage, |kc| {
+            let m = kc.mac(&[data]);
+            out.copy_from_slice(&m.as_slice()[..h]);
+        })
     }
 
     /// verify_mic in constant time.
@@ -678,18 +717,18 @@ impl KeyState {
         if mic.len() != h {
             return false;
         }
-        let kc = self.kc(usage);
-        bool::from(kc.mac(&[data]).as_slice()[..h].ct_eq(mic))
+        self.with_kc(usage, |kc| bool::from(kc.mac(&[data]).as_slice()[..h].ct_eq(mic)))
     }
 
     /// The enctype's pseudo-random function over the concatenation of `parts`.
     pub fn prf(&mut self, parts: &[&[u8]], mode: PrfMode) -> Vec<u8> {
         let et = self.et;
+        let mut d = self.derived.borrow_mut();
         if et.is_sha2() {
-            if self.prf_mac.is_none() {
-                self.prf_mac = Some(MacKey::new(et.hash(), &self.bytes));
+            if d.prf_mac.is_none() {
+                d.prf_mac = Some(MacKey::new(et.hash(), &self.bytes));
             }
-            let mk = self.prf_mac.as_ref().expect("set above");
+            let mk = d.prf_mac.as_ref().expect("set above");
             let bits: u32 = if et == Enctype::Aes128Sha256 { 256 } else { 384 };
             let mut v: Vec<&[u8]> = Vec::with_capacity(parts.len() + 4);
             v.push(&[0, 0, 0, 1]);
@@ -700,27 +739,27 @@ impl KeyState {
             v.push(&kb);
             return mk.mac(&v).as_slice().to_vec();
         }
-        if self.prf_aes.is_none() {
+        if d.prf_aes.is_none() {
             let mut kp = derive_key(et, &self.bytes, b"prf", Role::Ke);
-            self.prf_aes = Some(AesKey::new(&kp).expect("derived key length"));
+            d.prf_aes = Some(AesKey::new(&kp).expect("derived key length"));
             kp.zeroize();
         }
-        let kp = self.prf_aes.as_ref().expect("set above");
+        let kp = d.prf_aes.as_ref().expect("set above");
         let mut hsh = Sha1::new();
         for p in parts {
             hsh.update(p);
         }
-        let mut d = hsh.finalize().to_vec();
+        let mut digest = hsh.finalize().to_vec();
         let iv = [0u8; BLOCK];
         match mode {
             PrfMode::Racoon2 => {
-                cts_encrypt(kp, &iv, &mut d).expect("20 ≥ 16");
-                d
+                cts_encrypt(kp, &iv, &mut digest).expect("20 ≥ 16");
+                digest
             }
             PrfMode::Mit => {
                 let mut b = [0u8; BLOCK];
-                b.copy_from_slice(&d[..BLOCK]);
-                d.zeroize();
+                b.copy_from_slice(&digest[..BLOCK]);
+                digest.zeroize();
                 kp.enc(&mut b);
                 let out = b.to_vec();
                 b.zeroize();
@@ -745,21 +784,12 @@ impl KeyState {
         out
     }
 
-    /// Zeroes the key and every cached derived state.
+    /// Zeroes the key octets and lets go of the derived-key cache, which is
+    /// wiped now unless a clone still shares it (then with the last clone).
     pub fn wipe(&mut self) {
         self.bytes.zeroize();
-        for u in self.usages.iter_mut() {
-            wipe_usage(u);
-        }
-        self.usages.clear();
-        if let Some(a) = self.prf_aes.as_mut() {
-            wipe_pod(a);
-        }
-        if let Some(m) = self.prf_mac.as_mut() {
-            wipe_pod(m);
-        }
-        self.prf_aes = None;
-        self.prf_mac = None;
+        // Dropping the last reference runs Derived's Drop, which wipes it.
+        drop(core::mem::replace(&mut self.derived, Rc::new(RefCell::new(Derived::default()))));
     }
 }
 
@@ -975,5 +1005,26 @@ mod tests {
         assert_eq!(&r[16..20], &m[0..4]);
         k.wipe();
         assert!(k.bytes().iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn clone_shares_derived_keys() {
+        let mut a = KeyState::new(Enctype::Aes256Sha1, &[7u8; 32]).unwrap();
+        let mut b = a.clone();
+        // Derived through the clone, used through the original, and the other way round.
+        let ct = b.encrypt(39, &[3u8; 16], b"payload").unwrap();
+        assert_eq!(Rc::strong_count(&a.derived), 2);
+        assert_eq!(a.derived.borrow().usages.len(), 1);
+        assert_eq!(a.decrypt(39, &ct).unwrap(), b"payload");
+        let mic = a.get_mic(40, b"msg");
+        assert!(b.verify_mic(40, b"msg", &mic));
+        assert_eq!(a.keymat(b"seed", 36, PrfMode::Racoon2), b.keymat(b"seed", 36, PrfMode::Racoon2));
+        // Wiping the clone zeroes its octets and leaves the original whole.
+        b.wipe();
+        assert!(b.bytes().iter().all(|&x| x == 0));
+        assert_eq!(Rc::strong_count(&a.derived), 1);
+        assert_eq!(a.decrypt(39, &ct).unwrap(), b"payload");
+        a.wipe();
+        assert!(a.derived.borrow().usages.is_empty());
     }
 }

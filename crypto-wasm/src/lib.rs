@@ -125,18 +125,36 @@ pub fn key_new(enctype: u32, mut bytes: Vec<u8>) -> u32 {
             set_status(code(e));
             0
         }
-        Ok(k) => TABLE.with(|t| {
-            let mut t = t.borrow_mut();
-            t.status = OK;
-            let b = Box::new(k);
-            if let Some(h) = t.free.pop() {
-                t.slots[(h - 1) as usize] = Some(b);
-                h
-            } else {
-                t.slots.push(Some(b));
-                t.slots.len() as u32
-            }
-        }),
+        Ok(k) => insert(Box::new(k)),
+    }
+}
+
+/// Stores a key state in a free slot; returns its handle and sets the status OK.
+fn insert(b: Box<KeyState>) -> u32 {
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        t.status = OK;
+        if let Some(h) = t.free.pop() {
+            t.slots[(h - 1) as usize] = Some(b);
+            h
+        } else {
+            t.slots.push(Some(b));
+            t.slots.len() as u32
+        }
+    })
+}
+
+/// Copies a key together with its cached derived keys into a new handle
+/// (for a cache that hands out keys its callers dispose); returns the handle,
+/// or 0 with the status set for an unknown handle.
+#[wasm_bindgen]
+pub fn key_clone(h: u32) -> u32 {
+    match with_key(h, |k| Ok(Box::new(k.clone()))) {
+        Err(c) => {
+            set_status(c);
+            0
+        }
+        Ok(b) => insert(b),
     }
 }
 

@@ -16,7 +16,8 @@ import { decodeApReq, encodeApReq } from "../../../core/kerberos/messages.ts";
 import { KeyUsage } from "../../../core/kerberos/iana.ts";
 import { readCcache } from "../../../core/kerberos/ccache.ts";
 import { credentialsFromCcache } from "../../../core/kerberos/client.ts";
-import { checksumType, getMic, Key } from "../../../core/crypto/mod.ts";
+import { checksumType, getMic, Key, keymat } from "../../../core/crypto/mod.ts";
+import { key_count } from "../../../core/crypto/wasm.ts";
 import type { ServiceOptions, VerifiedApReq } from "../../../core/kerberos/service.ts";
 import { buildStatus } from "../../../core/wire/builders.ts";
 import { ReceiveError, receiveKinkMessage } from "../../../core/wire/receive.ts";
@@ -268,6 +269,122 @@ Deno.test("kerberos service: skew, authenticator checksum, replay recording on M
       s.dispose();
     });
     alice.dispose();
+  });
+});
+
+Deno.test("kerberos service: a ticket presented again comes from the ticket cache and passes or fails exactly as when decrypted afresh", async (t) => {
+  await withRealm({ principals: ["alice", "bob", SERVICE] }, async (realm) => {
+    const { alice, st } = await setup(realm);
+    const bob = new KerberosClient(parsePrincipal(realm.principal("bob")), {
+      keytab: readKeytab(Deno.readFileSync(realm.keytab("bob"))),
+    }, { kdcs: () => [realm.kdc] });
+    const st2 = await bob.getServiceTicket(parsePrincipal(realm.principal(SERVICE)));
+    const svcPrinc = parsePrincipal(realm.principal(SERVICE));
+    const keys = readKeytab(Deno.readFileSync(realm.keytab(SERVICE)));
+    const clock = new ManualClock(Date.now());
+    const svc = (ticketCacheSize?: number) =>
+      new KerberosService({
+        keys,
+        principal: svcPrinc,
+        replayCache: ReplayCache.open({ skewMs: 300_000, firstStart: true, clock }),
+        clock,
+        ...(ticketCacheSize === undefined ? {} : { ticketCacheSize }),
+      });
+    const ap = (who = alice, cred = st) =>
+      makeApReq(who.principal, cred.ticket, cred.sessionKey, { clock }).apReq;
+    const seed = { protocol: 3, spi: 0x1234, ni: new Uint8Array(16).fill(7) };
+    // The session key the KDC gave alice: what every verification must hand out.
+    const kdcKeymat = keymat(st.sessionKey, seed, 36);
+
+    await t.step(
+      "the same ticket twice: one decryption kept, the KDC's session key both times",
+      () => {
+        const keysBefore = key_count();
+        const s = svc();
+        assertEquals(s.cachedTickets, 0);
+        const v1 = s.verifyApReq(ap());
+        assertEquals(s.cachedTickets, 1);
+        const v2 = s.verifyApReq(ap());
+        assertEquals(s.cachedTickets, 1);
+        for (const v of [v1, v2]) {
+          assertEquals(keymat(v.sessionKey, seed, 36), kdcKeymat);
+          assertEquals(v.clientName, realm.principal("alice"));
+          assertEquals(v.serverName, realm.principal(SERVICE));
+          assertEquals(v.kvno, 1);
+          assertEquals(v.encTicketPart.endtime.getTime(), st.endtime.getTime());
+          assert(v.encTicketPart.key.keyvalue.every((b) => b === 0), "session key octets zeroed");
+        }
+        // The caller owns each key: disposing one leaves the next verification whole.
+        v1.sessionKey.dispose();
+        const v3 = s.verifyApReq(ap());
+        assertEquals(keymat(v3.sessionKey, seed, 36), kdcKeymat);
+        v2.sessionKey.dispose();
+        v3.sessionKey.dispose();
+        // dispose() zeroes and frees the cached keys with the service keys.
+        s.dispose();
+        assertEquals(s.cachedTickets, 0);
+        assertEquals(key_count(), keysBefore);
+      },
+    );
+
+    await t.step("a cached ticket still expires: KRB_AP_ERR_TKT_EXPIRED past its end time", () => {
+      const own = new ManualClock(clock.now());
+      const s = new KerberosService({
+        keys,
+        principal: svcPrinc,
+        replayCache: ReplayCache.open({ skewMs: 300_000, firstStart: true, clock: own }),
+        clock: own,
+      });
+      const apNow = () =>
+        makeApReq(alice.principal, st.ticket, st.sessionKey, { clock: own }).apReq;
+      s.verifyApReq(apNow()).sessionKey.dispose();
+      own.advanceTo(st.endtime.getTime() + 300_001);
+      expectAp(() => s.verifyApReq(apNow()), ErrorCode.KRB_AP_ERR_TKT_EXPIRED);
+      s.dispose();
+    });
+
+    await t.step(
+      "another ciphertext with the same tail, kvno or server: decrypted (and refused) afresh",
+      () => {
+        const s = svc();
+        s.verifyApReq(ap()).sessionKey.dispose();
+        const tampered = decodeApReq(ap());
+        delete tampered.ticket.raw;
+        tampered.ticket.encPart.cipher[0]! ^= 1; // the cache key (length, last 16 octets) is unchanged
+        expectAp(() => s.verifyApReq(encodeApReq(tampered)), ErrorCode.KRB_AP_ERR_BAD_INTEGRITY);
+        const kvno = decodeApReq(ap());
+        delete kvno.ticket.raw;
+        kvno.ticket.encPart.kvno = 7;
+        expectAp(() => s.verifyApReq(encodeApReq(kvno)), ErrorCode.KRB_AP_ERR_BADKEYVER);
+        const other = decodeApReq(ap());
+        delete other.ticket.raw;
+        other.ticket.sname = { ...other.ticket.sname, components: ["kink", "c.kink.test"] };
+        expectAp(() => s.verifyApReq(encodeApReq(other)), ErrorCode.KRB_AP_ERR_NOT_US);
+        // The genuine ticket is still served.
+        s.verifyApReq(ap()).sessionKey.dispose();
+        assertEquals(s.cachedTickets, 1);
+        s.dispose();
+      },
+    );
+
+    await t.step("the cache holds at most ticketCacheSize tickets; 0 turns it off", () => {
+      const s = svc(1);
+      for (let i = 0; i < 3; i++) {
+        s.verifyApReq(ap()).sessionKey.dispose();
+        const v = s.verifyApReq(ap(bob, st2));
+        assertEquals(v.clientName, realm.principal("bob"));
+        v.sessionKey.dispose();
+        assertEquals(s.cachedTickets, 1);
+      }
+      s.dispose();
+      const off = svc(0);
+      off.verifyApReq(ap()).sessionKey.dispose();
+      assertEquals(off.cachedTickets, 0);
+      off.dispose();
+      throws(() => svc(-1), (e: unknown) => e instanceof KerberosError);
+    });
+    alice.dispose();
+    bob.dispose();
   });
 });
 

@@ -242,6 +242,40 @@ seededTest("dispose zeroes the key in wasm memory, is idempotent, and blocks fur
   assertEquals(key_count(), before);
 });
 
+seededTest(
+  "a clone is the same key: results agree, each copy is disposed on its own, no bytes in inspect",
+  (r) => {
+    const before = key_count();
+    const bytes = r.fill(new Uint8Array(32));
+    const a = Key.fromBytes(18, bytes);
+    const ct = encrypt(a, 39, new Uint8Array(70), r); // derives usage 39 before the clone
+    const b = a.clone();
+    assertEquals(key_count(), before + 2);
+    assertEquals([b.enctype, b.length], [18, 32]);
+    assertEquals(String(b).includes(toHex(bytes).slice(0, 8)), false);
+    assertEquals(Deno.inspect(b).includes(toHex(bytes).slice(0, 8)), false);
+    // The same key: each decrypts and checks what the other made, KEYMAT agrees.
+    assertEquals(decrypt(b, 39, ct).length, 70);
+    const mic = getMic(b, 40, new Uint8Array(9));
+    assertEquals(verifyMic(a, 40, new Uint8Array(9), mic), true);
+    const seed = { protocol: 3, spi: 0x1234, ni: r.fill(new Uint8Array(16)) };
+    assertEquals(toHex(keymat(a, seed, 36)), toHex(keymat(b, seed, 36)));
+    assertEquals(toHex(b.exportBytes()), toHex(bytes));
+    // Disposing the clone leaves the original whole, and the other way round.
+    b.dispose();
+    assertEquals(key_count(), before + 1);
+    assertEquals(decrypt(a, 39, ct).length, 70);
+    const c = a.clone();
+    a.dispose();
+    assertEquals(verifyMic(c, 40, new Uint8Array(9), mic), true);
+    assertEquals(contains(wasmMemory(), bytes), true);
+    c.dispose();
+    assertEquals(contains(wasmMemory(), bytes), false); // gone with the last copy
+    assertEquals(key_count(), before);
+    assertEquals(assertThrows(() => c.clone(), CryptoError, "disposed").category, "disposed");
+  },
+);
+
 seededTest("plaintexts and key bytes passed through wasm do not linger in freed memory", (r) => {
   const secret = r.fill(new Uint8Array(48));
   const k = Key.random(18, r);
