@@ -188,10 +188,26 @@ export class ByteWriter {
   /** Number of octets written so far. */
   length = 0;
 
-  /** @param initial initial capacity in octets */
-  constructor(initial = 256) {
-    this.#buf = new Uint8Array(Math.max(16, initial));
-    this.#view = new DataView(this.#buf.buffer);
+  /**
+   * @param initial initial capacity in octets, or a buffer to write into
+   *   from offset 0 (reused rather than allocated; see {@link ByteWriter.buffer})
+   */
+  constructor(initial: number | Uint8Array = 256) {
+    this.#buf = typeof initial === "number" ? new Uint8Array(Math.max(16, initial)) : initial;
+    this.#view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
+  }
+
+  /**
+   * The buffer written into: the one given to the constructor, or a larger
+   * one once the data outgrew it. For a caller that reuses buffers.
+   */
+  get buffer(): Uint8Array {
+    return this.#buf;
+  }
+
+  /** A view (not a copy) of the octets written in `start .. end` (default: all). */
+  view(start = 0, end = this.length): Uint8Array {
+    return this.#buf.subarray(start, Math.min(end, this.length));
   }
 
   #grow(n: number): void {

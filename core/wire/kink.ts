@@ -639,7 +639,24 @@ export interface KinkEncodeOptions {
  * = Length − CksumLen and CksumLen = 0).
  */
 export function encodeKinkMessage(msg: KinkMessage, options: KinkEncodeOptions = {}): Uint8Array {
-  const w = new ByteWriter(1024);
+  // The outer message holds nothing secret (KINK_ENCRYPT is sealed before it is
+  // written), so one buffer serves every message: a fresh 1 KiB buffer per
+  // message cost more than the rest of the encoding. A nested call (none today)
+  // finds it taken and allocates.
+  const spare = scratch;
+  scratch = undefined;
+  const w = new ByteWriter(spare ?? 1024);
+  try {
+    return encodeInto(w, msg, options);
+  } finally {
+    if (spare) scratch = w.buffer.length <= 65536 ? w.buffer : spare;
+  }
+}
+
+/** The reusable buffer of {@link encodeKinkMessage} (undefined while in use). */
+let scratch: Uint8Array | undefined = new Uint8Array(1024);
+
+function encodeInto(w: ByteWriter, msg: KinkMessage, options: KinkEncodeOptions): Uint8Array {
   if (!Number.isInteger(msg.type) || msg.type < 0 || msg.type > 255) {
     throw invalid(`message type ${msg.type}`);
   }
@@ -653,8 +670,7 @@ export function encodeKinkMessage(msg: KinkMessage, options: KinkEncodeOptions =
   w.setU16At(2, signedLength);
   let cksum: Uint8Array | undefined;
   if (options.key && !options.noChecksum) {
-    const body = w.finish();
-    cksum = options.key.getMic(KEY_USAGE_KINK_CKSUM, body);
+    cksum = options.key.getMic(KEY_USAGE_KINK_CKSUM, w.view());
   } else if (!options.key && msg.cksum && msg.cksum.length) {
     cksum = msg.cksum;
   }
