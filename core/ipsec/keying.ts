@@ -90,21 +90,6 @@ export interface KeyedSa {
   config?: SaConfig;
 }
 
-const INSPECT = [Symbol.for("Deno.customInspect"), Symbol.for("nodejs.util.inspect.custom")];
-
-/** `Deno.inspect`/`console.log` of an algorithm record show its name and key length, never the key. */
-function redact(algo: { name: string; key: Uint8Array }): void {
-  for (const sym of INSPECT) {
-    Object.defineProperty(algo, sym, {
-      value(this: { name: string; key: Uint8Array }) {
-        return `${this.name} <${this.key.length}-octet key redacted>`;
-      },
-      enumerable: false,
-      configurable: true,
-    });
-  }
-}
-
 /** Default anti-replay window (packets). */
 export const DEFAULT_REPLAY_WINDOW = 32;
 const CTX = "key SA";
@@ -163,10 +148,7 @@ function keyOne(
   );
   const keys = splitKeymat(km, layout);
   km.fill(0);
-  const algs = kernelAlgorithms(layout, keys);
-  if (algs.enc) redact(algs.enc);
-  if (algs.auth) redact(algs.auth);
-  if (algs.aead) redact(algs.aead);
+  const algs = kernelAlgorithms(layout, keys); // inspect output hides their keys
   keys.encKey.fill(0);
   keys.authKey.fill(0);
   keys.salt?.fill(0);

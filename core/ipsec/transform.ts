@@ -23,7 +23,15 @@ import {
   SaAttributeType,
   type Transform,
 } from "../wire/mod.ts";
-import type { AeadAlgo, AuthAlgo, CryptAlgo, XfrmMode } from "../kernel/mod.ts";
+import {
+  type AeadAlgo,
+  type AuthAlgo,
+  type CryptAlgo,
+  RedactedAeadAlgo,
+  RedactedAuthAlgo,
+  RedactedCryptAlgo,
+  type XfrmMode,
+} from "../kernel/mod.ts";
 import { IpsecError } from "./errors.ts";
 
 /** SA lifetimes as negotiated (SA Life Type/Duration pairs, RFC 2407 §4.5). */
@@ -366,7 +374,10 @@ export function splitKeymat(keymat: Uint8Array, layout: KeyLayout): SaKeys {
   return out;
 }
 
-/** The kernel algorithms of an SA with its keys (copies of `keys`' buffers). */
+/**
+ * The kernel algorithms of an SA with its keys (copies of `keys`' buffers);
+ * `Deno.inspect` of each shows its name and key length, never the key.
+ */
 export function kernelAlgorithms(
   layout: KeyLayout,
   keys: SaKeys,
@@ -376,15 +387,17 @@ export function kernelAlgorithms(
     const k = new Uint8Array(keys.encKey.length + (keys.salt?.length ?? 0));
     k.set(keys.encKey, 0);
     if (keys.salt) k.set(keys.salt, keys.encKey.length);
-    out.aead = { name: layout.aead.name, key: k, icvBits: layout.aead.icvBits };
+    out.aead = new RedactedAeadAlgo(layout.aead.name, k, layout.aead.icvBits);
   }
-  if (layout.encName !== undefined) out.enc = { name: layout.encName, key: keys.encKey.slice() };
+  if (layout.encName !== undefined) {
+    out.enc = new RedactedCryptAlgo(layout.encName, keys.encKey.slice());
+  }
   if (layout.auth) {
-    out.auth = {
-      name: layout.auth.name,
-      key: keys.authKey.slice(),
-      truncBits: layout.auth.truncBits,
-    };
+    out.auth = new RedactedAuthAlgo(
+      layout.auth.name,
+      keys.authKey.slice(),
+      layout.auth.truncBits,
+    );
   }
   return out;
 }
