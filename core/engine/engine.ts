@@ -2514,8 +2514,8 @@ export class Engine implements EngineApi {
       return;
     }
     const verdict = this.#replay.check({
-      client: formatPrincipal(verified.client),
-      server: formatPrincipal(verified.server),
+      client: verified.clientName,
+      server: verified.serverName,
       ctimeMs: verified.authenticator.ctime.getTime(),
       cusec: verified.authenticator.cusec,
     });

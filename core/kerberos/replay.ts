@@ -280,6 +280,7 @@ export class ReplayCache {
     if (this.#recoveringUntil > now) {
       return { ok: false, reason: "recovering", until: this.#recoveringUntil };
     }
+    if (this.#entries.size === 0) return { ok: true }; // nothing to find: no digest needed
     const exp = this.#entries.get(digestEntry(e));
     if (exp !== undefined && exp > now) return { ok: false, reason: "replay" };
     return { ok: true };
