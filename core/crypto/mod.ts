@@ -513,8 +513,10 @@ export interface KeymatSeed {
   dhSecret?: Uint8Array;
 }
 
-/** The seed octets `[g^xy ‖] protocol ‖ SPI ‖ Ni_b ‖ Nr_b`. */
-export function keymatSeed(seed: KeymatSeed): Uint8Array {
+const NO_OCTETS = new Uint8Array(0);
+
+/** Validates a seed; returns its length. */
+function checkSeed(seed: KeymatSeed): number {
   const ctx = "keymat";
   if (!Number.isInteger(seed.protocol) || seed.protocol < 0 || seed.protocol > 255) {
     throw new CryptoError("invalid-input", ctx, `protocol must be 0..255, got ${seed.protocol}`);
@@ -523,18 +525,32 @@ export function keymatSeed(seed: KeymatSeed): Uint8Array {
     throw new CryptoError("invalid-input", ctx, `SPI must be a 32-bit unsigned integer`);
   }
   assertBytes(seed.ni, "Ni", ctx);
-  const nr = seed.nr ?? new Uint8Array(0);
-  const dh = seed.dhSecret ?? new Uint8Array(0);
+  const nr = seed.nr ?? NO_OCTETS;
+  const dh = seed.dhSecret ?? NO_OCTETS;
   assertBytes(nr, "Nr", ctx);
   assertBytes(dh, "DH secret", ctx);
-  const out = new Uint8Array(dh.length + 5 + seed.ni.length + nr.length);
-  out.set(dh, 0);
-  let o = dh.length;
+  return dh.length + 5 + seed.ni.length + nr.length;
+}
+
+/** Writes the (checked) seed octets into `out` at `at`. */
+function writeSeed(seed: KeymatSeed, out: Uint8Array, at: number): void {
+  const dh = seed.dhSecret ?? NO_OCTETS;
+  out.set(dh, at);
+  let o = at + dh.length;
+  const spi = seed.spi >>> 0;
   out[o++] = seed.protocol;
-  new DataView(out.buffer).setUint32(o, seed.spi >>> 0);
-  o += 4;
+  out[o++] = spi >>> 24;
+  out[o++] = (spi >>> 16) & 0xff;
+  out[o++] = (spi >>> 8) & 0xff;
+  out[o++] = spi & 0xff;
   out.set(seed.ni, o);
-  out.set(nr, o + seed.ni.length);
+  out.set(seed.nr ?? NO_OCTETS, o + seed.ni.length);
+}
+
+/** The seed octets `[g^xy ‖] protocol ‖ SPI ‖ Ni_b ‖ Nr_b`. */
+export function keymatSeed(seed: KeymatSeed): Uint8Array {
+  const out = new Uint8Array(checkSeed(seed));
+  writeSeed(seed, out, 0);
   return out;
 }
 
@@ -560,11 +576,10 @@ export function keymat(
     );
   }
   const m = assertMode(mode, ctx);
-  const s = keymatSeed(seed);
-  const n = s.length;
+  // The seed (it may hold the DH secret) is written straight into the I/O buffer.
+  const n = checkSeed(seed);
   const ptr = w.ioReserve(n + length);
-  w.mem().set(s, ptr);
-  s.fill(0);
+  writeSeed(seed, w.mem(), ptr);
   const st = w.io_keymat(h, n, length, m);
   const view = w.mem();
   const out = view.slice(ptr + n, ptr + n + length);
