@@ -56,6 +56,124 @@ import { randomBelow, type RandomSource, systemRandom } from "../util/random.ts"
 /** Seconds a larval SA from {@link MemoryKernel.allocSpi} lives (the kernel's `xfrm_acq_expires`). */
 export const ACQ_EXPIRES_SECONDS = 30;
 
+/** One pending lifetime (or ACQUIRE back-off) deadline of the model. */
+interface Deadline {
+  at: number;
+  seq: number;
+  fn: () => void;
+  /** Position in the heap; -1 once fired or cancelled. */
+  idx: number;
+}
+
+/**
+ * The model's deadlines on one timer of the clock: a binary heap by (time,
+ * creation), with the clock armed for the earliest only. An SA used to set
+ * two clock timers (soft and hard lifetime) and a larval SA one; with the
+ * system clock each was a `setTimeout`, which cost more than the rest of
+ * adding the SA. Cancelling removes the entry from the heap at once, so
+ * memory follows the live SAs however many come and go.
+ */
+class Deadlines {
+  readonly #clock: TimerClock;
+  readonly #heap: Deadline[] = [];
+  #seq = 0;
+  #armed: TimerId | undefined;
+  #armedAt = Infinity;
+
+  constructor(clock: TimerClock) {
+    this.#clock = clock;
+  }
+
+  /** Calls `fn` once the clock reaches `at`. */
+  add(at: number, fn: () => void): Deadline {
+    const d: Deadline = { at, seq: this.#seq++, fn, idx: this.#heap.length };
+    this.#heap.push(d);
+    this.#up(d.idx);
+    if (at < this.#armedAt) this.#arm(at);
+    return d;
+  }
+
+  /** Cancels a deadline (ignored once fired or cancelled). */
+  cancel(d: Deadline): void {
+    const i = d.idx;
+    if (i < 0) return;
+    d.idx = -1;
+    const last = this.#heap.pop()!;
+    if (last !== d) {
+      this.#heap[i] = last;
+      last.idx = i;
+      this.#down(i);
+      this.#up(last.idx);
+    }
+    // The clock stays armed: a wake-up with nothing due only re-arms.
+  }
+
+  /** Cancels everything (the model is closed). */
+  clear(): void {
+    for (const d of this.#heap) d.idx = -1;
+    this.#heap.length = 0;
+    if (this.#armed !== undefined) this.#clock.clearTimer(this.#armed);
+    this.#armed = undefined;
+    this.#armedAt = Infinity;
+  }
+
+  #arm(at: number): void {
+    if (this.#armed !== undefined) this.#clock.clearTimer(this.#armed);
+    this.#armedAt = at;
+    this.#armed = this.#clock.setTimer(at, () => this.#fire());
+  }
+
+  #fire(): void {
+    this.#armed = undefined;
+    this.#armedAt = Infinity;
+    const now = this.#clock.now();
+    for (let top = this.#heap[0]; top !== undefined && top.at <= now; top = this.#heap[0]) {
+      this.cancel(top);
+      top.fn();
+    }
+    const next = this.#heap[0];
+    if (next !== undefined && next.at < this.#armedAt) this.#arm(next.at);
+  }
+
+  #less(a: Deadline, b: Deadline): boolean {
+    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  }
+
+  #up(i: number): void {
+    const h = this.#heap;
+    const d = h[i]!;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const q = h[p]!;
+      if (!this.#less(d, q)) break;
+      h[i] = q;
+      q.idx = i;
+      i = p;
+    }
+    h[i] = d;
+    d.idx = i;
+  }
+
+  #down(i: number): void {
+    const h = this.#heap;
+    const n = h.length;
+    const d = h[i]!;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && this.#less(h[r]!, h[l]!) ? r : l;
+      const m = h[c]!;
+      if (!this.#less(m, d)) break;
+      h[i] = m;
+      m.idx = i;
+      i = c;
+    }
+    h[i] = d;
+    d.idx = i;
+  }
+}
+
 /** Options of {@link MemoryKernel}. */
 export interface MemoryKernelOptions {
   /** Clock for lifetimes, `addTime` and ACQUIRE back-off (default {@link systemClock}). */
@@ -67,7 +185,7 @@ export interface MemoryKernelOptions {
 interface PolEntry {
   pol: PolicyState;
   seqNo: number;
-  timers: TimerId[] | undefined;
+  timers: Deadline[] | undefined;
 }
 
 function refuse(context: string, errno: number): KernelError {
@@ -157,7 +275,7 @@ class StoredSa {
   /** ALLOCSPI parameters while a larval SA has no SPI yet. */
   larvalKey: string | undefined = undefined;
   larval: boolean;
-  timers: TimerId[] | undefined = undefined;
+  timers: Deadline[] | undefined = undefined;
   softFired = false;
   src: string;
   dst: string;
@@ -395,6 +513,7 @@ export class MemoryKernel implements KernelIpsec {
   /** Always 0: the model holds only what it can describe. */
   readonly undecodable = 0;
   readonly #clock: TimerClock;
+  readonly #deadlines: Deadlines;
   readonly #random: RandomSource;
   readonly #sas = new SaTable();
   readonly #pols = new Map<string, PolEntry>();
@@ -409,6 +528,7 @@ export class MemoryKernel implements KernelIpsec {
   /** An empty model; `opts` injects the clock and the randomness. */
   constructor(opts: MemoryKernelOptions = {}) {
     this.#clock = opts.clock ?? systemClock;
+    this.#deadlines = new Deadlines(this.#clock);
     this.#random = opts.random ?? systemRandom;
   }
 
@@ -436,12 +556,12 @@ export class MemoryKernel implements KernelIpsec {
     }
   }
 
-  #after(seconds: number, fn: () => void): TimerId {
-    return this.#clock.setTimer(this.#clock.now() + seconds * 1000, fn);
+  #after(seconds: number, fn: () => void): Deadline {
+    return this.#deadlines.add(this.#clock.now() + seconds * 1000, fn);
   }
 
-  #clearTimers(timers: TimerId[] | undefined): void {
-    if (timers) { for (const t of timers) this.#clock.clearTimer(t); }
+  #clearTimers(timers: Deadline[] | undefined): void {
+    if (timers) { for (const t of timers) this.#deadlines.cancel(t); }
   }
 
   #insertSa(e: StoredSa): void {
@@ -1006,6 +1126,7 @@ export class MemoryKernel implements KernelIpsec {
     await this.flushPolicies();
     for (const s of [...this.#subs]) s.end();
     this.#subs.clear();
+    this.#deadlines.clear();
     this.#closed = true;
   }
 }

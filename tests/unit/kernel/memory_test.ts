@@ -211,3 +211,68 @@ Deno.test("memory backend: SA selectors are honoured as xfrm_state_find does —
   await sub.close();
   await k.close();
 });
+
+Deno.test("memory backend on virtual time: 600 SAs' lifetimes expire in time order, deleted and updated ones as the kernel says, on one clock timer", async () => {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  const k = new MemoryKernel({ clock, random: new SeededRandom(3) });
+  const sub = await k.subscribe();
+  const events: { spi: number; hard: boolean }[] = [];
+  const pump = (async () => {
+    for await (const e of sub) {
+      if (e.type === "expire") {
+        events.push({ spi: e.sa.spi, hard: e.hard });
+      }
+    }
+  })();
+  const [base] = saCases();
+  const t0 = clock.now();
+  const fired: { at: number; spi: number; hard: boolean }[] = [];
+  const expected: { at: number; spi: number; hard: boolean }[] = [];
+  for (let i = 0; i < 600; i++) {
+    const soft = 10 + (i * 7) % 50, hard = soft + 1 + (i * 13) % 40;
+    const spi = 0x10000 + i;
+    await k.addSa({ ...base!, spi, lifetime: { softAddSeconds: soft, hardAddSeconds: hard } });
+    if (i % 3 === 0) continue; // deleted below: never expires
+    if (i % 3 === 1) {
+      // UPDSA of a complete SA: new lifetimes (counted from now), the old deadlines gone.
+      expected.push({ at: t0 + 1000 + 5000 * 1000, spi, hard: true });
+      continue;
+    }
+    expected.push({ at: t0 + soft * 1000, spi, hard: false });
+    expected.push({ at: t0 + hard * 1000, spi, hard: true });
+  }
+  assert.ok(
+    clock.pending <= 1,
+    `the model sets one clock timer, not one per SA (${clock.pending})`,
+  );
+  clock.advance(1000);
+  for (let i = 0; i < 600; i++) {
+    const id = { dst: base!.dst, spi: 0x10000 + i, proto: "esp" as const };
+    if (i % 3 === 0) await k.deleteSa(id);
+    if (i % 3 === 1) {
+      await k.updateSa({ ...base!, spi: 0x10000 + i, lifetime: { hardAddSeconds: 5000 } });
+    }
+  }
+  // Step through time, noting when each EXPIRE shows: one second at a time up
+  // to the last original lifetime, then to 1 ms before the updated hard limit
+  // and onto it.
+  const step = async (ms: number) => {
+    const seen = events.length;
+    clock.advance(ms);
+    await new Promise((r) => setTimeout(r, 0));
+    for (const e of events.slice(seen)) fired.push({ at: clock.now(), spi: e.spi, hard: e.hard });
+  };
+  for (let s = 1; s < 100; s++) await step(1000);
+  await step(t0 + 5_001_000 - 1 - clock.now());
+  assert.equal(fired.filter((f) => f.at > t0 + 100_000).length, 0, "nothing early");
+  await step(1);
+  const order = (a: { at: number; spi: number; hard: boolean }, b: typeof a) =>
+    a.at - b.at || a.spi - b.spi || Number(a.hard) - Number(b.hard);
+  assert.deepEqual(fired.sort(order), expected.sort(order));
+  assert.equal(k.saCount, 0);
+  assert.ok(clock.pending <= 1);
+  await sub.close();
+  await pump;
+  await k.close();
+  assert.equal(clock.pending, 0, "close() leaves no timer behind");
+});
