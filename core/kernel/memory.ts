@@ -414,7 +414,7 @@ class SaTable {
   #order = 0;
   #size = 0;
   /** SAs with an SPI by (source, destination): what a packet's template may use. */
-  readonly #byPath = new Map<string, Set<StoredSa>>();
+  readonly #byPath = new Map<string, StoredSa | Set<StoredSa>>();
 
   get size(): number {
     return this.#size + this.#noSpi.size;
@@ -437,9 +437,12 @@ class SaTable {
     }
     this.#size++;
     const pk = `${e.src}|${e.dst}`;
-    let path = this.#byPath.get(pk);
-    if (!path) this.#byPath.set(pk, path = new Set());
-    path.add(e);
+    // One SA on a path (the common case between gateways with one pair each,
+    // and every SA of a load test with an address per peer) needs no Set.
+    const path = this.#byPath.get(pk);
+    if (path === undefined) this.#byPath.set(pk, e);
+    else if (path instanceof Set) path.add(e);
+    else if (path !== e) this.#byPath.set(pk, new Set([path, e]));
     const v = this.#bySpi.get(e.spi);
     if (v === undefined) this.#bySpi.set(e.spi, e);
     else if (Array.isArray(v)) v.push(e);
@@ -456,7 +459,8 @@ class SaTable {
     this.#size--;
     const pk = `${e.src}|${e.dst}`;
     const path = this.#byPath.get(pk);
-    if (path?.delete(e) && path.size === 0) this.#byPath.delete(pk);
+    if (path === e) this.#byPath.delete(pk);
+    else if (path instanceof Set && path.delete(e) && path.size === 0) this.#byPath.delete(pk);
     const v = this.#bySpi.get(e.spi);
     if (v === e) this.#bySpi.delete(e.spi);
     else if (Array.isArray(v)) {
@@ -467,7 +471,8 @@ class SaTable {
 
   /** The SAs (with an SPI) from `src` to `dst` (normalized addresses). */
   path(src: string, dst: string): Iterable<StoredSa> {
-    return this.#byPath.get(`${src}|${dst}`) ?? [];
+    const path = this.#byPath.get(`${src}|${dst}`);
+    return path === undefined ? [] : path instanceof Set ? path : [path];
   }
 
   larval(key: string): StoredSa | undefined {
