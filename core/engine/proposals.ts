@@ -11,7 +11,7 @@
  * @module
  */
 import type { Key, PrfMode } from "../crypto/mod.ts";
-import { keyQuickMode, type TransformSpec } from "../ipsec/mod.ts";
+import { keyQuickMode, type QuickModeKeying, type TransformSpec } from "../ipsec/mod.ts";
 import {
   EncapsulationMode,
   LifeType,
@@ -448,17 +448,18 @@ export function deriveSa(d: DeriveSa): SaConfig {
   if (t.auth) spec.authAlgorithm = t.auth;
   if (t.group !== undefined) spec.group = t.group;
   // keyQuickMode names directions by role; "to-initiator" with initiator = dst keys this SA.
-  const keyed = keyQuickMode({
+  const input: QuickModeKeying = {
     sas: [{ protocol: protocolId(d.protocol), transform: spec, initiatorSpi: d.spi }],
     initiator: d.dst,
     responder: d.src,
     ni: d.ni,
-    ...(d.nr ? { nr: d.nr } : {}),
-    ...(d.dhSecret ? { dhSecret: d.dhSecret } : {}),
     sessionKey: d.sessionKey,
     prf: d.prf,
     reqid: d.reqid,
-  });
+  };
+  if (d.nr) input.nr = d.nr;
+  if (d.dhSecret) input.dhSecret = d.dhSecret;
+  const keyed = keyQuickMode(input);
   const sa = keyed[0]?.config;
   if (!sa) throw new EngineError("unsupported", "derive SA", `protocol ${d.protocol}`);
   sa.mode = d.mode;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type Key, keymat, type PrfMode } from "../crypto/mod.ts";
+import { type Key, keymat, type KeymatSeed, type PrfMode } from "../crypto/mod.ts";
 import { ProtocolId } from "../wire/mod.ts";
 import type { Lifetime, Mark, SaConfig, XfrmProto } from "../kernel/mod.ts";
 import { IpsecError } from "./errors.ts";
@@ -134,18 +134,10 @@ function keyOne(
   };
   if (sa.protocol === ProtocolId.IPCOMP) return out;
   // One seed per SA (RFC 4430 §7): [g^xy ‖] protocol ‖ the receiver's SPI ‖ Ni_b ‖ Nr_b.
-  const km = keymat(
-    input.sessionKey,
-    {
-      protocol: sa.protocol,
-      spi,
-      ni: input.ni,
-      ...(input.nr ? { nr: input.nr } : {}),
-      ...(input.dhSecret ? { dhSecret: input.dhSecret } : {}),
-    },
-    layout.keymatLength,
-    input.prf,
-  );
+  const seed: KeymatSeed = { protocol: sa.protocol, spi, ni: input.ni };
+  if (input.nr) seed.nr = input.nr;
+  if (input.dhSecret) seed.dhSecret = input.dhSecret;
+  const km = keymat(input.sessionKey, seed, layout.keymatLength, input.prf);
   const keys = splitKeymat(km, layout);
   km.fill(0);
   const algs = kernelAlgorithms(layout, keys); // inspect output hides their keys
@@ -161,8 +153,12 @@ function keyOne(
     spi,
     mode: sa.transform.mode,
     replayWindow,
-    ...algs,
   };
+  // Set one by one (same order as kernelAlgorithms made them): a spread of an
+  // object with optional members was a slow path here.
+  if (algs.aead) config.aead = algs.aead;
+  if (algs.enc) config.enc = algs.enc;
+  if (algs.auth) config.auth = algs.auth;
   if (sa.transform.esn) config.esn = true;
   const lifetime = kernelLifetime(sa.transform, input.softLifetime);
   if (lifetime) config.lifetime = lifetime;
