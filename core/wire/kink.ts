@@ -705,12 +705,24 @@ export function verifyKinkChecksum(datagram: Uint8Array, key: KinkKeyOps): boole
     throw malformed(ctx, `Length ${length} / CksumLen ${cksumLen} inconsistent`);
   }
   const signed = length - cksumLen;
-  const data = datagram.slice(0, signed);
-  const dd = new DataView(data.buffer);
-  dd.setUint16(2, signed);
-  dd.setUint16(14, 0);
-  return key.verifyMic(KEY_USAGE_KINK_CKSUM, data, datagram.subarray(signed, length));
+  // The signed octets with Length and CksumLen rewritten, in a reused buffer
+  // (the datagram is not secret; a fresh copy per message cost an allocation).
+  let data = verifyScratch;
+  if (data.length < signed) data = verifyScratch = new Uint8Array(Math.max(signed, 2048));
+  data.set(datagram.subarray(0, signed));
+  data[2] = signed >>> 8;
+  data[3] = signed & 0xff;
+  data[14] = 0;
+  data[15] = 0;
+  return key.verifyMic(
+    KEY_USAGE_KINK_CKSUM,
+    data.subarray(0, signed),
+    datagram.subarray(signed, length),
+  );
 }
+
+/** The buffer {@link verifyKinkChecksum} rewrites the signed octets in. */
+let verifyScratch = new Uint8Array(2048);
 
 /**
  * Returns a copy of `msg` whose KINK_ENCRYPT payload (if any) has its
