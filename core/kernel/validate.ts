@@ -178,21 +178,24 @@ export function validateMark(m: Mark, context: string): void {
   checkU32(context, "mark mask", m.mask);
 }
 
+const LIFETIME_PAIRS: readonly (readonly [keyof Lifetime, keyof Lifetime])[] = [
+  ["softBytes", "hardBytes"],
+  ["softPackets", "hardPackets"],
+  ["softAddSeconds", "hardAddSeconds"],
+  ["softUseSeconds", "hardUseSeconds"],
+];
+
 /** Validates lifetime limits (non-negative integers, soft ≤ hard). */
 export function validateLifetime(l: Lifetime | undefined, context: string): void {
   if (!l) return;
-  for (const [k, v] of Object.entries(l)) {
-    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) {
+  // (Keys rather than entries: no [key, value] array per field on every SA.)
+  for (const k of Object.keys(l)) {
+    const v = (l as Record<string, unknown>)[k];
+    if (v !== undefined && (!Number.isSafeInteger(v) || (v as number) < 0)) {
       invalid(context, `lifetime ${k} ${v} is not a non-negative integer`);
     }
   }
-  const pairs: [keyof Lifetime, keyof Lifetime][] = [
-    ["softBytes", "hardBytes"],
-    ["softPackets", "hardPackets"],
-    ["softAddSeconds", "hardAddSeconds"],
-    ["softUseSeconds", "hardUseSeconds"],
-  ];
-  for (const [s, h] of pairs) {
+  for (const [s, h] of LIFETIME_PAIRS) {
     const sv = l[s], hv = l[h];
     if (sv !== undefined && hv !== undefined && sv > hv) {
       invalid(context, `lifetime ${s} ${sv} exceeds ${h} ${hv}`);
