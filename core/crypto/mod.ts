@@ -589,6 +589,26 @@ export function keymat(
 }
 
 /**
+ * SHA-256 of `data` (32 octets), from the crypto core: for digests of public
+ * data such as replay-cache keys (cheaper than node:crypto's hash objects
+ * for short inputs).
+ */
+export function sha256(data: Uint8Array): Uint8Array {
+  const ctx = "sha256";
+  assertBytes(data, "data", ctx);
+  const n = data.length;
+  const ptr = w.ioReserve(n + 32);
+  const m = w.mem();
+  m.set(data, ptr);
+  const s = w.io_sha256(n);
+  const view = w.mem();
+  const out = view.slice(ptr + n, ptr + n + 32);
+  view.fill(0, ptr, ptr + n + 32);
+  if (s !== 0) throw statusError(s, ctx);
+  return out;
+}
+
+/**
  * Identifies the exact crypto core build: crate version, wasm-bindgen and
  * rustc versions and a digest of the wasm module.
  */

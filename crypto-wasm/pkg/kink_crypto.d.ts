@@ -106,6 +106,13 @@ export function io_prf(h: number, len: number, mit: boolean): number;
 */
 export function io_keymat(h: number, len: number, out_len: number, mit: boolean): number;
 /**
+* SHA-256 of io[0 .. len], written to io[len .. len + 32] (for digests of
+* public data, e.g. replay-cache keys; no key is involved). Status.
+* @param {number} len
+* @returns {number}
+*/
+export function io_sha256(len: number): number;
+/**
 * String-to-key; returns a new key handle or 0 with the status set. The
 * password buffer is owned here and zeroed.
 * @param {number} enctype

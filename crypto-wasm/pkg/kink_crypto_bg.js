@@ -214,6 +214,17 @@ export function io_keymat(h, len, out_len, mit) {
 }
 
 /**
+* SHA-256 of io[0 .. len], written to io[len .. len + 32] (for digests of
+* public data, e.g. replay-cache keys; no key is involved). Status.
+* @param {number} len
+* @returns {number}
+*/
+export function io_sha256(len) {
+    const ret = wasm.io_sha256(len);
+    return ret >>> 0;
+}
+
+/**
 * String-to-key; returns a new key handle or 0 with the status set. The
 * password buffer is owned here and zeroed.
 * @param {number} enctype

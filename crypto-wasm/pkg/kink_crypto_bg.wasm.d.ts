@@ -15,6 +15,7 @@ export function io_get_mic(a: number, b: number, c: number, d: number): number;
 export function io_verify_mic(a: number, b: number, c: number, d: number): number;
 export function io_prf(a: number, b: number, c: number): number;
 export function io_keymat(a: number, b: number, c: number, d: number): number;
+export function io_sha256(a: number): number;
 export function string_to_key(a: number, b: number, c: number, d: number, e: number, f: number): number;
 export function prim_nfold(a: number, b: number, c: number, d: number): void;
 export function prim_hmac(a: number, b: number, c: number, d: number, e: number, f: number): void;

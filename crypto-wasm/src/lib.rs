@@ -342,6 +342,19 @@ pub fn io_keymat(h: u32, len: u32, out_len: u32, mit: bool) -> u32 {
     }))
 }
 
+/// SHA-256 of io[0 .. len], written to io[len .. len + 32] (for digests of
+/// public data, e.g. replay-cache keys; no key is involved). Status.
+#[wasm_bindgen]
+pub fn io_sha256(len: u32) -> u32 {
+    use sha2::{Digest, Sha256};
+    let len = len as usize;
+    status(with_io(len + 32, |buf| {
+        let (data, out) = buf.split_at_mut(len);
+        out[..32].copy_from_slice(&Sha256::digest(data));
+        Ok(())
+    }))
+}
+
 /// String-to-key; returns a new key handle or 0 with the status set. The
 /// password buffer is owned here and zeroed.
 #[wasm_bindgen]

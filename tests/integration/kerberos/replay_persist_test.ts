@@ -2,6 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:asse
 import { ReplayCache } from "../../../core/kerberos/replay.ts";
 import { KerberosError } from "../../../core/kerberos/errors.ts";
 import { skipUnless } from "../../harness/tiers.ts";
+import { createHash } from "node:crypto";
 
 // Persistence of the replay cache across restarts (RFC 4120 §3.2.3). Integration
 // tier because it reads back files under the temporary directory.
@@ -356,3 +357,37 @@ function canUnshare(): boolean {
     return false;
   }
 }
+
+Deno.test("replay: the persisted key is the first 128 bits of SHA-256 over the UTF-8 key fields, as node:crypto computes it", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/rc`;
+    const c = clock(1_700_000_000_000);
+    const rc = ReplayCache.open({ skewMs: SKEW, path, firstStart: true, now: c.now });
+    const entries = [
+      {
+        client: "alice@KINK.TEST",
+        server: "kink/b.kink.test@KINK.TEST",
+        ctimeMs: 1_700_000_000_000,
+        cusec: 7,
+      },
+      {
+        client: "ünïcödé/\u00e9@RÉALM",
+        server: "kink/x@Y",
+        ctimeMs: 1_699_999_999_999,
+        cusec: 999_999,
+      },
+    ];
+    for (const e of entries) assertEquals(rc.check(e).ok, true);
+    rc.close();
+    const lines = Deno.readTextFileSync(path).split("\n").filter((l) => l.startsWith("E "));
+    const want = entries.map((e) =>
+      createHash("sha256")
+        .update(`${e.client}\u0000${e.server}\u0000${Math.floor(e.ctimeMs / 1000)}\u0000${e.cusec}`)
+        .digest("hex").slice(0, 32)
+    );
+    assertEquals(lines.map((l) => l.split(" ")[2]), want);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

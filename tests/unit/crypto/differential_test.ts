@@ -16,9 +16,12 @@ import {
   keymat,
   keymatSeed,
   prf,
+  sha256,
   stringToKey,
   verifyMic,
 } from "../../../core/crypto/mod.ts";
+import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
+import { createHash } from "node:crypto";
 import {
   ctsDecrypt,
   ctsEncrypt,
@@ -86,6 +89,16 @@ Deno.test(`differential: HMAC-SHA1/256/384 vs noble and node:crypto (${N} cases)
     assertEquals(ours, toHex(noble.hmac(h, k, d)));
     assertEquals(ours, toHex(noble.hmacKeyed!(h, k)(d))); // the benchmarks' cached-pad form
     assertEquals(ours, toHex(native.hmac(h, k, d)));
+  }
+});
+
+Deno.test(`differential: SHA-256 vs noble and node:crypto (${N} cases)`, () => {
+  const r = rng(SEED ^ 0x5a256);
+  for (let i = 0; i < N; i++) {
+    const data = r.bytes(r.int(0, i < 10 ? 0 : 300));
+    const got = toHex(sha256(data));
+    assertEquals(got, toHex(nobleSha256(data)), `case ${i}`);
+    assertEquals(got, createHash("sha256").update(data).digest("hex"), `case ${i}`);
   }
 });
 
