@@ -2164,6 +2164,10 @@ export class Engine implements EngineApi {
     const grace = () => {
       this.#timers.set(pair.endSlot, this.#now + peer.timers.deleteGraceMs);
     };
+    // The end-of-life timer set when the pair came up goes: left scheduled, it
+    // removed the pair a second time at its hard lifetime, deleting whatever SA
+    // then held its inbound SPIs, and kept every deleted pair in memory till then.
+    this.#timers.cancel(pair.endSlot);
     pair.endSlot = slot(() => this.#removePair(pair, reason, true));
     const inbound = pair.inbound.map((x) => ({ ...x }));
     const tx = this.#deleteTx(peer, inbound, (ok) => {
