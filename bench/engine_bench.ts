@@ -232,6 +232,34 @@ async function flushKernels(): Promise<void> {
   await kB.flushSas();
 }
 
+/**
+ * Between timed batches: brings both engines back to a steady state instead
+ * of letting them hold every pair ever made (each exchange adds one). A
+ * deletes every pair with B (DELETE exchanges), the clock jumps 61 s so the
+ * DELETE grace period (10 s) and the reply cache (60 s) run out, and every
+ * timer due is run; the replay caches shed entries as the jumps pass their
+ * 5-minute window. Untimed. Returns the pairs A still holds (0 expected).
+ */
+async function settle(memory = true): Promise<number> {
+  engA.command(now, { kind: "down", peer: "b" });
+  await pump(memory);
+  now += 61_000;
+  for (let round = 0; round < 100; round++) {
+    let due = false;
+    for (const e of [engA, engB]) {
+      const t = e.nextTimeout();
+      if (t !== undefined && t <= now) {
+        e.handleTimeout(now);
+        due = true;
+      }
+    }
+    await pump(memory);
+    if (!due) break;
+  }
+  await flushKernels();
+  return engA.status().peers.reduce((n, p) => n + p.saPairs, 0);
+}
+
 const group = "optimistic exchange";
 Deno.bench("crypto floor of one exchange", { group, baseline: true, n: 2000, warmup: 100 }, () => {
   cryptoFloor();
@@ -251,4 +279,4 @@ Deno.bench("engine exchange, no-op kernel", { group, n: 2000, warmup: 100 }, asy
 });
 
 /** One exchange and the crypto floors (for engine_ratio.ts and profiling with --cpu-prof). */
-export { cryptoFloor, exchange, floorCachedTicket, flushKernels };
+export { cryptoFloor, exchange, floorCachedTicket, flushKernels, settle };
