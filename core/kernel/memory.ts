@@ -402,6 +402,15 @@ class StoredSa {
   }
 }
 
+/** Adds an SA to a by-path index (a path's lone SA is held without a Set). */
+function indexPath(byPath: Map<string, StoredSa | Set<StoredSa>>, e: StoredSa): void {
+  const pk = `${e.src}|${e.dst}`;
+  const path = byPath.get(pk);
+  if (path === undefined) byPath.set(pk, e);
+  else if (path instanceof Set) path.add(e);
+  else if (path !== e) byPath.set(pk, new Set([path, e]));
+}
+
 /**
  * The SA database, indexed like the kernel's `byspi` hash: by SPI (a number
  * key: no key string is built or hashed per operation), then protocol,
@@ -413,8 +422,13 @@ class SaTable {
   readonly #noSpi = new Map<string, StoredSa>();
   #order = 0;
   #size = 0;
-  /** SAs with an SPI by (source, destination): what a packet's template may use. */
-  readonly #byPath = new Map<string, StoredSa | Set<StoredSa>>();
+  /**
+   * SAs with an SPI by (source, destination): what a packet's template may
+   * use. Built on the first {@link SaTable.path} (a packet simulated), kept
+   * up to date from then on: a model that only stores SAs (a daemon's load
+   * test, bench/xfrm_bench) pays nothing for it.
+   */
+  #byPath: Map<string, StoredSa | Set<StoredSa>> | undefined = undefined;
 
   get size(): number {
     return this.#size + this.#noSpi.size;
@@ -436,13 +450,7 @@ class SaTable {
       return;
     }
     this.#size++;
-    const pk = `${e.src}|${e.dst}`;
-    // One SA on a path (the common case between gateways with one pair each,
-    // and every SA of a load test with an address per peer) needs no Set.
-    const path = this.#byPath.get(pk);
-    if (path === undefined) this.#byPath.set(pk, e);
-    else if (path instanceof Set) path.add(e);
-    else if (path !== e) this.#byPath.set(pk, new Set([path, e]));
+    if (this.#byPath) indexPath(this.#byPath, e);
     const v = this.#bySpi.get(e.spi);
     if (v === undefined) this.#bySpi.set(e.spi, e);
     else if (Array.isArray(v)) v.push(e);
@@ -457,10 +465,12 @@ class SaTable {
       return;
     }
     this.#size--;
-    const pk = `${e.src}|${e.dst}`;
-    const path = this.#byPath.get(pk);
-    if (path === e) this.#byPath.delete(pk);
-    else if (path instanceof Set && path.delete(e) && path.size === 0) this.#byPath.delete(pk);
+    if (this.#byPath) {
+      const pk = `${e.src}|${e.dst}`;
+      const path = this.#byPath.get(pk);
+      if (path === e) this.#byPath.delete(pk);
+      else if (path instanceof Set && path.delete(e) && path.size === 0) this.#byPath.delete(pk);
+    }
     const v = this.#bySpi.get(e.spi);
     if (v === e) this.#bySpi.delete(e.spi);
     else if (Array.isArray(v)) {
@@ -471,6 +481,13 @@ class SaTable {
 
   /** The SAs (with an SPI) from `src` to `dst` (normalized addresses). */
   path(src: string, dst: string): Iterable<StoredSa> {
+    if (!this.#byPath) {
+      this.#byPath = new Map();
+      for (const v of this.#bySpi.values()) {
+        if (Array.isArray(v)) { for (const e of v) indexPath(this.#byPath, e); }
+        else indexPath(this.#byPath, v);
+      }
+    }
     const path = this.#byPath.get(`${src}|${dst}`);
     return path === undefined ? [] : path instanceof Set ? path : [path];
   }
