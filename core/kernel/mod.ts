@@ -42,7 +42,7 @@ export { AEAD_ALGS, type AlgInfo, AUTH_ALGS, CRYPT_ALGS } from "./algorithms.ts"
 export { anySelector, selector, selectorMatches } from "./selector.ts";
 export { type BypassOptions, bypassPolicyIds, socketBypassPolicies } from "./bypass.ts";
 export { validatePolicy, validateSa, validateSelector } from "./validate.ts";
-export { RedactedAeadAlgo, RedactedAuthAlgo, RedactedCryptAlgo } from "./model.ts";
+export { RedactedAeadAlgo, RedactedAlgo, RedactedAuthAlgo, RedactedCryptAlgo } from "./model.ts";
 export type {
   AeadAlgo,
   AllocSpiRequest,

@@ -397,12 +397,13 @@ function inspectAlgo(this: { name: string; key: Uint8Array }): string {
  * interface's, own and enumerable, so JSON and field access are as for a
  * plain record; only the prototype differs.
  */
-class RedactedAlgo {
+export class RedactedAlgo {
   /** Kernel algorithm name. */
   name: string;
   /** Key bytes. */
   key: Uint8Array;
 
+  /** A record of `name` with `key` (kept, not copied). */
   constructor(name: string, key: Uint8Array) {
     this.name = name;
     this.key = key;
@@ -427,6 +428,7 @@ export class RedactedAuthAlgo extends RedactedAlgo implements AuthAlgo {
   /** ICV length in bits. */
   truncBits: number;
 
+  /** A record of `name` with `key` (kept, not copied) and the ICV length. */
   constructor(name: string, key: Uint8Array, truncBits: number) {
     super(name, key);
     this.truncBits = truncBits;
@@ -438,6 +440,7 @@ export class RedactedAeadAlgo extends RedactedAlgo implements AeadAlgo {
   /** ICV length in bits. */
   icvBits: number;
 
+  /** A record of `name` with `key` (kept, not copied) and the ICV length. */
   constructor(name: string, key: Uint8Array, icvBits: number) {
     super(name, key);
     this.icvBits = icvBits;
