@@ -36,6 +36,7 @@
  *
  * @module
  */
+import type { AdmissionLimits } from "./admission.ts";
 import type { Credentials } from "../kerberos/mod.ts";
 import type { ServiceKeyEntry } from "../kerberos/mod.ts";
 import type { ReplayEntry, ReplayVerdict } from "../kerberos/mod.ts";
@@ -323,6 +324,12 @@ export interface EngineConfig {
   timers?: Partial<TimerConfig>;
   /** Table limits. */
   limits?: Partial<EngineLimits>;
+  /**
+   * The responder's front door for unauthenticated input: per-source budgets
+   * of failed verifications and of unauthenticated answers, and the cache of
+   * refused tickets (defaults: `DEFAULT_ADMISSION`, core/engine/admission.ts).
+   */
+  admission?: Partial<AdmissionLimits>;
 }
 
 /** The replay cache the engine uses (core/kerberos `ReplayCache` fits). */

@@ -59,6 +59,7 @@ import { decodeKinkHeader } from "../wire/kink.ts";
 import {
   ApError,
   ApOption,
+  type ApReq,
   type AuthenticatorTime,
   AuthenticatorTimes,
   type Credentials,
@@ -130,10 +131,13 @@ import {
   xfrmProto,
 } from "./proposals.ts";
 import { type Slot, slot, TimerHeap } from "./timers.ts";
+import { FrontDoor, ticketKey, type TicketVerdict } from "./admission.ts";
 
 const KINK_PORT = 910;
 const NONCE_LEN = 16;
 const MAX_RESTARTS = 2;
+/** Abandoned CREATEs' SPI lists remembered per peer for a reclaiming DELETE. */
+const MAX_RECLAIM = 4;
 /** Remembered unknown DELETEd SPIs per peer (oldest dropped first). */
 const TOMBSTONES_PER_PEER = 256;
 /** DELETE retries pending per peer (more are not scheduled). */
@@ -211,6 +215,12 @@ interface Peer {
   tombstones: Map<string, number>;
   /** DELETE retries scheduled (shown in status as waiting transactions). */
   deleteRetries: Set<Slot>;
+  /**
+   * Inbound SPIs of CREATEs abandoned on an unauthenticated error hint: the
+   * responder may hold their SAs (if the hint was forged), so they are
+   * DELETEd once an authenticated REPLY shows our ticket works.
+   */
+  reclaim?: Side[][];
   /** Newest authenticator time (ms) seen from the peer, and when (our time). */
   newestAuthMs: number;
   newestAuthAt: number;
@@ -267,6 +277,12 @@ interface Tx {
   create: CreateState | undefined;
   /** Responder: the verified session key, disposed at the end. */
   ownedKey: VerifiedApReq | undefined;
+  /**
+   * An unauthenticated KRB-ERROR code received for this transaction that,
+   * were it genuine, asks for a remedy (fresh ticket, user-to-user): acted
+   * on only once the retransmissions are exhausted (see #krbError).
+   */
+  hint?: number;
 }
 
 interface CreateState {
@@ -317,6 +333,27 @@ function errText(e: unknown): string {
   return esc(e instanceof Error ? e.message : String(e));
 }
 
+/** What the front door decided about one command (see #onCommand). */
+interface Gate {
+  /** Digest of the AP-REQ's ticket ciphertext, once decoded. */
+  digest: string | undefined;
+  /** Digest of the AP-REQ's authenticator ciphertext, once decoded. */
+  authDigest?: string;
+  /** Set once a costly verification was admitted: whether the ticket was known. */
+  known: boolean | undefined;
+  /** The message passed every check. */
+  accepted: boolean;
+}
+
+/**
+ * A command refused at the front door (thrown out of `authenticate` when the
+ * refusal comes from there). Not an Error: no stack to capture on a path
+ * meant to be cheap.
+ */
+class FrontDoorRefusal {
+  constructor(readonly verdict: TicketVerdict | "replay" | undefined) {}
+}
+
 function tagOf(bytes: Uint8Array): string {
   // Identity of a ticket for the reply cache: its ciphertext starts with the
   // encryption of a random confounder, so its first 16 octets (and length) tell
@@ -336,6 +373,7 @@ export class Engine implements EngineApi {
   readonly #me: Principal;
   readonly #service: KerberosService;
   readonly #lenient: KerberosService;
+  readonly #door: FrontDoor;
   readonly #replay: ReplayChecker;
   readonly #authTimes = new AuthenticatorTimes();
   readonly #skewMs: number;
@@ -388,6 +426,7 @@ export class Engine implements EngineApi {
       now,
       random: this.#random,
     });
+    this.#door = new FrontDoor(config.admission);
     // Only to protect time-dependent errors with the ticket's key (§3.5).
     const lenientSkew = 100 * 365 * 86_400_000;
     this.#lenient = new KerberosService({
@@ -570,6 +609,7 @@ export class Engine implements EngineApi {
       }
     }
     this.#count("reconfigurations");
+    this.#door.reset(); // verdicts on clients and known tickets are per address
     return r;
   }
 
@@ -954,7 +994,8 @@ export class Engine implements EngineApi {
       const type = dg.data[0]!;
       if (type === M.CREATE || type === M.DELETE || type === M.STATUS || type === M.GETTGT) {
         const xid = new DataView(dg.data.buffer, dg.data.byteOffset + 8, 4).getUint32(0);
-        this.#send(dg.remote, peer.local, buildErrorReply({ xid, errorCode: e.reaction.code }));
+        const bytes = buildErrorReply({ xid, errorCode: e.reaction.code });
+        if (this.#mayAnswer(dg, bytes.length)) this.#send(dg.remote, peer.local, bytes);
       }
     }
     this.#drop(dg.remote, peer, "header", e.message);
@@ -1089,6 +1130,14 @@ export class Engine implements EngineApi {
     if (tx.finished) return;
     if (tx.transmissions >= tx.peer.timers.retransmitTries) {
       this.#count("timeouts");
+      if (tx.hint !== undefined && !tx.create && tx.command !== M.GETTGT) {
+        // Only unauthenticated errors came back: the next transaction takes the hint.
+        if (tx.hint === ErrorCode.KRB_AP_ERR_USER_TO_USER_REQUIRED) {
+          tx.peer.userToUser = true;
+          tx.peer.peerTgt = undefined;
+        }
+        tx.peer.cred = undefined;
+      }
       const cb = tx.onTimeout;
       if (cb) cb();
       else this.#finish(tx);
@@ -1279,6 +1328,11 @@ export class Engine implements EngineApi {
     if (rec.authenticated) {
       if (tx.transmissions === 1) this.#rttSample(peer, this.#now - tx.firstSentAt);
       this.#heard(peer);
+      const reclaim = peer.reclaim;
+      if (reclaim?.length) {
+        delete peer.reclaim;
+        for (const inbound of reclaim) this.#startDeleteSpis(peer, inbound);
+      }
       if (apRepEpoch !== undefined && !this.#olderEpoch(peer, apRepEpoch)) {
         this.#noteEpoch(peer, apRepEpoch, tx);
       }
@@ -1397,6 +1451,14 @@ export class Engine implements EngineApi {
       case ErrorCode.KRB_AP_ERR_TKT_EXPIRED:
       case ErrorCode.KRB_AP_ERR_BADKEYVER:
       case ErrorCode.KRB_AP_ERR_NOKEY:
+        if (!authed) {
+          // Anyone can forge this (no Cksum), and acting at once would abandon an XID
+          // whose SAs the responder may already hold. Keep retransmitting; if no
+          // authenticated answer comes, the timeout acts on the hint (#hintRemedy).
+          tx.hint = code;
+          this.#count("krb-error-hints");
+          return;
+        }
         if (tx.create && !tx.create.freshTried) {
           this.#restart(tx, { freshTicket: true });
         } else if (!tx.create && tx.command !== M.GETTGT && !tx.create) {
@@ -1411,6 +1473,12 @@ export class Engine implements EngineApi {
         }
         return;
       case ErrorCode.KRB_AP_ERR_USER_TO_USER_REQUIRED:
+        if (!authed) {
+          // As above: a hint acted on when the retransmissions are exhausted.
+          if (!peer.userToUser) tx.hint = code;
+          this.#count("krb-error-hints");
+          return;
+        }
         if (!peer.userToUser) {
           peer.userToUser = true;
           peer.peerTgt = undefined;
@@ -1423,6 +1491,27 @@ export class Engine implements EngineApi {
         // unauthenticated: ignored (kinkd does the same); the timeout reports it
         return;
     }
+  }
+
+  /**
+   * What an unauthenticated error hint of a CREATE whose retransmissions are
+   * exhausted asks for, if it has not been tried: a fresh ticket
+   * (TKT_EXPIRED, BADKEYVER, NOKEY) or user-to-user (USER_TO_USER_REQUIRED).
+   */
+  #hintRemedy(tx: Tx): "fresh" | "u2u" | undefined {
+    const c = tx.create;
+    if (tx.hint === undefined || !c || c.trig.restarts >= MAX_RESTARTS) return undefined;
+    if (tx.hint === ErrorCode.KRB_AP_ERR_USER_TO_USER_REQUIRED) {
+      return tx.peer.userToUser ? undefined : "u2u";
+    }
+    return c.freshTried ? undefined : "fresh";
+  }
+
+  /** Remembers an abandoned CREATE's inbound SPIs for a DELETE once our ticket works. */
+  #reclaimLater(peer: Peer, inbound: Side[]): void {
+    const r = peer.reclaim ?? (peer.reclaim = []);
+    r.push(inbound);
+    while (r.length > MAX_RECLAIM) r.shift();
   }
 
   /** Ends an initiator transaction with a failure, cleaning up what it installed. */
@@ -1513,19 +1602,39 @@ export class Engine implements EngineApi {
     tx.state = "ticket";
     tx.onTimeout = () => {
       const c = tx.create!;
+      const sent = tx.transmissions > 0;
+      const inbound = [...c.spis].map(([protocol, spi]) => ({ protocol, spi }));
+      const remedy = this.#hintRemedy(tx);
+      if (remedy) {
+        // Only unauthenticated errors answered: act on the hint now, and reclaim this
+        // XID's SAs at the responder (it holds them if the errors were forged) once an
+        // authenticated REPLY shows the new ticket works.
+        if (sent && inbound.length) this.#reclaimLater(peer, inbound);
+        if (remedy === "u2u") {
+          peer.userToUser = true;
+          peer.peerTgt = undefined;
+        }
+        this.#restart(tx, { freshTicket: true });
+        return;
+      }
+      const hinted = tx.hint !== undefined && tx.lastError !== undefined;
       this.#fail(
         peer,
         tx.xid,
         M.CREATE,
-        "timeout",
-        tx.lastError ?? this.#noReply(tx, `no REPLY after ${tx.transmissions} transmissions`),
+        hinted ? "krb-error" : "timeout",
+        hinted
+          ? `${tx.lastError} (${c.freshTried ? "also with a fresh ticket" : "unauthenticated"})`
+          : tx.lastError ?? this.#noReply(tx, `no REPLY after ${tx.transmissions} transmissions`),
       );
-      const sent = tx.transmissions > 0;
-      const inbound = [...c.spis].map(([protocol, spi]) => ({ protocol, spi }));
       this.#createCleanup(tx);
       this.#finish(tx);
-      // The responder may hold the SAs although every REPLY was lost: ask it to drop them.
-      if (sent && inbound.length) this.#startDeleteSpis(peer, inbound);
+      // The responder may hold the SAs although every REPLY was lost: ask it to drop them
+      // (after an error hint about our ticket, once a REPLY shows a ticket of ours works).
+      if (sent && inbound.length) {
+        if (hinted) this.#reclaimLater(peer, inbound);
+        else this.#startDeleteSpis(peer, inbound);
+      }
     };
     this.#withTicket(tx, trig.freshTicket, (cred, err) => {
       if (!cred) {
@@ -2448,38 +2557,130 @@ export class Engine implements EngineApi {
       wanted = undefined;
     }
     if (!tgt || !wanted || !principalEquals(wanted, this.#me)) {
-      this.#send(
-        dg.remote,
-        peer.local,
-        buildErrorReply({ xid, errorCode: KinkErrorCode.U2UDENIED }),
-      );
+      const bytes = buildErrorReply({ xid, errorCode: KinkErrorCode.U2UDENIED });
+      if (this.#mayAnswer(dg, bytes.length)) this.#send(dg.remote, peer.local, bytes);
       return;
     }
+    // §6.6 answers GETTGT (unauthenticated by design) with our TGT, which is larger than
+    // the request: the one answer that amplifies, so it is only rate-limited per source.
+    const bytes = buildTgtReply({ xid, tgt: tgt.ticket.raw ?? encodeTicket(tgt.ticket) });
+    if (!this.#mayAnswer(dg, bytes.length, true)) return;
     this.#count("gettgt-answered");
-    this.#send(
-      dg.remote,
-      peer.local,
-      buildTgtReply({ xid, tgt: tgt.ticket.raw ?? encodeTicket(tgt.ticket) }),
-    );
+    this.#send(dg.remote, peer.local, bytes);
   }
 
+  /**
+   * A command from a peer's address: the front door (admission.ts) first, then
+   * the AP-REQ, Cksum, replay and freshness checks. Any costly verification
+   * that does not end in an accepted message costs the source a token.
+   */
   #onCommand(peer: Peer, dg: Datagram, type: number, xid: number): void {
+    const door: Gate = { digest: undefined, known: undefined, accepted: false };
+    try {
+      this.#onCommandChecked(peer, dg, type, xid, door);
+    } finally {
+      if (door.known !== undefined && !door.accepted) {
+        this.#door.failed(dg.remote.address, door.known, this.#now);
+      }
+    }
+  }
+
+  /**
+   * The front door: decides from the AP-REQ alone whether it may be
+   * verified. Returns the decoded AP-REQ when it may, a
+   * {@link FrontDoorRefusal} when not.
+   */
+  #admit(peer: Peer, dg: Datagram, apBytes: Uint8Array, door: Gate): ApReq | FrontDoorRefusal {
+    const apReq = decodeApReq(apBytes);
+    const digest = ticketKey(apReq.ticket.encPart.cipher);
+    const authDigest = ticketKey(apReq.authenticator.cipher);
+    door.digest = digest;
+    door.authDigest = authDigest;
+    const gate = this.#door.admit(dg.remote.address, digest, authDigest, this.#now);
+    if (gate.kind === "replay") return new FrontDoorRefusal("replay");
+    if (gate.kind === "cached") {
+      const verdict = gate.verdict;
+      // A ticket naming this peer as its client is not refused by a verdict
+      // recorded for another address: it is verified as any other.
+      if (verdict.kind === "refused" || verdict.client !== formatPrincipal(peer.principal)) {
+        return new FrontDoorRefusal(verdict);
+      }
+      door.known = false;
+    } else if (gate.kind === "over-budget") {
+      return new FrontDoorRefusal(undefined);
+    } else {
+      door.known = gate.known;
+    }
+    return apReq;
+  }
+
+  #onCommandChecked(peer: Peer, dg: Datagram, type: number, xid: number, door: Gate): void {
     let v: VerifiedApReq | undefined;
     let epoch = 0;
     let rec: ReceivedKinkMessage;
     try {
+      // The AP-REQ comes first in every command: judge it before the rest is decoded.
+      const first = receiveApReq(dg.data);
+      let admitted: ApReq | undefined;
+      if (first) {
+        let r: ApReq | FrontDoorRefusal | undefined;
+        try {
+          r = this.#admit(peer, dg, first, door);
+        } catch {
+          r = undefined; // undecodable here: the full decoder reports it
+        }
+        if (r instanceof FrontDoorRefusal) {
+          this.#frontDoorRefusal(peer, dg, type, xid, r.verdict, false);
+          return;
+        }
+        admitted = r;
+      }
       rec = receiveKinkMessage(dg.data, {
         authenticate: (d) => {
           const ap = d.message.payloads.find((p) => p.kind === "ap-req");
           if (!ap || ap.kind !== "ap-req") return undefined;
-          v = this.#service.checkApReq(ap.apReq);
+          const apReq = admitted !== undefined && sameBytes(ap.apReq, first)
+            ? admitted
+            : this.#admit(peer, dg, ap.apReq, door);
+          if (apReq instanceof FrontDoorRefusal) throw apReq;
+          const digest = door.digest!;
+          this.#count("ap-verifications");
+          const u2u = hasFlag(apReq.apOptions, ApOption.USE_SESSION_KEY);
+          try {
+            v = this.#service.checkApReq(apReq);
+          } catch (e) {
+            if (
+              e instanceof ApError && !u2u &&
+              (e.ticketRefused || e.errorCode === ErrorCode.KRB_AP_ERR_TKT_EXPIRED)
+            ) {
+              this.#door.verdicts.set(
+                digest,
+                { kind: "refused", code: e.errorCode, detail: e.message },
+                this.#now,
+              );
+            }
+            throw e;
+          }
           epoch = ap.epoch;
+          // The client check before the Cksum and KINK_ENCRYPT work.
+          if (!principalEquals(v.client, peer.principal)) {
+            const client = formatPrincipal(v.client);
+            v.sessionKey.dispose();
+            v = undefined;
+            const verdict: TicketVerdict = { kind: "client", client };
+            if (!u2u) this.#door.verdicts.set(digest, verdict, this.#now);
+            throw new FrontDoorRefusal(verdict);
+          }
           return keyOps(v.sessionKey, this.#random);
         },
       });
     } catch (e) {
       const key = v as VerifiedApReq | undefined;
       key?.sessionKey.dispose();
+      if (e instanceof FrontDoorRefusal) {
+        this.#frontDoorRefusal(peer, dg, type, xid, e.verdict, door.known !== undefined);
+        return;
+      }
       if (e instanceof ApError) {
         this.#apError(peer, dg, type, xid, e);
         return;
@@ -2554,6 +2755,17 @@ export class Engine implements EngineApi {
       peer.newestAuthMs = ctimeMs;
       peer.newestAuthAt = this.#now;
     }
+    // Accepted: the ticket is now known from this address (a blind spoofer cannot know it).
+    door.accepted = true;
+    if (door.digest !== undefined && door.authDigest !== undefined) {
+      this.#door.succeeded(
+        dg.remote.address,
+        door.digest,
+        door.authDigest,
+        this.#now,
+        this.#now + 2 * this.#skewMs,
+      );
+    }
     this.#heard(peer);
     this.#noteEpoch(peer, epoch, undefined);
     const ticketTag = tagOf(verified.ticket.encPart.cipher);
@@ -2590,17 +2802,75 @@ export class Engine implements EngineApi {
     }
   }
 
+  /** A command refused at the front door (cached verdict, over budget, other client). */
+  #frontDoorRefusal(
+    peer: Peer,
+    dg: Datagram,
+    type: number,
+    xid: number,
+    verdict: TicketVerdict | "replay" | undefined,
+    verified: boolean,
+  ): void {
+    if (!verdict) {
+      this.#drop(dg.remote, peer, "rate", "verification budget of this source spent");
+      return;
+    }
+    if (verdict === "replay") {
+      // As the replay cache's refusal: silence (no amplification).
+      this.#drop(dg.remote, peer, "replay", "authenticator of an accepted message, again");
+      return;
+    }
+    if (!verified) this.#count("ticket-verdict-hits");
+    if (verdict.kind === "client") {
+      this.#drop(
+        dg.remote,
+        peer,
+        "principal",
+        `client ${verdict.client} is not ${formatPrincipal(peer.principal)}`,
+      );
+      return;
+    }
+    if (!this.#door.mayAnswer(dg.remote.address, this.#now)) {
+      // Nothing will be sent: skip building the KRB-ERROR.
+      this.#count("answers-withheld");
+      this.#count(`ap-error-${verdict.code}`);
+      this.#drop(dg.remote, peer, "ap-req", verdict.detail);
+      return;
+    }
+    this.#apError(peer, dg, type, xid, new ApError(verdict.code, verdict.detail), true);
+  }
+
+  /**
+   * Whether an unauthenticated answer of `octets` to `dg` may go out (the
+   * source's answer budget; no larger than `dg` unless `mayAmplify`).
+   */
+  #mayAnswer(dg: Datagram, octets: number, mayAmplify = false): boolean {
+    if (this.#door.answer(dg.remote.address, this.#now, octets, dg.data.length, mayAmplify)) {
+      return true;
+    }
+    this.#count("answers-withheld");
+    return false;
+  }
+
   /** An AP-REQ was refused: answer as RFC 4430 §3.5 / §6 say. */
-  #apError(peer: Peer, dg: Datagram, type: number, xid: number, e: ApError): void {
+  #apError(
+    peer: Peer,
+    dg: Datagram,
+    type: number,
+    xid: number,
+    e: ApError,
+    cached = false,
+  ): void {
     this.#count(`ap-error-${e.errorCode}`);
     if (type === M.ACK || e.errorCode === ErrorCode.KRB_AP_ERR_REPEAT) {
       this.#drop(dg.remote, peer, "ap-req", e.message);
       return;
     }
     // §3.7.1: a U2U ticket we cannot decrypt (our TGT changed): send our current TGT.
+    // (Verdicts are never cached for U2U tickets.)
     let u2u = false;
     try {
-      const ap = receiveApReq(dg.data);
+      const ap = cached ? undefined : receiveApReq(dg.data);
       if (ap) u2u = hasFlag(decodeApReq(ap).apOptions, ApOption.USE_SESSION_KEY);
     } catch {
       u2u = false;
@@ -2611,23 +2881,33 @@ export class Engine implements EngineApi {
         e.errorCode === ErrorCode.KRB_AP_ERR_NO_TGT)
     ) {
       const tgt = this.#tgt;
-      this.#send(
-        dg.remote,
-        peer.local,
-        buildTgtReply({ xid, tgt: tgt.ticket.raw ?? encodeTicket(tgt.ticket) }),
-      );
+      const bytes = buildTgtReply({ xid, tgt: tgt.ticket.raw ?? encodeTicket(tgt.ticket) });
+      if (this.#mayAnswer(dg, bytes.length)) this.#send(dg.remote, peer.local, bytes);
+      this.#drop(dg.remote, peer, "ap-req", e.message);
       return;
     }
     let krbError: Uint8Array;
+    let paid = false;
     try {
       krbError = this.#service.makeKrbError(e);
     } catch (err) {
       this.#drop(dg.remote, peer, "internal", errText(err));
       return;
     }
-    if (e.errorCode === ErrorCode.KRB_AP_ERR_SKEW || e.errorCode === ErrorCode.KRB_AP_ERR_TKT_NYV) {
+    if (
+      !cached &&
+      (e.errorCode === ErrorCode.KRB_AP_ERR_SKEW || e.errorCode === ErrorCode.KRB_AP_ERR_TKT_NYV ||
+        e.errorCode === ErrorCode.KRB_AP_ERR_TKT_EXPIRED)
+    ) {
       // Time-dependent refusals: protected with the ticket's key so the peer may correct
-      // its clock (§3.5), and cached (below) because the same command would pass later.
+      // its clock (§3.5) or act on the expiry at once (an unauthenticated TKT_EXPIRED is
+      // only a hint to it), and cached (below) because the same command could pass later.
+      // The lenient check costs a second verification: only within the answer budget.
+      if (!this.#mayAnswer(dg, 0)) {
+        this.#drop(dg.remote, peer, "ap-req", e.message);
+        return;
+      }
+      paid = true;
       const ap = receiveApReq(dg.data);
       if (ap) {
         try {
@@ -2668,7 +2948,11 @@ export class Engine implements EngineApi {
             this.#drop(
               dg.remote,
               peer,
-              e.errorCode === ErrorCode.KRB_AP_ERR_SKEW ? "skew" : "ticket-not-yet-valid",
+              e.errorCode === ErrorCode.KRB_AP_ERR_SKEW
+                ? "skew"
+                : e.errorCode === ErrorCode.KRB_AP_ERR_TKT_NYV
+                ? "ticket-not-yet-valid"
+                : "ap-req",
               e.message,
             );
             return;
@@ -2680,7 +2964,12 @@ export class Engine implements EngineApi {
         }
       }
     }
-    this.#send(dg.remote, peer.local, buildErrorReply({ xid, krbError }));
+    const bytes = buildErrorReply({ xid, krbError });
+    // Answered (RFC 4430 §3.5: lone KRB-ERROR) within the answer budget, and never
+    // with more octets than the refused datagram had: no reflection amplifier.
+    if (paid ? bytes.length <= dg.data.length : this.#mayAnswer(dg, bytes.length)) {
+      this.#send(dg.remote, peer.local, bytes);
+    }
     this.#drop(dg.remote, peer, "ap-req", e.message);
   }
 
@@ -3236,6 +3525,12 @@ interface RespondCtx {
   epoch: number;
   ticketTag: string;
   type: number;
+}
+
+/** Whether `a` and `b` are the same view (same buffer, offset and length). */
+function sameBytes(a: Uint8Array, b: Uint8Array | undefined): boolean {
+  return b !== undefined && a.buffer === b.buffer && a.byteOffset === b.byteOffset &&
+    a.length === b.length;
 }
 
 /** The DER AP-REQ of a KINK message, if its header and chain decode. */

@@ -8,6 +8,7 @@ export * from "./api.ts";
 export { Engine } from "./engine.ts";
 export { nextEpoch } from "./epoch.ts";
 export { EngineError, type EngineErrorCategory } from "./errors.ts";
+export { type AdmissionLimits, DEFAULT_ADMISSION } from "./admission.ts";
 // Types of the lower layers that the engine's contract mentions.
 export type { ErrorLayer, KinkError } from "../errors.ts";
 export type { Key, SupportedEnctype } from "../crypto/mod.ts";

@@ -198,6 +198,13 @@ export class ApError extends KerberosError {
   readonly client: Principal | undefined;
   /** Measured clock offset (client ctime minus server time), ms, for skew errors. */
   readonly offsetMs: number | undefined;
+  /**
+   * True when the ticket itself was refused, before any authenticator was
+   * looked at (not for us, no key, fails its integrity check, does not
+   * decode): the same ticket ciphertext always gets the same refusal, so a
+   * receiver may remember the verdict by ticket.
+   */
+  readonly ticketRefused: boolean;
 
   /**
    * Builds the error with the code to answer.
@@ -214,6 +221,7 @@ export class ApError extends KerberosError {
       cusec?: number;
       client?: Principal;
       offsetMs?: number;
+      ticketRefused?: boolean;
       cause?: unknown;
     } = {},
   ) {
@@ -228,6 +236,7 @@ export class ApError extends KerberosError {
     this.cusec = extra.cusec;
     this.client = extra.client;
     this.offsetMs = extra.offsetMs;
+    this.ticketRefused = extra.ticketRefused === true;
   }
 }
 
@@ -674,6 +683,7 @@ export class KerberosService {
     } catch (e) {
       throw new ApError(ErrorCode.KRB_AP_ERR_MODIFIED, "ticket decrypts but does not decode", {
         cause: e,
+        ticketRefused: true,
       });
     } finally {
       plain.fill(0); // the decoded fields are copies
@@ -687,7 +697,7 @@ export class KerberosService {
         `ticket session key is ${
           enctypeName(encTicketPart.key.keytype)
         }, which kink does not implement`,
-        { cause: e },
+        { cause: e, ticketRefused: true },
       );
     } finally {
       encTicketPart.key.keyvalue.fill(0);
@@ -773,6 +783,7 @@ export class KerberosService {
           `user-to-user ticket is for ${formatPrincipal(server)}, this service is ${
             formatPrincipal(this.#principal)
           }`,
+          { ticketRefused: true },
         );
       }
       const cands = this.#tgtKeys.filter((k) => k.enctype === etype);
@@ -782,6 +793,7 @@ export class KerberosService {
           `user-to-user ticket for ${formatPrincipal(server)} in ${
             enctypeName(etype)
           }, but no TGT session key of that enctype is held`,
+          { ticketRefused: true },
         );
       }
       for (const k of cands) {
@@ -794,6 +806,7 @@ export class KerberosService {
           `user-to-user ticket for ${
             formatPrincipal(server)
           } does not decrypt with our TGT session key (our TGT may have been renewed)`,
+          { ticketRefused: true },
         );
       }
       return { plain, kvno };
@@ -805,6 +818,7 @@ export class KerberosService {
         `ticket is for ${formatPrincipal(server)}, for which no key is held${
           this.#principal ? ` (this service is ${formatPrincipal(this.#principal)})` : ""
         }`,
+        { ticketRefused: true },
       );
     }
     const wantKvno = ticket.encPart.kvno;
@@ -823,6 +837,7 @@ export class KerberosService {
         ErrorCode.KRB_AP_ERR_BADKEYVER,
         `ticket for ${formatPrincipal(server)} is encrypted with key version ${wantKvno}, ` +
           `the keytab holds kvno ${kvnos.join(", ")}: ${hint}`,
+        { ticketRefused: true },
       );
     }
     const cands = byKvno.filter((k) => k.key.enctype === etype).sort((a, b) => b.kvno - a.kvno);
@@ -833,6 +848,7 @@ export class KerberosService {
         `ticket for ${formatPrincipal(server)} is encrypted with ${
           enctypeName(etype)
         }, the keytab holds only ${have} for that kvno`,
+        { ticketRefused: true },
       );
     }
     for (const k of cands) {
@@ -848,6 +864,7 @@ export class KerberosService {
         `ticket for ${formatPrincipal(server)} (${enctypeName(etype)}, kvno ${
           wantKvno ?? "unspecified"
         }) fails the integrity check with the keytab's key: the keytab does not match the KDC`,
+        { ticketRefused: true },
       );
     }
     return { plain, kvno };

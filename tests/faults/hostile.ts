@@ -139,6 +139,38 @@ export function buildHostileSet(
   return set;
 }
 
+/**
+ * `n` STATUS datagrams with AP-REQs for the victim, each with its own forged
+ * ticket (another key, same name and kvno): what a flood that defeats any
+ * cache of refused tickets looks like.
+ */
+export function buildDistinctForged(
+  t: HostileTarget,
+  now: number,
+  n: number,
+  seed = 16,
+): Uint8Array[] {
+  const random = new SeededRandom(seed);
+  const times = new AuthenticatorTimes();
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const cred = t.issueForged(t.client, t.victim, now, 3600_000);
+    const built = makeApReq(parsePrincipal(t.client), cred.ticket, cred.sessionKey, {
+      now: () => now,
+      times,
+      random,
+    });
+    out.push(buildStatus({
+      xid: random.nextUint32(),
+      epoch: Math.floor(now / 1000) >>> 0,
+      apReq: built.apReq,
+      key: keyOps(cred.sessionKey, random),
+    }));
+    cred.sessionKey.dispose();
+  }
+  return out;
+}
+
 /** A {@link HostileTarget} backed by kink's in-test ticket office (real DER and encryption). */
 export function officeTarget(
   office: TicketOffice,

@@ -89,7 +89,7 @@ for (
     ["BADKEYVER", ErrorCode.KRB_AP_ERR_BADKEYVER, 18, 9, "a key version B's keytab lacks"],
   ] as const
 ) {
-  Deno.test(`engine KRB_AP_ERR_${name} (the KDC uses ${why}): one fresh ticket, then a per-peer failure (no endless retries)`, async () => {
+  Deno.test(`engine KRB_AP_ERR_${name} (the KDC uses ${why}): unauthenticated, so each CREATE retransmits to the end; then one fresh ticket, then a per-peer failure (no endless retries)`, async () => {
     const net = new Net(82);
     const [a, b] = two(net);
     // The KDC encrypts every ticket for B with a key B does not hold: B decrypts none of them.
@@ -99,11 +99,18 @@ for (
       kvno,
     );
     a.engine.command(net.now, { kind: "up", peer: "b" });
-    await net.run(net.now + 60_000);
-    assert.equal(b.engine.status().counters[`ap-error-${code}`], 2);
+    await net.run(net.now + 120_000);
+    const c = creates(a);
+    // Every CREATE refused; the error has no Cksum (B cannot read the ticket), so A
+    // keeps retransmitting each transaction and takes the hint only at its end.
+    assert.equal(b.engine.status().counters[`ap-error-${code}`], c.length);
     const reqs = net.ticketRequests.filter((r) => r.gateway === "a").map((r) => r.request.fresh);
     assert.deepEqual(reqs, [undefined, true], "exactly one fresh ticket");
-    assert.equal(creates(a).length, 2, "two transactions, one CREATE each");
+    const xids = [...new Set(c.map(xidOf))];
+    assert.equal(xids.length, 2, "two transactions");
+    const tries = c.filter((d) => xidOf(d) === xids[0]).length;
+    assert.ok(tries > 1, "the first transaction was retransmitted before the hint was taken");
+    assert.equal(c.filter((d) => xidOf(d) === xids[1]).length, tries);
     const f = of(a, "exchange-failed");
     assert.equal(f.length, 1);
     assert.equal(f[0]!.peer, "b");
@@ -163,3 +170,58 @@ Deno.test("engine KRB_AP_ERR_REPEAT: the CREATE goes again at once with a new au
   assert.equal(net.ticketRequests.filter((r) => r.gateway === "a").length, 1, "no new ticket");
   await net.close();
 });
+
+for (
+  const [name, code] of [
+    ["TKT_EXPIRED", ErrorCode.KRB_AP_ERR_TKT_EXPIRED],
+    ["USER_TO_USER_REQUIRED", ErrorCode.KRB_AP_ERR_USER_TO_USER_REQUIRED],
+  ] as const
+) {
+  Deno.test(`engine: a forged unauthenticated KRB_AP_ERR_${name} while every REPLY is lost is acted on only after the retransmissions, and the responder's SAs of the abandoned XID are DELETEd (no orphan pair)`, async () => {
+    const net = new Net(84);
+    const [a, b] = two(net);
+    // B's REPLYs to the first CREATE never arrive (an attacker drops them and forges an error).
+    let first: number | undefined;
+    net.tap = (from, _to, data) => {
+      if (from === "10.77.0.1" && data[0] === 1 && first === undefined) first = xidOf(data);
+      if (from === "10.77.0.2" && data[0] === 3 && xidOf(data) === first) return undefined;
+      return data;
+    };
+    a.engine.command(net.now, { kind: "up", peer: "b" });
+    await net.run(net.now + 50);
+    assert.ok(first !== undefined);
+    assert.equal((await sas(b.kernel)).length, 2, "B answered the CREATE and holds its pair");
+    const svc = new KerberosService({
+      keys: [],
+      principal: parsePrincipal("kink/b.kink.test@KINK.TEST"),
+      replayCache: ReplayCache.open({ skewMs: 300_000, firstStart: true, now: () => net.now }),
+      now: () => net.now,
+    });
+    a.engine.handleDatagram(net.now, {
+      data: buildErrorReply({
+        xid: first,
+        krbError: svc.makeKrbError(new ApError(code, "forged", {})),
+      }),
+      remote: { address: "10.77.0.2", port: 910 },
+    });
+    await net.run(net.now + 1_000);
+    assert.equal(net.ticketRequests.filter((r) => r.gateway === "a").length, 1, "acted at once");
+    assert.ok(creates(a).every((d) => xidOf(d) === first), "a new XID at once");
+    await net.run(net.now + 120_000);
+    // Retransmissions exhausted: the hint was taken (a fresh ticket; for U2U the peer's
+    // TGT first), a new XID completed, and B's pair of the first XID was DELETEd.
+    const xids = [...new Set(creates(a).map(xidOf))];
+    assert.equal(xids.length, 2);
+    assert.ok(creates(a).filter((d) => xidOf(d) === first).length > 1, "retransmitted first");
+    // (B does no user-to-user: after a forged U2U hint, A's GETTGT is refused with
+    // KINK_U2UDENIED and A falls back to a service ticket — a GETTGT failure, not a CREATE's.)
+    assert.deepEqual(of(a, "exchange-failed").filter((e) => e.command === "CREATE"), []);
+    assert.equal(of(a, "sa-up").length, 1);
+    const ina = (await sas(a.kernel)).map((s) => s.spi).sort();
+    const inb = (await sas(b.kernel)).map((s) => s.spi).sort();
+    assert.equal(inb.length, 2, `B holds ${inb.length} SAs (an orphan pair?)`);
+    assert.deepEqual(ina, inb, "A and B hold the same SAs");
+    assert.equal(b.engine.status().saPairs.length, 1);
+    await net.close();
+  });
+}

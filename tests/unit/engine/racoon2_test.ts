@@ -411,29 +411,50 @@ Deno.test("our initiator → racoon2: 3-way REPLY (3DES, Nr, ACKREQ): outbound a
   assert.ok(m.authenticated);
 });
 
-Deno.test("our initiator → racoon2: unauthenticated KRB_AP_ERR_BADKEYVER → one fresh ticket, new XID; again → per-peer failure", () => {
+/** Runs the engine's timers (retransmissions) until `stop()` or none is left. */
+function runTimers(d: Driver, stop: () => boolean): number {
+  let t = 0;
+  for (let i = 0; i < 100 && !stop(); i++) {
+    const at = d.engine.nextTimeout();
+    if (at === undefined) break;
+    t = at;
+    d.engine.handleTimeout(at);
+    d.pump(at);
+  }
+  return t;
+}
+
+Deno.test("our initiator → racoon2: unauthenticated KRB_AP_ERR_BADKEYVER is a hint: the CREATE retransmits to the end, then one fresh ticket, new XID; again → per-peer failure", () => {
   const { d, cred, now } = initiator(0);
   d.spis = [0x05974ab7, 0x05974ab8];
   d.engine.command(now, { kind: "up", peer: "b" });
   d.pump(now);
   d.engine.handleTicket(now, d.tickets[0]!.id, { ok: true, credentials: cred });
   d.pump(now);
-  // #27: kinkd's lone KRB-ERROR 44 for XID 0.
+  // #27: kinkd's lone KRB-ERROR 44 for XID 0 (no Cksum: anyone could have sent it).
   d.deliver(now + 5, 14);
+  assert.equal(d.tickets.length, 1, "not acted on at once");
+  const t1 = runTimers(d, () => d.tickets.length === 2);
   assert.equal(d.tickets.length, 2);
   assert.equal(d.tickets[1]!.fresh, true, "a fresh ticket is asked for");
-  d.engine.handleTicket(now + 6, d.tickets[1]!.id, { ok: true, credentials: cred });
-  d.pump(now + 6);
-  assert.equal(d.sent.length, 2);
-  const xid2 = new DataView(d.sent[1]!.buffer, d.sent[1]!.byteOffset).getUint32(8);
+  const xidOf = (x: Uint8Array) => new DataView(x.buffer, x.byteOffset).getUint32(8);
+  assert.ok(d.sent.length > 1 && d.sent.every((x) => x[0] === 1 && xidOf(x) === 0));
+  assert.equal(d.events.filter((e) => e.type === "exchange-failed").length, 0);
+  const before = d.sent.length;
+  d.engine.handleTicket(t1 + 1, d.tickets[1]!.id, { ok: true, credentials: cred });
+  d.pump(t1 + 1);
+  assert.equal(d.sent.length, before + 1);
+  const xid2 = xidOf(d.sent[before]!);
   assert.equal(xid2, 1, "a new transaction");
-  // The same error for the new XID: a clear failure, nothing left installed.
+  // The same error for the new XID: after its retransmissions, a clear failure, nothing left.
   const err = D[16]!.payload.slice();
   new DataView(err.buffer).setUint32(8, xid2);
-  d.deliver(now + 10, 16, err);
+  d.deliver(t1 + 10, 16, err);
+  runTimers(d, () => d.events.some((e) => e.type === "exchange-failed"));
   const f = d.events.filter((e) => e.type === "exchange-failed");
   assert.equal(f.length, 1);
   assert.ok(f[0]!.type === "exchange-failed" && f[0]!.reason === "krb-error");
-  assert.match(f[0]!.type === "exchange-failed" ? f[0]!.detail : "", /BADKEYVER/);
+  assert.match(f[0]!.type === "exchange-failed" ? f[0]!.detail : "", /BADKEYVER.*fresh ticket/);
+  assert.equal(d.tickets.length, 2, "exactly one fresh ticket");
   assert.equal(d.engine.status().transactions.length, 0);
 });
