@@ -201,9 +201,14 @@ export class Daemon {
       throw e;
     };
     try {
-      const { lock, warnings, created } = await openStateDir(cfg.daemon.stateDir);
+      const { lock, warnings, created, removedTemps } = await openStateDir(cfg.daemon.stateDir);
       cleanups.push(() => lock.close());
       for (const w of warnings) log.warn("state-dir", { detail: w });
+      if (removedTemps.length) {
+        log.info("state-dir", {
+          detail: `removed ${removedTemps.length} temp file(s) of writes interrupted by a crash`,
+        });
+      }
 
       const replay = ReplayCache.open({
         skewMs: 300_000,

@@ -3,7 +3,9 @@
  * write to it, locked so two daemons never share it, and the small state
  * files written atomically (temp file with a random name, fsync, rename,
  * fsync of the directory) so a crash at any point leaves the old or the new
- * content, never a mix.
+ * content, never a mix. A crash between creating the temp file and renaming
+ * it leaves the temp file behind; the next start removes those (only names
+ * of {@link writeAtomic}'s own pattern, only regular files, under the lock).
  *
  * @module
  */
@@ -13,11 +15,12 @@ import { nextEpoch } from "../engine/mod.ts";
 
 /**
  * Opens (creating if needed) and checks the state directory; returns the
- * held lock and whether the directory was created now (a first start).
+ * held lock, whether the directory was created now (a first start), and the
+ * stale temp files of interrupted atomic writes it removed.
  */
 export async function openStateDir(
   dir: string,
-): Promise<{ lock: Deno.FsFile; warnings: string[]; created: boolean }> {
+): Promise<{ lock: Deno.FsFile; warnings: string[]; created: boolean; removedTemps: string[] }> {
   const shown = escapeControl(dir);
   const warnings: string[] = [];
   let created = false;
@@ -80,7 +83,41 @@ export async function openStateDir(
     lock.close();
     throw e;
   }
-  return { lock, warnings, created };
+  // Under the lock no other daemon writes here: temp files are from a killed one.
+  let removedTemps: string[];
+  try {
+    removedTemps = await removeStaleTemps(dir);
+  } catch (e) {
+    lock.close();
+    throw new DaemonError(
+      "state",
+      `state directory ${shown}`,
+      `cannot remove stale temp files: ${escapeControl((e as Error).message)}`,
+    );
+  }
+  return { lock, warnings, created, removedTemps };
+}
+
+/** The temp file names {@link writeAtomic} makes: `<file>.<16 hex digits>.tmp`. */
+const TEMP_NAME = /^[^/]+\.[0-9a-f]{16}\.tmp$/;
+
+/**
+ * Removes the temp files of interrupted {@link writeAtomic} calls from `dir`
+ * (regular files named by its pattern; anything else is left alone). Call
+ * only while holding the directory's lock. Returns the names removed.
+ */
+export async function removeStaleTemps(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.isFile || !TEMP_NAME.test(e.name)) continue;
+    try {
+      await Deno.remove(`${dir}/${e.name}`);
+      removed.push(e.name);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+  return removed;
 }
 
 /** Writes `data` to `path` atomically and durably. */

@@ -5,7 +5,9 @@
  *
  * - The daemon's state files (`core/daemon/state.ts` `writeAtomic`): after
  *   every kill the file holds exactly the last content whose write had
- *   returned, or the one being written — never a mix, never empty.
+ *   returned, or the one being written — never a mix, never empty; the temp
+ *   files the kills left behind are removed by the next start
+ *   (`openStateDir`), and nothing else is.
  * - The replay cache (`core/kerberos/replay.ts`): after every kill, a cache
  *   reopened on the same file refuses every authenticator the dead process
  *   had accepted (as a replay, or everything for one skew window when the
@@ -15,6 +17,7 @@
  */
 import assert from "node:assert/strict";
 import { ReplayCache } from "../../core/kerberos/mod.ts";
+import { openStateDir } from "../../core/daemon/state.ts";
 
 const LONG = Deno.env.get("KINK_FAULTS_LONG") === "1";
 const KILLS = LONG ? 200 : 12;
@@ -84,10 +87,21 @@ Deno.test(`crash: writeAtomic state file is always old-or-new after ${KILLS} SIG
       last = seq;
       next = seq + 2; // never reuse a sequence number
     }
-    const leftovers = [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".tmp")).length;
+    const temps = () => [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".tmp")).length;
+    const leftovers = temps();
+    // Not ours: a start must leave it alone.
+    await Deno.writeTextFile(`${dir}/notes.tmp`, "operator's");
+    const content = await Deno.readTextFile(`${dir}/state.json`);
+    // What a daemon start does with the directory: the killed writer's temp files go.
+    const { lock, removedTemps } = await openStateDir(dir);
+    lock.close();
+    assert.equal(removedTemps.length, leftovers);
+    assert.equal(temps(), 1, "temp files of interrupted writes left after a start");
+    assert.equal(await Deno.readTextFile(`${dir}/notes.tmp`), "operator's");
+    assert.equal(await Deno.readTextFile(`${dir}/state.json`), content);
     console.log(
       `${KILLS} kills: file held the last completed write ${sawOld}×, the interrupted one ${sawNew}×;` +
-        ` ${leftovers} orphan temp file(s) left in the directory`,
+        ` ${leftovers} orphan temp file(s) left by the kills, removed at the next start`,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
