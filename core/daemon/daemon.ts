@@ -50,7 +50,7 @@ import { DaemonError } from "./errors.ts";
 import { Logger, type LogSink, stderrSink } from "./log.ts";
 import { type MetricFamily, renderMetrics } from "./metrics.ts";
 import { ownsPolicy, ownsSa, peerPolicies } from "./policies.ts";
-import { claimEpoch, openStateDir, readJsonState, writeAtomic } from "./state.ts";
+import { claimEpoch, openStateDir, readJsonState, unsafeSecretFile, writeAtomic } from "./state.ts";
 
 /** Options of {@link Daemon.start}. */
 export interface DaemonOptions {
@@ -233,6 +233,12 @@ export class Daemon {
       const me = parsePrincipal(cfg.identity.principal);
       let keys: KeytabEntry[] = [];
       let tgt: Credentials | undefined;
+      for (
+        const [what, path] of [["keytab", cfg.identity.keytab], ["ccache", cfg.identity.ccache]]
+      ) {
+        const unsafe = path ? await unsafeSecretFile(path, what!) : undefined;
+        if (unsafe) log.warn("key-file-unsafe", { detail: unsafe });
+      }
       if (cfg.identity.keytab) {
         const all = readKeytab(await Deno.readFile(cfg.identity.keytab));
         keys = all.filter((e) => principalEquals(e.principal, me));

@@ -229,3 +229,41 @@ export async function claimEpoch(
   }
   return previous === undefined ? { epoch } : { epoch, previous };
 }
+
+/**
+ * Why a file holding secret keys (keytab, ccache) is unsafe, or undefined
+ * when it is not: group or others may read or write it, or it belongs to
+ * another user than us or root. The daemon warns (MIT krb5 and kinkd accept
+ * any mode, so refusing would break set-ups that work with them); the
+ * warning names the mode and the fix.
+ */
+export async function unsafeSecretFile(
+  path: string,
+  what: string,
+): Promise<string | undefined> {
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.stat(path);
+  } catch {
+    return undefined; // reading it reports what is wrong
+  }
+  const shown = `${what} ${escapeControl(path)}`;
+  const mode = (st.mode ?? 0) & 0o777;
+  const problems: string[] = [];
+  if (mode & 0o077) {
+    const who = [mode & 0o070 ? "its group" : "", mode & 0o007 ? "others" : ""].filter((x) => x)
+      .join(" and ");
+    problems.push(
+      `mode ${mode.toString(8).padStart(3, "0")} lets ${who} ${
+        mode & 0o022 ? "read or change" : "read"
+      } it (chmod 600 it)`,
+    );
+  }
+  const uid = Deno.uid();
+  if (uid !== null && st.uid !== null && st.uid !== uid && st.uid !== 0) {
+    problems.push(`it belongs to uid ${st.uid}, not to us (${uid}) or root (chown it)`);
+  }
+  if (problems.length === 0) return undefined;
+  return `${shown}: ${problems.join("; ")}: whoever can read its keys can impersonate ` +
+    "this gateway's peers to it, and whoever can change it, pick the keys it trusts";
+}

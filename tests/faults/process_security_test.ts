@@ -7,8 +7,8 @@
  *   token nor connect; state files are not readable by others;
  * - a state directory others may write to is refused at start with a
  *   message that says what to do;
- * - a keytab others may read gives a warning or a refusal (gap test: the
- *   daemon does neither today).
+ * - a keytab its group or others may read gives a clear warning at start
+ *   (naming the file, its mode and the fix); a keytab of mode 0600 none.
  *
  * The daemon's Deno flags (reads, writes, network, FFI outside them
  * refused) are proven by `tests/integration/daemon/permissions_test.ts`.
@@ -20,7 +20,6 @@ import { startGateway, stopGateway } from "../integration/daemon/gateways.ts";
 import { assertNoKeys, ctl, withGateways } from "./daemons.ts";
 
 const skip = [netnsSkipReason(), realmSkipReason()];
-const gaps = Deno.env.get("KINK_FAULTS_GAPS") === "1";
 
 /** Sends one raw request line on the socket; returns the answer line. */
 async function raw(path: string, line: string): Promise<string> {
@@ -130,24 +129,28 @@ Deno.test({
 
 Deno.test({
   ...skipUnless(
-    "[daemon gap] process security: a keytab others can read gives a warning or a refusal at start" +
-      (gaps ? "" : " [ignored: set KINK_FAULTS_GAPS=1]"),
+    "process security: a keytab its group and others can read gives a warning at start naming the file, the mode and the fix; mode 0600 gives none",
     ...skip,
   ),
-  ignore: !gaps || skip.some((s) => s !== undefined),
   async fn() {
     await withGateways(async (c) => {
-      await Deno.chmod(c.fa.keytab, 0o644);
-      const gw = await startGateway(c.a, c.fa, "memory", 30_000).catch((e: Error) => e);
-      if (gw instanceof Error) {
-        assert.match(gw.message, /keytab/i);
-        return;
-      }
+      const unsafe = (log: string[]) =>
+        log.filter((l) => l.includes("key-file-unsafe") && l.includes(c.fa.keytab));
+      await Deno.chmod(c.fa.keytab, 0o600);
+      const quiet = await startGateway(c.a, c.fa, "memory", 30_000);
       try {
-        assert.ok(
-          gw.log.some((l) => /keytab/i.test(l) && /(readable|mode|permission)/i.test(l)),
-          `no warning about the keytab's mode 644:\n${gw.log.join("\n")}`,
-        );
+        assert.deepEqual(unsafe(quiet.log), [], "a warning about a keytab of mode 600");
+      } finally {
+        await stopGateway(quiet);
+      }
+      await Deno.chmod(c.fa.keytab, 0o644);
+      const gw = await startGateway(c.a, c.fa, "memory", 30_000);
+      try {
+        const w = unsafe(gw.log);
+        assert.equal(w.length, 1, `no warning about the keytab's mode 644:\n${gw.log.join("\n")}`);
+        assert.match(w[0]!, /mode 644/);
+        assert.match(w[0]!, /chmod 600/);
+        assert.match(w[0]!, /WARN|warn/);
       } finally {
         await stopGateway(gw);
       }
