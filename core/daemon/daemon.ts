@@ -50,6 +50,7 @@ import { DaemonError } from "./errors.ts";
 import { Logger, type LogSink, stderrSink } from "./log.ts";
 import { type MetricFamily, renderMetrics } from "./metrics.ts";
 import { ownsPolicy, ownsSa, peerPolicies } from "./policies.ts";
+import { type AlwaysRetry, AlwaysUp } from "./always.ts";
 import { claimEpoch, openStateDir, readJsonState, unsafeSecretFile, writeAtomic } from "./state.ts";
 
 /** Options of {@link Daemon.start}. */
@@ -122,6 +123,8 @@ export interface DaemonStatus {
   kernel: { backend: string; sas: number; policies: number };
   /** The kernel SAs this daemon owns. */
   sas: SaSummary[];
+  /** `start = "always"` peers that failed since they were last up, and their next attempt. */
+  always: AlwaysRetry[];
 }
 
 /** A running daemon. */
@@ -145,6 +148,7 @@ export class Daemon {
   readonly #reqids: Record<string, number>;
   readonly #locals: string[];
   readonly #http: Deno.HttpServer | undefined;
+  readonly #always: AlwaysUp;
 
   private constructor(p: {
     cfg: DaemonConfig;
@@ -163,7 +167,9 @@ export class Daemon {
     reqids: Record<string, number>;
     locals: string[];
     http: Deno.HttpServer | undefined;
+    always: AlwaysUp;
   }) {
+    this.#always = p.always;
     this.#reqids = p.reqids;
     this.#locals = p.locals;
     this.#http = p.http;
@@ -346,6 +352,14 @@ export class Daemon {
       });
       const running = driver.run(events);
       const startedAt = clock.now();
+      // `start = "always"` peers: started below, tried again after failures.
+      const always = new AlwaysUp(
+        clock,
+        (peer) => driver.with((e, now) => e.command(now, { kind: "up", peer })),
+      );
+      always.setPeers(cfg.peers.filter((p) => p.start === "always").map((p) => p.name));
+      driver.onEvent((e) => always.handle(e));
+      cleanups.push(() => always.close());
 
       const daemon: { d?: Daemon } = {};
       const control = await ControlServer.start(
@@ -370,6 +384,7 @@ export class Daemon {
         cleanups.push(() => http!.shutdown());
       }
       daemon.d = new Daemon({
+        always,
         reqids,
         locals,
         http,
@@ -574,6 +589,7 @@ export class Daemon {
     for (const k of Object.keys(this.#reqids)) delete this.#reqids[k];
     Object.assign(this.#reqids, reqids);
     const unchanged = new Set(result.unchanged);
+    this.#always.setPeers(next.peers.filter((p) => p.start === "always").map((p) => p.name));
     for (const p of next.peers) {
       if (p.start === "always" && !unchanged.has(p.name)) {
         this.#driver.with((e, now) => e.command(now, { kind: "up", peer: p.name }));
@@ -629,6 +645,7 @@ export class Daemon {
         policies: pols.filter((p) => ownsPolicy(p, base)).length,
       },
       sas: summaries,
+      always: this.#always.status(),
     };
     for (const s of sas) s.enc?.key.fill(0), s.auth?.key.fill(0), s.aead?.key.fill(0);
     return out;
@@ -748,6 +765,7 @@ export class Daemon {
         });
         if (pending.size === 0) finish();
       });
+      this.#always.close();
       await drained;
       const left = pending.size;
       if (left > 0) this.#log.warn("stop-deletes-unanswered", { deletes: left, waitedMs: graceMs });

@@ -106,6 +106,23 @@ export function renderStatus(st: DaemonStatus): string[] {
       ]),
     ]),
   );
+  const always = st.always ?? []; // absent from a daemon of an earlier version
+  if (always.length) {
+    out.push("", "Retrying (start = always):");
+    out.push(
+      ...table([
+        ["  PEER", "FAILURES", "NEXT ATTEMPT", "LAST ERROR"],
+        ...always.map((r) => [
+          `  ${r.peer}`,
+          String(r.failures),
+          r.nextAttemptAt === undefined
+            ? "now"
+            : `in ${dur(Math.max(0, Math.round((r.nextAttemptAt - st.engine.now) / 1000)))}`,
+          r.lastError,
+        ]),
+      ]),
+    );
+  }
   out.push("", "SA pairs:");
   if (e.saPairs.length === 0) out.push("  (none)");
   else {
