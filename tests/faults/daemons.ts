@@ -3,7 +3,10 @@
  * gateways `a` and `b` in their own namespaces, an MIT KDC in a third, a
  * fourth namespace for an attacker; control requests made in-process on
  * the control socket (no CLI start-up in the measurement); checks that both
- * sides hold exactly matching SAs; netem; and the key-leak scan of logs.
+ * sides hold exactly matching SAs; netem; and the key-leak scan of logs:
+ * `withGateways` scans the log of every daemon started in its set-up at the
+ * end, for the keytab keys and every session and SA key of the captured
+ * exchanges ({@link scanRunLogs}).
  *
  * @module
  */
@@ -14,11 +17,13 @@ import { RUN_PREFIX } from "../harness/cleanup.ts";
 import {
   type Gateway,
   type GatewayFiles,
+  onGatewayStarted,
   type StatusJson,
   waitFor,
   writeGatewayConfig,
 } from "../integration/daemon/gateways.ts";
-import { hexOf, keysInLog } from "../integration/daemon/leak.ts";
+import { hexOf, keysFromCapture, keysInLog, startCapture } from "../integration/daemon/leak.ts";
+import { sleep } from "../harness/exec.ts";
 import { controlRequest } from "../../core/daemon/control.ts";
 import { readKeytab } from "../../core/kerberos/mod.ts";
 
@@ -70,13 +75,61 @@ export async function withGateways(
               keytabKeys.push(hexOf(e.key));
             }
           }
-          await fn({ realm, kdc: kdc!, a: a!, b: b!, m: m!, fa, fb, dir, keytabKeys });
+          // Every daemon started in this set-up (restarts included) has its log scanned
+          // at the end for every key known: keytab keys, and the ticket session keys and
+          // SA keys of every exchange on A's link (captured, opened by `kink decode`).
+          const started: Gateway[] = [];
+          const off = onGatewayStarted((gw) => started.push(gw));
+          const capture = await startCapture(a!, `${dir}/a-link.pcapng`).catch(() => undefined);
+          let ok = false;
+          try {
+            await fn({ realm, kdc: kdc!, a: a!, b: b!, m: m!, fa, fb, dir, keytabKeys });
+            ok = true;
+          } finally {
+            off();
+            await capture?.stop();
+          }
+          if (ok) await scanRunLogs(started, keytabKeys, capture?.file, [fa.keytab, fb.keytab]);
         } finally {
           await Deno.remove(dir, { recursive: true }).catch(() => {});
         }
       },
     );
   });
+}
+
+/**
+ * The log-wide key-leak scan of one set-up: every line every daemon wrote
+ * is searched for every key known (hex in any case, base64, byte lists,
+ * colon-separated hex): the keytabs' keys, and the session and SA keys that
+ * `kink decode --show-keys` recovers from the capture with both keytabs.
+ * Prints what was searched, so a scan that knew few keys shows it.
+ */
+export async function scanRunLogs(
+  gateways: Gateway[],
+  keytabKeys: string[],
+  capture: string | undefined,
+  keytabs: string[],
+): Promise<void> {
+  for (const gw of gateways) await Promise.race([gw.exited, sleep(5_000)]);
+  const lines = gateways.flatMap((g) => g.log);
+  let exchangeKeys: string[] = [];
+  if (capture) {
+    try {
+      await Deno.stat(capture);
+      exchangeKeys = (await keysFromCapture(capture, keytabs)).keys;
+    } catch {
+      exchangeKeys = []; // nothing captured (no traffic on A's link)
+    }
+  }
+  const keys = [...new Set([...keytabKeys, ...exchangeKeys].map((k) => k.toLowerCase()))];
+  assert.ok(lines.length > 0 && gateways.length > 0, "key scan: no daemon log to scan");
+  assertNoKeys(lines, keys, `key scan of ${gateways.length} daemon run(s)`);
+  console.log(
+    `key scan: ${lines.length} log lines of ${gateways.length} daemon run(s), ` +
+      `${keytabKeys.length} keytab keys and ${exchangeKeys.length} session/SA keys ` +
+      `${capture ? "from the capture" : "(no capture: dumpcap unavailable)"}: none found`,
+  );
 }
 
 /** A control request on the gateway's socket, in-process. */

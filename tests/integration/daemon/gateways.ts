@@ -164,6 +164,18 @@ export interface StatusJson {
   }[];
 }
 
+const startedListeners = new Set<(gw: Gateway) => void>();
+
+/**
+ * Calls `fn` with every gateway {@link startGateway} starts from now on
+ * (e.g. to scan every daemon's log at the end of a test, restarts included);
+ * returns the function that stops it.
+ */
+export function onGatewayStarted(fn: (gw: Gateway) => void): () => void {
+  startedListeners.add(fn);
+  return () => startedListeners.delete(fn);
+}
+
 /** Starts `kink daemon --config … [--kernel K]` in `ns` and waits for its control socket. */
 export async function startGateway(
   ns: Netns,
@@ -223,6 +235,7 @@ export async function startGateway(
       } catch { /* exited */ }
     },
   };
+  for (const l of startedListeners) l(gw);
   const deadline = Date.now() + timeoutMs;
   let done = false;
   exited.then(() => done = true);
