@@ -17,18 +17,14 @@
  * @module
  */
 import { type DaemonConfig, type PeerConfig, readConfigFile } from "../config/mod.ts";
-import { Engine } from "../engine/mod.ts";
-import type {
-  EngineStatus,
-  ReconfigureResult,
-  TicketRequest,
-  TicketResult,
-} from "../engine/api.ts";
+import { DEFAULT_TIMERS, Engine } from "../engine/mod.ts";
+import type { EngineStatus, ReconfigureResult, TicketRequest } from "../engine/api.ts";
 import {
   clientOptionsFromKrb5Conf,
   type Credentials,
   credentialsFromCcache,
   decodeTicket,
+  formatPrincipal,
   KerberosClient,
   type KeytabEntry,
   loadKrb5Conf,
@@ -45,7 +41,8 @@ import { systemRandom } from "../util/random.ts";
 import { escapeControl } from "../util/text.ts";
 import { ControlServer } from "./control.ts";
 import { type DriverTransport, EngineDriver } from "./driver.ts";
-import { enginePeer } from "./engine_config.ts";
+import { enginePeer, retransmitCycleMs } from "./engine_config.ts";
+import { type FetchedTicket, isUnreachable, retryingTickets } from "./tickets.ts";
 import { DaemonError } from "./errors.ts";
 import { Logger, type LogSink, stderrSink } from "./log.ts";
 import { type MetricFamily, renderMetrics } from "./metrics.ts";
@@ -149,6 +146,7 @@ export class Daemon {
   readonly #locals: string[];
   readonly #http: Deno.HttpServer | undefined;
   readonly #always: AlwaysUp;
+  readonly #stopTickets: AbortController;
 
   private constructor(p: {
     cfg: DaemonConfig;
@@ -168,7 +166,9 @@ export class Daemon {
     locals: string[];
     http: Deno.HttpServer | undefined;
     always: AlwaysUp;
+    stopTickets: AbortController;
   }) {
+    this.#stopTickets = p.stopTickets;
     this.#always = p.always;
     this.#reqids = p.reqids;
     this.#locals = p.locals;
@@ -277,7 +277,7 @@ export class Daemon {
       if (tgt && client === undefined) {
         // TGT-only gateway: requests still go to the KDC with that TGT.
       }
-      const tickets = async (req: TicketRequest): Promise<TicketResult> => {
+      const fetchTicket = async (req: TicketRequest): Promise<FetchedTicket> => {
         if (!client) {
           return { ok: false, message: "no keytab: this gateway cannot get service tickets" };
         }
@@ -291,11 +291,35 @@ export class Daemon {
           return { ok: true, credentials };
         } catch (e) {
           const err = e as { krbError?: { errorCode: number }; message?: string };
-          const r: TicketResult = { ok: false, message: escapeControl(String(err.message ?? e)) };
+          const r: FetchedTicket = { ok: false, message: escapeControl(String(err.message ?? e)) };
           if (err.krbError) r.errorCode = err.krbError.errorCode;
+          if (isUnreachable(e)) r.unreachable = true;
           return r;
         }
       };
+      // A KDC unreachable for a moment must not fail a negotiation that has a whole
+      // retransmission cycle left: retried within the peer's cycle (core/daemon/tickets.ts).
+      const cycleByServer = new Map(
+        cfg.peers.map((p) => [
+          formatPrincipal(parsePrincipal(p.principal)),
+          retransmitCycleMs(p.timers),
+        ]),
+      );
+      const stopTickets = new AbortController();
+      cleanups.push(() => stopTickets.abort());
+      const tickets = retryingTickets(fetchTicket, {
+        clock,
+        signal: stopTickets.signal,
+        budgetMs: (req) => {
+          try {
+            const known = cycleByServer.get(formatPrincipal(parsePrincipal(req.server)));
+            // A peer added by a reload: the engine's default cycle.
+            return known ?? retransmitCycleMs(DEFAULT_TIMERS);
+          } catch {
+            return 0;
+          }
+        },
+      });
 
       // Kernel
       const kernel: KernelIpsec = opts.kernel === "memory"
@@ -384,6 +408,7 @@ export class Daemon {
         cleanups.push(() => http!.shutdown());
       }
       daemon.d = new Daemon({
+        stopTickets,
         always,
         reqids,
         locals,
@@ -767,6 +792,7 @@ export class Daemon {
       });
       this.#always.close();
       await drained;
+      this.#stopTickets.abort(); // ticket requests waiting to retry end now
       const left = pending.size;
       if (left > 0) this.#log.warn("stop-deletes-unanswered", { deletes: left, waitedMs: graceMs });
       await this.#driver.close();
