@@ -25,6 +25,7 @@ const SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   sendto: {
@@ -38,6 +39,7 @@ const SYMBOLS = {
   },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   close: { parameters: ["i32"], result: "i32" },
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
   setns: { parameters: ["i32", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
@@ -235,4 +237,65 @@ function cstr(enc: TextEncoder, s: string): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(b.length + 1);
   out.set(b);
   return out;
+}
+
+/** The credentials of the process at the other end of a Unix stream socket. */
+export interface UnixPeer {
+  /** Our file descriptor of the connection. */
+  fd: number;
+  /** The peer's process id, user id and group id (SO_PEERCRED, at connect time). */
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+const AF_UNIX = 1;
+const SO_PEERCRED = 17;
+
+/**
+ * Every connected socket of this process whose local address is the Unix
+ * socket `path` (the connections a listener on `path` accepted), with the
+ * peer's credentials (SO_PEERCRED). Deno gives no file descriptor for a
+ * `Deno.UnixConn`, so the descriptors are found by asking `getsockname(2)`
+ * of each number below `maxFd` (closed numbers fail with EBADF). The
+ * listening socket itself is not a connection and is left out.
+ */
+export function unixPeersOf(path: string, maxFd = 1024): UnixPeer[] {
+  const want = new TextEncoder().encode(path);
+  const out: UnixPeer[] = [];
+  const addr = new Uint8Array(112);
+  const alen = new Uint32Array(1);
+  const cred = new Uint8Array(12);
+  const clen = new Uint32Array(1);
+  const c = libc();
+  for (let fd = 0; fd < maxFd; fd++) {
+    alen[0] = addr.length;
+    if (c.getsockname(fd, addr, new Uint8Array(alen.buffer)) !== 0) continue;
+    if ((addr[0]! | (addr[1]! << 8)) !== AF_UNIX) continue;
+    const n = Math.min(alen[0]!, addr.length) - 2;
+    let end = 2 + n;
+    while (end > 2 && addr[end - 1] === 0) end--;
+    if (end - 2 !== want.length) continue;
+    let same = true;
+    for (let i = 0; i < want.length && same; i++) same = addr[2 + i] === want[i];
+    if (!same) continue;
+    clen[0] = 12;
+    if (c.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, new Uint8Array(clen.buffer)) !== 0) {
+      continue;
+    }
+    const dv = new DataView(cred.buffer);
+    const pid = dv.getInt32(0, true);
+    if (pid <= 0) continue;
+    // A listening socket reports its own creator; a connection has a peer address.
+    const peer = new Uint8Array(112);
+    const plen = new Uint32Array([peer.length]);
+    if (c.getpeername(fd, peer, new Uint8Array(plen.buffer)) !== 0) continue;
+    out.push({ fd, pid, uid: dv.getUint32(4, true), gid: dv.getUint32(8, true) });
+  }
+  return out;
+}
+
+/** `shutdown(fd, SHUT_RDWR)`: ends a connection whatever object wraps the descriptor. */
+export function shutdownSocket(fd: number): void {
+  check("shutdown", libc().shutdown(fd, 2));
 }

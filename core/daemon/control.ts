@@ -84,6 +84,22 @@ async function* lines(conn: Deno.Conn, idleMs: number): AsyncGenerator<string> {
   }
 }
 
+/**
+ * Peer-credential checking for the control socket (SO_PEERCRED through libc;
+ * Deno exposes no descriptor of a `Deno.UnixConn`, so the connections are
+ * found by their local address, see `unixPeersOf` in ffi/libc.ts).
+ */
+export interface PeerCheck {
+  /** The connections accepted on `path`, with their peers' credentials. */
+  peers(path: string): { fd: number; pid: number; uid: number }[];
+  /** Ends the connection on `fd`. */
+  shutdown(fd: number): void;
+  /** User ids allowed to connect (root and the daemon's own). */
+  allowedUids: readonly number[];
+  /** Told of every connection refused. */
+  onRefused?: (peer: { pid: number; uid: number }) => void;
+}
+
 /** A running control server. */
 export class ControlServer {
   readonly #listener: Deno.Listener;
@@ -94,13 +110,19 @@ export class ControlServer {
   #loop: Promise<void>;
   /** Requests refused for a missing or wrong token. */
   refused = 0;
+  /** Connections refused for their peer's user id. */
+  refusedPeers = 0;
+  readonly #check: PeerCheck | undefined;
+  #seenPeers = new Set<string>();
 
   private constructor(
     path: string,
     listener: Deno.Listener,
     token: string,
     handler: ControlHandler,
+    check: PeerCheck | undefined,
   ) {
+    this.#check = check;
     this.#path = path;
     this.#listener = listener;
     this.#token = token;
@@ -113,7 +135,11 @@ export class ControlServer {
    * missing and must not be writable by others), writes a fresh token to
    * `<path>.token` (0600), and serves `handler`.
    */
-  static async start(path: string, handler: ControlHandler): Promise<ControlServer> {
+  static async start(
+    path: string,
+    handler: ControlHandler,
+    check?: PeerCheck,
+  ): Promise<ControlServer> {
     const dir = path.slice(0, Math.max(1, path.lastIndexOf("/")));
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     const st = await Deno.stat(dir);
@@ -150,7 +176,7 @@ export class ControlServer {
     await Deno.rename(tmp, tp);
     const listener = Deno.listen({ transport: "unix", path });
     await Deno.chmod(path, 0o600);
-    return new ControlServer(path, listener, token, handler);
+    return new ControlServer(path, listener, token, handler, check);
   }
 
   async #accept(): Promise<void> {
@@ -160,6 +186,13 @@ export class ControlServer {
         conn = await this.#listener.accept();
       } catch {
         return;
+      }
+      // Before anything is read from it (the handler starts below): a connection
+      // from a user other than root or the daemon's is ended at the socket.
+      if (this.#check && !this.#vetPeers(this.#check)) {
+        this.refusedPeers++;
+        conn.close();
+        continue;
       }
       if (this.#conns.size >= MAX_CONTROL_CONNECTIONS) {
         writeLine(conn, {
@@ -178,6 +211,38 @@ export class ControlServer {
         } catch { /* closed already */ }
       });
     }
+  }
+
+  /**
+   * Checks the peers of the connections on the socket after an accept;
+   * false when the connection just accepted (the one not seen at the last
+   * check) is from a user not allowed — or when it cannot be told apart from
+   * one that is not. Connections of users not allowed are also shut down at
+   * the socket.
+   */
+  #vetPeers(check: PeerCheck): boolean {
+    let peers: { fd: number; pid: number; uid: number }[];
+    try {
+      peers = check.peers(this.#path);
+    } catch {
+      return true; // the mode and the token still apply
+    }
+    const seen = new Set<string>();
+    let refused = 0;
+    for (const p of peers) {
+      const key = `${p.fd}:${p.pid}`;
+      if (check.allowedUids.includes(p.uid)) {
+        seen.add(key); // known good from now on
+        continue;
+      }
+      if (!this.#seenPeers.has(key)) refused++;
+      try {
+        check.shutdown(p.fd);
+      } catch { /* closed meanwhile */ }
+      check.onRefused?.({ pid: p.pid, uid: p.uid });
+    }
+    this.#seenPeers = seen;
+    return refused === 0;
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {

@@ -35,7 +35,15 @@ import {
   ReplayCache,
   wipeKeytab,
 } from "../kerberos/mod.ts";
-import { type KernelIpsec, MemoryKernel, NetlinkKernel, type PolicyConfig } from "../kernel/mod.ts";
+import {
+  type KernelIpsec,
+  LIBC_PATH,
+  MemoryKernel,
+  NetlinkKernel,
+  type PolicyConfig,
+  shutdownSocket,
+  unixPeersOf,
+} from "../kernel/mod.ts";
 import { systemClock, type TimerClock } from "../util/clock.ts";
 import { systemRandom } from "../util/random.ts";
 import { escapeControl } from "../util/text.ts";
@@ -386,10 +394,27 @@ export class Daemon {
       cleanups.push(() => always.close());
 
       const daemon: { d?: Daemon } = {};
+      // Peer credentials of control connections need libc (FFI): granted with the
+      // netlink kernel, not with `--kernel memory` (then the mode and token alone).
+      const ffi = Deno.permissions.querySync({ name: "ffi", path: LIBC_PATH }).state === "granted";
+      const myUid = Deno.uid();
       const control = await ControlServer.start(
         cfg.daemon.controlSocket,
         (req) => daemon.d!.#handle(req.cmd, req.args),
+        ffi
+          ? {
+            peers: (path) => unixPeersOf(path),
+            shutdown: shutdownSocket,
+            allowedUids: myUid === null || myUid === 0 ? [0] : [0, myUid],
+            onRefused: (p) => log.warn("control-peer-refused", { uid: p.uid, pid: p.pid }),
+          }
+          : undefined,
       );
+      if (!ffi) {
+        log.info("control-peer-credentials", {
+          detail: "not checked (no FFI permission, --kernel memory): socket mode and token only",
+        });
+      }
       let http: Deno.HttpServer | undefined;
       const ml = cfg.daemon.metricsListen;
       if (ml) {

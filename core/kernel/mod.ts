@@ -68,3 +68,5 @@ export type {
 } from "./model.ts";
 /** The only library `--allow-ffi` must grant to the netlink backend. */
 export { LIBC_PATH } from "../../ffi/libc.ts";
+/** SO_PEERCRED of a Unix socket's connections, and ending one (the daemon's control socket). */
+export { shutdownSocket, type UnixPeer, unixPeersOf } from "../../ffi/libc.ts";

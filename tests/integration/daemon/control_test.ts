@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { controlRequest, ControlServer, MAX_CONTROL_LINE } from "../../../core/daemon/control.ts";
 import { DaemonError } from "../../../core/daemon/errors.ts";
+import { commandsSkipReason, rootSkipReason, skipUnless } from "../../harness/tiers.ts";
 
 /**
  * The directory the tests' sockets live in. Deno 2.9 asks for `--allow-net=unix:PATH` for a
@@ -149,4 +150,65 @@ Deno.test("control: without a running daemon the client says so", async () => {
       (e) => e instanceof DaemonError && /no daemon running/.test(e.message),
     );
   });
+});
+
+Deno.test({
+  ...skipUnless(
+    "control: with peer credentials checked (SO_PEERCRED through libc), a connection from another user is ended before its request is read, even with the token and a socket others may open; root's is answered",
+    rootSkipReason(),
+    commandsSkipReason("setpriv", "/usr/bin/python3"),
+  ),
+  async fn() {
+    const { unixPeersOf, shutdownSocket } = await import("../../../core/kernel/mod.ts");
+    await withDir(async (dir) => {
+      const path = `${dir}/run/kink.sock`;
+      const handled: string[] = [];
+      const refused: number[] = [];
+      const srv = await ControlServer.start(path, (req) => {
+        handled.push(req.cmd);
+        return "answered";
+      }, {
+        peers: (p) => unixPeersOf(p),
+        shutdown: shutdownSocket,
+        allowedUids: [0],
+        onRefused: (p) => refused.push(p.uid),
+      });
+      try {
+        // A mode mistake: directory and socket open to everyone, the token readable.
+        await Deno.chmod(dir, 0o755);
+        await Deno.chmod(`${dir}/run`, 0o755);
+        await Deno.chmod(path, 0o666);
+        const token = (await Deno.readTextFile(`${path}.token`)).trim();
+        const client = (uid: number) =>
+          new Deno.Command("setpriv", {
+            args: [
+              `--reuid=${uid}`,
+              `--regid=${uid}`,
+              "--clear-groups",
+              "/usr/bin/python3",
+              "-c",
+              "import socket,sys\n" +
+              "s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1])\n" +
+              "s.sendall((sys.argv[2]+'\\n').encode())\n" +
+              "print(s.recv(65536).decode().strip() or 'EOF')",
+              path,
+              JSON.stringify({ id: 1, token, cmd: "status", args: {} }),
+            ],
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+        const other = await client(65534);
+        const said = new TextDecoder().decode(other.stdout).trim() +
+          new TextDecoder().decode(other.stderr);
+        assert.equal(new TextDecoder().decode(other.stdout).trim(), "EOF", said);
+        assert.deepEqual(refused, [65534]);
+        assert.equal(srv.refusedPeers, 1);
+        const root = await client(0);
+        assert.match(new TextDecoder().decode(root.stdout), /"answered"/);
+        assert.deepEqual(handled, ["status"], "the other user's request reached the handler");
+      } finally {
+        await srv.close();
+      }
+    });
+  },
 });
