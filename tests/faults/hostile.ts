@@ -1,7 +1,9 @@
 /**
  * Hostile datagrams for a KINK responder, built with kink's own Kerberos and
  * wire layers (real DER tickets and authenticators, real encryption) so that
- * each class exercises a distinct path of the receiver:
+ * each class exercises a distinct path of the receiver (how far the first
+ * one gets; repeats of a refused ticket stop at the front door's verdict
+ * cache, core/engine/admission.ts):
  *
  * | class          | what it is                                                     | how far it gets |
  * | ---            | ---                                                            | --- |
@@ -10,7 +12,7 @@
  * | `other-service`| STATUS with a real AP-REQ whose ticket is for another service  | AP-REQ check (no key) |
  * | `expired`      | STATUS with a real AP-REQ, ticket for the victim, expired      | ticket decryption |
  * | `wrong-key`    | STATUS with a real AP-REQ, ticket for the victim under a key it does not hold (same kvno) | ticket decryption (integrity fails) |
- * | `other-client` | STATUS with a valid ticket of another realm member             | ticket + authenticator decryption, Cksum |
+ * | `other-client` | STATUS with a valid ticket of another realm member             | ticket + authenticator decryption, client check |
  * | `replay`       | a captured genuine command, byte for byte                      | everything up to the replay cache |
  * | `huge`         | 65 507 octets (largest UDP payload), a KINK header claiming all of it | size / header |
  *
