@@ -243,9 +243,11 @@ function cstr(enc: TextEncoder, s: string): Uint8Array<ArrayBuffer> {
 export interface UnixPeer {
   /** Our file descriptor of the connection. */
   fd: number;
-  /** The peer's process id, user id and group id (SO_PEERCRED, at connect time). */
+  /** The peer's process id (SO_PEERCRED, at connect time). */
   pid: number;
+  /** The peer's user id (at connect time). */
   uid: number;
+  /** The peer's group id (at connect time). */
   gid: number;
 }
 

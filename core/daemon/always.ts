@@ -53,6 +53,8 @@ export class AlwaysUp {
   #closed = false;
 
   /**
+   * A keeper with no peers yet ({@link setPeers}).
+   *
    * @param clock the daemon's clock (timers)
    * @param up starts a negotiation with a peer (the engine's `up` command)
    * @param backoff back-off overrides
