@@ -2655,7 +2655,7 @@ export class Engine implements EngineApi {
             ) {
               this.#door.verdicts.set(
                 digest,
-                { kind: "refused", code: e.errorCode, detail: e.message },
+                { kind: "refused", code: e.errorCode, detail: e.detail },
                 this.#now,
               );
             }
@@ -2834,7 +2834,12 @@ export class Engine implements EngineApi {
       // Nothing will be sent: skip building the KRB-ERROR.
       this.#count("answers-withheld");
       this.#count(`ap-error-${verdict.code}`);
-      this.#drop(dg.remote, peer, "ap-req", verdict.detail);
+      this.#drop(
+        dg.remote,
+        peer,
+        "ap-req",
+        `verify AP-REQ (${errorCodeName(verdict.code)}): ${verdict.detail}`,
+      );
       return;
     }
     this.#apError(peer, dg, type, xid, new ApError(verdict.code, verdict.detail), true);
