@@ -9,6 +9,8 @@
 import type { Netns } from "../../harness/netns.ts";
 import type { Realm } from "../../harness/krb5_realm.ts";
 import { run, type RunResult, sleep } from "../../harness/exec.ts";
+import { readKeytab } from "../../../core/kerberos/mod.ts";
+import { hexOf, keysInLog } from "./leak.ts";
 
 /** The repository root. */
 export const ROOT = new URL("../../../", import.meta.url).pathname;
@@ -235,6 +237,7 @@ export async function startGateway(
       } catch { /* exited */ }
     },
   };
+  keysAtStart.set(gw, await keytabKeys(files.keytab));
   for (const l of startedListeners) l(gw);
   const deadline = Date.now() + timeoutMs;
   let done = false;
@@ -277,9 +280,29 @@ export async function waitFor<T>(
 export async function stopGateway(gw: Gateway, ms = 15_000): Promise<number> {
   gw.signal("SIGTERM");
   const t = setTimeout(() => gw.signal("SIGKILL"), ms);
+  let code: number;
   try {
-    return await gw.exited;
+    code = await gw.exited;
   } finally {
     clearTimeout(t);
+  }
+  // Every daemon a test stops: its whole log searched for its own keytab's keys (those at
+  // start and at the end), in hex, base64, byte lists and colon hex.
+  const keys = new Set([...keysAtStart.get(gw) ?? [], ...await keytabKeys(gw.keytab)]);
+  const leaked = keysInLog(gw.log, [...keys]);
+  if (leaked.length > 0) {
+    throw new Error(`daemon ${gw.name} logged ${leaked.length} key(s) of its keytab`);
+  }
+  return code;
+}
+
+const keysAtStart = new WeakMap<Gateway, string[]>();
+
+/** Hex of every key in a keytab file; none when it cannot be read. */
+async function keytabKeys(path: string): Promise<string[]> {
+  try {
+    return readKeytab(await Deno.readFile(path)).map((e) => hexOf(e.key));
+  } catch {
+    return [];
   }
 }
