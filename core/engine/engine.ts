@@ -343,6 +343,8 @@ interface Gate {
   known: boolean | undefined;
   /** The message passed every check. */
   accepted: boolean;
+  /** The AP-REQ was verified (the costly work a failure is charged for). */
+  verified?: boolean;
 }
 
 /**
@@ -2579,7 +2581,7 @@ export class Engine implements EngineApi {
     try {
       this.#onCommandChecked(peer, dg, type, xid, door);
     } finally {
-      if (door.known !== undefined && !door.accepted) {
+      if (door.verified && door.known !== undefined && !door.accepted) {
         this.#door.failed(dg.remote.address, door.known, this.#now);
       }
     }
@@ -2645,6 +2647,7 @@ export class Engine implements EngineApi {
           if (apReq instanceof FrontDoorRefusal) throw apReq;
           const digest = door.digest!;
           this.#count("ap-verifications");
+          door.verified = true;
           const u2u = hasFlag(apReq.apOptions, ApOption.USE_SESSION_KEY);
           try {
             v = this.#service.checkApReq(apReq);
