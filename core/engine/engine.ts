@@ -3435,6 +3435,10 @@ export class Engine implements EngineApi {
         });
       }
       pair.state = "dying";
+      // As in #startDelete: the end-of-life timer goes before the grace one is set, or it
+      // would remove the pair again at its hard lifetime and delete the SAs then holding
+      // its inbound SPIs.
+      this.#timers.cancel(pair.endSlot);
       pair.endSlot = slot(() => this.#removePair(pair, "deleted-by-peer", true));
       this.#timers.set(pair.endSlot, this.#now + peer.timers.deleteGraceMs);
     }

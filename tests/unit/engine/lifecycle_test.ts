@@ -196,6 +196,31 @@ Deno.test("engine DELETE: a deleted pair leaves no end-of-life timer behind to d
   await net.close();
 });
 
+Deno.test("engine DELETE: a pair the peer deleted leaves no end-of-life timer behind to delete, hours later, the SA that now holds its SPI", async () => {
+  const net = new Net(16);
+  const [a, b] = pair(net, {}, {}, { deleteGraceMs: 2_000 });
+  a.engine.command(net.now, { kind: "up", peer: "b" });
+  await net.run(net.now + 2_000);
+  const spi = of(b, "sa-up")[0]!.inbound[0]!.spi;
+  a.engine.command(net.now, { kind: "down", peer: "b" });
+  await net.run(net.now + 10_000);
+  assert.equal((await sas(b.kernel)).length, 0);
+  // B's kernel gives the freed SPI to a new SA (here added by hand).
+  await b.kernel.addSa({
+    src: "10.77.0.1",
+    dst: "10.77.0.2",
+    proto: "esp",
+    spi,
+    mode: "transport",
+    enc: { name: "cbc(aes)", key: new Uint8Array(16).fill(7) },
+    auth: { name: "hmac(sha1)", key: new Uint8Array(20).fill(9), truncBits: 96 },
+  });
+  // Past the deleted pair's hard lifetime (and the engine's second after it).
+  await net.run(net.now + 9 * 3600_000); // its lifetime is 8 h
+  assert.deepEqual((await sas(b.kernel)).map((s) => s.spi), [spi], "the new SA is still there");
+  await net.close();
+});
+
 Deno.test("engine DELETE of an SPI the peer does not know: INVALID-SPI, and our inbound SA goes too", async () => {
   const net = new Net(14);
   const [a, b] = pair(net, {}, {}, { deleteGraceMs: 0 });
