@@ -130,7 +130,7 @@ import {
   wipeSaConfig,
   xfrmProto,
 } from "./proposals.ts";
-import { type Slot, slot, TimerHeap } from "./timers.ts";
+import { scheduled, type Slot, slot, TimerHeap } from "./timers.ts";
 import { FrontDoor, ticketKey, type TicketVerdict } from "./admission.ts";
 
 const KINK_PORT = 910;
@@ -2445,7 +2445,7 @@ export class Engine implements EngineApi {
 
   #armIdle(peer: Peer): void {
     const idle = peer.timers.deadPeerIdleMs;
-    if (idle > 0 && peer.idleSlot.at === undefined && peer.pairs.size > 0) {
+    if (idle > 0 && !scheduled(peer.idleSlot) && peer.pairs.size > 0) {
       this.#timers.set(peer.idleSlot, Math.max(peer.lastHeard, this.#now) + idle);
     }
   }
@@ -3005,7 +3005,7 @@ export class Engine implements EngineApi {
     }
     const ttl = Math.max(peer.timers.replyCacheMs, this.#skewMs + 2 * this.#ackWindow(peer));
     this.#replyCache.set(ck, { bytes, epoch, ticketTag, expires: this.#now + ttl, remote });
-    if (this.#replySlot.at === undefined) this.#timers.set(this.#replySlot, this.#now + ttl);
+    if (!scheduled(this.#replySlot)) this.#timers.set(this.#replySlot, this.#now + ttl);
   }
 
   #sweepReplyCache(now: number): void {

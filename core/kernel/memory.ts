@@ -51,22 +51,19 @@ import { decodePolicy } from "./xfrm/decode.ts";
 import { encodePolicy } from "./xfrm/encode.ts";
 import type { BatchOutcome, EventSubscription, KernelIpsec } from "./types.ts";
 import { systemClock, type TimerClock, type TimerId } from "../util/clock.ts";
+import { type HeapEntry, IndexedHeap } from "../util/heap.ts";
 import { randomBelow, type RandomSource, systemRandom } from "../util/random.ts";
 
 /** Seconds a larval SA from {@link MemoryKernel.allocSpi} lives (the kernel's `xfrm_acq_expires`). */
 export const ACQ_EXPIRES_SECONDS = 30;
 
 /** One pending lifetime (or ACQUIRE back-off) deadline of the model. */
-interface Deadline {
-  at: number;
-  seq: number;
+interface Deadline extends HeapEntry {
   fn: () => void;
-  /** Position in the heap; -1 once fired or cancelled. */
-  idx: number;
 }
 
 /**
- * The model's deadlines on one timer of the clock: a binary heap by (time,
+ * The model's deadlines on one timer of the clock: the shared heap by (time,
  * creation), with the clock armed for the earliest only. An SA used to set
  * two clock timers (soft and hard lifetime) and a larval SA one; with the
  * system clock each was a `setTimeout`, which cost more than the rest of
@@ -75,7 +72,7 @@ interface Deadline {
  */
 class Deadlines {
   readonly #clock: TimerClock;
-  readonly #heap: Deadline[] = [];
+  readonly #heap = new IndexedHeap<Deadline>();
   #seq = 0;
   #armed: TimerId | undefined;
   #armedAt = Infinity;
@@ -86,32 +83,21 @@ class Deadlines {
 
   /** Calls `fn` once the clock reaches `at`. */
   add(at: number, fn: () => void): Deadline {
-    const d: Deadline = { at, seq: this.#seq++, fn, idx: this.#heap.length };
+    const d: Deadline = { at, seq: this.#seq++, idx: -1, fn };
     this.#heap.push(d);
-    this.#up(d.idx);
     if (at < this.#armedAt) this.#arm(at);
     return d;
   }
 
   /** Cancels a deadline (ignored once fired or cancelled). */
   cancel(d: Deadline): void {
-    const i = d.idx;
-    if (i < 0) return;
-    d.idx = -1;
-    const last = this.#heap.pop()!;
-    if (last !== d) {
-      this.#heap[i] = last;
-      last.idx = i;
-      this.#down(i);
-      this.#up(last.idx);
-    }
+    this.#heap.remove(d);
     // The clock stays armed: a wake-up with nothing due only re-arms.
   }
 
   /** Cancels everything (the model is closed). */
   clear(): void {
-    for (const d of this.#heap) d.idx = -1;
-    this.#heap.length = 0;
+    this.#heap.clear();
     if (this.#armed !== undefined) this.#clock.clearTimer(this.#armed);
     this.#armed = undefined;
     this.#armedAt = Infinity;
@@ -127,50 +113,12 @@ class Deadlines {
     this.#armed = undefined;
     this.#armedAt = Infinity;
     const now = this.#clock.now();
-    for (let top = this.#heap[0]; top !== undefined && top.at <= now; top = this.#heap[0]) {
-      this.cancel(top);
+    for (let top = this.#heap.peek(); top !== undefined && top.at <= now; top = this.#heap.peek()) {
+      this.#heap.pop();
       top.fn();
     }
-    const next = this.#heap[0];
+    const next = this.#heap.peek();
     if (next !== undefined && next.at < this.#armedAt) this.#arm(next.at);
-  }
-
-  #less(a: Deadline, b: Deadline): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-
-  #up(i: number): void {
-    const h = this.#heap;
-    const d = h[i]!;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const q = h[p]!;
-      if (!this.#less(d, q)) break;
-      h[i] = q;
-      q.idx = i;
-      i = p;
-    }
-    h[i] = d;
-    d.idx = i;
-  }
-
-  #down(i: number): void {
-    const h = this.#heap;
-    const n = h.length;
-    const d = h[i]!;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && this.#less(h[r]!, h[l]!) ? r : l;
-      const m = h[c]!;
-      if (!this.#less(m, d)) break;
-      h[i] = m;
-      m.idx = i;
-      i = c;
-    }
-    h[i] = d;
-    d.idx = i;
   }
 }
 

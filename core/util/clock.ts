@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { type HeapEntry, IndexedHeap } from "./heap.ts";
 
 /** Reads the current time. */
 export interface Clock {
@@ -37,9 +38,7 @@ export const systemClock: TimerClock = {
   },
 };
 
-interface PendingTimer {
-  at: number;
-  order: number;
+interface PendingTimer extends HeapEntry {
   id: number;
   fn: () => void;
 }
@@ -47,14 +46,14 @@ interface PendingTimer {
 /**
  * A clock that moves only when told to. Timers fire in (time, creation)
  * order, synchronously, inside {@link ManualClock.advance}; `now()` during a
- * callback is the timer's own time. A binary heap keeps set/fire O(log n).
+ * callback is the timer's own time. A binary heap keeps set/clear/fire O(log n).
  */
 export class ManualClock implements TimerClock {
   #now: number;
-  #heap: PendingTimer[] = [];
-  #live = new Map<number, PendingTimer>();
+  readonly #heap = new IndexedHeap<PendingTimer>();
+  readonly #live = new Map<number, PendingTimer>();
   #nextId = 1;
-  #order = 0;
+  #seq = 0;
 
   /** A clock reading `startMs`. */
   constructor(startMs = 0) {
@@ -68,15 +67,19 @@ export class ManualClock implements TimerClock {
 
   /** Sets a timer; one set in the past fires at the next advance. */
   setTimer(atMs: number, fn: () => void): TimerId {
-    const t: PendingTimer = { at: atMs, order: this.#order++, id: this.#nextId++, fn };
+    const t: PendingTimer = { at: atMs, seq: this.#seq++, idx: -1, id: this.#nextId++, fn };
     this.#live.set(t.id, t);
-    this.#push(t);
+    this.#heap.push(t);
     return t.id;
   }
 
   /** Cancels a timer. */
   clearTimer(id: TimerId): void {
-    if (typeof id === "number") this.#live.delete(id);
+    if (typeof id !== "number") return;
+    const t = this.#live.get(id);
+    if (t === undefined) return;
+    this.#live.delete(id);
+    this.#heap.remove(t);
   }
 
   /** Number of timers not yet fired or cleared. */
@@ -86,8 +89,7 @@ export class ManualClock implements TimerClock {
 
   /** Time of the earliest live timer, or undefined. */
   nextTimer(): number | undefined {
-    this.#dropDead();
-    return this.#heap[0]?.at;
+    return this.#heap.peek()?.at;
   }
 
   /** Moves the clock forward by `ms`, firing every timer due on the way. */
@@ -102,10 +104,9 @@ export class ManualClock implements TimerClock {
       throw new RangeError(`ManualClock.advanceTo: ${t} is before now ${this.#now}`);
     }
     for (;;) {
-      this.#dropDead();
-      const top = this.#heap[0];
+      const top = this.#heap.peek();
       if (top === undefined || top.at > t) break;
-      this.#pop();
+      this.#heap.pop();
       this.#live.delete(top.id);
       if (top.at > this.#now) this.#now = top.at;
       top.fn();
@@ -116,42 +117,5 @@ export class ManualClock implements TimerClock {
   /** Steps the clock to any time, backwards too (a clock step), without firing timers. */
   set(t: number): void {
     this.#now = t;
-  }
-
-  #dropDead(): void {
-    while (this.#heap.length > 0 && !this.#live.has(this.#heap[0]!.id)) this.#pop();
-  }
-
-  #less(a: PendingTimer, b: PendingTimer): boolean {
-    return a.at < b.at || (a.at === b.at && a.order < b.order);
-  }
-
-  #push(t: PendingTimer): void {
-    const h = this.#heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.#less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  #pop(): void {
-    const h = this.#heap;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1, r = l + 1;
-      let m = i;
-      if (l < h.length && this.#less(h[l]!, h[m]!)) m = l;
-      if (r < h.length && this.#less(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
   }
 }
