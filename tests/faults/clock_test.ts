@@ -10,21 +10,7 @@
  * namespace for CLOCK_REALTIME, and the host's clock is not ours to step.)
  */
 import assert from "node:assert/strict";
-import { ESP_AES_3DES, type Gateway, matchingSas, Net } from "../unit/engine/harness.ts";
-
-function pair(net: Net): [Gateway, Gateway] {
-  const peer = (name: string, address: string) => ({
-    name,
-    address,
-    principal: `kink/${name}.kink.test@KINK.TEST`,
-    proposals: ESP_AES_3DES,
-    mode: "transport" as const,
-  });
-  return [
-    net.add("a", "10.77.0.1", [peer("b", "10.77.0.2")]),
-    net.add("b", "10.77.0.2", [peer("a", "10.77.0.1")]),
-  ];
-}
+import { type Gateway, matchingSas, Net, transportPair } from "../unit/engine/harness.ts";
 
 /**
  * Asks A for one more pair and waits; when the first attempt fails (a CREATE
@@ -57,7 +43,7 @@ const STEPS = [
 
 Deno.test("clock steps forward and back on either gateway, within and beyond the skew window: new exchanges converge, established pairs stay, SAs match", async () => {
   const net = new Net(31);
-  const [a, b] = pair(net);
+  const [a, b] = transportPair(net);
   a.engine.command(net.now, { kind: "up", peer: "b" });
   await net.run(net.now + 5_000);
   let pairs = 1;

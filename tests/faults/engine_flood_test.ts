@@ -17,7 +17,7 @@
  */
 import assert from "node:assert/strict";
 import process from "node:process";
-import { ESP_AES_3DES, type Gateway, matchingSas, Net, sas } from "../unit/engine/harness.ts";
+import { type Gateway, matchingSas, Net, sas, transportPair } from "../unit/engine/harness.ts";
 import {
   buildDistinctForged,
   buildHostileSet,
@@ -30,17 +30,6 @@ import { DEFAULT_ADMISSION } from "../../core/engine/mod.ts";
 const A = "10.77.0.1";
 const B = "10.77.0.2";
 const STRANGER = "10.77.0.66";
-
-function pair(net: Net): [Gateway, Gateway] {
-  const peer = (name: string, address: string) => ({
-    name,
-    address,
-    principal: `kink/${name}.kink.test@KINK.TEST`,
-    proposals: ESP_AES_3DES,
-    mode: "transport" as const,
-  });
-  return [net.add("a", A, [peer("b", B)]), net.add("b", B, [peer("a", A)])];
-}
 
 /** Feeds `data` to `g` from `from`; returns the outputs it produced (sends, events). */
 function feed(net: Net, g: Gateway, from: string, data: Uint8Array) {
@@ -80,7 +69,7 @@ interface Row {
 
 async function setUp(seed: number) {
   const net = new Net(seed);
-  const [a, b] = pair(net);
+  const [a, b] = transportPair(net);
   // One genuine exchange, to have real SAs to keep and a real CREATE to replay.
   a.engine.command(net.now, { kind: "up", peer: "b" });
   await net.run(net.now + 5_000);

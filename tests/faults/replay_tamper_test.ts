@@ -31,25 +31,16 @@ import {
   matchingSas,
   Net,
   sas,
+  transportPair,
 } from "../unit/engine/harness.ts";
-import { DEFAULT_ADMISSION, type PeerConfig } from "../../core/engine/mod.ts";
+import { DEFAULT_ADMISSION } from "../../core/engine/mod.ts";
 
 const A = "10.77.0.1";
 const B = "10.77.0.2";
 const T = { CREATE: 1, DELETE: 2, REPLY: 3, ACK: 5, STATUS: 6 };
 
-function pair(net: Net, bProposals = ESP_AES_3DES): [Gateway, Gateway] {
-  const peer = (name: string, address: string, proposals: PeerConfig["proposals"]) => ({
-    name,
-    address,
-    principal: `kink/${name}.kink.test@KINK.TEST`,
-    proposals,
-    mode: "transport" as const,
-  });
-  return [
-    net.add("a", A, [peer("b", B, ESP_AES_3DES)]),
-    net.add("b", B, [peer("a", A, bProposals)]),
-  ];
+function pair(net: Net, proposals = ESP_AES_3DES) {
+  return transportPair(net, { b: { proposals } });
 }
 
 /** Delivers `data` to `g` from the other gateway; returns what it asked for. */

@@ -5,31 +5,19 @@
  * kernel ends up holding — the same SAs, key for key, in both directions.
  */
 import assert from "node:assert/strict";
-import { ESP_3DES_ONLY, ESP_AES_3DES, type Gateway, matchingSas, Net, sas } from "./harness.ts";
+import {
+  ESP_3DES_ONLY,
+  ESP_AES_3DES,
+  type Gateway,
+  matchingSas,
+  Net,
+  sas,
+  transportPair,
+} from "./harness.ts";
 import type { PeerConfig } from "../../../core/engine/mod.ts";
 
-function pair(
-  net: Net,
-  aPeer: Partial<PeerConfig> = {},
-  bPeer: Partial<PeerConfig> = {},
-): [Gateway, Gateway] {
-  const a = net.add("a", "10.77.0.1", [{
-    name: "b",
-    address: "10.77.0.2",
-    principal: "kink/b.kink.test@KINK.TEST",
-    proposals: ESP_AES_3DES,
-    mode: "transport",
-    ...aPeer,
-  }]);
-  const b = net.add("b", "10.77.0.2", [{
-    name: "a",
-    address: "10.77.0.1",
-    principal: "kink/a.kink.test@KINK.TEST",
-    proposals: ESP_AES_3DES,
-    mode: "transport",
-    ...bPeer,
-  }]);
-  return [a, b];
+function pair(net: Net, a: Partial<PeerConfig> = {}, b: Partial<PeerConfig> = {}) {
+  return transportPair(net, { a, b });
 }
 
 function ev<T extends string>(g: Gateway, type: T) {

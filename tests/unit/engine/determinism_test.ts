@@ -6,27 +6,12 @@
  * garbage from a configured peer is dropped without an answer.
  */
 import assert from "node:assert/strict";
-import { ESP_3DES_ONLY, ESP_AES_3DES, type Gateway, matchingSas, Net } from "./harness.ts";
+import { ESP_3DES_ONLY, matchingSas, Net, transportPair } from "./harness.ts";
 import type { PeerConfig } from "../../../core/engine/mod.ts";
 import { SeededRandom } from "../../../core/util/random.ts";
 
-function pair(net: Net, bPeer: Partial<PeerConfig> = {}): [Gateway, Gateway] {
-  const a = net.add("a", "10.77.0.1", [{
-    name: "b",
-    address: "10.77.0.2",
-    principal: "kink/b.kink.test@KINK.TEST",
-    proposals: ESP_AES_3DES,
-    mode: "transport",
-  }]);
-  const b = net.add("b", "10.77.0.2", [{
-    name: "a",
-    address: "10.77.0.1",
-    principal: "kink/a.kink.test@KINK.TEST",
-    proposals: ESP_AES_3DES,
-    mode: "transport",
-    ...bPeer,
-  }]);
-  return [a, b];
+function pair(net: Net, b: Partial<PeerConfig> = {}) {
+  return transportPair(net, { b });
 }
 
 async function transcript(seed: number): Promise<string> {

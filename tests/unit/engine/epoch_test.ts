@@ -5,7 +5,7 @@
  * the surviving peer never learns that the SAs it shares were lost.
  */
 import assert from "node:assert/strict";
-import { ESP_AES_3DES, type Gateway, matchingSas, Net } from "./harness.ts";
+import { type Gateway, matchingSas, Net, transportPair } from "./harness.ts";
 import { type EngineEvent, nextEpoch } from "../../../core/engine/mod.ts";
 
 const T = Date.UTC(2026, 5, 1, 12, 0, 0);
@@ -33,20 +33,6 @@ Deno.test("nextEpoch: the POSIX second of the start, but always after the previo
   assert.equal(seen.size, 50);
 });
 
-function pair(net: Net): [Gateway, Gateway] {
-  const peer = (name: string, address: string) => ({
-    name,
-    address,
-    principal: `kink/${name}.kink.test@KINK.TEST`,
-    proposals: ESP_AES_3DES,
-    mode: "transport" as const,
-  });
-  return [
-    net.add("a", "10.77.0.1", [peer("b", "10.77.0.2")]),
-    net.add("b", "10.77.0.2", [peer("a", "10.77.0.1")]),
-  ];
-}
-
 function count(g: Gateway, type: EngineEvent["type"]): number {
   return g.events.filter((e) => e.type === type).length;
 }
@@ -61,7 +47,7 @@ async function twoRestartsInOneSecond(
   epochOf: (now: number, previous: number) => number,
 ): Promise<{ a: Gateway; b: Gateway; net: Net }> {
   const net = new Net(seed);
-  const [a, b] = pair(net);
+  const [a, b] = transportPair(net);
   a.engine.command(net.now, { kind: "up", peer: "b" });
   await net.run(net.now + 2_000);
   assert.equal(count(b, "sa-up"), 1);

@@ -6,24 +6,10 @@
  * such, never as that cause.
  */
 import assert from "node:assert/strict";
-import { ESP_AES_3DES, type Gateway, Net } from "./harness.ts";
+import { type Gateway, Net, transportPair } from "./harness.ts";
 import type { EngineEvent } from "../../../core/engine/mod.ts";
 
 type Failed = Extract<EngineEvent, { type: "exchange-failed" }>;
-
-function pair(net: Net): [Gateway, Gateway] {
-  const peer = (name: string, address: string) => ({
-    name,
-    address,
-    principal: `kink/${name}.kink.test@KINK.TEST`,
-    proposals: ESP_AES_3DES,
-    mode: "transport" as const,
-  });
-  return [
-    net.add("a", "10.77.0.1", [peer("b", "10.77.0.2")]),
-    net.add("b", "10.77.0.2", [peer("a", "10.77.0.1")]),
-  ];
-}
 
 /** A's one failure of `command` after 60 s; also checks the peer's lastFailure says the same. */
 async function failureOf(net: Net, a: Gateway, command: "CREATE" | "STATUS"): Promise<string> {
@@ -43,7 +29,7 @@ for (const etype of [19, 20] as const) {
   Deno.test(`failure detail: a CREATE no one answers under session-key enctype ${etype} names kinkd's 17/18-only limit`, async () => {
     const net = new Net(70 + etype);
     net.office.sessionEnctype = etype;
-    const [a, b] = pair(net);
+    const [a, b] = transportPair(net);
     b.up = false; // silent, as kinkd is for such a CREATE
     const detail = await failureOf(net, a, "CREATE");
     const name = etype === 19 ? "aes128-cts-hmac-sha256-128" : "aes256-cts-hmac-sha384-192";
@@ -57,7 +43,7 @@ for (const etype of [19, 20] as const) {
 
 Deno.test("failure detail: a CREATE no one answers under enctype 18 stays the plain timeout (kinkd can use 18)", async () => {
   const net = new Net(81);
-  const [a, b] = pair(net);
+  const [a, b] = transportPair(net);
   b.up = false;
   assert.equal(await failureOf(net, a, "CREATE"), "no REPLY after 5 transmissions");
   await net.close();
@@ -66,7 +52,7 @@ Deno.test("failure detail: a CREATE no one answers under enctype 18 stays the pl
 Deno.test("failure detail: a STATUS no one answers under enctype 20 names no cause (kinkd answers STATUS with such keys)", async () => {
   const net = new Net(82);
   net.office.sessionEnctype = 20;
-  const [a, b] = pair(net);
+  const [a, b] = transportPair(net);
   b.up = false;
   assert.equal(await failureOf(net, a, "STATUS"), "no REPLY to STATUS");
   await net.close();
@@ -75,7 +61,7 @@ Deno.test("failure detail: a STATUS no one answers under enctype 20 names no cau
 Deno.test("failure detail: REPLYs that came but fail their Cksum are counted and named, not blamed on the enctype", async () => {
   const net = new Net(83);
   net.office.sessionEnctype = 20;
-  const [a] = pair(net);
+  const [a] = transportPair(net);
   let spoiled = 0;
   net.tap = (from, _to, data) => {
     if (from !== "10.77.0.2" || data[0] !== 3) return data; // B's REPLYs (type 3) only

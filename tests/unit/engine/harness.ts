@@ -468,3 +468,34 @@ export async function matchingSas(a: Gateway, b: Gateway): Promise<{ a: string[]
   const vb = (await sas(b.kernel)).map(saView).sort();
   return { a: va, b: vb };
 }
+
+/** What {@link transportPair} changes from its defaults, per side. */
+export interface PairOptions {
+  /** A's view of its peer "b". */
+  a?: Partial<PeerConfig>;
+  /** B's view of its peer "a". */
+  b?: Partial<PeerConfig>;
+  /** Engine settings of A (timers, limits, …). */
+  aEngine?: Partial<EngineConfig>;
+  /** Engine settings of B. */
+  bEngine?: Partial<EngineConfig>;
+}
+
+/**
+ * The usual two gateways: "a" at 10.77.0.1 and "b" at 10.77.0.2, each the
+ * other's only peer, transport mode, {@link ESP_AES_3DES} proposals.
+ */
+export function transportPair(net: Net, o: PairOptions = {}): [Gateway, Gateway] {
+  const peer = (name: string, address: string, over: Partial<PeerConfig> | undefined) => ({
+    name,
+    address,
+    principal: `kink/${name}.kink.test@KINK.TEST`,
+    proposals: ESP_AES_3DES,
+    mode: "transport" as const,
+    ...over,
+  });
+  return [
+    net.add("a", "10.77.0.1", [peer("b", "10.77.0.2", o.a)], o.aEngine),
+    net.add("b", "10.77.0.2", [peer("a", "10.77.0.1", o.b)], o.bEngine),
+  ];
+}

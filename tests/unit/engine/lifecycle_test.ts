@@ -6,33 +6,17 @@
  * clock skew corrected from a protected KRB_AP_ERR_SKEW.
  */
 import assert from "node:assert/strict";
-import { ESP_3DES_ONLY, ESP_AES_3DES, type Gateway, matchingSas, Net, sas } from "./harness.ts";
+import { ESP_3DES_ONLY, type Gateway, matchingSas, Net, sas, transportPair } from "./harness.ts";
 import type { EngineEvent, PeerConfig, TimerConfig } from "../../../core/engine/mod.ts";
 import { type RandomSource, SeededRandom } from "../../../core/util/random.ts";
 
 function pair(
   net: Net,
-  aPeer: Partial<PeerConfig> = {},
-  bPeer: Partial<PeerConfig> = {},
+  a: Partial<PeerConfig> = {},
+  b: Partial<PeerConfig> = {},
   timers: Partial<TimerConfig> = {},
 ): [Gateway, Gateway] {
-  const a = net.add("a", "10.77.0.1", [{
-    name: "b",
-    address: "10.77.0.2",
-    principal: "kink/b.kink.test@KINK.TEST",
-    proposals: ESP_AES_3DES,
-    mode: "transport",
-    ...aPeer,
-  }], { timers });
-  const b = net.add("b", "10.77.0.2", [{
-    name: "a",
-    address: "10.77.0.1",
-    principal: "kink/a.kink.test@KINK.TEST",
-    proposals: ESP_AES_3DES,
-    mode: "transport",
-    ...bPeer,
-  }], { timers });
-  return [a, b];
+  return transportPair(net, { a, b, aEngine: { timers }, bEngine: { timers } });
 }
 
 function of<T extends EngineEvent["type"]>(
@@ -171,55 +155,38 @@ Deno.test("engine DELETE: both sides remove both directions (inbound after the g
   await net.close();
 });
 
-Deno.test("engine DELETE: a deleted pair leaves no end-of-life timer behind to delete, hours later, the SA that now holds its SPI", async () => {
-  const net = new Net(15);
-  const [a] = pair(net, {}, {}, { deleteGraceMs: 2_000 });
-  a.engine.command(net.now, { kind: "up", peer: "b" });
-  await net.run(net.now + 2_000);
-  const spi = of(a, "sa-up")[0]!.inbound[0]!.spi;
-  a.engine.command(net.now, { kind: "down", peer: "b" });
-  await net.run(net.now + 10_000);
-  assert.equal((await sas(a.kernel)).length, 0);
-  // The kernel gives the freed SPI to a new SA (here added by hand).
-  await a.kernel.addSa({
-    src: "10.77.0.2",
-    dst: "10.77.0.1",
-    proto: "esp",
-    spi,
-    mode: "transport",
-    enc: { name: "cbc(aes)", key: new Uint8Array(16).fill(7) },
-    auth: { name: "hmac(sha1)", key: new Uint8Array(20).fill(9), truncBits: 96 },
+for (
+  const [side, who] of [
+    ["a", "a deleted pair (we sent the DELETE)"],
+    ["b", "a pair the peer deleted"],
+  ] as const
+) {
+  Deno.test(`engine DELETE: ${who} leaves no end-of-life timer behind to delete, hours later, the SA that now holds its SPI`, async () => {
+    const net = new Net(side === "a" ? 15 : 16);
+    const [a, b] = pair(net, {}, {}, { deleteGraceMs: 2_000 });
+    const g = side === "a" ? a : b;
+    a.engine.command(net.now, { kind: "up", peer: "b" });
+    await net.run(net.now + 2_000);
+    const spi = of(g, "sa-up")[0]!.inbound[0]!.spi;
+    a.engine.command(net.now, { kind: "down", peer: "b" });
+    await net.run(net.now + 10_000);
+    assert.equal((await sas(g.kernel)).length, 0);
+    // The kernel gives the freed SPI to a new SA (here added by hand).
+    await g.kernel.addSa({
+      src: side === "a" ? "10.77.0.2" : "10.77.0.1",
+      dst: g.address,
+      proto: "esp",
+      spi,
+      mode: "transport",
+      enc: { name: "cbc(aes)", key: new Uint8Array(16).fill(7) },
+      auth: { name: "hmac(sha1)", key: new Uint8Array(20).fill(9), truncBits: 96 },
+    });
+    // Past the deleted pair's hard lifetime (and the engine's second after it).
+    await net.run(net.now + 9 * 3600_000); // its lifetime is 8 h
+    assert.deepEqual((await sas(g.kernel)).map((s) => s.spi), [spi], "the new SA is still there");
+    await net.close();
   });
-  // Past the deleted pair's hard lifetime (and the engine's second after it).
-  await net.run(net.now + 9 * 3600_000); // its lifetime is 8 h
-  assert.deepEqual((await sas(a.kernel)).map((s) => s.spi), [spi], "the new SA is still there");
-  await net.close();
-});
-
-Deno.test("engine DELETE: a pair the peer deleted leaves no end-of-life timer behind to delete, hours later, the SA that now holds its SPI", async () => {
-  const net = new Net(16);
-  const [a, b] = pair(net, {}, {}, { deleteGraceMs: 2_000 });
-  a.engine.command(net.now, { kind: "up", peer: "b" });
-  await net.run(net.now + 2_000);
-  const spi = of(b, "sa-up")[0]!.inbound[0]!.spi;
-  a.engine.command(net.now, { kind: "down", peer: "b" });
-  await net.run(net.now + 10_000);
-  assert.equal((await sas(b.kernel)).length, 0);
-  // B's kernel gives the freed SPI to a new SA (here added by hand).
-  await b.kernel.addSa({
-    src: "10.77.0.1",
-    dst: "10.77.0.2",
-    proto: "esp",
-    spi,
-    mode: "transport",
-    enc: { name: "cbc(aes)", key: new Uint8Array(16).fill(7) },
-    auth: { name: "hmac(sha1)", key: new Uint8Array(20).fill(9), truncBits: 96 },
-  });
-  // Past the deleted pair's hard lifetime (and the engine's second after it).
-  await net.run(net.now + 9 * 3600_000); // its lifetime is 8 h
-  assert.deepEqual((await sas(b.kernel)).map((s) => s.spi), [spi], "the new SA is still there");
-  await net.close();
-});
+}
 
 Deno.test("engine DELETE of an SPI the peer does not know: INVALID-SPI, and our inbound SA goes too", async () => {
   const net = new Net(14);

@@ -5,25 +5,11 @@
  * evicted first); unknown senders and oversized datagrams are dropped.
  */
 import assert from "node:assert/strict";
-import { ESP_AES_3DES, type Gateway, Net } from "./harness.ts";
+import { Net, transportPair } from "./harness.ts";
 import type { EngineLimits } from "../../../core/engine/mod.ts";
 
-function pair(net: Net, la: Partial<EngineLimits>, lb: Partial<EngineLimits>): [Gateway, Gateway] {
-  const a = net.add("a", "10.77.0.1", [{
-    name: "b",
-    address: "10.77.0.2",
-    principal: "kink/b.kink.test@KINK.TEST",
-    proposals: ESP_AES_3DES,
-    mode: "transport",
-  }], { limits: la });
-  const b = net.add("b", "10.77.0.2", [{
-    name: "a",
-    address: "10.77.0.1",
-    principal: "kink/a.kink.test@KINK.TEST",
-    proposals: ESP_AES_3DES,
-    mode: "transport",
-  }], { limits: lb });
-  return [a, b];
+function pair(net: Net, la: Partial<EngineLimits>, lb: Partial<EngineLimits>) {
+  return transportPair(net, { aEngine: { limits: la }, bEngine: { limits: lb } });
 }
 
 Deno.test("engine limits: transactions per peer", async () => {
