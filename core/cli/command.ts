@@ -149,7 +149,10 @@ export type ArgvToken =
 
 /** A command line the strict parser refuses; `message` is one line. */
 export class ArgvError extends Error {
-  /** @param message what is wrong */
+  /**
+   * Creates the error.
+   * @param message what is wrong
+   */
   constructor(message: string) {
     super(message);
     this.name = "ArgvError";
