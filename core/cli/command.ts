@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { ConfigError } from "../errors.ts";
 import { escapeControl } from "../util/text.ts";
 
@@ -101,12 +100,12 @@ export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs & { h
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgv(argv, options);
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new UsageError(`kink ${cmd.name}: ${firstLine(msg)}`);
+    if (!(e instanceof ArgvError)) throw e;
+    throw new UsageError(`kink ${cmd.name}: ${e.message}`);
   }
-  const values = parsed.values as ParsedArgs["values"];
+  const values = parsed.values;
   const help = values.help === true;
   delete values.help;
   const positionals = parsed.positionals;
@@ -120,9 +119,190 @@ export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs & { h
   return { values, positionals, help };
 }
 
-function firstLine(s: string): string {
-  const i = s.indexOf("\n");
-  return (i < 0 ? s : s.slice(0, i)).replace(/\. To specify a positional.*$/, "");
+/** How an option is parsed: the subset of `node:util` `parseArgs` options kink uses. */
+export interface ArgvOption {
+  /** `string` takes a value, `boolean` is a flag. */
+  type: "string" | "boolean";
+  /** One-letter alias. */
+  short?: string;
+  /** Values collected in an array. */
+  multiple?: boolean;
+}
+
+/** One token of a command line, as `node:util` `parseArgs({ tokens: true })` reports it. */
+export type ArgvToken =
+  | {
+    kind: "option";
+    /** Long name (or the short letter of an undeclared `-x`). */
+    name: string;
+    /** As written: `--name`, or `-x`. */
+    rawName: string;
+    /** Index in argv of the option. */
+    index: number;
+    /** Its value (a string option), if any. */
+    value: string | undefined;
+    /** True for `--name=value` and `-xVALUE`, false for a value in the next argument. */
+    inlineValue: boolean | undefined;
+  }
+  | { kind: "positional"; index: number; value: string }
+  | { kind: "option-terminator"; index: number };
+
+/** A command line the strict parser refuses; `message` is one line. */
+export class ArgvError extends Error {
+  /**
+   * Creates the error.
+   * @param message what is wrong
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "ArgvError";
+  }
+}
+
+function has(options: Record<string, ArgvOption>, name: string): boolean {
+  return Object.hasOwn(options, name);
+}
+
+function longForShort(options: Record<string, ArgvOption>, short: string): string {
+  for (const [name, o] of Object.entries(options)) if (o.short === short) return name;
+  return short;
+}
+
+function typeOf(options: Record<string, ArgvOption>, name: string): string | undefined {
+  return has(options, name) ? options[name]!.type : undefined;
+}
+
+/**
+ * Splits `argv` into tokens with the rules of `node:util` `parseArgs` (tested against it in
+ * tests/unit/cli/argv_test.ts): `--` ends the options; `--name=value`; `--name value` and
+ * `-x value` for string options (the next argument, whatever it is); `-xVALUE`; `-abc` for
+ * boolean letters. kink does its own: `node:util` loads Deno's Node compatibility layer,
+ * which costs every CLI start-up (launcher, daemon flag helper, `kink status`…) several
+ * hundred milliseconds under the VM tier's emulation.
+ */
+export function tokenizeArgv(
+  argv: readonly string[],
+  options: Record<string, ArgvOption>,
+): ArgvToken[] {
+  const tokens: ArgvToken[] = [];
+  const rest = [...argv];
+  let index = -1;
+  let groupCount = 0;
+  while (rest.length > 0) {
+    const arg = rest.shift()!;
+    const next = rest[0];
+    if (groupCount > 0) groupCount--;
+    else index++;
+    if (arg === "--") {
+      tokens.push({ kind: "option-terminator", index });
+      for (const value of rest) tokens.push({ kind: "positional", index: ++index, value });
+      break;
+    }
+    const short = arg.length >= 2 && arg[0] === "-" && arg[1] !== "-";
+    if (short && arg.length === 2) {
+      const name = longForShort(options, arg[1]!);
+      let value: string | undefined;
+      let inlineValue: boolean | undefined;
+      if (typeOf(options, name) === "string" && next !== undefined) {
+        value = rest.shift()!;
+        inlineValue = false;
+      }
+      tokens.push({ kind: "option", name, rawName: arg, index, value, inlineValue });
+      if (value !== undefined) ++index;
+      continue;
+    }
+    if (short && typeOf(options, longForShort(options, arg[1]!)) !== "string") {
+      const expanded: string[] = [];
+      for (let i = 1; i < arg.length; i++) {
+        const letter = arg[i]!;
+        if (typeOf(options, longForShort(options, letter)) !== "string" || i === arg.length - 1) {
+          expanded.push(`-${letter}`);
+        } else {
+          expanded.push(`-${arg.slice(i)}`); // -abfFILE → -a -b -fFILE
+          break;
+        }
+      }
+      rest.unshift(...expanded);
+      groupCount = expanded.length;
+      continue;
+    }
+    if (short) {
+      const name = longForShort(options, arg[1]!);
+      tokens.push({
+        kind: "option",
+        name,
+        rawName: `-${arg[1]}`,
+        index,
+        value: arg.slice(2),
+        inlineValue: true,
+      });
+      continue;
+    }
+    if (arg.length > 2 && arg.startsWith("--")) {
+      const eq = arg.indexOf("=", 3);
+      if (eq < 0) {
+        const name = arg.slice(2);
+        let value: string | undefined;
+        let inlineValue: boolean | undefined;
+        if (typeOf(options, name) === "string" && next !== undefined) {
+          value = rest.shift()!;
+          inlineValue = false;
+        }
+        tokens.push({ kind: "option", name, rawName: arg, index, value, inlineValue });
+        if (value !== undefined) ++index;
+      } else {
+        const name = arg.slice(2, eq);
+        tokens.push({
+          kind: "option",
+          name,
+          rawName: `--${name}`,
+          index,
+          value: arg.slice(eq + 1),
+          inlineValue: true,
+        });
+      }
+      continue;
+    }
+    tokens.push({ kind: "positional", index, value: arg });
+  }
+  return tokens;
+}
+
+/**
+ * Parses `argv` strictly, positionals allowed, as `node:util` `parseArgs({ strict: true,
+ * allowPositionals: true })` does; throws {@link ArgvError} with node's message (first line).
+ */
+export function parseArgv(
+  argv: readonly string[],
+  options: Record<string, ArgvOption>,
+): { values: ParsedArgs["values"]; positionals: string[]; tokens: ArgvToken[] } {
+  const tokens = tokenizeArgv(argv, options);
+  const values: ParsedArgs["values"] = Object.create(null);
+  const positionals: string[] = [];
+  for (const t of tokens) {
+    if (t.kind === "positional") positionals.push(t.value);
+    if (t.kind !== "option") continue;
+    if (!has(options, t.name)) throw new ArgvError(`Unknown option '${t.rawName}'`);
+    const o = options[t.name]!;
+    const shortAndLong = `${o.short ? `-${o.short}, ` : ""}--${t.name}`;
+    if (o.type === "string" && typeof t.value !== "string") {
+      throw new ArgvError(`Option '${shortAndLong} <value>' argument missing`);
+    }
+    if (o.type === "boolean" && t.value !== undefined) {
+      throw new ArgvError(`Option '${shortAndLong}' does not take an argument`);
+    }
+    if (!t.inlineValue && t.value !== undefined && t.value.length > 1 && t.value[0] === "-") {
+      throw new ArgvError(`Option '${t.rawName}' argument is ambiguous.`);
+    }
+    if (t.name === "__proto__") continue;
+    const v = t.value ?? true;
+    if (o.multiple) {
+      const prev = values[t.name];
+      if (Array.isArray(prev)) prev.push(v);
+      else values[t.name] = [v];
+    } else values[t.name] = v;
+  }
+  return { values, positionals, tokens };
 }
 
 /** Returns the value of a string option, or undefined. */
@@ -229,9 +409,9 @@ export function resolvePathArgs(cmd: Command, argv: string[], cwd: string): stri
   }
   let tokens;
   try {
-    tokens = parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true })
-      .tokens;
-  } catch {
+    tokens = parseArgv(argv, options).tokens;
+  } catch (e) {
+    if (!(e instanceof ArgvError)) throw e;
     return argv;
   }
   const out = [...argv];

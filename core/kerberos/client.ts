@@ -80,7 +80,7 @@ import {
 } from "./ccache.ts";
 import { decodeTicket, encodeTicket } from "./messages.ts";
 import type { Krb5Conf } from "./krb5conf.ts";
-import { parseKdcEndpoint } from "./transport.ts";
+import { parseKdcEndpoint } from "./endpoint.ts";
 
 /** A ticket with its session key and times, as a ccache entry holds it. */
 export interface Credentials {

@@ -31,16 +31,16 @@ import dns from "node:dns";
 import net from "node:net";
 import { describeDerLengthProblem, readDerLength } from "./der.ts";
 import { KerberosError } from "./errors.ts";
+import { formatEndpoint, type KdcEndpoint, localBindAddress } from "./endpoint.ts";
 
-/** One KDC address, as listed in krb5.conf `[realms] kdc = ...`. */
-export interface KdcEndpoint {
-  /** Host name or IP address (IPv6 without brackets). */
-  host: string;
-  /** Port, normally 88. */
-  port: number;
-  /** `"tcp"` or `"udp"` forces one transport; absent means UDP with TCP fallback. */
-  protocol?: "udp" | "tcp";
-}
+// Re-exported: callers that only parse or format KDC addresses import endpoint.ts, which loads
+// no node: module (see its module documentation).
+export {
+  formatEndpoint,
+  type KdcEndpoint,
+  localBindAddress,
+  parseKdcEndpoint,
+} from "./endpoint.ts";
 
 /** Options of {@link sendToKdc}. */
 export interface KdcSendOptions {
@@ -135,59 +135,6 @@ function summariseAttempts(attempts: readonly KdcAttempt[]): string {
     seen.set(k, (seen.get(k) ?? 0) + 1);
   }
   return [...seen].map(([k, n]) => `${k}${n > 1 ? ` ×${n}` : ""})`).join(", ");
-}
-
-/**
- * Parses one krb5.conf KDC entry: `host`, `host:port`, `[v6addr]:port`,
- * `v6addr` (no port), optionally prefixed `udp/` or `tcp/`.
- * A missing port means 88.
- */
-export function parseKdcEndpoint(spec: string, defaultPort = 88): KdcEndpoint {
-  let s = spec.trim();
-  let protocol: "udp" | "tcp" | undefined;
-  const m = /^(udp|tcp)\//i.exec(s);
-  if (m) {
-    protocol = m[1]!.toLowerCase() as "udp" | "tcp";
-    s = s.slice(m[0].length);
-  }
-  let host: string;
-  let port = defaultPort;
-  if (s.startsWith("[")) {
-    const end = s.indexOf("]");
-    if (end < 0) throw badSpec(spec, "unclosed '['");
-    host = s.slice(1, end);
-    const rest = s.slice(end + 1);
-    if (rest !== "") {
-      if (!rest.startsWith(":")) throw badSpec(spec, "expected ':' after ']'");
-      port = parsePort(spec, rest.slice(1));
-    }
-  } else if ((s.match(/:/g) ?? []).length === 1) {
-    const i = s.indexOf(":");
-    host = s.slice(0, i);
-    port = parsePort(spec, s.slice(i + 1));
-  } else {
-    host = s; // a bare name, IPv4 address or an IPv6 address without port
-  }
-  if (host === "") throw badSpec(spec, "empty host");
-  const ep: KdcEndpoint = { host, port };
-  if (protocol) ep.protocol = protocol;
-  return ep;
-}
-
-function parsePort(spec: string, p: string): number {
-  if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) {
-    throw badSpec(spec, `port '${p}' is not 1..65535`);
-  }
-  return Number(p);
-}
-
-function badSpec(spec: string, detail: string): KerberosError {
-  return new KerberosError("invalid-argument", `KDC address '${spec}'`, detail);
-}
-
-/** Formats an endpoint as `host:port` (`[v6]:port`). */
-export function formatEndpoint(ep: { host: string; port: number }): string {
-  return ep.host.includes(":") ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
 }
 
 /**
@@ -345,25 +292,8 @@ export function isResponseTooBig(reply: Uint8Array): boolean {
   return false;
 }
 
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\./.test(host);
-}
-
 function udpFamily(host: string): "udp4" | "udp6" {
   return net.isIP(host) === 6 ? "udp6" : "udp4";
-}
-
-/**
- * The local address a UDP socket for KDC `host` binds to (port 0): the
- * loopback address for a loopback KDC (so that a process allowed only
- * loopback traffic can talk to a local KDC), otherwise the wildcard address.
- * A process needs Deno net permission for `<address>:0` besides the KDC's
- * `host:port`. For a host name, give the address it resolves to.
- */
-export function localBindAddress(host: string): string {
-  const v6 = net.isIP(host) === 6;
-  if (isLoopback(host)) return v6 ? "::1" : "127.0.0.1";
-  return v6 ? "::" : "0.0.0.0";
 }
 
 function tryOnce(

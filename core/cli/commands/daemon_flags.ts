@@ -16,7 +16,7 @@ import { childEnv } from "../env.ts";
 import type { DaemonConfig } from "../../config/mod.ts";
 import { KINK_PORT } from "../../config/defaults.ts";
 import { LIBC_PATH } from "../../../ffi/libc.ts";
-import { formatEndpoint, localBindAddress, parseKdcEndpoint } from "../../kerberos/transport.ts";
+import { formatEndpoint, localBindAddress, parseKdcEndpoint } from "../../kerberos/endpoint.ts";
 
 /** The helper's entry point: reads the configuration and krb5.conf, prints the resources. */
 const HELPER = new URL("./daemon_flags_helper.ts", import.meta.url).href;

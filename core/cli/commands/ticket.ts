@@ -33,7 +33,7 @@ import {
   type KdcEndpoint,
   localBindAddress,
   parseKdcEndpoint,
-} from "../../kerberos/transport.ts";
+} from "../../kerberos/endpoint.ts";
 
 /** The krb5.conf read when `--krb5-conf` is not given. */
 export const DEFAULT_KRB5_CONF = "/etc/krb5.conf";

@@ -3,7 +3,8 @@
  * launcher, `kink --help` and the daemon's flag helper load the subcommands' declarations and
  * nothing of their implementations; each subcommand's `run()` reaches its implementation only
  * through a dynamic import. Under the VM's emulation every module loaded costs a start-up
- * tens of milliseconds, so this is what keeps `kink version` and `kink daemon` starting fast.
+ * tens of milliseconds (and the first `node:` module several hundred, for Deno's Node
+ * compatibility layer), so this is what keeps `kink version` and `kink daemon` starting fast.
  */
 import assert from "node:assert/strict";
 import { runOk } from "../../harness/exec.ts";
@@ -73,6 +74,9 @@ for (const entry of ["core/cli/launch.ts", "core/cli/main.ts"]) {
       ![...g.statics].some((s) => s.startsWith("npm:")),
       `${entry} loads npm packages at start-up`,
     );
+    // Deno's Node compatibility layer: several hundred ms of every start-up under the VM.
+    const node = [...g.statics].filter((s) => s.startsWith("node:"));
+    assert.deepEqual(node, [], `${entry} loads ${node.join(", ")} at start-up`);
   });
 }
 
@@ -102,4 +106,6 @@ Deno.test("cli start-up: the daemon's flag helper loads the config parser, not t
   assert.ok(mods.includes("core/config/toml.ts"), "the helper must parse the configuration");
   const heavy = mods.filter((m) => HEAVY.some((re) => re.test(m)) && m !== "core/config/toml.ts");
   assert.deepEqual(heavy, [], `the helper loads ${heavy.join(", ")}`);
+  const node = [...g.statics].filter((s) => s.startsWith("node:"));
+  assert.deepEqual(node, [], `the helper loads ${node.join(", ")}`);
 });
