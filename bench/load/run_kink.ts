@@ -28,6 +28,8 @@ export interface KinkRunOptions {
   daemonExtra?: string[];
   /** Label of the variant (`kink`, `kink+lever`). */
   impl?: string;
+  /** Run the daemons under `--cpu-prof`, profiles here (see KinkLabOptions.profileDir). */
+  profileDir?: string;
 }
 
 async function withLab<T>(
@@ -52,6 +54,7 @@ async function withLab<T>(
             peers,
             selectors,
             ...(o.daemonExtra ? { daemonExtra: o.daemonExtra } : {}),
+            ...(o.profileDir ? { profileDir: o.profileDir } : {}),
           });
           return await fn(lab);
         } finally {
