@@ -122,6 +122,12 @@ export interface DaemonSettings {
    * would. Refused with the netlink kernel.
    */
   injectAcquires: boolean;
+  /**
+   * Most exchanges started by kernel ACQUIREs in flight at once
+   * (`acquire_window`); later ACQUIREs wait their turn (a burst does not
+   * make every CREATE retransmit).
+   */
+  acquireWindow: number;
 }
 
 /** The gateway's Kerberos identity. */
@@ -391,6 +397,7 @@ export function validateConfig(doc: TomlDocument): DaemonConfig {
     "reqid_base",
     "peer_networks",
     "inject_acquires",
+    "acquire_window",
   ]);
   const listen: Endpoint[] = [];
   for (
@@ -423,6 +430,7 @@ export function validateConfig(doc: TomlDocument): DaemonConfig {
       DEFAULTS.reqidBase,
     peerNetworks: [],
     injectAcquires: c.bool(d, "inject_acquires", ["daemon"]) ?? false,
+    acquireWindow: c.int(d, "acquire_window", ["daemon"], 1, 65_536) ?? DEFAULTS.acquireWindow,
   };
   for (const e of c.strList(d, "peer_networks", ["daemon"]) ?? []) {
     const n = parseCidr(e.v);

@@ -391,6 +391,7 @@ export class Daemon {
         clock,
         log,
         barrier: replay,
+        acquireWindow: cfg.daemon.acquireWindow,
       });
       const running = driver.run(events);
       const startedAt = clock.now();
