@@ -191,9 +191,12 @@ export class KinkLab implements AcquireLab {
   static async start(o: KinkLabOptions): Promise<KinkLab> {
     const { root, dir, realm, a, b, peers } = o;
     const sel = o.selectors ?? 0;
-    // addresses: one per peer on each side, on-link routes to the other side's
+    // addresses: one per peer on each side; the other side's through its primary address (one
+    // neighbour entry: on-link routes made one ARP entry per address, and past the neighbour
+    // table's gc_thresh2 (512) the kernel dropped packets to the rest — half a 1,000-peer burst)
     for (const [side, ns] of [[0, a], [1, b]] as const) {
-      const lines = [`route add 10.${88 + (1 - side)}.0.0/16 dev eth0`];
+      const via = side === 0 ? b.addr4 : a.addr4;
+      const lines = [`route add 10.${88 + (1 - side)}.0.0/16 via ${via} dev eth0`];
       for (let i = 0; i < peers; i++) lines.push(`addr add ${peerAddr(side, i)}/32 dev eth0`);
       const f = `${dir}/ip-${side}.batch`;
       await Deno.writeTextFile(f, lines.join("\n") + "\n");
