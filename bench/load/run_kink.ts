@@ -16,7 +16,6 @@ import {
   type WorkloadResult,
 } from "./common.ts";
 import { KinkLab } from "./kink.ts";
-import { na } from "./run_kinkd.ts";
 import type { Sizes } from "./workloads.ts";
 
 /** Options of {@link runKink}. */
