@@ -47,8 +47,6 @@ Deno.test({
             `${dir}/state`,
             `${dir}/run`,
             f.keytab,
-            // the worker module that parses a large configuration (its entry needs read access)
-            new URL("../../../core/config/read_worker.ts", import.meta.url).pathname,
           ].sort(),
         );
         assert.deepEqual(get("write").sort(), [`${dir}/state`, `${dir}/run`].sort());
