@@ -54,10 +54,6 @@ export function daemonResources(
 ): DaemonResources {
   const d = cfg.daemon;
   const reads = [cfg.file, d.krb5Conf, ...includes, d.stateDir, dirOf(d.controlSocket)];
-  // The worker that parses a large (hub) configuration, core/config/read_worker.ts: a worker's
-  // entry module needs read permission (its imports do not).
-  const worker = new URL("../../config/read_worker.ts", import.meta.url);
-  if (worker.protocol === "file:") reads.push(decodeURIComponent(worker.pathname));
   if (cfg.identity.keytab) reads.push(cfg.identity.keytab);
   if (cfg.identity.ccache) reads.push(cfg.identity.ccache);
   const writes = [d.stateDir, dirOf(d.controlSocket)];
