@@ -275,6 +275,7 @@ Deno.test("memory backend on virtual time: 600 SAs' lifetimes expire in time ord
   await pump;
   await k.close();
   assert.equal(clock.pending, 0, "close() leaves no timer behind");
+});
 
 Deno.test("memory backend on virtual time: an installed SA ends its flow's pending ACQUIRE (as xfrm_state_add removes the larval state), so once the SA is deleted the flow ACQUIREs again at once", async () => {
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
