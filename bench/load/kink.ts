@@ -6,11 +6,13 @@
  * Every exchange needs its own peer: the engine keeps one SA pair per peer
  * (per traffic selector) and looks peers up by address, so each gateway gets
  * `peers` addresses (10.88.x.y on A, 10.89.x.y on B), listens on each, and
- * names peer `p<i>` on both sides. An exchange is triggered with the control
- * socket's `up` command for `p<i>` on A (the operator's equivalent of an
- * ACQUIRE; `kink daemon` has no ACQUIRE injection into its in-memory kernel)
- * and is complete when both daemons have logged `sa-up` for `p<i>`; rounds
- * are separated by `down` of every peer (DELETE exchanges, untimed).
+ * names peer `p<i>` on both sides (up to 1,000 and more: a configuration may
+ * name 65,535). An exchange starts as a kernel ACQUIRE would start it: the
+ * daemons run with `inject_acquires = true` (tests and benchmarks only), and
+ * the control socket's `acquire` command sends a packet of the flow through
+ * A's in-memory kernel, whose policy raises the ACQUIRE. It is complete when
+ * both daemons have logged `sa-up` for `p<i>`; rounds are separated by
+ * `down` of every peer (DELETE exchanges, untimed).
  *
  * The service ticket is fetched by a warm-up exchange before anything is
  * timed.
@@ -34,6 +36,25 @@ export function kinkDaemonAvailable(root: string): string | undefined {
 /** The address of peer `i` on side `side` (0: A, 1: B). */
 export function peerAddr(side: 0 | 1, i: number): string {
   return `10.${88 + side}.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+}
+
+/**
+ * Selector address of peer `i`'s selector `k` (of `perPeer`) on side `side`:
+ * unique across peers (a policy's selector names one peer), 10.100.x.y on A
+ * and 10.150.x.y on B for up to 2^16 selectors per side.
+ */
+export function selectorAddr(side: 0 | 1, i: number, k: number, perPeer: number): string {
+  const j = i * perPeer + k;
+  return `10.${100 + 50 * side + (j >>> 16)}.${(j >>> 8) & 255}.${j & 255}`;
+}
+
+/** A flow (packet) as the control socket's `acquire` command takes it. */
+export interface FlowArgs {
+  src: string;
+  dst: string;
+  proto?: number;
+  sport?: number;
+  dport?: number;
 }
 
 /** Options of {@link KinkLab.start}. */
@@ -65,14 +86,26 @@ class Control {
   constructor(conn: Deno.UnixConn, token: string) {
     this.#conn = conn;
     this.#token = token;
-    // Answers are read and discarded so the daemon never blocks on a full socket.
+    // Answers are read (errors kept) so the daemon never blocks on a full socket.
     this.#reader = (async () => {
       const buf = new Uint8Array(65536);
+      const dec = new TextDecoder();
       try {
-        while ((await conn.read(buf)) !== null) { /* discard */ }
+        for (;;) {
+          const n = await conn.read(buf);
+          if (n === null) break;
+          const t = dec.decode(buf.subarray(0, n), { stream: true });
+          if (t.includes('"ok":false')) {
+            this.errors++;
+            this.lastError = t.slice(t.indexOf('"ok":false'), 400);
+          }
+        }
       } catch { /* closed */ }
     })();
   }
+  /** Control requests the daemon refused (with the last refusal). */
+  errors = 0;
+  lastError = "";
   static async open(path: string): Promise<Control> {
     const token = (await Deno.readTextFile(`${path}.token`)).trim();
     const conn = await Deno.connect({ transport: "unix", path });
@@ -126,10 +159,14 @@ export class KinkLab implements AcquireLab {
   #round = new Map<string, number>(); // peer -> injection index of the current round
   #matched = new Map<string, number>();
 
-  private constructor(a: Side, b: Side, peers: number) {
+  /** Traffic selectors per peer (0: transport mode, one flow per peer). */
+  readonly selectors: number;
+
+  private constructor(a: Side, b: Side, peers: number, selectors: number) {
     this.#a = a;
     this.#b = b;
     this.peers = peers;
+    this.selectors = selectors;
     // the daemons proper (deno running main.ts), not the launchers
     const daemon = (p: number) => tree(p).reduce((m, x) => (rssMiB(x) > rssMiB(m) ? x : m), p);
     this.pids = { initiator: daemon(a.proc.pid), responder: daemon(b.proc.pid) };
@@ -154,9 +191,12 @@ export class KinkLab implements AcquireLab {
   static async start(o: KinkLabOptions): Promise<KinkLab> {
     const { root, dir, realm, a, b, peers } = o;
     const sel = o.selectors ?? 0;
-    // addresses: one per peer on each side, on-link routes to the other side's
+    // addresses: one per peer on each side; the other side's through its primary address (one
+    // neighbour entry: on-link routes made one ARP entry per address, and past the neighbour
+    // table's gc_thresh2 (512) the kernel dropped packets to the rest — half a 1,000-peer burst)
     for (const [side, ns] of [[0, a], [1, b]] as const) {
-      const lines = [`route add 10.${88 + (1 - side)}.0.0/16 dev eth0`];
+      const via = side === 0 ? b.addr4 : a.addr4;
+      const lines = [`route add 10.${88 + (1 - side)}.0.0/16 via ${via} dev eth0`];
       for (let i = 0; i < peers; i++) lines.push(`addr add ${peerAddr(side, i)}/32 dev eth0`);
       const f = `${dir}/ip-${side}.batch`;
       await Deno.writeTextFile(f, lines.join("\n") + "\n");
@@ -177,6 +217,8 @@ export class KinkLab implements AcquireLab {
         `control_socket = "${socket}"`,
         `krb5_conf = "${realm.krb5Conf}"`,
         `log_level = "info"`,
+        // the control socket's `acquire` command (bench and tests only; --kernel memory)
+        `inject_acquires = true`,
         ...(o.daemonExtra ?? []),
         "",
         "[identity]",
@@ -197,9 +239,8 @@ export class KinkLab implements AcquireLab {
           `lifetime = "1h"`,
         );
         for (let k = 0; k < sel; k++) {
-          const l = `10.${100 + side}.${i % 250}.${k}/32`,
-            r = `10.${101 - side}.${i % 250}.${k}/32`;
-          lines.push("[[peer.traffic]]", `local = "${l}"`, `remote = "${r}"`);
+          const l = selectorAddr(side, i, k, sel), r = selectorAddr((1 - side) as 0 | 1, i, k, sel);
+          lines.push("[[peer.traffic]]", `local = "${l}/32"`, `remote = "${r}/32"`);
         }
         lines.push("");
       }
@@ -266,7 +307,7 @@ export class KinkLab implements AcquireLab {
           }
         }
       })();
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + 180_000; // a hub's configuration of 50,000 selectors: ~10 s
       for (;;) {
         try {
           await Deno.stat(`${f.socket}.token`);
@@ -280,7 +321,7 @@ export class KinkLab implements AcquireLab {
       s.ctl = await Control.open(f.socket);
       sides.push(s);
     }
-    const lab = new KinkLab(sides[1]!, sides[0]!, peers);
+    const lab = new KinkLab(sides[1]!, sides[0]!, peers, sel);
     // Warm-up: the service ticket (and the KDC round trips) before anything is timed.
     const w = await lab.round(1, 0, 20_000);
     if (w < 1) {
@@ -298,21 +339,55 @@ export class KinkLab implements AcquireLab {
     this.#b.up.clear();
   }
 
-  /** `up` for peer `p<i>` on A. */
-  async inject(i: number): Promise<void> {
-    const peer = `p${i % this.peers}`;
-    this.#round.set(peer, i);
-    await this.#a.ctl.send([{ cmd: "up", args: { peer } }]);
+  /**
+   * The flow of exchange `i` on A: transport mode, peer `i mod peers`'s
+   * addresses; tunnel mode, selector `i mod S` of peer `⌊i / S⌋ mod peers`.
+   */
+  flow(i: number): { peer: string; flow: FlowArgs } {
+    const s = this.selectors;
+    if (s === 0) {
+      const p = i % this.peers;
+      return { peer: `p${p}`, flow: { src: peerAddr(0, p), dst: peerAddr(1, p) } };
+    }
+    const p = Math.floor(i / s) % this.peers, k = i % s;
+    return {
+      peer: `p${p}`,
+      flow: { src: selectorAddr(0, p, k, s), dst: selectorAddr(1, p, k, s) },
+    };
   }
 
-  /** `up` for many peers in one write (a burst); `index`: tell poll() which injection each is. */
+  /** An ACQUIRE for exchange `i` on A (a packet of its flow through A's in-memory kernel). */
+  async inject(i: number): Promise<void> {
+    const { peer, flow } = this.flow(i);
+    if (this.selectors <= 1) this.#round.set(peer, i);
+    await this.#a.ctl.send([{ cmd: "acquire", args: { flows: [flow] } }]);
+  }
+
+  /**
+   * ACQUIREs for exchanges from..from+n-1 in one request (a burst); `index`:
+   * tell poll() which injection each is (transport mode only).
+   */
   async injectMany(from: number, n: number, index = true): Promise<void> {
-    const cmds = [];
+    const flows: FlowArgs[] = [];
     for (let i = from; i < from + n; i++) {
-      if (index) this.#round.set(`p${i % this.peers}`, i);
-      cmds.push({ cmd: "up", args: { peer: `p${i % this.peers}` } });
+      const f = this.flow(i);
+      if (index && this.selectors <= 1) this.#round.set(f.peer, i);
+      flows.push(f.flow);
     }
-    await this.#a.ctl.send(cmds);
+    await this.#a.ctl.send([{ cmd: "acquire", args: { flows } }]);
+  }
+
+  /** A STATUS exchange from A to peer `p<i>` (`probe`). */
+  async probe(i: number): Promise<void> {
+    await this.#a.ctl.send([{ cmd: "probe", args: { peer: `p${i % this.peers}` } }]);
+  }
+
+  /** Control requests the daemons refused, with the last refusal. */
+  controlErrors(): { n: number; last: string } {
+    return {
+      n: this.#a.ctl.errors + this.#b.ctl.errors,
+      last: this.#a.ctl.lastError || this.#b.ctl.lastError,
+    };
   }
 
   /** `rekey` for peer `p<i>` on A. */

@@ -5,7 +5,12 @@
  * there are tickets) from a real MIT KDC fetched before anything is timed.
  *
  *     deno task bench:load [--quick] [--only seq,win50,…] [--impl kink,kinkd,strongswan]
- *                          [--kink-root DIR] [--out DIR]
+ *                          [--kink-root DIR] [--out DIR] [--size peers=200,perPeer=5,…]
+ *                          [--profile DIR]
+ *
+ * `--size` overrides sizes of workloads.ts (a smaller run of one workload);
+ * `--profile DIR` runs kink's daemons under `deno run --cpu-prof` and writes
+ * their V8 CPU profiles under DIR (summarise with bench/load/profile.ts).
  *
  * Prints markdown tables (every figure; kink's as ratios to the peers';
  * issue 14's targets) and writes `results.json` and `rate.svg` under
@@ -27,7 +32,7 @@ import { runKinkd } from "./run_kinkd.ts";
 import { runKink } from "./run_kink.ts";
 import { runStrongswan, strongswanAvailable } from "./run_strongswan.ts";
 import { ratioTable, resultsTable, svgPlot, targetsTable } from "./report.ts";
-import { FULL, QUICK } from "./workloads.ts";
+import { FULL, QUICK, type Sizes } from "./workloads.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -42,10 +47,17 @@ export async function main(argv: string[]): Promise<WorkloadResult[]> {
       "kink-root": { type: "string" },
       out: { type: "string" },
       "daemon-extra": { type: "string", multiple: true },
+      size: { type: "string" },
+      profile: { type: "string" },
     },
   });
   if (Deno.uid() !== 0) throw new Error("bench:load needs root (network namespaces)");
-  const sizes = values.quick ? QUICK : FULL;
+  const sizes = { ...(values.quick ? QUICK : FULL) };
+  for (const kv of values.size ? values.size.split(",") : []) {
+    const [k, v] = kv.split("=");
+    if (!k || !(k in sizes) || !(Number(v) > 0)) throw new Error(`--size: bad entry "${kv}"`);
+    sizes[k as keyof Sizes] = Number(v);
+  }
   const only = values.only ? new Set(values.only.split(",")) : undefined;
   const impls = values.impl!.split(",");
   const kinkRoot = values["kink-root"] ?? ROOT;
@@ -89,6 +101,7 @@ export async function main(argv: string[]): Promise<WorkloadResult[]> {
         sizes,
         only,
         ...(values["daemon-extra"] ? { daemonExtra: values["daemon-extra"] } : {}),
+        ...(values.profile ? { profileDir: values.profile } : {}),
       }),
   );
   const meta = {

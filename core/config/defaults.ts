@@ -20,6 +20,7 @@ export const DEFAULTS = {
   logLevel: "info" as LogLevel,
   logFormat: "text" as const,
   reqidBase: 0x4b490000,
+  acquireWindow: 100,
   prf: "racoon2" as const,
   proposals: ["esp-aes128gcm16", "esp-aes256-sha256"],
   start: "on-demand" as StartMode,

@@ -30,9 +30,15 @@ export async function readConfigFile(path: string): Promise<DaemonConfig> {
   try {
     const st = await f.stat();
     if (!st.isFile) throw new ConfigError("io", shown, "not a regular file");
-    const buf = new Uint8Array(MAX_CONFIG_OCTETS + 1);
+    // The buffer starts at the file's size (+1 to see growth) and doubles up to the bound.
+    let buf = new Uint8Array(Math.min(MAX_CONFIG_OCTETS, st.size) + 1);
     let n = 0;
     for (;;) {
+      if (n === buf.length) {
+        const next = new Uint8Array(Math.min(MAX_CONFIG_OCTETS + 1, buf.length * 2));
+        next.set(buf);
+        buf = next;
+      }
       const r = await f.read(buf.subarray(n));
       if (r === null) break;
       n += r;

@@ -115,6 +115,19 @@ export interface DaemonSettings {
    * addresses of the configuration it started with).
    */
   peerNetworks: Cidr[];
+  /**
+   * Tests and benchmarks only (`inject_acquires`, default false): the control
+   * socket's `acquire` command sends packets through the in-memory kernel
+   * (`--kernel memory` only), which raises ACQUIREs exactly as the kernel
+   * would. Refused with the netlink kernel.
+   */
+  injectAcquires: boolean;
+  /**
+   * Most exchanges started by kernel ACQUIREs in flight at once
+   * (`acquire_window`); later ACQUIREs wait their turn (a burst does not
+   * make every CREATE retransmit).
+   */
+  acquireWindow: number;
 }
 
 /** The gateway's Kerberos identity. */
@@ -141,8 +154,16 @@ export interface DaemonConfig {
 
 export { DEFAULTS } from "./defaults.ts";
 
-/** Size of the reqid range one daemon owns (one reqid per peer and traffic selector). */
+/** Size of the reqid range one daemon owns (one reqid per peer; the base itself is unused). */
 export const REQID_RANGE = 0x10000;
+
+/**
+ * Most peers one configuration names: one reqid each from the daemon's range
+ * of {@link REQID_RANGE} (the base is not handed out). Per-peer costs in the
+ * configuration, the daemon's start and the engine are O(1) (maps by name and
+ * address), so a hub of thousands of peers loads in time linear in its size.
+ */
+export const MAX_PEERS = REQID_RANGE - 1;
 
 /**
  * A configuration with problems: `problems` lists every one as
@@ -375,6 +396,8 @@ export function validateConfig(doc: TomlDocument): DaemonConfig {
     "metrics_listen",
     "reqid_base",
     "peer_networks",
+    "inject_acquires",
+    "acquire_window",
   ]);
   const listen: Endpoint[] = [];
   for (
@@ -406,6 +429,8 @@ export function validateConfig(doc: TomlDocument): DaemonConfig {
     reqidBase: c.int(d, "reqid_base", ["daemon"], 1, 0xffffffff - REQID_RANGE) ??
       DEFAULTS.reqidBase,
     peerNetworks: [],
+    injectAcquires: c.bool(d, "inject_acquires", ["daemon"]) ?? false,
+    acquireWindow: c.int(d, "acquire_window", ["daemon"], 1, 65_536) ?? DEFAULTS.acquireWindow,
   };
   for (const e of c.strList(d, "peer_networks", ["daemon"]) ?? []) {
     const n = parseCidr(e.v);
@@ -461,23 +486,32 @@ export function validateConfig(doc: TomlDocument): DaemonConfig {
   // [[peer]]
   const peersRaw = root["peer"];
   const peers: PeerConfig[] = [];
+  // name → peer and address → peer: each peer's checks are O(1), so a hub's configuration of
+  // thousands of peers parses in time linear in its size.
+  const byName = new Set<string>();
+  const byAddress = new Map<string, string>();
   if (peersRaw !== undefined && !(Array.isArray(peersRaw) && peersRaw.every((p) => c.isTable(p)))) {
     c.fail(["peer"], "must be an array of tables ([[peer]])");
   } else {
     for (const [i, p] of ((peersRaw ?? []) as Table[]).entries()) {
       const peer = readPeer(c, p, ["peer", i], defs, baseTimers);
       if (peer === undefined) continue;
-      if (peers.some((q) => q.name === peer.name)) {
+      if (byName.has(peer.name)) {
         c.fail(["peer", i, "name"], `duplicate name "${peer.name}"`);
       }
+      byName.add(peer.name);
       for (const a of peer.addresses) {
-        const other = peers.find((q) => q.addresses.includes(a));
-        if (other) c.fail(["peer", i, "address"], `address ${a} is also peer "${other.name}"'s`);
+        const other = byAddress.get(a);
+        if (other !== undefined) {
+          c.fail(["peer", i, "address"], `address ${a} is also peer "${other}"'s`);
+        }
       }
+      for (const a of peer.addresses) if (!byAddress.has(a)) byAddress.set(a, peer.name);
       peers.push(peer);
     }
   }
-  if (peers.length > REQID_RANGE / 256) c.fail(["peer"], `at most ${REQID_RANGE / 256} peers`);
+  // One reqid per peer from the daemon's range (its base is never handed out).
+  if (peers.length > MAX_PEERS) c.fail(["peer"], `at most ${MAX_PEERS} peers`);
 
   if (c.problems.length > 0) throw new ConfigInvalidError(doc.file, c.problems);
   return { file: doc.file, daemon, identity, peers };

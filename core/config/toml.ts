@@ -38,8 +38,14 @@ export interface TomlDocument {
   lineOf(path: KeyPath): number | undefined;
 }
 
-/** Largest configuration file read (1 MiB): a gateway configuration is a few KB. */
-export const MAX_CONFIG_OCTETS = 1 << 20;
+/**
+ * Largest configuration file read (16 MiB). A gateway's configuration is a
+ * few KB, but a hub naming thousands of peers with a few traffic selectors
+ * each is ~100 octets per selector and ~250 per peer: 1,000 peers × 50
+ * selectors is ~4 MB. The bound only keeps a wrong path (a log, an image)
+ * from being read whole; the parse is linear in the size (~1 s per 3 MB).
+ */
+export const MAX_CONFIG_OCTETS = 16 << 20;
 
 /** Formats a key path as `peer[0].address`. */
 export function formatPath(path: KeyPath): string {

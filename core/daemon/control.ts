@@ -27,7 +27,10 @@ export const CONTROL_IDLE_MS = 30_000;
 export interface ControlRequest {
   /** Echoed in the response. */
   id: number;
-  /** Command name (`status`, `up`, `down`, `rekey`, `reload`, `metrics`). */
+  /**
+   * Command name (`status`, `up`, `down`, `rekey`, `probe` (a STATUS exchange),
+   * `reload`, `metrics`; `acquire` with `inject_acquires` only, for tests).
+   */
   cmd: string;
   /** Command arguments. */
   args: Record<string, unknown>;
@@ -73,11 +76,14 @@ async function* lines(conn: Deno.Conn, idleMs: number): AsyncGenerator<string> {
     merged.set(buf);
     merged.set(chunk.subarray(0, n), buf.length);
     buf = merged;
-    let nl: number;
-    while ((nl = buf.indexOf(10)) >= 0) {
-      yield dec.decode(buf.subarray(0, nl));
-      buf = buf.slice(nl + 1);
+    // every complete line of the chunk, then one copy of the rest (a write of many requests
+    // costs linear time, not a copy of the remainder per line)
+    let start = 0, nl: number;
+    while ((nl = buf.indexOf(10, start)) >= 0) {
+      yield dec.decode(buf.subarray(start, nl));
+      start = nl + 1;
     }
+    if (start > 0) buf = buf.slice(start);
     if (buf.length > MAX_CONTROL_LINE) {
       throw new DaemonError("control", "control socket", "request line too long");
     }

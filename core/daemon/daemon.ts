@@ -155,6 +155,11 @@ export class Daemon {
   readonly #http: Deno.HttpServer | undefined;
   readonly #always: AlwaysUp;
   readonly #stopTickets: AbortController;
+  /** The peers' names of a configuration (control commands look a peer up in O(1)). */
+  #peerNames: { cfg: DaemonConfig | undefined; names: Set<string> } = {
+    cfg: undefined,
+    names: new Set(),
+  };
 
   private constructor(p: {
     cfg: DaemonConfig;
@@ -205,6 +210,13 @@ export class Daemon {
       format: opts.logFormat ?? cfg.daemon.logFormat,
       now: () => clock.now(),
     });
+    if (cfg.daemon.injectAcquires && opts.kernel !== "memory") {
+      throw new DaemonError(
+        "startup",
+        "daemon.inject_acquires",
+        "is for tests and benchmarks with --kernel memory only; set it to false",
+      );
+    }
     const cleanups: (() => Promise<void> | void)[] = [];
     const fail = async (e: unknown): Promise<never> => {
       for (const c of cleanups.reverse()) {
@@ -330,9 +342,8 @@ export class Daemon {
       });
 
       // Kernel
-      const kernel: KernelIpsec = opts.kernel === "memory"
-        ? new MemoryKernel({ clock })
-        : NetlinkKernel.open();
+      const memory = opts.kernel === "memory" ? new MemoryKernel({ clock }) : undefined;
+      const kernel: KernelIpsec = memory ?? NetlinkKernel.open();
       cleanups.push(() => kernel.close());
       const base = cfg.daemon.reqidBase;
       const removed = await reconcile(kernel, base);
@@ -341,11 +352,10 @@ export class Daemon {
       }
       const reqids = await assignReqids(cfg);
       const locals: string[] = [];
+      const toward = listenAddresses(cfg);
       for (const p of cfg.peers) {
         const local = p.localAddress ??
-          (opts.localAddressToward
-            ? await opts.localAddressToward(p)
-            : listenAddressToward(cfg, p.addresses[0]!));
+          (opts.localAddressToward ? await opts.localAddressToward(p) : toward(p.addresses[0]!));
         if (!local) {
           throw new DaemonError(
             "startup",
@@ -381,6 +391,7 @@ export class Daemon {
         clock,
         log,
         barrier: replay,
+        acquireWindow: cfg.daemon.acquireWindow,
       });
       const running = driver.run(events);
       const startedAt = clock.now();
@@ -567,15 +578,17 @@ export class Daemon {
    */
   async #reconfigurePeers(next: DaemonConfig): Promise<ReconfigureResult> {
     const locals: string[] = [];
+    const toward = listenAddresses(next);
+    const index = new Map(this.#cfg.peers.map((q, i) => [q.name, i]));
     for (const p of next.peers) {
-      const old = this.#cfg.peers.findIndex((q) => q.name === p.name);
+      const old = index.get(p.name) ?? -1;
       const local = p.localAddress ??
         (old >= 0 && this.#cfg.peers[old]!.localAddress === undefined
           ? this.#locals[old]
           : undefined) ??
         (this.#opts.localAddressToward
           ? await this.#opts.localAddressToward(p)
-          : listenAddressToward(next, p.addresses[0]!));
+          : toward(p.addresses[0]!));
       if (!local) {
         throw new DaemonError(
           "reload",
@@ -755,7 +768,10 @@ export class Daemon {
   async #handle(cmd: string, args: Record<string, unknown>): Promise<unknown> {
     const peer = typeof args["peer"] === "string" ? args["peer"] : undefined;
     const needPeer = (): string => {
-      if (!peer || !this.#cfg.peers.some((p) => p.name === peer)) {
+      if (this.#peerNames.cfg !== this.#cfg) {
+        this.#peerNames = { cfg: this.#cfg, names: new Set(this.#cfg.peers.map((p) => p.name)) };
+      }
+      if (!peer || !this.#peerNames.names.has(peer)) {
         throw new DaemonError(
           "not-found",
           cmd,
@@ -778,6 +794,14 @@ export class Daemon {
         this.#driver.with((e, now) => e.command(now, { kind: cmd, peer: p }));
         return { ok: true };
       }
+      case "probe": {
+        // A STATUS exchange with the peer now (as dead-peer detection sends one).
+        const p = needPeer();
+        this.#driver.with((e, now) => e.command(now, { kind: "status", peer: p }));
+        return { ok: true };
+      }
+      case "acquire":
+        return this.#injectAcquires(args);
       default:
         throw new DaemonError(
           "control",
@@ -785,6 +809,61 @@ export class Daemon {
           `unknown command ${JSON.stringify(escapeControl(cmd))}`,
         );
     }
+  }
+
+  /**
+   * `acquire` (tests and benchmarks, `inject_acquires` with the in-memory
+   * kernel only): each flow of `args.flows` (`{src, dst, proto?, sport?,
+   * dport?}`) is sent as a packet through the in-memory kernel, which matches
+   * it against the policies and raises an ACQUIRE exactly as the kernel
+   * would (none when an SA already protects the flow or one is pending).
+   * Answers how many flows raised an ACQUIRE.
+   */
+  #injectAcquires(args: Record<string, unknown>): { ok: true; acquires: number; flows: number } {
+    const memory = this.#kernel instanceof MemoryKernel ? this.#kernel : undefined;
+    if (!this.#cfg.daemon.injectAcquires || !memory) {
+      throw new DaemonError(
+        "control",
+        "acquire",
+        "ACQUIRE injection is off (daemon.inject_acquires with --kernel memory; tests only)",
+      );
+    }
+    const flows = args["flows"];
+    if (!Array.isArray(flows) || flows.length > 100_000) {
+      throw new DaemonError("control", "acquire", "args.flows must be an array of ≤ 100,000 flows");
+    }
+    let acquires = 0;
+    for (const f of flows as unknown[]) {
+      const o = (typeof f === "object" && f !== null ? f : {}) as Record<string, unknown>;
+      const num = (k: string) => {
+        const v = o[k];
+        if (v === undefined) return 0;
+        if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 65535) {
+          throw new DaemonError("control", "acquire", `flow.${k} must be an integer 0-65535`);
+        }
+        return v;
+      };
+      if (typeof o["src"] !== "string" || typeof o["dst"] !== "string") {
+        throw new DaemonError("control", "acquire", "each flow needs src and dst addresses");
+      }
+      try {
+        const r = memory.sendPacket({
+          src: o["src"],
+          dst: o["dst"],
+          proto: num("proto"),
+          sport: num("sport"),
+          dport: num("dport"),
+        });
+        if (r === "acquire") acquires++;
+      } catch (e) {
+        throw new DaemonError(
+          "control",
+          "acquire",
+          escapeControl(String((e as Error)?.message ?? e)),
+        );
+      }
+    }
+    return { ok: true, acquires, flows: flows.length };
   }
 
   /**
@@ -881,11 +960,14 @@ export function reconcile(
 }
 
 /** A specific (not wildcard) listen address of the peer address's family, if one is configured. */
-function listenAddressToward(cfg: DaemonConfig, peerAddress: string): string | undefined {
-  const v6 = peerAddress.includes(":");
-  return cfg.daemon.listen.find((e) =>
-    e.address.includes(":") === v6 && e.address !== "0.0.0.0" && e.address !== "::"
-  )?.address;
+function listenAddresses(cfg: DaemonConfig): (peerAddress: string) => string | undefined {
+  // found once per family: a hub listens on as many addresses as it has peers
+  const first = (v6: boolean) =>
+    cfg.daemon.listen.find((e) =>
+      e.address.includes(":") === v6 && e.address !== "0.0.0.0" && e.address !== "::"
+    )?.address;
+  const v4 = first(false), v6 = first(true);
+  return (peerAddress) => peerAddress.includes(":") ? v6 : v4;
 }
 
 async function assignReqids(cfg: DaemonConfig): Promise<Record<string, number>> {

@@ -24,6 +24,15 @@
  *   `handleTicket`.
  * - One timer is kept at the engine's `nextTimeout()`.
  * - Events go to the logger and to listeners (metrics, the control socket).
+ * - Back-pressure on ACQUIREs (`acquireWindow`): at most that many exchanges
+ *   started by ACQUIREs are in flight; later ACQUIREs wait in a FIFO and are
+ *   fed as exchanges end (an initiator's `sa-up`, a failed CREATE, or 40 s).
+ *   A burst then keeps the peers' queues short enough that the first
+ *   retransmission (1 s) does not fire while a CREATE waits to be served —
+ *   without it, 10,000 ACQUIREs at once made every CREATE retransmit until
+ *   the responder spent its time on duplicates. An ACQUIRE that waited 30 s
+ *   (the kernel's larval lifetime) is dropped: the kernel raises a new one
+ *   while traffic continues.
  *
  * Nothing the engine or a seam throws takes the process down: a failure in a
  * handler is logged as `driver-error` and counted.
@@ -79,7 +88,16 @@ export interface DriverSeams {
   log: Logger;
   /** Committed before any datagram of a drain is sent (see the module documentation). */
   barrier?: DurabilityBarrier;
+  /** Most exchanges started by ACQUIREs in flight at once (default: no limit). */
+  acquireWindow?: number;
 }
+
+/** How long an ACQUIRE-started exchange holds its slot at most (ms): KINK gives up after 31 s. */
+const ACQUIRE_SLOT_MS = 40_000;
+/** How long an ACQUIRE may wait for a slot (ms): the kernel's larval SA lives 30 s. */
+const ACQUIRE_WAIT_MS = 30_000;
+/** Most ACQUIREs waiting; more are dropped (the kernel raises them again while traffic flows). */
+const ACQUIRE_QUEUE_MAX = 100_000;
 
 /** Counters the driver keeps (exported as metrics). */
 export interface DriverCounters {
@@ -107,6 +125,10 @@ export interface DriverCounters {
   commits: number;
   /** Datagrams withheld because the durability barrier could not commit. */
   withheld: number;
+  /** ACQUIREs that waited for a slot of the ACQUIRE window. */
+  acquiresQueued: number;
+  /** ACQUIREs dropped: waited 30 s, or the queue was full. */
+  acquiresDropped: number;
 }
 
 interface Outgoing {
@@ -138,7 +160,14 @@ export class EngineDriver {
     kernelEvents: 0,
     commits: 0,
     withheld: 0,
+    acquiresQueued: 0,
+    acquiresDropped: 0,
   };
+  /** Release times (clock ms) of the ACQUIRE window's busy slots, oldest first. */
+  #slots: number[] = [];
+  /** ACQUIREs waiting for a slot, with their arrival time. */
+  #waiting: { e: XfrmEvent; at: number }[] = [];
+  #waitingHead = 0;
   /** Datagrams of the current drain, sent after the barrier. */
   #outbox: Outgoing[] = [];
   /** Datagrams waiting for the next commit of the barrier. */
@@ -177,7 +206,10 @@ export class EngineDriver {
       for await (const e of events) {
         if (this.#closed) break;
         this.counters.kernelEvents++;
-        this.#step("kernel-event", () => this.#engine.handleKernelEvent(this.#s.clock.now(), e));
+        if (e.type === "acquire" && this.#s.acquireWindow !== undefined) this.#acquire(e);
+        else {
+          this.#step("kernel-event", () => this.#engine.handleKernelEvent(this.#s.clock.now(), e));
+        }
       }
     })();
     this.#pump();
@@ -391,7 +423,65 @@ export class EngineDriver {
     this.#track(p);
   }
 
+  /** An ACQUIRE under the window: fed now if a slot is free, else queued. */
+  #acquire(e: XfrmEvent): void {
+    const now = this.#s.clock.now();
+    this.#expireSlots(now);
+    if (this.#slots.length < this.#s.acquireWindow! && this.#waitingHead === this.#waiting.length) {
+      this.#feedAcquire(e, now);
+      return;
+    }
+    if (this.#waiting.length - this.#waitingHead >= ACQUIRE_QUEUE_MAX) {
+      this.counters.acquiresDropped++;
+      return;
+    }
+    this.counters.acquiresQueued++;
+    this.#waiting.push({ e, at: now });
+  }
+
+  #feedAcquire(e: XfrmEvent, now: number, reserved = false): void {
+    if (!reserved) this.#slots.push(now + ACQUIRE_SLOT_MS);
+    this.#step("kernel-event", () => this.#engine.handleKernelEvent(now, e));
+  }
+
+  /** Slots held past their time are released (an exchange whose end we did not see). */
+  #expireSlots(now: number): void {
+    let k = 0;
+    while (k < this.#slots.length && this.#slots[k]! <= now) k++;
+    if (k > 0) this.#slots.splice(0, k);
+  }
+
+  /** An ACQUIRE-started exchange may have ended: free a slot, feed waiting ACQUIREs. */
+  #releaseSlot(): void {
+    if (this.#s.acquireWindow === undefined) return;
+    if (this.#slots.length > 0) this.#slots.shift();
+    const now = this.#s.clock.now();
+    this.#expireSlots(now);
+    while (
+      this.#slots.length < this.#s.acquireWindow && this.#waitingHead < this.#waiting.length
+    ) {
+      const w = this.#waiting[this.#waitingHead++]!;
+      if (now - w.at > ACQUIRE_WAIT_MS) {
+        this.counters.acquiresDropped++;
+        continue;
+      }
+      // fed after this event's handling is done (the engine is not re-entered)
+      queueMicrotask(() => {
+        if (!this.#closed) this.#feedAcquire(w.e, this.#s.clock.now(), true);
+      });
+      this.#slots.push(now + ACQUIRE_SLOT_MS); // reserved for it
+    }
+    if (this.#waitingHead > 1024 && this.#waitingHead * 2 > this.#waiting.length) {
+      this.#waiting = this.#waiting.slice(this.#waitingHead);
+      this.#waitingHead = 0;
+    }
+  }
+
   #event(e: EngineEvent): void {
+    if (
+      (e.type === "sa-up" && e.initiator && !e.rekey) ||
+      (e.type === "exchange-failed" && e.command === "CREATE")
+    ) this.#releaseSlot();
     const { type, ...fields } = e as EngineEvent & Record<string, unknown>;
     const flat: Record<string, string | number | boolean | undefined> = {};
     for (const [k, v] of Object.entries(fields)) {

@@ -1071,28 +1071,37 @@ const ISSUED_MAX = 65_536;
  * each gateway its own instance does not depend on what ran before it.
  */
 export class AuthenticatorTimes {
-  readonly #issued = new Set<string>();
-  readonly #ring: (string | undefined)[] = new Array(ISSUED_MAX);
+  /** Times issued (µs since the epoch), the last {@link ISSUED_MAX}. */
+  readonly #issued = new Set<number>();
+  readonly #ring: (number | undefined)[] = new Array(ISSUED_MAX);
   #next = 0;
+  /** The latest time ever issued (µs): every later time is free. */
+  #latest = -Infinity;
 
-  /** A (ctime, cusec) at `nowMs` not issued before by this instance. */
+  /**
+   * A (ctime, cusec) at `nowMs` not issued before by this instance: the
+   * instant with random sub-millisecond digits, or — when that was issued
+   * already (many AP-REQs in one millisecond, a burst) — one microsecond
+   * after the latest time issued, which no earlier one can equal. O(1) per
+   * call: probing upwards from the random start cost O(n) per AP-REQ when n
+   * were built in one millisecond (quadratic in a burst of ACQUIREs).
+   */
   next(nowMs: number, random: RandomSource = systemRandom): { time: Date; usec: number } {
-    const start = splitTime(nowMs, randomBelow(random, 1000));
-    let sec = start.time.getTime() / 1000;
-    let usec = start.usec;
-    while (this.#issued.has(`${sec}.${usec}`)) {
-      if (++usec > 999_999) {
-        sec++;
-        usec = 0;
-      }
+    const start = Math.floor(nowMs) * 1000 + randomBelow(random, 1000);
+    let us = start;
+    if (this.#issued.has(us)) {
+      us = this.#latest + 1;
+      // after the clock stepped back, the latest may be far ahead: probe from the instant
+      if (us > start + 1_000_000) { for (us = start + 1; this.#issued.has(us);) us++; }
     }
-    const k = `${sec}.${usec}`;
+    if (us > this.#latest) this.#latest = us;
     const old = this.#ring[this.#next];
     if (old !== undefined) this.#issued.delete(old);
-    this.#ring[this.#next] = k;
+    this.#ring[this.#next] = us;
     this.#next = (this.#next + 1) % ISSUED_MAX;
-    this.#issued.add(k);
-    return { time: new Date(sec * 1000), usec };
+    this.#issued.add(us);
+    const sec = Math.floor(us / 1_000_000);
+    return { time: new Date(sec * 1000), usec: us - sec * 1_000_000 };
   }
 }
 

@@ -40,6 +40,10 @@ export interface BarrierPair {
   logB: string[];
   /** Starts `n` CREATE exchanges (one per traffic selector of the peer). */
   up(): void;
+  /** The initiator's in-memory kernel (its events feed `a`). */
+  kernelA: MemoryKernel;
+  /** ACQUIREs the initiator's engine was given, and when (`a`'s initiator sa-ups then). */
+  acquiresFed: { upsBefore: number }[];
   /** Stops both drivers and closes the cache. */
   close(): Promise<void>;
 }
@@ -71,7 +75,11 @@ function countEntries(path: string): number {
 }
 
 /** Starts the pair; the responder's replay cache lives at `path`. */
-export function startPair(path: string, skewMs = 300_000): BarrierPair {
+export function startPair(
+  path: string,
+  skewMs = 300_000,
+  opts: { acquireWindow?: number } = {},
+): BarrierPair {
   const random = new SeededRandom(14);
   const office = new TicketOffice(random.fork());
   const hub = new MemoryHub();
@@ -115,9 +123,20 @@ export function startPair(path: string, skewMs = 300_000): BarrierPair {
       ok: true as const,
       credentials: office.issue(client, req.server, Date.now()),
     });
+  const kernelA = new MemoryKernel();
+  const acquiresFed: { upsBefore: number }[] = [];
+  const handleKernelEvent = engA.handleKernelEvent.bind(engA);
+  engA.handleKernelEvent = (now, ev) => {
+    if (ev.type === "acquire") {
+      const ups = events.a.filter((e) => e.type === "sa-up" && e.initiator).length;
+      acquiresFed.push({ upsBefore: ups });
+    }
+    handleKernelEvent(now, ev);
+  };
   const a = new EngineDriver(engA, {
     transport: ta,
-    kernel: new MemoryKernel(),
+    kernel: kernelA,
+    ...(opts.acquireWindow !== undefined ? { acquireWindow: opts.acquireWindow } : {}),
     tickets: tickets("kink/a.kink.test@KINK.TEST"),
     clock: systemClock,
     log: new Logger(() => {}, { level: "error" }),
@@ -132,7 +151,8 @@ export function startPair(path: string, skewMs = 300_000): BarrierPair {
   });
   a.onEvent((e) => events.a.push(e));
   b.onEvent((e) => events.b.push(e));
-  const running = [a.run(), b.run()];
+  const subA = kernelA.subscribe();
+  const running = [subA.then((s) => a.run(s)), b.run()];
   return {
     a,
     b,
@@ -140,10 +160,13 @@ export function startPair(path: string, skewMs = 300_000): BarrierPair {
     sends,
     events,
     logB,
+    kernelA,
+    acquiresFed,
     up: () => a.with((e, now) => e.command(now, { kind: "up", peer: "b" })),
     close: async () => {
       await a.close();
       await b.close();
+      await (await subA).close();
       await ta.close();
       await tb.close();
       await Promise.allSettled(running);

@@ -189,3 +189,31 @@ Deno.test("config: 20,000 mutated and random inputs give only ConfigErrors", asy
     }
   }
 });
+
+Deno.test("config: a hub of 1,000 peers × 10 selectors is accepted (one reqid each of the daemon's range); duplicate names and addresses are still found", () => {
+  const peer = (i: number, name = `p${i}`, addr = `10.89.${i >> 8}.${i & 255}`) =>
+    [
+      "[[peer]]",
+      `name = "${name}"`,
+      `address = "${addr}"`,
+      `principal = "kink/b.example@EX"`,
+      `mode = "tunnel"`,
+      ...Array.from({ length: 10 }, (_, k) => [
+        "[[peer.traffic]]",
+        `local = "10.100.${i >> 4}.${((i & 15) << 4) | k}/32"`,
+        `remote = "10.150.${i >> 4}.${((i & 15) << 4) | k}/32"`,
+      ]).flat(),
+    ].join("\n");
+  const peers = Array.from({ length: 1000 }, (_, i) => peer(i));
+  const c = parseConfig(MIN + peers.join("\n"), "t.toml");
+  assert.equal(c.peers.length, 1000);
+  assert.equal(c.peers[999]!.traffic.length, 10);
+  assert.equal(c.peers[999]!.name, "p999");
+  // after 20 peers: one reusing peer 3's name, one peer 17's address
+  const ps = problems(
+    MIN + [...peers.slice(0, 20), peer(20, "p3"), peer(21, "q21", "10.89.0.17")].join("\n"),
+  );
+  assert.equal(ps.length, 2, ps.join("\n"));
+  assert.match(ps[0]!, /peer\[20\]\.name: duplicate name "p3"/);
+  assert.match(ps[1]!, /peer\[21\]\.address: address 10\.89\.0\.17 is also peer "p17"'s/);
+});

@@ -82,3 +82,25 @@ Deno.test("makeApReq / makeApRep: a seeded RandomSource and clock reproduce them
   assert(x.a.some((v, i) => v !== z.a[i]), "another seed, another AP-REQ");
   key.dispose();
 });
+
+Deno.test("AuthenticatorTimes: 20,000 AP-REQs built in one millisecond get distinct (ctime, cusec) within 20 ms of it; after the clock steps back an hour they stay near the clock", () => {
+  const times = new AuthenticatorTimes();
+  const random = new SeededRandom(9);
+  const t0 = 1_790_000_000_123;
+  const seen = new Set<number>();
+  for (let i = 0; i < 20_000; i++) {
+    const { time, usec } = times.next(t0, random);
+    const us = time.getTime() * 1000 + usec;
+    assert(!seen.has(us), `time ${us} issued twice`);
+    assert(us >= t0 * 1000 && us < (t0 + 20) * 1000, `time ${us} strays from the instant`);
+    seen.add(us);
+  }
+  const back = t0 - 3_600_000;
+  for (let i = 0; i < 2_000; i++) {
+    const { time, usec } = times.next(back, random);
+    const us = time.getTime() * 1000 + usec;
+    assert(!seen.has(us), `time ${us} issued twice`);
+    assert(us >= back * 1000 && us < (back + 3) * 1000, `time ${us} strays after the step`);
+    seen.add(us);
+  }
+});

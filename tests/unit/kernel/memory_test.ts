@@ -276,3 +276,73 @@ Deno.test("memory backend on virtual time: 600 SAs' lifetimes expire in time ord
   await k.close();
   assert.equal(clock.pending, 0, "close() leaves no timer behind");
 });
+
+Deno.test("memory backend on virtual time: an installed SA ends its flow's pending ACQUIRE (as xfrm_state_add removes the larval state), so once the SA is deleted the flow ACQUIREs again at once", async () => {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  const k = new MemoryKernel({ clock, random: new SeededRandom(3) });
+  const sub = await k.subscribe();
+  const next = eventReader(sub, "acquire");
+  await k.addPolicy({
+    selector: selector("10.0.0.1/32", "10.0.1.1/32"),
+    dir: "out",
+    templates: [{ proto: "esp", mode: "transport", reqid: 7 }],
+  });
+  const pkt = { src: "10.0.0.1", dst: "10.0.1.1" };
+  assert.equal(k.sendPacket(pkt), "acquire");
+  assert.equal((await next(0))?.seq, 1);
+  const sa: SaConfig = {
+    src: "10.0.0.1",
+    dst: "10.0.1.1",
+    proto: "esp",
+    spi: 0x1234,
+    mode: "transport",
+    reqid: 7,
+    aead: { name: "rfc4106(gcm(aes))", key: new Uint8Array(20).fill(1), icvBits: 128 },
+  };
+  clock.advance(1000);
+  await k.addSa(sa);
+  assert.equal(k.sendPacket(pkt), "protected");
+  await k.deleteSa({ dst: sa.dst, proto: "esp", spi: sa.spi });
+  clock.advance(1000); // 2 s after the first ACQUIRE: its 30 s would still run
+  assert.equal(k.sendPacket(pkt), "acquire");
+  assert.equal((await next(0))?.seq, 2, "a new ACQUIRE at once: the SA replaced the larval state");
+  assert.equal(k.sendPacket(pkt), "acquire");
+  assert.equal(await next(0), undefined, "and only one while it is pending");
+  await sub.close();
+  await k.close();
+});
+
+Deno.test("memory backend: a packet's policy is the lowest priority value (oldest on a tie) among host-pair and subnet policies alike, and a removed one no longer matches", async () => {
+  const k = new MemoryKernel({ clock: new ManualClock(0) });
+  const tmpl = (reqid: number) => [{ proto: "esp" as const, mode: "transport" as const, reqid }];
+  // 1,000 host-pair policies (one per peer) and two subnet policies over them
+  for (let i = 0; i < 1000; i++) {
+    await k.addPolicy({
+      selector: selector(`10.0.${i >> 8}.${i & 255}/32`, `10.1.${i >> 8}.${i & 255}/32`),
+      dir: "out",
+      priority: 100,
+      templates: tmpl(i + 1),
+    });
+  }
+  await k.addPolicy({
+    selector: selector("10.0.0.0/16", "10.1.0.0/16"),
+    dir: "out",
+    priority: 100,
+    templates: tmpl(5000),
+  });
+  await k.addPolicy({
+    selector: selector("10.0.3.0/24", "10.1.3.0/24"),
+    dir: "out",
+    priority: 50,
+    templates: tmpl(6000),
+  });
+  const reqid = async (src: string, dst: string) =>
+    (await k.matchPolicy("out", { src, dst }))?.templates[0]?.reqid;
+  assert.equal(await reqid("10.0.1.44", "10.1.1.44"), 301, "host pair, older than the /16");
+  assert.equal(await reqid("10.0.1.44", "10.1.1.45"), 5000, "no host pair: the /16");
+  assert.equal(await reqid("10.0.3.1", "10.1.3.1"), 6000, "the /24's lower priority value wins");
+  assert.equal(await k.matchPolicy("in", { src: "10.0.1.44", dst: "10.1.1.44" }), undefined);
+  await k.deletePolicy({ dir: "out", selector: selector("10.0.1.44/32", "10.1.1.44/32") });
+  assert.equal(await reqid("10.0.1.44", "10.1.1.44"), 5000, "the removed host pair is gone");
+  await k.close();
+});
