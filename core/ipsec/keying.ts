@@ -12,10 +12,9 @@ import type { Lifetime, Mark, SaConfig, XfrmProto } from "../kernel/mod.ts";
 import { IpsecError } from "./errors.ts";
 import {
   effectiveLifetime,
-  kernelAlgorithms,
+  kernelAlgorithmsFromKeymat,
   keyLayout,
   type SaLifetime,
-  splitKeymat,
   type TransformSpec,
 } from "./transform.ts";
 
@@ -138,12 +137,13 @@ function keyOne(
   if (input.nr) seed.nr = input.nr;
   if (input.dhSecret) seed.dhSecret = input.dhSecret;
   const km = keymat(input.sessionKey, seed, layout.keymatLength, input.prf);
-  const keys = splitKeymat(km, layout);
-  km.fill(0);
-  const algs = kernelAlgorithms(layout, keys); // inspect output hides their keys
-  keys.encKey.fill(0);
-  keys.authKey.fill(0);
-  keys.salt?.fill(0);
+  // One copy per key, straight from the KEYMAT; inspect output hides them.
+  let algs: ReturnType<typeof kernelAlgorithmsFromKeymat>;
+  try {
+    algs = kernelAlgorithmsFromKeymat(layout, km);
+  } finally {
+    km.fill(0);
+  }
   const proto: XfrmProto = sa.protocol === ProtocolId.AH ? "ah" : "esp";
   const replayWindow = input.replayWindow ?? DEFAULT_REPLAY_WINDOW;
   const config: SaConfig = {

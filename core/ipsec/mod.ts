@@ -24,6 +24,7 @@ export { IpsecError, type IpsecErrorCategory } from "./errors.ts";
 export {
   effectiveLifetime,
   kernelAlgorithms,
+  kernelAlgorithmsFromKeymat,
   type KeyLayout,
   keyLayout,
   type SaKeys,

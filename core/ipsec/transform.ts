@@ -375,6 +375,47 @@ export function splitKeymat(keymat: Uint8Array, layout: KeyLayout): SaKeys {
 }
 
 /**
+ * The kernel algorithms of an SA keyed straight from its KEYMAT (at least
+ * `layout.keymatLength` octets): each algorithm's key is its one copy of its
+ * part of `keymat` — the same keys as {@link splitKeymat} then
+ * {@link kernelAlgorithms}, without the intermediate copies that had to be
+ * zeroed again. The caller still zeroes `keymat`. `Deno.inspect` of each
+ * shows its name and key length, never the key.
+ */
+export function kernelAlgorithmsFromKeymat(
+  layout: KeyLayout,
+  keymat: Uint8Array,
+): { enc?: CryptAlgo; auth?: AuthAlgo; aead?: AeadAlgo } {
+  const need = layout.keymatLength;
+  if (keymat.length < need) {
+    throw new IpsecError(
+      "invalid-argument",
+      "split KEYMAT",
+      `KEYMAT length ${keymat.length} < ${need} needed`,
+    );
+  }
+  const e = layout.encLength;
+  const s = layout.saltLength;
+  const out: { enc?: CryptAlgo; auth?: AuthAlgo; aead?: AeadAlgo } = {};
+  // The AEAD key is the encryption key followed by the salt: one contiguous
+  // run of the KEYMAT.
+  if (layout.aead) {
+    out.aead = new RedactedAeadAlgo(layout.aead.name, keymat.slice(0, e + s), layout.aead.icvBits);
+  }
+  if (layout.encName !== undefined) {
+    out.enc = new RedactedCryptAlgo(layout.encName, keymat.slice(0, e));
+  }
+  if (layout.auth) {
+    out.auth = new RedactedAuthAlgo(
+      layout.auth.name,
+      keymat.slice(e + s, need),
+      layout.auth.truncBits,
+    );
+  }
+  return out;
+}
+
+/**
  * The kernel algorithms of an SA with its keys (copies of `keys`' buffers);
  * `Deno.inspect` of each shows its name and key length, never the key.
  */
