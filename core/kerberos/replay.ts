@@ -589,10 +589,15 @@ const utf8 = new TextEncoder();
  * string what a node:crypto hash object did at several times the cost.
  */
 function digestEntry(e: ReplayEntry): string {
-  const d = sha256(
-    utf8.encode(
-      `${e.client}\u0000${e.server}\u0000${Math.floor(e.ctimeMs / 1000)}\u0000${e.cusec}`,
-    ),
-  );
+  const text = `${e.client}\u0000${e.server}\u0000${Math.floor(e.ctimeMs / 1000)}\u0000${e.cusec}`;
+  // Encoded into one reused buffer (no per-call array); UTF-8 needs at most
+  // 3 octets per UTF-16 unit, and a longer string gets its own buffer.
+  let buf = digestScratch;
+  if (text.length * 3 > buf.length) buf = new Uint8Array(text.length * 3);
+  const n = utf8.encodeInto(text, buf).written;
+  const d = sha256(buf.subarray(0, n));
   return toHex(d.subarray(0, 16));
 }
+
+/** {@link digestEntry}'s encoding buffer (principal names, not secrets). */
+const digestScratch = new Uint8Array(1024);
