@@ -206,13 +206,13 @@ interface Peer {
   tgtWaiters: ((ok: boolean) => void)[];
   tgtPending: boolean;
   pairs: Set<Pair>;
-  pairsByOut: Map<string, Pair>;
+  pairsByOut: Map<number, Pair>;
   /**
    * SPIs the peer asked us to DELETE that we did not know (its abandoned
    * CREATEs): a CREATE naming one arriving later (delayed or replayed within
    * the skew window) is refused, so it cannot leave SAs nobody uses.
    */
-  tombstones: Map<string, number>;
+  tombstones: Map<number, number>;
   /** DELETE retries scheduled (shown in status as waiting transactions). */
   deleteRetries: Set<Slot>;
   /**
@@ -312,8 +312,12 @@ interface ReplyCacheEntry {
   remote: Endpoint;
 }
 
-function pk(protocol: XfrmProto, spi: number): string {
-  return `${protocol}:${spi >>> 0}`;
+/**
+ * An SA's table key: protocol and SPI as one number (AH above ESP, the SPI
+ * in the low 32 bits), exact and cheaper to hash than a string.
+ */
+function pk(protocol: XfrmProto, spi: number): number {
+  return (protocol === "ah" ? 0x2_0000_0000 : 0x1_0000_0000) + (spi >>> 0);
 }
 
 function txKey(peer: Peer, role: "initiator" | "responder", xid: number): string {
@@ -388,7 +392,8 @@ export class Engine implements EngineApi {
   readonly #peers = new Map<string, Peer>();
   readonly #peersByAddr = new Map<string, Peer>();
   readonly #txs = new Map<string, Tx>();
-  readonly #pairsByIn = new Map<string, Pair>();
+  /** Pairs by local address, then {@link pk} of an inbound SA. */
+  readonly #pairsByIn = new Map<string, Map<number, Pair>>();
   /** Retired peers (see #retire) by address, until their DELETEs are over. */
   readonly #retiredByAddr = new Map<string, Set<Peer>>();
   /** Initiator DELETE transactions in flight. */
@@ -911,7 +916,7 @@ export class Engine implements EngineApi {
       }
       case "expire": {
         const sa = ev.sa;
-        let pair = this.#pairsByIn.get(`${sa.dst}|${pk(sa.proto, sa.spi)}`);
+        let pair = this.#pairsByIn.get(sa.dst)?.get(pk(sa.proto, sa.spi));
         if (!pair) {
           const peer = this.#peersByAddr.get(sa.dst);
           pair = peer?.pairsByOut.get(pk(sa.proto, sa.spi));
@@ -2143,8 +2148,10 @@ export class Engine implements EngineApi {
       peer.pairs.add(pair);
       this.#pairCount++;
     }
-    for (const s of pair.inbound) {
-      this.#pairsByIn.set(`${peer.cfg.localAddress}|${pk(s.protocol, s.spi)}`, pair);
+    if (pair.inbound.length) {
+      let byIn = this.#pairsByIn.get(peer.cfg.localAddress);
+      if (!byIn) this.#pairsByIn.set(peer.cfg.localAddress, byIn = new Map());
+      for (const s of pair.inbound) byIn.set(pk(s.protocol, s.spi), pair);
     }
     for (const s of pair.outbound) peer.pairsByOut.set(pk(s.protocol, s.spi), pair);
   }
@@ -2208,13 +2215,15 @@ export class Engine implements EngineApi {
       }
     }
     let indexed = false;
+    const byIn = this.#pairsByIn.get(peer.cfg.localAddress);
     for (const s of pair.inbound) {
-      const k = `${peer.cfg.localAddress}|${pk(s.protocol, s.spi)}`;
-      if (this.#pairsByIn.get(k) === pair) {
-        this.#pairsByIn.delete(k);
+      const k = pk(s.protocol, s.spi);
+      if (byIn?.get(k) === pair) {
+        byIn.delete(k);
         indexed = true;
       }
     }
+    if (byIn?.size === 0) this.#pairsByIn.delete(peer.cfg.localAddress);
     for (const s of pair.outbound) {
       const k = pk(s.protocol, s.spi);
       if (peer.pairsByOut.get(k) === pair) peer.pairsByOut.delete(k);
@@ -2981,10 +2990,10 @@ export class Engine implements EngineApi {
     this.#drop(dg.remote, peer, "ap-req", e.message);
   }
 
-  #tombstone(peer: Peer, key: string): void {
+  #tombstone(peer: Peer, key: number): void {
     const t = peer.tombstones;
     t.delete(key);
-    while (t.size >= TOMBSTONES_PER_PEER) t.delete(t.keys().next().value as string);
+    while (t.size >= TOMBSTONES_PER_PEER) t.delete(t.keys().next().value as number);
     t.set(key, this.#now + 2 * this.#skewMs);
   }
 
