@@ -480,11 +480,23 @@ export function encodeIsakmpPayloads(
   payloads: readonly IsakmpPayload[],
 ): { first: number; bytes: Uint8Array } {
   const w = new ByteWriter(256);
-  payloads.forEach((p, i) => {
-    const next = i + 1 < payloads.length ? isakmpPayloadType(payloads[i + 1]!) : T.NONE;
-    encodeOne(w, p, next);
-  });
+  encodeIsakmpPayloadsInto(w, payloads);
   return { first: payloads.length ? isakmpPayloadType(payloads[0]!) : T.NONE, bytes: w.finish() };
+}
+
+/**
+ * Appends the encoding of a Quick Mode payload chain to `w` (the same octets
+ * as {@link encodeIsakmpPayloads}'s, written in place: no buffer of its own
+ * and no copy). On a throw, `w` holds a partial chain.
+ */
+export function encodeIsakmpPayloadsInto(
+  w: ByteWriter,
+  payloads: readonly IsakmpPayload[],
+): void {
+  for (let i = 0; i < payloads.length; i++) {
+    const next = i + 1 < payloads.length ? isakmpPayloadType(payloads[i + 1]!) : T.NONE;
+    encodeOne(w, payloads[i]!, next);
+  }
 }
 
 /** Reads a 4-octet SPI as an unsigned number (AH/ESP); undefined for other sizes. */

@@ -23,7 +23,12 @@ import {
   KINK_MAJOR_VERSION,
   PayloadType as P,
 } from "./constants.ts";
-import { decodeIsakmpPayloads, encodeIsakmpPayloads, type IsakmpPayload } from "./isakmp.ts";
+import {
+  decodeIsakmpPayloads,
+  encodeIsakmpPayloadsInto,
+  type IsakmpPayload,
+  isakmpPayloadType,
+} from "./isakmp.ts";
 
 /**
  * The session-key operations the Cksum and KINK_ENCRYPT steps need: RFC 3961
@@ -519,8 +524,10 @@ function encodeChain(
           w.bytes(p.deferred);
           break;
         }
-        const qm = encodeIsakmpPayloads(p.payloads);
-        w.u8(qm.first).u8(0x10).u16(0).bytes(qm.bytes);
+        // Written straight into `w` (one buffer per message, no copy per payload).
+        const first = p.payloads.length ? isakmpPayloadType(p.payloads[0]!) : 0;
+        w.u8(first).u8(0x10).u16(0);
+        encodeIsakmpPayloadsInto(w, p.payloads);
         break;
       }
       case "encrypt": {
