@@ -587,16 +587,28 @@ export function sealEncryptPayload(
   doi: number,
   key: KinkKeyOps,
 ): Uint8Array {
-  const w = new ByteWriter(256);
-  w.u8(inner.length ? kinkPayloadType(inner[0]!) : P.DONE).u8(0).u16(0);
-  encodeChain(w, inner, doi, undefined, true);
-  const pt = w.finish();
+  // The plaintext is written into one reused buffer (zeroed after every use,
+  // and on a throw) rather than into a fresh writer and then a copy of it.
+  const spare = sealScratch;
+  sealScratch = undefined;
+  const w = new ByteWriter(spare ?? 512);
   try {
-    return key.encrypt(KEY_USAGE_KINK_ENCRYPT, pt);
+    w.u8(inner.length ? kinkPayloadType(inner[0]!) : P.DONE).u8(0).u16(0);
+    encodeChain(w, inner, doi, undefined, true);
+    return key.encrypt(KEY_USAGE_KINK_ENCRYPT, w.view());
   } finally {
-    pt.fill(0);
+    // A writer that outgrew its buffer left the old one behind (the grown copy
+    // holds everything written): both are zeroed.
+    w.buffer.fill(0, 0, w.length);
+    if (spare) {
+      spare.fill(0);
+      sealScratch = w.buffer.length <= 65536 ? w.buffer : spare;
+    }
   }
 }
+
+/** The reusable plaintext buffer of {@link sealEncryptPayload} (undefined while in use). */
+let sealScratch: Uint8Array | undefined = new Uint8Array(512);
 
 /**
  * Decrypts a KINK_ENCRYPT ciphertext (usage 39) and decodes the inner chain,
