@@ -137,12 +137,14 @@ function keyOne(
   if (input.nr) seed.nr = input.nr;
   if (input.dhSecret) seed.dhSecret = input.dhSecret;
   const km = keymat(input.sessionKey, seed, layout.keymatLength, input.prf);
-  // One copy per key, straight from the KEYMAT; inspect output hides them.
+  // The keys are views of the KEYMAT, which the algorithms now own (zeroed
+  // with them by wipeSaConfig); inspect output hides them.
   let algs: ReturnType<typeof kernelAlgorithmsFromKeymat>;
   try {
     algs = kernelAlgorithmsFromKeymat(layout, km);
-  } finally {
+  } catch (e) {
     km.fill(0);
+    throw e;
   }
   const proto: XfrmProto = sa.protocol === ProtocolId.AH ? "ah" : "esp";
   const replayWindow = input.replayWindow ?? DEFAULT_REPLAY_WINDOW;

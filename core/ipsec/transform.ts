@@ -376,11 +376,13 @@ export function splitKeymat(keymat: Uint8Array, layout: KeyLayout): SaKeys {
 
 /**
  * The kernel algorithms of an SA keyed straight from its KEYMAT (at least
- * `layout.keymatLength` octets): each algorithm's key is its one copy of its
- * part of `keymat` — the same keys as {@link splitKeymat} then
- * {@link kernelAlgorithms}, without the intermediate copies that had to be
- * zeroed again. The caller still zeroes `keymat`. `Deno.inspect` of each
- * shows its name and key length, never the key.
+ * `layout.keymatLength` octets): each algorithm's key is a view of its part
+ * of `keymat`, no copy — the same keys as {@link splitKeymat} then
+ * {@link kernelAlgorithms}. `keymat` belongs to the algorithms from then on:
+ * octets past `layout.keymatLength` are zeroed at once, and zeroing the
+ * algorithms' keys (`wipeSaConfig`) zeroes the rest. On a throw the caller
+ * still owns (and zeroes) `keymat`. `Deno.inspect` of each algorithm shows
+ * its name and key length, never the key.
  */
 export function kernelAlgorithmsFromKeymat(
   layout: KeyLayout,
@@ -398,20 +400,26 @@ export function kernelAlgorithmsFromKeymat(
   const s = layout.saltLength;
   const out: { enc?: CryptAlgo; auth?: AuthAlgo; aead?: AeadAlgo } = {};
   // The AEAD key is the encryption key followed by the salt: one contiguous
-  // run of the KEYMAT.
+  // run of the KEYMAT. A layout has an AEAD or a cipher, never both, so the
+  // views never overlap and together cover [0, need).
   if (layout.aead) {
-    out.aead = new RedactedAeadAlgo(layout.aead.name, keymat.slice(0, e + s), layout.aead.icvBits);
+    out.aead = new RedactedAeadAlgo(
+      layout.aead.name,
+      keymat.subarray(0, e + s),
+      layout.aead.icvBits,
+    );
   }
   if (layout.encName !== undefined) {
-    out.enc = new RedactedCryptAlgo(layout.encName, keymat.slice(0, e));
+    out.enc = new RedactedCryptAlgo(layout.encName, keymat.subarray(0, e));
   }
   if (layout.auth) {
     out.auth = new RedactedAuthAlgo(
       layout.auth.name,
-      keymat.slice(e + s, need),
+      keymat.subarray(e + s, need),
       layout.auth.truncBits,
     );
   }
+  keymat.fill(0, need);
   return out;
 }
 
