@@ -193,7 +193,10 @@ const DER_TAGS: Record<string, number> = {
  * Checks that `b` is exactly one DER TLV with tag `tag` (outer framing
  * only; the Kerberos layer decodes the content).
  */
-function checkDerFrame(b: Uint8Array, tag: number, ctx: string): void {
+function checkDerFrame(b: Uint8Array, tag: number, lazyCtx: string | (() => string)): void {
+  const l = b.length >= 2 && b[0] === tag ? readDerLength(b, 1, b.length, "ber") : undefined;
+  if (l?.ok && l.next + l.length === b.length) return; // the common case: no context text built
+  const ctx = typeof lazyCtx === "string" ? lazyCtx : lazyCtx();
   if (b.length < 2) throw malformed(ctx, `Kerberos message of ${b.length} octets`);
   if (b[0] !== tag) {
     throw malformed(
@@ -201,16 +204,11 @@ function checkDerFrame(b: Uint8Array, tag: number, ctx: string): void {
       `Kerberos message starts with tag 0x${b[0]!.toString(16)}, expected 0x${tag.toString(16)}`,
     );
   }
-  const l = readDerLength(b, 1, b.length, "ber");
-  if (!l.ok) throw malformed(ctx, describeDerLengthProblem(l.problem, "the Kerberos message"));
-  const len = l.length;
-  const hdr = l.next;
-  if (hdr + len !== b.length) {
-    throw malformed(
-      ctx,
-      `DER length ${len} + header ${hdr} disagrees with the payload's ${b.length} octets`,
-    );
-  }
+  if (!l!.ok) throw malformed(ctx, describeDerLengthProblem(l!.problem, "the Kerberos message"));
+  throw malformed(
+    ctx,
+    `DER length ${l!.length} + header ${l!.next} disagrees with the payload's ${b.length} octets`,
+  );
 }
 
 /** A payload as framed in a chain, before its body is interpreted. */
@@ -268,6 +266,11 @@ function walkChain(
   return { items, end };
 }
 
+/** The big-endian 32-bit value at `off` (the caller checked the length). */
+function u32At(b: Uint8Array, off: number): number {
+  return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
+}
+
 function decodePayload(
   bytes: Uint8Array,
   f: Framed,
@@ -275,24 +278,26 @@ function decodePayload(
   inner: boolean,
   defer = false,
 ): KinkPayload {
-  const ctx = `decode ${payloadName(f.type)} at offset ${f.start}`;
+  // The context text is built only for an error (not for every payload decoded).
+  const lazyCtx = () => `decode ${payloadName(f.type)} at offset ${f.start}`;
   const body = bytes.subarray(f.start + 4, f.end);
-  const r = new ByteReader(body, (d) => {
-    throw malformed(ctx, d);
-  });
   switch (f.type) {
     case P.AP_REQ:
     case P.AP_REP: {
-      const epoch = r.u32();
-      const der = r.take(r.remaining);
-      checkDerFrame(der, f.type === P.AP_REQ ? 0x6e : 0x6f, ctx);
+      if (body.length < 4) {
+        // ByteReader's wording, kept: the tests and operators know it.
+        throw malformed(lazyCtx(), `need 4 octets at offset 0, have ${body.length}`);
+      }
+      const epoch = u32At(body, 0);
+      const der = body.slice(4);
+      checkDerFrame(der, f.type === P.AP_REQ ? 0x6e : 0x6f, lazyCtx);
       return f.type === P.AP_REQ
         ? { kind: "ap-req", epoch, apReq: der }
         : { kind: "ap-rep", epoch, apRep: der };
     }
     case P.KRB_ERROR: {
       const der = body.slice();
-      checkDerFrame(der, DER_TAGS["krb-error"]!, ctx);
+      checkDerFrame(der, DER_TAGS["krb-error"]!, lazyCtx);
       return { kind: "krb-error", krbError: der };
     }
     case P.TGT_REQ: {
@@ -300,39 +305,44 @@ function decodePayload(
       try {
         princName = new TextDecoder("utf-8", { fatal: true }).decode(body);
       } catch {
-        throw malformed(ctx, "PrincName is not valid UTF-8");
+        throw malformed(lazyCtx(), "PrincName is not valid UTF-8");
       }
-      if (princName.length === 0) throw malformed(ctx, "empty PrincName");
+      if (princName.length === 0) throw malformed(lazyCtx(), "empty PrincName");
       return { kind: "tgt-req", princName };
     }
     case P.TGT_REP: {
       const der = body.slice();
-      checkDerFrame(der, DER_TAGS["tgt-rep"]!, ctx);
+      checkDerFrame(der, DER_TAGS["tgt-rep"]!, lazyCtx);
       return { kind: "tgt-rep", tgt: der };
     }
     case P.ISAKMP: {
       if (defer) {
-        if (body.length < 4) throw malformed(ctx, `KINK_ISAKMP value of ${body.length} octets < 4`);
+        if (body.length < 4) {
+          throw malformed(lazyCtx(), `KINK_ISAKMP value of ${body.length} octets < 4`);
+        }
         return { kind: "isakmp", payloads: [], deferred: body.slice() };
       }
-      return decodeIsakmpValue(body, doi, ctx);
+      return decodeIsakmpValue(body, doi, lazyCtx());
     }
     case P.ENCRYPT: {
-      if (inner) throw malformed(ctx, "KINK_ENCRYPT nested inside KINK_ENCRYPT");
+      if (inner) throw malformed(lazyCtx(), "KINK_ENCRYPT nested inside KINK_ENCRYPT");
       if (f.next !== P.DONE) {
-        throw malformed(ctx, `KINK_ENCRYPT must be the last payload (Next Payload ${f.next})`);
+        throw malformed(
+          lazyCtx(),
+          `KINK_ENCRYPT must be the last payload (Next Payload ${f.next})`,
+        );
       }
-      if (body.length === 0) throw malformed(ctx, "empty KINK_ENCRYPT");
+      if (body.length === 0) throw malformed(lazyCtx(), "empty KINK_ENCRYPT");
       return { kind: "encrypt", ciphertext: body.slice() };
     }
     case P.ERROR: {
       if (body.length !== 4) {
-        throw malformed(ctx, `KINK_ERROR value is ${body.length} octets, expected 4`);
+        throw malformed(lazyCtx(), `KINK_ERROR value is ${body.length} octets, expected 4`);
       }
-      return { kind: "error", code: r.u32() };
+      return { kind: "error", code: u32At(body, 0) };
     }
     default:
-      throw malformed(ctx, `unknown payload type ${f.type}`);
+      throw malformed(lazyCtx(), `unknown payload type ${f.type}`);
   }
 }
 
