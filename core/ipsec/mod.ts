@@ -24,7 +24,6 @@ export { IpsecError, type IpsecErrorCategory } from "./errors.ts";
 export {
   effectiveLifetime,
   kernelAlgorithms,
-  kernelAlgorithmsFromKeymat,
   type KeyLayout,
   keyLayout,
   type SaKeys,
