@@ -3549,9 +3549,17 @@ interface RespondCtx {
 }
 
 /** Whether `a` and `b` are the same view (same buffer, offset and length). */
+/**
+ * Whether `a` and `b` hold the same octets. The full decoder hands back its
+ * own copy of the AP-REQ, never a view of the datagram, so a test of identity
+ * (as this was) never matched and every command's AP-REQ was decoded and
+ * admitted a second time; equal octets decode to the same AP-REQ.
+ */
 function sameBytes(a: Uint8Array, b: Uint8Array | undefined): boolean {
-  return b !== undefined && a.buffer === b.buffer && a.byteOffset === b.byteOffset &&
-    a.length === b.length;
+  if (b === undefined || a.length !== b.length) return false;
+  if (a.buffer === b.buffer && a.byteOffset === b.byteOffset) return true;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** The DER AP-REQ of a KINK message, if its header and chain decode. */
