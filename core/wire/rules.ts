@@ -27,6 +27,25 @@ export interface RuleContext {
 /** Kinds of the KINK payloads, for the order checks. */
 type Kind = KinkPayload["kind"];
 
+/** How many of `k` are `x`. */
+function countKind(k: readonly Kind[], x: Kind): number {
+  let n = 0;
+  for (const y of k) if (y === x) n++;
+  return n;
+}
+
+/** The error context of a message type's checks, made once per type (not per message). */
+const ruleContexts = new Map<number, string>();
+function ruleContext(type: number): string {
+  let c = ruleContexts.get(type);
+  if (c === undefined) {
+    c = `check ${messageTypeName(type)} payloads`;
+    // Bounded: the type is an octet.
+    if (ruleContexts.size < 256) ruleContexts.set(type, c);
+  }
+  return c;
+}
+
 function kinds(ps: readonly KinkPayload[]): Kind[] {
   return ps.map((p) => p.kind);
 }
@@ -38,8 +57,7 @@ function kinds(ps: readonly KinkPayload[]): Kind[] {
  * violation.
  */
 export function checkPayloadRules(msg: KinkMessage, rc: RuleContext = {}): void {
-  const name = messageTypeName(msg.type);
-  const ctx = `check ${name} payloads`;
+  const ctx = ruleContext(msg.type);
   const bad = (detail: string) => malformed(ctx, detail);
   const outer = msg.payloads;
   const enc = outer.find((p) => p.kind === "encrypt");
@@ -58,9 +76,11 @@ export function checkPayloadRules(msg: KinkMessage, rc: RuleContext = {}): void 
     }
   }
   // The effective list: outer without the KINK_ENCRYPT, followed by its inner chain.
-  const eff = [...outer.filter((p) => p.kind !== "encrypt"), ...inner];
+  const eff: KinkPayload[] = [];
+  for (const p of outer) if (p.kind !== "encrypt") eff.push(p);
+  for (const p of inner) eff.push(p);
   const k = kinds(eff);
-  const count = (x: Kind) => k.filter((y) => y === x).length;
+  const count = (x: Kind) => countKind(k, x);
   if (msg.ackReq && !(msg.type === M.REPLY && (rc.command ?? M.CREATE) === M.CREATE)) {
     throw bad("ACKREQ is set on a message other than a REPLY to CREATE");
   }
@@ -110,7 +130,7 @@ function checkReply(
 ): void {
   const bad = (detail: string) => malformed(ctx, detail);
   const k = kinds(eff);
-  const count = (x: Kind) => k.filter((y) => y === x).length;
+  const count = (x: Kind) => countKind(k, x);
   if (k.length === 0) throw bad("a REPLY must carry KINK_AP_REP, KINK_KRB_ERROR or KINK_ERROR");
   if (k[0] === "ap-rep") {
     if (count("ap-rep") !== 1) throw bad("more than one KINK_AP_REP");
