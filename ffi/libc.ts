@@ -301,3 +301,76 @@ export function unixPeersOf(path: string, maxFd = 1024): UnixPeer[] {
 export function shutdownSocket(fd: number): void {
   check("shutdown", libc().shutdown(fd, 2));
 }
+
+const SO_TYPE = 3;
+const SOCK_DGRAM = 2;
+
+/**
+ * The descriptor of this process's UDP socket bound to exactly `sockaddr`
+ * (a `sockaddr_in`/`sockaddr_in6` as {@link getsockname} returns it), found
+ * as {@link unixPeersOf} finds Unix sockets: `getsockname(2)` of each number
+ * below `maxFd`. Undefined when none or more than one matches (a caller must
+ * not guess which socket Deno reads).
+ */
+export function udpSocketOf(sockaddr: Uint8Array, maxFd = 1024): number | undefined {
+  const addr = new Uint8Array(128);
+  const alen = new Uint32Array(1);
+  const c = libc();
+  let found: number | undefined;
+  for (let fd = 0; fd < maxFd; fd++) {
+    alen[0] = addr.length;
+    if (c.getsockname(fd, addr, new Uint8Array(alen.buffer)) !== 0) continue;
+    if (alen[0] !== sockaddr.length) continue;
+    let same = true;
+    for (let i = 0; i < sockaddr.length && same; i++) same = addr[i] === sockaddr[i];
+    if (!same) continue;
+    let type: number;
+    try {
+      type = getsockoptInt(fd, SOL_SOCKET, SO_TYPE);
+    } catch {
+      continue;
+    }
+    if (type !== SOCK_DGRAM) continue;
+    if (found !== undefined) return undefined;
+    found = fd;
+  }
+  return found;
+}
+
+const fromLen = new Uint32Array(1);
+const fromLenBytes = new Uint8Array(fromLen.buffer);
+
+/**
+ * `recvfrom(fd, buf, len, MSG_DONTWAIT | MSG_TRUNC, from, &fromlen)`: one
+ * waiting datagram without blocking. Returns its full length (more than
+ * `buf.length` when truncated) with the sender's `sockaddr` in `from` (its
+ * family says its layout), or `-errno` (`-EAGAIN`, 11, when nothing waits).
+ */
+export function recvFromNow(
+  fd: number,
+  buf: Uint8Array<ArrayBuffer>,
+  from: Uint8Array<ArrayBuffer>,
+): number {
+  fromLen[0] = from.length;
+  const r = Number(
+    libc().recvfrom(fd, buf, BigInt(buf.length), MSG_DONTWAIT | MSG_TRUNC, from, fromLenBytes),
+  );
+  return r < 0 ? -errno() : r;
+}
+
+/**
+ * Sets a socket's receive buffer to `bytes`: `SO_RCVBUFFORCE` (past
+ * `net.core.rmem_max`; needs CAP_NET_ADMIN), else `SO_RCVBUF` (capped at
+ * `rmem_max`). Returns what is in force afterwards (`SO_RCVBUF`: the kernel
+ * reports twice the size asked for, its bookkeeping overhead included).
+ */
+export function setReceiveBuffer(fd: number, bytes: number): number {
+  try {
+    setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, bytes);
+  } catch {
+    try {
+      setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, bytes);
+    } catch { /* keep the default */ }
+  }
+  return getsockoptInt(fd, SOL_SOCKET, SO_RCVBUF);
+}

@@ -47,6 +47,7 @@ import {
 import { systemClock, type TimerClock } from "../util/clock.ts";
 import { systemRandom } from "../util/random.ts";
 import { escapeControl } from "../util/text.ts";
+import { normalIpText } from "../util/ip.ts";
 import { ControlServer } from "./control.ts";
 import { type DriverTransport, EngineDriver } from "./driver.ts";
 import { enginePeer, retransmitCycleMs } from "./engine_config.ts";
@@ -57,6 +58,26 @@ import { type MetricFamily, renderMetrics } from "./metrics.ts";
 import { ownsPolicy, ownsSa, peerPolicies } from "./policies.ts";
 import { type AlwaysRetry, AlwaysUp } from "./always.ts";
 import { claimEpoch, openStateDir, readJsonState, unsafeSecretFile, writeAtomic } from "./state.ts";
+
+/**
+ * The KINK sockets of a daemon: what the driver needs, and optionally (as
+ * core/net's `UdpTransport` has them) a receive filter applied before a
+ * datagram is queued, and the counters of datagrams the receive side refused.
+ */
+export type DaemonTransport = DriverTransport & {
+  /** Closes the sockets. */
+  close(): Promise<void>;
+  /** Keeps only datagrams for which `filter` is true (before they are copied or queued). */
+  setFilter?(filter: ((remote: { address: string; port: number }) => boolean) | undefined): void;
+  /** Datagrams dropped because the receive queue was full. */
+  readonly dropped?: number;
+  /** Datagrams the filter refused. */
+  readonly filtered?: number;
+  /** Datagrams read at once after a wake-up (descriptor-level reads), when it has them. */
+  readonly drained?: number;
+  /** Each socket's receive buffer in force, where the transport set it. */
+  readonly receiveBuffers?: (number | undefined)[];
+};
 
 /** Options of {@link Daemon.start}. */
 export interface DaemonOptions {
@@ -69,7 +90,7 @@ export interface DaemonOptions {
   /** Log format, overriding the configuration's `log_format` (the `--log-format` option). */
   logFormat?: "text" | "json";
   /** Opens the KINK sockets (default: UDP on the configured listen addresses). */
-  openTransport: (cfg: DaemonConfig) => Promise<DriverTransport & { close(): Promise<void> }>;
+  openTransport: (cfg: DaemonConfig) => Promise<DaemonTransport>;
   /** Finds this gateway's address toward a peer when the configuration does not say. */
   localAddressToward?: (peer: PeerConfig) => Promise<string>;
   /** Clock (default: the system clock). */
@@ -139,7 +160,9 @@ export class Daemon {
   readonly #kernel: KernelIpsec;
   readonly #driver: EngineDriver;
   readonly #engine: Engine;
-  readonly #transport: DriverTransport & { close(): Promise<void> };
+  readonly #transport: DaemonTransport;
+  /** Every peer address configured since start (the receive filter's set; see {@link hearPeers}). */
+  readonly #heard: Set<string>;
   readonly #control: ControlServer;
   readonly #replay: ReplayCache;
   readonly #lock: Deno.FsFile;
@@ -167,7 +190,8 @@ export class Daemon {
     kernel: KernelIpsec;
     driver: EngineDriver;
     engine: Engine;
-    transport: DriverTransport & { close(): Promise<void> };
+    transport: DaemonTransport;
+    heard: Set<string>;
     control: ControlServer;
     replay: ReplayCache;
     lock: Deno.FsFile;
@@ -192,6 +216,7 @@ export class Daemon {
     this.#driver = p.driver;
     this.#engine = p.engine;
     this.#transport = p.transport;
+    this.#heard = p.heard;
     this.#control = p.control;
     this.#replay = p.replay;
     this.#lock = p.lock;
@@ -384,6 +409,19 @@ export class Daemon {
 
       const transport = await opts.openTransport(cfg);
       cleanups.push(() => transport.close());
+      // Datagrams from addresses that are no configured peer are refused by the engine
+      // unread; refusing them in the receive loop spares the copy, the queue's places and the
+      // engine call, so such a flood cannot crowd out the peers' datagrams there.
+      const heard = new Set<string>();
+      hearPeers(heard, cfg);
+      transport.setFilter?.((remote) => heard.has(remote.address));
+      const rcvbufs = transport.receiveBuffers?.filter((x) => x !== undefined) ?? [];
+      log.info("receive-path", {
+        detail: rcvbufs.length > 0
+          ? "waiting datagrams read at once after each wake-up (libc)"
+          : "one datagram per read (no FFI: the system's default receive buffer)",
+        receiveBuffers: rcvbufs.join(","),
+      });
       const driver = new EngineDriver(engine, {
         transport,
         kernel,
@@ -455,6 +493,7 @@ export class Daemon {
         driver,
         engine,
         transport,
+        heard,
         control,
         replay,
         lock,
@@ -548,6 +587,7 @@ export class Daemon {
       }
     }
     this.#log.configure(next.daemon.logLevel, this.#opts.logFormat ?? next.daemon.logFormat);
+    hearPeers(this.#heard, next);
     this.#cfg = next;
     const fields: Record<string, string> = {
       file: next.file,
@@ -701,7 +741,18 @@ export class Daemon {
       principal: this.#cfg.identity.principal,
       startedAt: this.#startedAt,
       engine: this.#driver.with((e) => e.status()),
-      driver: { ...this.#driver.counters },
+      driver: {
+        ...this.#driver.counters,
+        ...(this.#transport.dropped !== undefined
+          ? { receiveQueueDropped: this.#transport.dropped }
+          : {}),
+        ...(this.#transport.filtered !== undefined
+          ? { receiveFiltered: this.#transport.filtered }
+          : {}),
+        ...(this.#transport.drained !== undefined
+          ? { receiveDrained: this.#transport.drained }
+          : {}),
+      },
       kernel: {
         backend: this.#kernel.backend,
         sas: sas.filter((s) => ownsSa(s, base)).length,
@@ -990,4 +1041,16 @@ async function assignReqids(cfg: DaemonConfig): Promise<Record<string, number>> 
     new TextEncoder().encode(JSON.stringify({ version: 1, reqids: out }) + "\n"),
   );
   return out;
+}
+
+/**
+ * Adds every address of `cfg`'s peers (normal form) to `heard`, the set the
+ * receive filter keeps. Addresses are never taken out: a peer a reload
+ * removed is still heard for the REPLYs to its DELETEs (the engine decides
+ * what to do with them), and the set is bounded by the peers configured.
+ */
+export function hearPeers(heard: Set<string>, cfg: DaemonConfig): void {
+  for (const p of cfg.peers) {
+    for (const a of p.addresses) heard.add(normalIpText(a) ?? a);
+  }
 }

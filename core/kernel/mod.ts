@@ -70,3 +70,9 @@ export type {
 export { LIBC_PATH } from "../../ffi/libc.ts";
 /** SO_PEERCRED of a Unix socket's connections, and ending one (the daemon's control socket). */
 export { shutdownSocket, type UnixPeer, unixPeersOf } from "../../ffi/libc.ts";
+/**
+ * A UDP socket's descriptor, non-blocking reads and its receive buffer (the
+ * daemon's KINK sockets drained past Deno's one-datagram reads; see core/net's
+ * `SocketAccess`).
+ */
+export { recvFromNow, setReceiveBuffer, udpSocketOf } from "../../ffi/libc.ts";

@@ -18,7 +18,12 @@ export {
   MAX_DATAGRAM,
   normalizeEndpoint,
 } from "./types.ts";
-export { UdpTransport, type UdpTransportOptions } from "./udp.ts";
+export {
+  type ReceiveFilter,
+  type SocketAccess,
+  UdpTransport,
+  type UdpTransportOptions,
+} from "./udp.ts";
 export {
   type HubHook,
   type HubStats,

@@ -17,6 +17,7 @@ export class DatagramQueue {
   #ended = false;
   #error: NetError | undefined;
   #dropped = 0;
+  #space: (() => void) | undefined;
 
   /** A queue holding at most `limit` datagrams. */
   constructor(limit: number) {
@@ -32,6 +33,27 @@ export class DatagramQueue {
   /** Datagrams waiting. */
   get length(): number {
     return this.#items.length - this.#head;
+  }
+
+  /** Places left before the queue is full. */
+  get room(): number {
+    return this.#limit - this.length;
+  }
+
+  /**
+   * Resolves once the consumer has taken the queue down to half its limit
+   * (or it ended): a producer that can leave datagrams where they are (in
+   * the socket's buffer) waits here instead of reading what would be dropped.
+   */
+  space(): Promise<void> {
+    if (this.#ended || this.length * 2 <= this.#limit) return Promise.resolve();
+    return new Promise<void>((r) => {
+      const prev = this.#space;
+      this.#space = () => {
+        prev?.();
+        r();
+      };
+    });
   }
 
   /** Adds a datagram; returns false (and counts a drop) when full or ended. */
@@ -52,12 +74,21 @@ export class DatagramQueue {
     this.#ended = true;
     this.#error = error;
     this.#wake?.();
+    this.#freed(true);
+  }
+
+  #freed(all: boolean): void {
+    if (!all && this.length * 2 > this.#limit) return;
+    const f = this.#space;
+    this.#space = undefined;
+    f?.();
   }
 
   #shift(): Datagram | undefined {
     if (this.#head >= this.#items.length) return undefined;
     const d = this.#items[this.#head]!;
     this.#items[this.#head++] = undefined as unknown as Datagram;
+    if (this.#space) this.#freed(false);
     if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
       this.#items.splice(0, this.#head);
       this.#head = 0;

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { normalIpText } from "../util/ip.ts";
+import { ipv4Text, ipv6Text, normalIpText, parseIp } from "../util/ip.ts";
 import { NetError } from "./errors.ts";
 import { DatagramQueue } from "./queue.ts";
 import {
@@ -35,12 +35,74 @@ export interface UdpTransportOptions {
   locals: Endpoint[];
   /** Most datagrams held for the consumer before new ones are dropped (default 1024). */
   queueLimit?: number;
+  /** Datagrams to keep (see {@link ReceiveFilter}); default: every datagram. */
+  filter?: ReceiveFilter;
+  /**
+   * Descriptor-level access to the sockets (libc through FFI; the daemon
+   * passes it where FFI is granted). With it each socket's receive buffer is
+   * set to {@link receiveBuffer} and, after each of Deno's reads, the
+   * datagrams already waiting are read at once (up to {@link drainBatch}),
+   * without one asynchronous read each. Without it, or when a socket's
+   * descriptor cannot be told apart, Deno's reads alone.
+   */
+  sockets?: SocketAccess;
+  /** Receive buffer asked for each socket with {@link sockets} (default 4 MiB). */
+  receiveBuffer?: number;
+  /** Most datagrams read at once after one of Deno's reads (default 256). */
+  drainBatch?: number;
 }
+
+/** Descriptor-level calls on the transport's own UDP sockets (see {@link UdpTransportOptions.sockets}). */
+export interface SocketAccess {
+  /** The descriptor of the one UDP socket bound to exactly `sockaddr`, or undefined. */
+  find(sockaddr: Uint8Array): number | undefined;
+  /** Sets the receive buffer; returns the size in force. */
+  setReceiveBuffer(fd: number, bytes: number): number;
+  /**
+   * Reads one waiting datagram without blocking: its full length, the
+   * sender's `sockaddr` in `from`; or `-errno` (nothing waiting: `-EAGAIN`).
+   */
+  recvFrom(fd: number, buf: Uint8Array<ArrayBuffer>, from: Uint8Array<ArrayBuffer>): number;
+}
+
+/** `sockaddr_in`/`sockaddr_in6` of a bound endpoint, as getsockname reports it. */
+function sockaddrOf(e: Endpoint, family: "inet" | "inet6"): Uint8Array {
+  const ip = parseIp(e.address)!.bytes;
+  const sa = new Uint8Array(family === "inet" ? 16 : 28);
+  sa[0] = family === "inet" ? 2 : 10;
+  sa[2] = e.port >> 8;
+  sa[3] = e.port & 0xff;
+  sa.set(ip, family === "inet" ? 4 : 8);
+  return sa;
+}
+
+/** The endpoint in a `sockaddr` from recvfrom, or undefined for another family. */
+function endpointOf(sa: Uint8Array): Endpoint | undefined {
+  const family = sa[0]! | (sa[1]! << 8);
+  const port = (sa[2]! << 8) | sa[3]!;
+  if (family === 2) return { address: ipv4Text(sa.subarray(4, 8)), port };
+  if (family === 10) return { address: ipv6Text(sa.subarray(8, 24)), port };
+  return undefined;
+}
+
+/**
+ * Decides in the receive loop, before a datagram is copied or queued,
+ * whether it is wanted (`remote` is in normal form). A datagram refused here
+ * costs the socket read and this call only, and is counted in
+ * {@link UdpTransport.filtered}; the daemon refuses senders that are no
+ * configured peer, which the engine would drop unread anyway, so that a
+ * flood from other addresses does not take the receive queue's places.
+ */
+export type ReceiveFilter = (remote: Endpoint, size: number) => boolean;
 
 interface Sock {
   conn: Deno.DatagramConn;
   local: Endpoint;
   family: "inet" | "inet6";
+  /** The socket's descriptor, when {@link SocketAccess} found it. */
+  fd?: number;
+  /** Its receive buffer then (bytes, as the kernel reports it). */
+  rcvbuf?: number;
 }
 
 function errText(e: unknown): string {
@@ -53,11 +115,20 @@ export class UdpTransport implements DatagramTransport {
   readonly #queue: DatagramQueue;
   readonly #pumps: Promise<void>[];
   #closed = false;
+  #filter: ReceiveFilter | undefined;
+  #filtered = 0;
+  #drained = 0;
+  readonly #access: SocketAccess | undefined;
+  readonly #batch: number;
   /** The bound endpoints (ports resolved). */
   readonly locals: readonly Endpoint[];
 
-  private constructor(socks: Sock[], queueLimit: number) {
+  private constructor(socks: Sock[], opts: UdpTransportOptions) {
     this.#socks = socks;
+    this.#filter = opts.filter;
+    this.#access = opts.sockets;
+    this.#batch = opts.drainBatch ?? 256;
+    const queueLimit = opts.queueLimit ?? 1024;
     this.locals = Object.freeze(socks.map((s) => Object.freeze({ ...s.local })));
     this.#queue = new DatagramQueue(queueLimit);
     this.#pumps = socks.map((s) => this.#pump(s));
@@ -95,7 +166,19 @@ export class UdpTransport implements DatagramTransport {
       for (const s of socks) s.conn.close();
       throw e;
     }
-    return new UdpTransport(socks, opts.queueLimit ?? 1024);
+    if (opts.sockets) {
+      for (const s of socks) {
+        try {
+          const fd = opts.sockets.find(sockaddrOf(s.local, s.family));
+          if (fd === undefined) continue;
+          s.fd = fd;
+          s.rcvbuf = opts.sockets.setReceiveBuffer(fd, opts.receiveBuffer ?? 4 << 20);
+        } catch {
+          delete s.fd; // Deno's reads alone
+        }
+      }
+    }
+    return new UdpTransport(socks, opts);
   }
 
   /** Datagrams dropped because the receive queue was full. */
@@ -103,9 +186,33 @@ export class UdpTransport implements DatagramTransport {
     return this.#queue.dropped;
   }
 
+  /** Datagrams refused by the {@link ReceiveFilter} (never queued). */
+  get filtered(): number {
+    return this.#filtered;
+  }
+
+  /** Datagrams read at once after Deno's reads (see {@link UdpTransportOptions.sockets}). */
+  get drained(): number {
+    return this.#drained;
+  }
+
+  /** Each socket's receive buffer in force (bytes), where {@link UdpTransportOptions.sockets} set it. */
+  get receiveBuffers(): (number | undefined)[] {
+    return this.#socks.map((s) => s.rcvbuf);
+  }
+
+  /** Replaces the {@link ReceiveFilter} (undefined: keep every datagram). */
+  setFilter(filter: ReceiveFilter | undefined): void {
+    this.#filter = filter;
+  }
+
   async #pump(s: Sock): Promise<void> {
     const buf = new Uint8Array(65536);
     for (;;) {
+      // Back-pressure: while the consumer is behind, datagrams wait in the socket's buffer
+      // (where the kernel drops what does not fit) rather than being read only to be dropped.
+      if (this.#queue.room === 0) await this.#queue.space();
+      if (this.#closed) return;
       let got: [Uint8Array, Deno.Addr];
       try {
         got = await s.conn.receive(buf);
@@ -118,12 +225,39 @@ export class UdpTransport implements DatagramTransport {
       }
       const [view, from] = got;
       const addr = from as Deno.NetAddr;
-      const d: Datagram = {
-        data: view.slice(), // the receive buffer is reused
-        local: s.local,
-        remote: { address: normalIpText(addr.hostname) ?? addr.hostname, port: addr.port },
-      };
-      this.#queue.push(d);
+      this.#take(s, view, {
+        address: normalIpText(addr.hostname) ?? addr.hostname,
+        port: addr.port,
+      });
+      if (s.fd !== undefined && !this.#closed) this.#drain(s, buf);
+    }
+  }
+
+  /** Filters and queues one datagram read into the reused buffer. */
+  #take(s: Sock, view: Uint8Array, remote: Endpoint): void {
+    if (this.#filter && !this.#filter(remote, view.length)) {
+      this.#filtered++;
+      return;
+    }
+    // The receive buffer is reused: the datagram gets its own copy.
+    this.#queue.push({ data: view.slice(), local: s.local, remote });
+  }
+
+  /** Reads the datagrams already waiting on `s` (at most the batch), without waiting. */
+  #drain(s: Sock, buf: Uint8Array<ArrayBuffer>): void {
+    const from = new Uint8Array(28);
+    for (let i = 0; i < this.#batch && this.#queue.room > 0; i++) {
+      let n: number;
+      try {
+        n = this.#access!.recvFrom(s.fd!, buf, from);
+      } catch {
+        return; // Deno's next read reports a broken socket
+      }
+      if (n < 0) return; // EAGAIN: nothing waits; anything else: Deno's next read sees it
+      this.#drained++;
+      const remote = endpointOf(from);
+      if (!remote || n > buf.length) continue; // not IP, or truncated (larger than any UDP payload)
+      this.#take(s, buf.subarray(0, n), remote);
     }
   }
 
@@ -173,7 +307,8 @@ export class UdpTransport implements DatagramTransport {
         s.conn.close();
       } catch { /* already closed */ }
     }
-    await Promise.all(this.#pumps);
+    // Ended first: a receive loop waiting for the consumer to make room returns at once.
     this.#queue.end();
+    await Promise.all(this.#pumps);
   }
 }

@@ -81,6 +81,16 @@ async function cpuOf(needle: string): Promise<number> {
   return NaN;
 }
 
+/** B's namespace's UDP counters (`/proc/net/snmp`): datagrams delivered and dropped for want of socket buffer. */
+async function udpCounters(ns: { runOk(cmd: string[]): Promise<string> }) {
+  const lines = (await ns.runOk(["cat", "/proc/net/snmp"])).split("\n").filter((l) =>
+    l.startsWith("Udp:")
+  );
+  const names = lines[0]!.split(/\s+/), values = lines[1]!.split(/\s+/).map(Number);
+  const get = (n: string) => values[names.indexOf(n)] ?? NaN;
+  return { inDatagrams: get("InDatagrams"), rcvbufErrors: get("RcvbufErrors") };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[s.length >> 1] ?? NaN;
@@ -159,6 +169,7 @@ Deno.test({
           m.spawn(["python3", FLOOD, `${dir}/huge.bin`, b.addr4, span], { stdout: "piped" }),
         ];
         const cpu0 = await cpuOf(fb.config);
+        const udp0 = await udpCounters(b);
         const refused0 = Object.entries(counters(await ctl(gb, "status") as StatusJson))
           .filter(([k]) => k.startsWith("dropped")).reduce((n, [, v]) => n + v, 0);
         await sleep(500);
@@ -167,6 +178,7 @@ Deno.test({
         const flooded = await rounds("flooded", true);
         const rssDuring = await rssOf(fb.config);
         const cpu1 = await cpuOf(fb.config);
+        const udp1 = await udpCounters(b);
         const sent: number[] = [];
         for (const f of floods) {
           const out = new TextDecoder().decode((await f.output()).stdout);
@@ -204,6 +216,11 @@ Deno.test({
             `= ${((cpu1 - cpu0) * 1000 / Math.max(1, received - refused0)).toFixed(0)} µs each ` +
             `(upper bound: includes the legitimate rounds, socket receive, the driver and logging)`,
             `B driver counters: ${JSON.stringify(after.driver)}`,
+            `B's namespace during the flooded rounds: ${
+              udp1.inDatagrams - udp0.inDatagrams
+            } UDP datagrams delivered to sockets, ${
+              udp1.rcvbufErrors - udp0.rcvbufErrors
+            } dropped by a full socket receive buffer`,
           ].join("\n"),
         );
         if (gaps) {

@@ -11,7 +11,25 @@ import { kernelOpt } from "./daemon.ts";
 import { ConfigInvalidError } from "../../config/mod.ts";
 import { escapeControl } from "../../util/text.ts";
 import { Daemon } from "../../daemon/daemon.ts";
-import { UdpTransport } from "../../net/mod.ts";
+import { type SocketAccess, UdpTransport } from "../../net/mod.ts";
+import { LIBC_PATH, recvFromNow, setReceiveBuffer, udpSocketOf } from "../../kernel/mod.ts";
+
+/**
+ * libc on the KINK sockets where FFI is granted (the netlink kernel): a 4 MiB
+ * receive buffer and the waiting datagrams read at once after each of Deno's
+ * reads. Under `--kernel memory` (no FFI) Deno's reads alone, with the
+ * system's default buffer.
+ */
+function socketAccess(): SocketAccess | undefined {
+  if (Deno.permissions.querySync({ name: "ffi", path: LIBC_PATH }).state !== "granted") {
+    return undefined;
+  }
+  return {
+    find: (sa) => udpSocketOf(sa),
+    setReceiveBuffer,
+    recvFrom: recvFromNow,
+  };
+}
 
 /** Runs `kink daemon` in the foreground; resolves to its exit code once it has stopped. */
 export async function runDaemon(args: ParsedArgs, io: CommandIO): Promise<number> {
@@ -30,7 +48,10 @@ export async function runDaemon(args: ParsedArgs, io: CommandIO): Promise<number
       ...(logFormat ? { logFormat } : {}),
       openTransport: (cfg) =>
         Promise.resolve(
-          UdpTransport.open({ locals: cfg.daemon.listen.map((e) => ({ ...e })) }),
+          UdpTransport.open({
+            locals: cfg.daemon.listen.map((e) => ({ ...e })),
+            ...(socketAccess() ? { sockets: socketAccess()! } : {}),
+          }),
         ),
     });
   } catch (e) {
