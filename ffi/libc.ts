@@ -45,6 +45,9 @@ const SYMBOLS = {
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   __errno_location: { parameters: [], result: "pointer" },
   memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+  // memcpy(dst, src, 0) returns dst: a buffer's address as a number, for the one struct that
+  // holds a pointer (sock_fprog); Deno.UnsafePointer would need FFI beyond libc's path.
+  addressOf: { name: "memcpy", parameters: ["buffer", "buffer", "usize"], result: "u64" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -373,4 +376,51 @@ export function setReceiveBuffer(fd: number, bytes: number): number {
     } catch { /* keep the default */ }
   }
   return getsockoptInt(fd, SOL_SOCKET, SO_RCVBUF);
+}
+
+const SO_ATTACH_FILTER = 26;
+const SO_DETACH_FILTER = 27;
+/** Most peer addresses one classic BPF jump can skip (its offsets are 8-bit). */
+export const MAX_FILTER_SOURCES = 250;
+
+/**
+ * Attaches a classic BPF socket filter to an IPv4 UDP socket that keeps only
+ * datagrams whose IPv4 source is one of `sources` (4 octets each): the kernel
+ * drops the rest before they take the socket's receive buffer. Replaces any
+ * filter attached before. False for more than {@link MAX_FILTER_SOURCES}
+ * sources: then no filter at all (an attached one is removed).
+ */
+export function attachIpv4SourceFilter(fd: number, sources: readonly Uint8Array[]): boolean {
+  const n = sources.length;
+  if (n > MAX_FILTER_SOURCES) {
+    // No filter rather than an older one that would drop the newer sources.
+    libc().setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, new Uint8Array(4), 4); // ENOENT: none
+    return false;
+  }
+  // Large enough to live outside V8's heap: its address stays valid until setsockopt copies it.
+  const prog = new Uint8Array(Math.max(4096, (n + 3) * 8));
+  const dv = new DataView(prog.buffer);
+  const ins = (i: number, code: number, jt: number, jf: number, k: number) => {
+    dv.setUint16(i * 8, code, true);
+    prog[i * 8 + 2] = jt;
+    prog[i * 8 + 3] = jf;
+    dv.setUint32(i * 8 + 4, k >>> 0, true);
+  };
+  // ld [SKF_NET_OFF + 12]: the IPv4 source address (network order, loaded as a number).
+  ins(0, 0x20, 0, 0, 0xfff00000 + 12);
+  sources.forEach((a, i) => {
+    const k = ((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0;
+    ins(1 + i, 0x15, n - i, 0, k); // jeq k: to "keep" (past the other tests and the drop)
+  });
+  ins(1 + n, 0x06, 0, 0, 0); // ret 0: drop
+  ins(2 + n, 0x06, 0, 0, 0xffffffff); // ret all: keep
+  const fprog = new Uint8Array(16);
+  const fv = new DataView(fprog.buffer);
+  fv.setUint16(0, n + 3, true);
+  fv.setBigUint64(8, BigInt(libc().addressOf(prog, prog, 0n)), true);
+  check(
+    "setsockopt(SO_ATTACH_FILTER)",
+    libc().setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16),
+  );
+  return true;
 }

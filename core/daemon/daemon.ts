@@ -77,6 +77,8 @@ export type DaemonTransport = DriverTransport & {
   readonly drained?: number;
   /** Each socket's receive buffer in force, where the transport set it. */
   readonly receiveBuffers?: (number | undefined)[];
+  /** Has the kernel drop other sources' datagrams before the sockets' buffers; sockets so filtered. */
+  restrictSources?(addresses: readonly string[]): number;
 };
 
 /** Options of {@link Daemon.start}. */
@@ -415,12 +417,14 @@ export class Daemon {
       const heard = new Set<string>();
       hearPeers(heard, cfg);
       transport.setFilter?.((remote) => heard.has(remote.address));
+      const kernelFiltered = transport.restrictSources?.([...heard]) ?? 0;
       const rcvbufs = transport.receiveBuffers?.filter((x) => x !== undefined) ?? [];
       log.info("receive-path", {
         detail: rcvbufs.length > 0
           ? "waiting datagrams read at once after each wake-up (libc)"
           : "one datagram per read (no FFI: the system's default receive buffer)",
         receiveBuffers: rcvbufs.join(","),
+        kernelSourceFilters: kernelFiltered,
       });
       const driver = new EngineDriver(engine, {
         transport,
@@ -588,6 +592,7 @@ export class Daemon {
     }
     this.#log.configure(next.daemon.logLevel, this.#opts.logFormat ?? next.daemon.logFormat);
     hearPeers(this.#heard, next);
+    this.#transport.restrictSources?.([...this.#heard]);
     this.#cfg = next;
     const fields: Record<string, string> = {
       file: next.file,

@@ -75,4 +75,10 @@ export { shutdownSocket, type UnixPeer, unixPeersOf } from "../../ffi/libc.ts";
  * daemon's KINK sockets drained past Deno's one-datagram reads; see core/net's
  * `SocketAccess`).
  */
-export { recvFromNow, setReceiveBuffer, udpSocketOf } from "../../ffi/libc.ts";
+export {
+  attachIpv4SourceFilter,
+  MAX_FILTER_SOURCES,
+  recvFromNow,
+  setReceiveBuffer,
+  udpSocketOf,
+} from "../../ffi/libc.ts";

@@ -48,7 +48,7 @@ export interface UdpTransportOptions {
   sockets?: SocketAccess;
   /** Receive buffer asked for each socket with {@link sockets} (default 4 MiB). */
   receiveBuffer?: number;
-  /** Most datagrams read at once after one of Deno's reads (default 256). */
+  /** Most datagrams read at once after one of Deno's reads (default 64; then timers and other I/O run). */
   drainBatch?: number;
 }
 
@@ -63,6 +63,12 @@ export interface SocketAccess {
    * sender's `sockaddr` in `from`; or `-errno` (nothing waiting: `-EAGAIN`).
    */
   recvFrom(fd: number, buf: Uint8Array<ArrayBuffer>, from: Uint8Array<ArrayBuffer>): number;
+  /**
+   * Has the kernel drop, before the socket's buffer, datagrams from other
+   * sources than `sources` (address octets of the socket's family); false
+   * when it cannot (too many, or not for this family). Optional.
+   */
+  restrictSources?(fd: number, family: "inet" | "inet6", sources: Uint8Array[]): boolean;
 }
 
 /** `sockaddr_in`/`sockaddr_in6` of a bound endpoint, as getsockname reports it. */
@@ -127,7 +133,7 @@ export class UdpTransport implements DatagramTransport {
     this.#socks = socks;
     this.#filter = opts.filter;
     this.#access = opts.sockets;
-    this.#batch = opts.drainBatch ?? 256;
+    this.#batch = opts.drainBatch ?? 64;
     const queueLimit = opts.queueLimit ?? 1024;
     this.locals = Object.freeze(socks.map((s) => Object.freeze({ ...s.local })));
     this.#queue = new DatagramQueue(queueLimit);
@@ -196,6 +202,26 @@ export class UdpTransport implements DatagramTransport {
     return this.#drained;
   }
 
+  /**
+   * Tells the kernel (where {@link SocketAccess.restrictSources} can) to drop
+   * datagrams from any other address than `addresses` before they take the
+   * socket's buffer, so that a flood from elsewhere cannot crowd them out
+   * there. Returns how many sockets are filtered in the kernel. The
+   * {@link ReceiveFilter} stays the check in this process.
+   */
+  restrictSources(addresses: readonly string[]): number {
+    let n = 0;
+    for (const s of this.#socks) {
+      if (s.fd === undefined || !this.#access?.restrictSources) continue;
+      const mine = addresses.map((a) => parseIp(a)).filter((p) => p?.family === s.family)
+        .map((p) => p!.bytes);
+      try {
+        if (this.#access.restrictSources(s.fd, s.family, mine)) n++;
+      } catch { /* the process filter alone */ }
+    }
+    return n;
+  }
+
   /** Each socket's receive buffer in force (bytes), where {@link UdpTransportOptions.sockets} set it. */
   get receiveBuffers(): (number | undefined)[] {
     return this.#socks.map((s) => s.rcvbuf);
@@ -229,7 +255,11 @@ export class UdpTransport implements DatagramTransport {
         address: normalIpText(addr.hostname) ?? addr.hostname,
         port: addr.port,
       });
-      if (s.fd !== undefined && !this.#closed) this.#drain(s, buf);
+      if (s.fd !== undefined && !this.#closed && this.#drain(s, buf)) {
+        // A full batch, so more may wait: let timers and other I/O (the control socket, the
+        // replay cache's commits that release the answers) run before the next batch.
+        await new Promise((r) => setTimeout(r, 0));
+      }
     }
   }
 
@@ -243,22 +273,27 @@ export class UdpTransport implements DatagramTransport {
     this.#queue.push({ data: view.slice(), local: s.local, remote });
   }
 
-  /** Reads the datagrams already waiting on `s` (at most the batch), without waiting. */
-  #drain(s: Sock, buf: Uint8Array<ArrayBuffer>): void {
+  /**
+   * Reads the datagrams already waiting on `s` (at most the batch), without
+   * waiting; true when it stopped at the batch's end (more may wait).
+   */
+  #drain(s: Sock, buf: Uint8Array<ArrayBuffer>): boolean {
     const from = new Uint8Array(28);
-    for (let i = 0; i < this.#batch && this.#queue.room > 0; i++) {
+    for (let i = 0; i < this.#batch; i++) {
+      if (this.#queue.room === 0) return false;
       let n: number;
       try {
         n = this.#access!.recvFrom(s.fd!, buf, from);
       } catch {
-        return; // Deno's next read reports a broken socket
+        return false; // Deno's next read reports a broken socket
       }
-      if (n < 0) return; // EAGAIN: nothing waits; anything else: Deno's next read sees it
+      if (n < 0) return false; // EAGAIN: nothing waits; anything else: Deno's next read sees it
       this.#drained++;
       const remote = endpointOf(from);
       if (!remote || n > buf.length) continue; // not IP, or truncated (larger than any UDP payload)
       this.#take(s, buf.subarray(0, n), remote);
     }
+    return true;
   }
 
   #pick(remote: Endpoint & { family: string }, local: Endpoint | undefined, ctx: string): Sock {

@@ -16,7 +16,9 @@
  *   endpoint when one is set, and `NETWORK/PREFIX:PORT` for each IPv4
  *   network of `[daemon] peer_networks` (the peers' KINK ports only), where
  *   a reload may add peers;
- * - `--allow-ffi` of libc only, for NETLINK_XFRM (not with `--kernel memory`);
+ * - `--allow-ffi` of libc only, for NETLINK_XFRM and the KINK sockets' receive
+ *   path (a larger receive buffer, waiting datagrams read at once); not with
+ *   `--kernel memory` unless `--socket-libc` asks for that receive path;
  * - `--allow-sys=uid` (the state directory's owner is checked against it);
  * - `--unstable-net`: the KINK sockets are core/net's `UdpTransport`
  *   (`Deno.listenDatagram`).
@@ -25,7 +27,7 @@
  *
  * @module
  */
-import { type Command, type ParsedArgs, stringOpt, UsageError } from "../command.ts";
+import { type Command, flagOpt, type ParsedArgs, stringOpt, UsageError } from "../command.ts";
 import { daemonFlags, resourcesViaHelper } from "./daemon_flags.ts";
 
 export { daemonFlags, type DaemonResources, daemonResources } from "./daemon_flags.ts";
@@ -43,7 +45,7 @@ export function kernelOpt(args: ParsedArgs): "netlink" | "memory" {
 export const daemonCommand: Command = {
   name: "daemon",
   summary: "Run the KINK gateway daemon (foreground; SIGHUP reloads, SIGTERM stops)",
-  usage: "daemon --config FILE [--kernel netlink|memory] [--log-format text|json]",
+  usage: "daemon --config FILE [--kernel netlink|memory [--socket-libc]] [--log-format text|json]",
   description:
     "Reads FILE (see contrib/kink.toml), reconciles the kernel (removes what a previous run of\n" +
     "this daemon left, by its reqid range), installs the peers' policies, listens for KINK on\n" +
@@ -59,6 +61,12 @@ export const daemonCommand: Command = {
       arg: "netlink|memory",
       description: "Kernel backend (default netlink: the real kernel via NETLINK_XFRM)",
     },
+    "socket-libc": {
+      type: "boolean",
+      description:
+        "With --kernel memory: libc on the KINK sockets as with netlink (4 MiB receive buffer,\n" +
+        "waiting datagrams read at once; grants --allow-ffi of libc)",
+    },
     "log-format": {
       type: "string",
       arg: "text|json",
@@ -69,14 +77,15 @@ export const daemonCommand: Command = {
     const config = stringOpt(args, "config");
     if (!config) return [];
     const kernel = kernelOpt(args);
-    return daemonFlags(resourcesViaHelper(config), config, kernel);
+    return daemonFlags(resourcesViaHelper(config), config, kernel, flagOpt(args, "socket-libc"));
   },
   permissionNotes: [
     "--allow-read of the configuration, keytab/ccache, krb5.conf (+ includes), state directory",
     "  and control socket directory; --allow-write of the state and control socket directories",
     "--allow-net of the listen endpoints, the peers' KINK endpoints, the KDCs (+ local bind",
     "  address), metrics_listen and peer_networks (KINK's port on those IPv4 networks: a reload",
-    "  may add peers there); --allow-ffi of libc (netlink kernel only); --allow-sys=uid",
+    "  may add peers there); --allow-ffi of libc (netlink kernel, or --socket-libc);",
+    "  --allow-sys=uid",
     "The launcher learns these from a helper allowed to read only the configuration and",
     "  krb5.conf; an invalid configuration gets read access to itself only (to report it)",
   ],

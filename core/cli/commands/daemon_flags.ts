@@ -115,11 +115,17 @@ export function resourcesViaHelper(config: string): DaemonResources | undefined 
   }
 }
 
-/** The Deno flags of `kink daemon` for these resources. */
+/**
+ * The Deno flags of `kink daemon` for these resources. libc (`--allow-ffi` of
+ * it alone) comes with the netlink kernel, or with `socketLibc` (`--kernel
+ * memory --socket-libc`: the in-memory kernel with the netlink kernel's
+ * receive path on the KINK sockets).
+ */
 export function daemonFlags(
   r: DaemonResources | undefined,
   config: string,
   kernel: string,
+  socketLibc = false,
 ): string[] {
   if (!r || !r.valid) return [allowPaths("read", [config], "kink daemon --config")];
   const flags = [
@@ -130,6 +136,6 @@ export function daemonFlags(
     "--unstable-net",
   ];
   if (r.net.length > 0) flags.push(`--allow-net=${r.net.join(",")}`);
-  if (kernel === "netlink") flags.push(`--allow-ffi=${LIBC_PATH}`);
+  if (kernel === "netlink" || socketLibc) flags.push(`--allow-ffi=${LIBC_PATH}`);
   return flags;
 }

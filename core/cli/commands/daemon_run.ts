@@ -12,12 +12,18 @@ import { ConfigInvalidError } from "../../config/mod.ts";
 import { escapeControl } from "../../util/text.ts";
 import { Daemon } from "../../daemon/daemon.ts";
 import { type SocketAccess, UdpTransport } from "../../net/mod.ts";
-import { LIBC_PATH, recvFromNow, setReceiveBuffer, udpSocketOf } from "../../kernel/mod.ts";
+import {
+  attachIpv4SourceFilter,
+  LIBC_PATH,
+  recvFromNow,
+  setReceiveBuffer,
+  udpSocketOf,
+} from "../../kernel/mod.ts";
 
 /**
  * libc on the KINK sockets where FFI is granted (the netlink kernel): a 4 MiB
- * receive buffer and the waiting datagrams read at once after each of Deno's
- * reads. Under `--kernel memory` (no FFI) Deno's reads alone, with the
+ * receive buffer, the waiting datagrams read at once after each of Deno's
+ * reads, and on IPv4 sockets a kernel filter keeping only the peers' addresses. Under `--kernel memory` (no FFI) Deno's reads alone, with the
  * system's default buffer.
  */
 function socketAccess(): SocketAccess | undefined {
@@ -28,6 +34,8 @@ function socketAccess(): SocketAccess | undefined {
     find: (sa) => udpSocketOf(sa),
     setReceiveBuffer,
     recvFrom: recvFromNow,
+    restrictSources: (fd, family, sources) =>
+      family === "inet" && attachIpv4SourceFilter(fd, sources),
   };
 }
 

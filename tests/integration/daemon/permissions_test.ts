@@ -68,6 +68,19 @@ Deno.test({
         // --kernel memory: no FFI at all.
         const mem = launchArgs(["daemon", "--config", f.config, "--kernel", "memory"]);
         assert.ok(!mem.some((a) => a.startsWith("--allow-ffi")), mem.join(" "));
+        // --kernel memory --socket-libc: libc alone, for the KINK sockets' receive path.
+        const memLibc = launchArgs([
+          "daemon",
+          "--config",
+          f.config,
+          "--kernel",
+          "memory",
+          "--socket-libc",
+        ]);
+        assert.deepEqual(
+          memLibc.filter((a) => a.startsWith("--allow-ffi")),
+          [`--allow-ffi=${LIBC_PATH}`],
+        );
 
         // A program under exactly these flags: what the configuration names is allowed,
         // everything else is refused.

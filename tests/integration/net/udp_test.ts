@@ -13,7 +13,14 @@
 import assert from "node:assert/strict";
 import { type Datagram, NetError, UdpTransport } from "../../../core/net/mod.ts";
 import { isRoot, skipUnless } from "../../harness/tiers.ts";
-import { LIBC_PATH, recvFromNow, setReceiveBuffer, udpSocketOf } from "../../../core/kernel/mod.ts";
+import {
+  attachIpv4SourceFilter,
+  LIBC_PATH,
+  MAX_FILTER_SOURCES,
+  recvFromNow,
+  setReceiveBuffer,
+  udpSocketOf,
+} from "../../../core/kernel/mod.ts";
 
 function netSkipReason(host: string): string | undefined {
   try {
@@ -271,6 +278,44 @@ Deno.test({
       assert.deepEqual(got, Array.from({ length: n }, (_, i) => i), "every datagram, in order");
       assert.ok(b.drained > 0, "some were read at once after a wake-up");
       assert.equal(b.dropped, 0);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+});
+
+Deno.test({
+  ...skipUnless(
+    "udp transport with libc on its socket: the kernel drops datagrams from addresses not kept before the process reads them; restricting again replaces the filter; too many addresses remove it",
+    ffiSkipReason(),
+  ),
+  async fn() {
+    const a = UdpTransport.open({ locals: [{ address: "127.0.0.1", port: 0 }] });
+    const b = UdpTransport.open({
+      locals: [{ address: "127.0.0.1", port: 0 }],
+      sockets: {
+        find: (sa) => udpSocketOf(sa),
+        setReceiveBuffer,
+        recvFrom: recvFromNow,
+        restrictSources: (fd, family, src) => family === "inet" && attachIpv4SourceFilter(fd, src),
+      },
+      filter: () => true, // counts what reaches the process
+    });
+    try {
+      assert.equal(b.restrictSources(["127.0.0.2", "::1"]), 1);
+      await a.send(Uint8Array.of(1), b.locals[0]!); // from 127.0.0.1: dropped by the kernel
+      assert.equal(b.restrictSources(["127.0.0.3", "127.0.0.1"]), 1);
+      await a.send(Uint8Array.of(2), b.locals[0]!);
+      assert.deepEqual([...(await next(b)).data], [2], "the kept source's datagram, only");
+      const many = Array.from(
+        { length: MAX_FILTER_SOURCES + 1 },
+        (_, i) => `10.9.${i >> 8}.${i & 255}`,
+      );
+      assert.equal(b.restrictSources(many), 0, "too many for one filter: none");
+      await a.send(Uint8Array.of(3), b.locals[0]!);
+      assert.deepEqual([...(await next(b)).data], [3], "no filter left that drops 127.0.0.1");
+      assert.equal(b.filtered, 0);
     } finally {
       await a.close();
       await b.close();
