@@ -138,7 +138,7 @@ Deno.test({
       const ga = await startGateway(a, fa, "memory");
       // B receives as with the netlink kernel (libc on its socket: 4 MiB receive buffer,
       // waiting datagrams read at once); the in-memory kernel only because this host has no ESP.
-      const gb = await startGateway(b, fb, "memory", 30_000, Deno.env.get("NOLIBC") ? [] : ["--socket-libc"]);
+      const gb = await startGateway(b, fb, "memory", 30_000, ["--socket-libc"]);
       const seconds = LONG ? 20 : 5;
       try {
         // Up/down rounds for `seconds`; under the flood a round may fail (counted, and
