@@ -53,7 +53,7 @@ import { type DriverTransport, EngineDriver } from "./driver.ts";
 import { enginePeer, retransmitCycleMs } from "./engine_config.ts";
 import { type FetchedTicket, isUnreachable, retryingTickets } from "./tickets.ts";
 import { DaemonError } from "./errors.ts";
-import { Logger, type LogSink, stderrSink } from "./log.ts";
+import { Logger, type LogSink, StderrLogWriter } from "./log.ts";
 import { type MetricFamily, renderMetrics } from "./metrics.ts";
 import { ownsPolicy, ownsSa, peerPolicies } from "./policies.ts";
 import { type AlwaysRetry, AlwaysUp } from "./always.ts";
@@ -159,6 +159,8 @@ export interface DaemonStatus {
 export class Daemon {
   #cfg: DaemonConfig;
   readonly #log: Logger;
+  readonly #writer: StderrLogWriter | undefined;
+  readonly #onUnload: () => void;
   readonly #kernel: KernelIpsec;
   readonly #driver: EngineDriver;
   readonly #engine: Engine;
@@ -189,6 +191,8 @@ export class Daemon {
   private constructor(p: {
     cfg: DaemonConfig;
     log: Logger;
+    writer: StderrLogWriter | undefined;
+    onUnload: () => void;
     kernel: KernelIpsec;
     driver: EngineDriver;
     engine: Engine;
@@ -214,6 +218,8 @@ export class Daemon {
     this.#http = p.http;
     this.#cfg = p.cfg;
     this.#log = p.log;
+    this.#writer = p.writer;
+    this.#onUnload = p.onUnload;
     this.#kernel = p.kernel;
     this.#driver = p.driver;
     this.#engine = p.engine;
@@ -232,7 +238,14 @@ export class Daemon {
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const clock = opts.clock ?? systemClock;
     const cfg = await readConfigFile(opts.configPath);
-    const log = new Logger(opts.logSink ?? stderrSink, {
+    // stderr is written asynchronously in batches (a slow reader never stalls the exchanges);
+    // stop() and a failed start wait for it, an exit without stop() writes the rest on unload
+    const writer = opts.logSink ? undefined : new StderrLogWriter({
+      droppedLine: (n) => log.format("warn", "log-dropped", { lines: n }),
+    });
+    const onUnload = () => writer?.flushSync();
+    if (writer) globalThis.addEventListener("unload", onUnload);
+    const log: Logger = new Logger(opts.logSink ?? writer!.sink, {
       level: cfg.daemon.logLevel,
       format: opts.logFormat ?? cfg.daemon.logFormat,
       now: () => clock.now(),
@@ -250,6 +263,10 @@ export class Daemon {
         try {
           await c();
         } catch { /* best effort */ }
+      }
+      if (writer) {
+        await writer.flush();
+        globalThis.removeEventListener("unload", onUnload);
       }
       throw e;
     };
@@ -493,6 +510,8 @@ export class Daemon {
         http,
         cfg,
         log,
+        writer,
+        onUnload,
         kernel,
         driver,
         engine,
@@ -970,6 +989,10 @@ export class Daemon {
       this.#lock.close();
       this.#log.info("stopped", { removedSas: removed.sas, removedPolicies: removed.policies });
       await this.#running.catch(() => {});
+      if (this.#writer) {
+        await this.#writer.flush();
+        globalThis.removeEventListener("unload", this.#onUnload);
+      }
     })();
     return this.#stopping;
   }

@@ -40,12 +40,142 @@ export interface LoggerOptions {
 
 const encoder = new TextEncoder();
 
-/** Writes a line to stderr synchronously (a log line must not be lost on exit). */
-export const stderrSink: LogSink = (line) => {
-  const b = encoder.encode(line + "\n");
+/**
+ * Writes a line to stderr synchronously. Blocks the caller while stderr's
+ * reader is slow: the daemon uses {@link StderrLogWriter} instead (tools and
+ * tests that log a few lines may use this).
+ */
+export const stderrSink: LogSink = (line) => writeAllSync(encoder.encode(line + "\n"));
+
+function writeAllSync(b: Uint8Array): void {
   let off = 0;
   while (off < b.length) off += Deno.stderr.writeSync(b.subarray(off));
-};
+}
+
+async function writeAll(b: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < b.length) off += await Deno.stderr.write(b.subarray(off));
+}
+
+/** Options of {@link StderrLogWriter}. */
+export interface LogWriterOptions {
+  /** Most characters buffered while a write is in flight; later lines are dropped and counted. Default 4 MiB. */
+  maxBuffered?: number;
+  /** The line written before the next batch when lines were dropped (default: a plain text line). */
+  droppedLine?: (count: number) => string;
+  /** Asynchronous write of one batch (default: all of it to stderr). */
+  write?: (bytes: Uint8Array) => Promise<void>;
+  /** Synchronous write of one batch, for {@link StderrLogWriter.flushSync} (default: stderr). */
+  writeSync?: (bytes: Uint8Array) => void;
+}
+
+/**
+ * The daemon's log sink: lines are queued and written to stderr in batches by
+ * asynchronous writes, one at a time — the lines logged while a write is in
+ * flight go out together in the next. The event loop never waits for stderr's
+ * reader; a slow reader costs memory up to `maxBuffered` characters, beyond
+ * which lines are dropped, counted in {@link StderrLogWriter.dropped}, and
+ * announced by one line before the next batch. {@link StderrLogWriter.flush}
+ * (awaited by the daemon's stop) writes everything queued; on `unload` (an
+ * exit that did not stop the daemon) what is queued is written synchronously.
+ */
+export class StderrLogWriter {
+  #queue: string[] = [];
+  #queued = 0;
+  #writing: Promise<void> | undefined;
+  #scheduled = false;
+  #unannounced = 0;
+  #max: number;
+  #droppedLine: (count: number) => string;
+  #write: (bytes: Uint8Array) => Promise<void>;
+  #writeSync: (bytes: Uint8Array) => void;
+  /** Lines dropped because the buffer was full (since start). */
+  dropped = 0;
+  /** Batches written (since start). */
+  batches = 0;
+
+  /** A writer; see the class documentation. */
+  constructor(opts: LogWriterOptions = {}) {
+    this.#max = opts.maxBuffered ?? 4 * 1024 * 1024;
+    this.#droppedLine = opts.droppedLine ??
+      ((n) => `${new Date().toISOString()} WARN  log-dropped lines=${n}`);
+    this.#write = opts.write ?? writeAll;
+    this.#writeSync = opts.writeSync ?? writeAllSync;
+  }
+
+  /** The sink to give a {@link Logger}. */
+  readonly sink: LogSink = (line) => {
+    if (this.#queued + line.length + 1 > this.#max) {
+      this.dropped++;
+      this.#unannounced++;
+      return;
+    }
+    this.#queue.push(line);
+    this.#queued += line.length + 1;
+    if (this.#writing === undefined && !this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        this.#start();
+      });
+    }
+  };
+
+  /** Lines queued and not yet handed to a write. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  #take(): Uint8Array | undefined {
+    if (this.#queue.length === 0 && this.#unannounced === 0) return undefined;
+    let text = "";
+    if (this.#unannounced > 0) {
+      text = this.#droppedLine(this.#unannounced) + "\n";
+      this.#unannounced = 0;
+    }
+    if (this.#queue.length > 0) text += this.#queue.join("\n") + "\n";
+    this.#queue = [];
+    this.#queued = 0;
+    return encoder.encode(text);
+  }
+
+  #start(): void {
+    if (this.#writing !== undefined) return;
+    const b = this.#take();
+    if (b === undefined) return;
+    this.batches++;
+    this.#writing = this.#write(b).catch(() => {
+      // stderr is gone (closed pipe): nothing else can report it
+    }).finally(() => {
+      this.#writing = undefined;
+      this.#start();
+    });
+  }
+
+  /** Resolves once every line queued before (and while) it waits has been written. */
+  async flush(): Promise<void> {
+    for (;;) {
+      if (this.#writing === undefined) this.#start();
+      const w = this.#writing;
+      if (w === undefined) return;
+      await w;
+    }
+  }
+
+  /**
+   * Writes what is queued synchronously (process exit). A batch whose
+   * asynchronous write is in flight is not repeated.
+   */
+  flushSync(): void {
+    const b = this.#take();
+    if (b === undefined) return;
+    try {
+      this.#writeSync(b);
+    } catch {
+      // stderr is gone
+    }
+  }
+}
 
 function textValue(v: LogValue): string {
   if (v === null || v === undefined) return "-";
@@ -103,23 +233,29 @@ export class Logger {
   /** Writes one line: `event` is a short stable name (`sa-up`), fields the details. */
   log(level: LogLevel, event: string, fields: LogFields = {}): void {
     if (RANK[level] < this.#rank) return;
+    this.#sink(this.format(level, event, fields));
+  }
+
+  /** The line {@link Logger.log} would write (whatever the level). */
+  format(level: LogLevel, event: string, fields: LogFields = {}): string {
     const all: Record<string, LogValue> = {};
-    for (const [k, v] of Object.entries(this.#context)) all[k] = safeValue(k, v);
-    for (const [k, v] of Object.entries(fields)) all[k] = safeValue(k, v);
+    for (const k in this.#context) all[k] = safeValue(k, this.#context[k]);
+    for (const k in fields) all[k] = safeValue(k, fields[k]);
     const ts = new Date(this.#now()).toISOString();
     if (this.#format === "json") {
       const o: Record<string, unknown> = { ts, level, event };
-      for (const [k, v] of Object.entries(all)) {
+      for (const k in all) {
+        const v = all[k];
         if (v !== undefined) o[k] = typeof v === "bigint" ? v.toString() : v;
       }
-      this.#sink(JSON.stringify(o));
-      return;
+      return JSON.stringify(o);
     }
     let line = `${ts} ${level.toUpperCase().padEnd(5)} ${escapeControl(event)}`;
-    for (const [k, v] of Object.entries(all)) {
+    for (const k in all) {
+      const v = all[k];
       if (v !== undefined) line += ` ${escapeControl(k)}=${textValue(v)}`;
     }
-    this.#sink(line);
+    return line;
   }
 
   /** {@link Logger.log} at debug level. */
