@@ -136,6 +136,15 @@ interface PolEntry {
   timers: Deadline[] | undefined;
 }
 
+/** Freezes `o` and every object under it. */
+function deepFreeze<T>(o: T): T {
+  if (typeof o === "object" && o !== null && !ArrayBuffer.isView(o) && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
 function refuse(context: string, errno: number): KernelError {
   return KernelError.fromErrno("kernel", context, errno);
 }
@@ -820,13 +829,16 @@ export class MemoryKernel implements KernelIpsec {
     if (old && excl) throw refuse(ctx, Errno.EEXIST);
     pol.index = p.index || old?.pol.index || this.#genIndex(pol.dir);
     if (old) this.#dropPolicy(key, old);
+    // Never changed once stored: frozen, so ACQUIRE and expiry events carry the policy itself
+    // (a receiver's mutation throws instead of corrupting the model; no copy per event).
+    deepFreeze(pol);
     const e: PolEntry = { pol, seqNo: ++this.#polSeq, timers: undefined };
     const lt = pol.lifetime;
     if (lt.softAddSeconds || lt.hardAddSeconds) e.timers = [];
     if (lt.softAddSeconds) {
       e.timers!.push(this.#after(lt.softAddSeconds, () => {
         if (this.#pols.get(key) === e) {
-          this.#emit({ type: "polexpire", hard: false, policy: structuredClone(e.pol) });
+          this.#emit({ type: "polexpire", hard: false, policy: e.pol });
         }
       }));
     }
@@ -834,7 +846,7 @@ export class MemoryKernel implements KernelIpsec {
       e.timers!.push(this.#after(lt.hardAddSeconds, () => {
         if (this.#pols.get(key) !== e) return;
         this.#dropPolicy(key, e);
-        this.#emit({ type: "polexpire", hard: true, policy: structuredClone(e.pol) });
+        this.#emit({ type: "polexpire", hard: true, policy: e.pol });
       }));
     }
     this.#pols.set(key, e);
@@ -1078,7 +1090,7 @@ export class MemoryKernel implements KernelIpsec {
               dport: pkt.dport ?? 0,
               ifindex: 0,
             },
-            policy: structuredClone(best),
+            policy: best,
           });
         }
         return "acquire";

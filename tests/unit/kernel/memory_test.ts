@@ -57,6 +57,16 @@ Deno.test("memory backend: ACQUIRE, answer, counters, soft and hard packet expir
     6,
     22,
   ]);
+  // The event shares the kernel's policy (no copy per ACQUIRE): a receiver cannot change it.
+  assert.throws(() => {
+    a.policy.templates[0]!.reqid = 99;
+  }, TypeError);
+  assert.throws(() => {
+    a.policy.selector.dst = "0.0.0.0";
+  }, TypeError);
+  const stored = await k.listPolicies();
+  assert.equal(stored.find((p) => p.dir === "out" && p.action === "allow")!.templates[0]!.reqid, 4);
+  assert.equal(stored.find((p) => p.action === "allow")!.selector.dst, "10.0.1.0");
   await k.addSa({
     src: "192.0.2.1",
     dst: "192.0.2.2",
