@@ -16,6 +16,7 @@ function gated() {
   const sync: string[] = [];
   const w = new StderrLogWriter({
     maxBuffered: 200,
+    delayMs: 0,
     write: (b) =>
       new Promise<void>((resolve) => {
         gates.push(() => {
@@ -125,4 +126,25 @@ Deno.test("logger: formats are unchanged — text escapes control characters, JS
     text.format("warn", "log-dropped", { lines: 3 }).split(" ").slice(1).join(" "),
     "WARN  log-dropped peer=gw\\x0ab lines=3",
   );
+});
+
+Deno.test("log writer: lines logged within the write interval share one write; the first after a quiet spell goes at once", async () => {
+  const written: string[] = [];
+  const w = new StderrLogWriter({
+    delayMs: 3_600_000, // longer than any test: only flush() ends the wait
+    write: (b) => {
+      written.push(dec.decode(b));
+      return Promise.resolve();
+    },
+  });
+  w.sink("a");
+  await tick();
+  assert.deepEqual(written, ["a\n"], "written in the same turn's microtasks");
+  w.sink("b");
+  await tick();
+  w.sink("c");
+  await tick();
+  assert.equal(written.length, 1, "b and c wait for the interval");
+  await w.flush(); // flush does not wait for the interval
+  assert.deepEqual(written, ["a\n", "b\nc\n"]);
 });
