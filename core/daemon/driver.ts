@@ -146,6 +146,9 @@ export class EngineDriver {
   #listeners: ((e: EngineEvent) => void)[] = [];
   #closed = false;
   #inflight = new Set<Promise<unknown>>();
+  /** Sends in flight (not in #inflight). */
+  #sending = 0;
+  #sendsDone: PromiseWithResolvers<void> | undefined;
   /** Counters since start. */
   readonly counters: DriverCounters = {
     datagramsIn: 0,
@@ -198,7 +201,7 @@ export class EngineDriver {
       for await (const d of this.#s.transport.receive()) {
         if (this.#closed) break;
         this.counters.datagramsIn++;
-        this.#step("datagram", () => this.#engine.handleDatagram(this.#s.clock.now(), d));
+        this.#datagram(d);
       }
     })();
     const ev = (async () => {
@@ -228,12 +231,28 @@ export class EngineDriver {
     this.#closed = true;
     if (this.#timer !== undefined) this.#s.clock.clearTimer(this.#timer);
     this.#timer = undefined;
-    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    await this.settled();
   }
 
-  /** Resolves once no kernel operation or ticket request is in flight. */
+  /** Resolves once no kernel operation, ticket request or send is in flight. */
   async settled(): Promise<void> {
-    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    while (this.#inflight.size > 0 || this.#sending > 0) {
+      await Promise.allSettled([...this.#inflight, this.#sendsSettled()]);
+    }
+  }
+
+  /** One received datagram into the engine (#step without a closure per datagram). */
+  #datagram(d: Datagram): void {
+    try {
+      this.#engine.handleDatagram(this.#s.clock.now(), d);
+    } catch (e) {
+      this.counters.driverErrors++;
+      this.#s.log.error("driver-error", {
+        input: "datagram",
+        error: String((e as Error)?.message ?? e),
+      });
+    }
+    this.#pump();
   }
 
   #step(what: string, fn: () => void): void {
@@ -252,7 +271,7 @@ export class EngineDriver {
   }
 
   #pump(): void {
-    const adds: { id: number; sa: SaConfig }[] = [];
+    let adds: { id: number; sa: SaConfig }[] | undefined;
     for (;;) {
       let out;
       try {
@@ -271,7 +290,7 @@ export class EngineDriver {
           this.#outbox.push({ data: out.data, remote: out.remote, local: out.local });
           break;
         case "kernel":
-          if (out.op.kind === "addSa") adds.push({ id: out.id, sa: out.op.sa });
+          if (out.op.kind === "addSa") (adds ??= []).push({ id: out.id, sa: out.op.sa });
           else this.#kernel(out.id, out.op);
           break;
         case "ticket":
@@ -283,7 +302,7 @@ export class EngineDriver {
       }
     }
     if (this.#outbox.length > 0) this.#flush();
-    if (adds.length > 0) this.#addBatch(adds);
+    if (adds !== undefined) this.#addBatch(adds);
     this.#schedule();
   }
 
@@ -340,11 +359,29 @@ export class EngineDriver {
     try {
       const r = this.#s.transport.send(data, remote, local);
       if (r instanceof Promise) {
-        this.#track(r.catch((e) => this.#sendFailed(remote, e)));
+        // counted, not tracked in #inflight: one promise per datagram instead of three
+        this.#sending++;
+        r.then(this.#sent, (e) => {
+          this.#sendFailed(remote, e);
+          this.#sent();
+        });
       }
     } catch (e) {
       this.#sendFailed(remote, e);
     }
+  }
+
+  readonly #sent = (): void => {
+    if (--this.#sending === 0 && this.#sendsDone !== undefined) {
+      this.#sendsDone.resolve();
+      this.#sendsDone = undefined;
+    }
+  };
+
+  /** Resolves once no send is in flight. */
+  #sendsSettled(): Promise<void> {
+    if (this.#sending === 0) return Promise.resolve();
+    return (this.#sendsDone ??= Promise.withResolvers<void>()).promise;
   }
 
   #sendFailed(remote: Endpoint, e: unknown): void {
