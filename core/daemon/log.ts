@@ -7,8 +7,9 @@
  * give by construction — field values are primitives only (a `Uint8Array`
  * holding key bytes cannot be passed, by type and at run time), and every
  * control character from the wire is escaped in text output. That is ~150
- * lines with no dependency in a process that runs as root; bench/log_bench.ts
- * measures it against LogTape's JSON-lines formatter in the same run.
+ * lines with no dependency in a process that runs as root. No benchmark
+ * against LogTape was made; bench/log_sink.ts measures what writing a line to
+ * stderr costs (synchronous, asynchronous, batched).
  *
  * @module
  */
