@@ -15,8 +15,7 @@ import assert from "node:assert/strict";
 import { withNetns } from "../../harness/netns.ts";
 import { withRealm } from "../../harness/krb5_realm.ts";
 import { netnsSkipReason, realmSkipReason, skipUnless } from "../../harness/tiers.ts";
-import { controlRequest } from "../../../core/daemon/control.ts";
-import { DaemonError } from "../../../core/daemon/errors.ts";
+import { controlCall } from "./control_call.ts";
 import { startGateway, stopGateway, waitFor, writeGatewayConfig } from "./gateways.ts";
 
 const skip = [netnsSkipReason(), realmSkipReason()];
@@ -58,7 +57,7 @@ Deno.test({
             const gb = await startGateway(b!, fb, "memory");
             try {
               const flow = { src: a!.addr4, dst: b!.addr4, proto: 6, sport: 40000, dport: 22 };
-              const r1 = await controlRequest(fa.socket, "acquire", { flows: [flow] }) as {
+              const r1 = await controlCall(fa.socket, "acquire", { flows: [flow] }) as {
                 acquires: number;
               };
               assert.equal(r1.acquires, 1);
@@ -69,21 +68,21 @@ Deno.test({
                   return m.length === 1 && s.kernel.sas === 2 ? s : undefined;
                 });
               }
-              const r2 = await controlRequest(fa.socket, "acquire", { flows: [flow] }) as {
+              const r2 = await controlCall(fa.socket, "acquire", { flows: [flow] }) as {
                 acquires: number;
               };
               assert.equal(r2.acquires, 0, "the flow is protected now: no ACQUIRE");
               // B has no switch: refused, with the reason
               await assert.rejects(
-                () => controlRequest(fb.socket, "acquire", { flows: [flow] }),
-                (e) => e instanceof DaemonError && /inject_acquires/.test(e.message),
+                () => controlCall(fb.socket, "acquire", { flows: [flow] }),
+                /DaemonError: .*inject_acquires/,
               );
               // probe: one STATUS from A, answered by B
               const counters = async () =>
                 ((await ga.status()).engine as unknown as { counters: Record<string, number> })
                   .counters;
               const before = await counters();
-              await controlRequest(fa.socket, "probe", { peer: "b" });
+              await controlCall(fa.socket, "probe", { peer: "b" });
               const after = await waitFor("A: the STATUS REPLY", async () => {
                 const c = await counters();
                 return (c["received"] ?? 0) > (before["received"] ?? 0) ? c : undefined;
@@ -92,7 +91,7 @@ Deno.test({
               assert.equal((after["received"] ?? 0) - (before["received"] ?? 0), 1);
               assert.ok(!ga.log.some((l) => l.includes("exchange-failed")), ga.log.join("\n"));
               await assert.rejects(
-                () => controlRequest(fa.socket, "probe", { peer: "nobody" }),
+                () => controlCall(fa.socket, "probe", { peer: "nobody" }),
                 /no peer named/,
               );
             } finally {
