@@ -7,6 +7,8 @@
  *
  * @module
  */
+import type { SaConfig } from "../core/kernel/mod.ts";
+import { toHex } from "../core/util/bytes.ts";
 
 /**
  * A running `ip -n NS -batch -` (stdout line-buffered): {@link IpBatch.run}
@@ -73,4 +75,36 @@ async function* lines(s: ReadableStream<Uint8Array>): AsyncGenerator<string> {
       buf = buf.slice(i + 1);
     }
   }
+}
+
+/**
+ * `n` tunnel-mode ESP SAs with AES-GCM keys derived from their index (192.0.2.1 → 192.0.2.2,
+ * SPI 0x10000 + i, reqid i + 1): the same SAs for kink's netlink path and for `ip -batch`.
+ */
+export function benchSas(n: number): SaConfig[] {
+  const out: SaConfig[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = new Uint8Array(20);
+    new DataView(k.buffer).setUint32(0, i + 1);
+    out.push({
+      src: "192.0.2.1",
+      dst: "192.0.2.2",
+      proto: "esp",
+      spi: 0x10000 + i,
+      mode: "tunnel",
+      reqid: i + 1,
+      replayWindow: 32,
+      aead: { name: "rfc4106(gcm(aes))", key: k, icvBits: 128 },
+    });
+  }
+  return out;
+}
+
+/** The `ip -batch` line adding `sa` (one of {@link benchSas}). */
+export function saLine(sa: SaConfig): string {
+  return `xfrm state add src ${sa.src} dst ${sa.dst} proto esp spi 0x${
+    sa.spi.toString(16)
+  } reqid ${sa.reqid} mode tunnel replay-window 32 aead 'rfc4106(gcm(aes))' 0x${
+    toHex(sa.aead!.key)
+  } 128`;
 }

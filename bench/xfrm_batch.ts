@@ -27,9 +27,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { NetlinkKernel, type SaConfig } from "../core/kernel/mod.ts";
-import { toHex } from "../core/util/bytes.ts";
-import { IpBatch } from "./ip_batch.ts";
+import { NetlinkKernel } from "../core/kernel/mod.ts";
+import { benchSas, IpBatch, saLine } from "./ip_batch.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -43,33 +42,6 @@ const ROUNDS = Number(values.rounds);
 const N = Number(values.n);
 const SIZES = [1, 10, 100, 1000].filter((b) => b <= N);
 
-function sas(n: number): SaConfig[] {
-  const out: SaConfig[] = [];
-  for (let i = 0; i < n; i++) {
-    const k = new Uint8Array(20);
-    new DataView(k.buffer).setUint32(0, i + 1);
-    out.push({
-      src: "192.0.2.1",
-      dst: "192.0.2.2",
-      proto: "esp",
-      spi: 0x10000 + i,
-      mode: "tunnel",
-      reqid: i + 1,
-      replayWindow: 32,
-      aead: { name: "rfc4106(gcm(aes))", key: k, icvBits: 128 },
-    });
-  }
-  return out;
-}
-
-function saLine(sa: SaConfig): string {
-  return `xfrm state add src ${sa.src} dst ${sa.dst} proto esp spi 0x${
-    sa.spi.toString(16)
-  } reqid ${sa.reqid} mode tunnel replay-window 32 aead 'rfc4106(gcm(aes))' 0x${
-    toHex(sa.aead!.key)
-  } 128`;
-}
-
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
@@ -82,7 +54,7 @@ let k: NetlinkKernel | undefined;
 try {
   k = NetlinkKernel.open({ netns: `/run/netns/${name}` });
   ip = await IpBatch.start(name);
-  const all = sas(N);
+  const all = benchSas(N);
   // kink's configurations are made per run (the daemon builds them per exchange; addSas wipes
   // the keys it encoded, not the caller's); ip's text is made once, outside the timed region.
   const text = (b: number) => {

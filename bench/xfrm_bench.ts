@@ -32,9 +32,8 @@ import {
   selector,
 } from "../core/kernel/mod.ts";
 import { LIBC_PATH } from "../ffi/libc.ts";
-import { toHex } from "../core/util/bytes.ts";
 import { skipUnless } from "../tests/harness/tiers.ts";
-import { IpBatch } from "./ip_batch.ts";
+import { benchSas, IpBatch, saLine } from "./ip_batch.ts";
 
 const N_POLICIES = 2000;
 const N_SAS = 500;
@@ -98,32 +97,6 @@ function policyLine(p: PolicyConfig): string {
     `priority ${p.priority} tmpl src ${t.src} dst ${t.dst} proto esp reqid ${t.reqid} mode tunnel`;
 }
 
-function sas(n: number): SaConfig[] {
-  const out: SaConfig[] = [];
-  for (let i = 0; i < n; i++) {
-    const k = new Uint8Array(20);
-    new DataView(k.buffer).setUint32(0, i + 1);
-    out.push({
-      src: "192.0.2.1",
-      dst: "192.0.2.2",
-      proto: "esp",
-      spi: 0x10000 + i,
-      mode: "tunnel",
-      reqid: i + 1,
-      replayWindow: 32,
-      aead: { name: "rfc4106(gcm(aes))", key: k, icvBits: 128 },
-    });
-  }
-  return out;
-}
-
-function saLine(sa: SaConfig): string {
-  return `xfrm state add src ${sa.src} dst ${sa.dst} proto esp spi 0x${
-    sa.spi.toString(16)
-  } reqid ${sa.reqid} ` +
-    `mode tunnel replay-window 32 aead 'rfc4106(gcm(aes))' 0x${toHex(sa.aead!.key)} 128`;
-}
-
 interface Ns {
   name: string;
   k: NetlinkKernel;
@@ -143,7 +116,7 @@ if (kernelOk) {
     const k = NetlinkKernel.open({ netns: `/run/netns/${name}` });
     ns = { name, k, ip: await IpBatch.start(name) };
     try {
-      await k.addSa(sas(1)[0]!);
+      await k.addSa(benchSas(1)[0]!);
       esp = true;
     } catch {
       esp = false;
@@ -204,7 +177,7 @@ for (const per of [1, 16, 64]) {
   });
 }
 
-const SAS = sas(N_SAS);
+const SAS = benchSas(N_SAS);
 const saBatch = SAS.map(saLine).join("\n") + "\n";
 const saGroup = `SA installs (${N_SAS} per run, kernel with ESP)`;
 const noEsp = noKernel ?? (esp ? undefined : "this kernel has no ESP (bench/xfrm_vm.ts runs it)");
