@@ -2185,6 +2185,21 @@ export class Engine implements EngineApi {
   }
 
   /** Removes a pair from the tables; with `kernel`, deletes its SAs too. */
+  /** Reports `pair` down once (the operator's `sa-down` event with copies of its SPIs). */
+  #reportDown(
+    pair: Pair,
+    reason: EngineEvent & { type: "sa-down" } extends { reason: infer R } ? R : never,
+  ): void {
+    pair.downReported = true;
+    this.#event({
+      type: "sa-down",
+      peer: pair.peer.name,
+      inbound: pair.inbound.map((s) => ({ ...s })),
+      outbound: pair.outbound.map((s) => ({ ...s })),
+      reason,
+    });
+  }
+
   #removePair(
     pair: Pair,
     reason: EngineEvent & { type: "sa-down" } extends { reason: infer R } ? R : never,
@@ -2233,14 +2248,7 @@ export class Engine implements EngineApi {
       indexed = true;
     }
     if (indexed && pair.state !== "larval" && !pair.downReported) {
-      pair.downReported = true;
-      this.#event({
-        type: "sa-down",
-        peer: peer.name,
-        inbound: pair.inbound.map((s) => ({ ...s })),
-        outbound: pair.outbound.map((s) => ({ ...s })),
-        reason,
-      });
+      this.#reportDown(pair, reason);
     }
     pair.state = "dying";
     if (pair.rekeyTx) {
@@ -2271,14 +2279,7 @@ export class Engine implements EngineApi {
     // A larval pair (never up) is never reported.
     if (pair.state === "larval") pair.downReported = true;
     else if (!pair.downReported && peer.pairs.has(pair)) {
-      pair.downReported = true;
-      this.#event({
-        type: "sa-down",
-        peer: peer.name,
-        inbound: pair.inbound.map((s) => ({ ...s })),
-        outbound: pair.outbound.map((s) => ({ ...s })),
-        reason,
-      });
+      this.#reportDown(pair, reason);
     }
     pair.state = "dying";
     const grace = () => {
@@ -3434,14 +3435,7 @@ export class Engine implements EngineApi {
       }
       if (pair.state === "larval") pair.downReported = true;
       else if (pair.state !== "dying" && !pair.downReported) {
-        pair.downReported = true;
-        this.#event({
-          type: "sa-down",
-          peer: peer.name,
-          inbound: pair.inbound.map((s) => ({ ...s })),
-          outbound: pair.outbound.map((s) => ({ ...s })),
-          reason: "deleted-by-peer",
-        });
+        this.#reportDown(pair, "deleted-by-peer");
       }
       pair.state = "dying";
       // As in #startDelete: the end-of-life timer goes before the grace one is set, or it
